@@ -1,0 +1,3 @@
+"""Pager: on-call alert escalation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from pager.entrypoints.cli import main
+
+main()

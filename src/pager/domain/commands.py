@@ -1,0 +1,101 @@
+"""Commands: what someone asks Pager to do. Imperative names; handled by `decide`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pager.domain.policy import EscalationPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class DefineService:
+    """Create the service, or change its name or policy."""
+
+    service_id: str
+    name: str
+    policy_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteService:
+    service_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveAlert:
+    """An alert for a service. `incident_id` is the id to use if this alert opens an incident."""
+
+    service_id: str
+    incident_id: str
+    message: str
+    dedup_key: str | None = None
+    severity: str | None = None
+    source: str = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    service_id: str
+    incident_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveAckTimeout:
+    """The ack timer of `level` in `round` of an incident has run out (delivered at least once)."""
+
+    service_id: str
+    incident_id: str
+    level: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkHealthy:
+    service_id: str
+    by: str = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    service_id: str
+    incident_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveAlert:
+    """A monitoring tool says the alert with this dedup key has stopped firing."""
+
+    service_id: str
+    dedup_key: str
+
+
+ServiceCommand = (
+    DefineService
+    | DeleteService
+    | ReceiveAlert
+    | Acknowledge
+    | ReceiveAckTimeout
+    | MarkHealthy
+    | Resolve
+    | ResolveAlert
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinePolicy:
+    """Create the policy or replace its levels, name and repeat."""
+
+    policy: EscalationPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePolicy:
+    """`used_by` are the services that name this policy, as the caller found them."""
+
+    policy_id: str
+    used_by: tuple[str, ...] = ()
+
+
+PolicyCommand = DefinePolicy | DeletePolicy

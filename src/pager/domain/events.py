@@ -1,0 +1,141 @@
+"""Events: what happened. Past-tense names; folded by `evolve` into state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pager.domain.policy import EscalationPolicy, Target
+
+ResolveCause = Literal["healthy", "resolved", "alerts_resolved", "service_deleted"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCreated:
+    service_id: str
+    name: str
+    policy_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceUpdated:
+    service_id: str
+    name: str
+    policy_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDeleted:
+    service_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentOpened:
+    """The alert that turned a healthy service unhealthy."""
+
+    incident_id: str
+    service_id: str
+    message: str
+    dedup_key: str | None
+    severity: str | None
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAttached:
+    """A later alert for an open incident: counted, nobody notified."""
+
+    incident_id: str
+    message: str
+    dedup_key: str | None
+    severity: str | None
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LevelNotified:
+    """Every target of one level was notified, and its ack timer set to `timer_due_at`."""
+
+    incident_id: str
+    policy_id: str
+    level: int
+    round: int
+    targets: tuple[Target, ...]
+    ack_timeout_seconds: int
+    timer_due_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationExhausted:
+    """The last level timed out with no repeat left: the incident stays open and triggered."""
+
+    incident_id: str
+    level: int
+    round: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    incident_id: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertResolved:
+    incident_id: str
+    dedup_key: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentResolved:
+    """The incident is over and the service healthy again."""
+
+    incident_id: str
+    by: str
+    cause: ResolveCause
+    at: datetime
+
+
+ServiceEvent = (
+    ServiceCreated
+    | ServiceUpdated
+    | ServiceDeleted
+    | IncidentOpened
+    | AlertAttached
+    | LevelNotified
+    | EscalationExhausted
+    | Acknowledged
+    | AlertResolved
+    | IncidentResolved
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyCreated:
+    policy: EscalationPolicy
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChanged:
+    policy: EscalationPolicy
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDeleted:
+    policy_id: str
+    at: datetime
+
+
+PolicyEvent = PolicyCreated | PolicyChanged | PolicyDeleted

@@ -1,0 +1,143 @@
+"""Escalation policies, levels and targets, with their validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pager.domain.errors import ValidationFailed
+
+DEFAULT_ACK_TIMEOUT_SECONDS = 900
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# Deliberately simple: one @, no spaces, a dotted domain. Real verification is the mail server's.
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+E164_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailTarget:
+    address: str
+    type: Literal["email"] = "email"
+
+    @property
+    def key(self) -> str:
+        return f"email:{self.address.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SmsTarget:
+    phone: str
+    type: Literal["sms"] = "sms"
+
+    @property
+    def key(self) -> str:
+        return f"sms:{self.phone}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    url: str
+    secret: str | None = None
+    type: Literal["webhook"] = "webhook"
+
+    @property
+    def key(self) -> str:
+        return f"webhook:{self.url}"
+
+
+@dataclass(frozen=True, slots=True)
+class SlackTarget:
+    url: str
+    type: Literal["slack"] = "slack"
+
+    @property
+    def key(self) -> str:
+        return f"slack:{self.url}"
+
+
+Target = EmailTarget | SmsTarget | WebhookTarget | SlackTarget
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    targets: tuple[Target, ...]
+    ack_timeout_seconds: int = DEFAULT_ACK_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPolicy:
+    id: str
+    name: str
+    levels: tuple[Level, ...]
+    repeat: int = 0
+
+    def level(self, number: int) -> Level:
+        """The 1-based level `number`."""
+        return self.levels[number - 1]
+
+
+@dataclass(slots=True)
+class _Problems:
+    found: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, where: str, what: str) -> None:
+        self.found.append((where, what))
+
+
+def valid_id(value: str) -> bool:
+    return ID_PATTERN.fullmatch(value) is not None
+
+
+def target_problem(target: Target) -> str | None:
+    """What is wrong with one target, or None."""
+    match target:
+        case EmailTarget(address=address):
+            if not EMAIL_PATTERN.fullmatch(address):
+                return f"{address!r} is not an email address"
+        case SmsTarget(phone=phone):
+            if not E164_PATTERN.fullmatch(phone):
+                return f"{phone!r} is not an E.164 phone number such as +14155550100"
+        case WebhookTarget(url=url) | SlackTarget(url=url):
+            if not _is_http_url(url):
+                return f"{url!r} is not an http(s) URL"
+    return None
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+
+
+def validate_policy(policy: EscalationPolicy) -> EscalationPolicy:
+    """Return the policy if it is valid; raise ValidationFailed naming every wrong place."""
+    problems = _Problems()
+    if not valid_id(policy.id):
+        problems.add("id", f"{policy.id!r} must match {ID_PATTERN.pattern}")
+    if not policy.name.strip():
+        problems.add("name", "must not be empty")
+    if policy.repeat < 0:
+        problems.add("repeat", "must be 0 or more")
+    if not policy.levels:
+        problems.add("levels", "a policy needs at least one level")
+    for number, level in enumerate(policy.levels, start=1):
+        where = f"level {number}"
+        if level.ack_timeout_seconds < 1:
+            problems.add(f"{where} ack_timeout_seconds", "must be at least 1")
+        if not level.targets:
+            problems.add(where, "a level needs at least one target")
+        seen: set[str] = set()
+        for index, target in enumerate(level.targets, start=1):
+            problem = target_problem(target)
+            if problem:
+                problems.add(f"{where} target {index}", problem)
+            elif target.key in seen:
+                problems.add(f"{where} target {index}", "the same target is listed twice")
+            seen.add(target.key)
+    if problems.found:
+        raise ValidationFailed(tuple(problems.found))
+    return policy

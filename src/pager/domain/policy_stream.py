@@ -1,0 +1,44 @@
+"""An escalation policy's own stream: created, changed, deleted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pager.domain.commands import DefinePolicy, DeletePolicy, PolicyCommand
+from pager.domain.errors import PolicyInUse, PolicyNotFound
+from pager.domain.events import PolicyChanged, PolicyCreated, PolicyDeleted, PolicyEvent
+from pager.domain.policy import EscalationPolicy, validate_policy
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    policy_id: str
+    policy: EscalationPolicy | None = None
+
+
+def decide_policy(
+    state: PolicyState, command: PolicyCommand, now: datetime
+) -> tuple[PolicyEvent, ...]:
+    match command:
+        case DefinePolicy(policy=policy):
+            validate_policy(policy)
+            if state.policy is None:
+                return (PolicyCreated(policy, now),)
+            if state.policy == policy:
+                return ()
+            return (PolicyChanged(policy, now),)
+        case DeletePolicy(policy_id=policy_id, used_by=used_by):
+            if state.policy is None:
+                raise PolicyNotFound(policy_id)
+            if used_by:
+                raise PolicyInUse(policy_id, used_by)
+            return (PolicyDeleted(policy_id, now),)
+
+
+def evolve_policy(state: PolicyState, event: PolicyEvent) -> PolicyState:
+    match event:
+        case PolicyCreated(policy=policy) | PolicyChanged(policy=policy):
+            return PolicyState(state.policy_id, policy)
+        case PolicyDeleted():
+            return PolicyState(state.policy_id)
