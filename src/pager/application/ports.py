@@ -1,0 +1,118 @@
+"""The ports the application needs from the world: storage, time, ids, and channels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Generic, Protocol, Self, TypeVar
+
+from pager.domain.events import PolicyEvent, ServiceEvent
+from pager.domain.incident import ServiceState
+from pager.domain.policy import EscalationPolicy, Target
+from pager.domain.policy_stream import PolicyState
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class ConcurrencyConflict(Exception):
+    """Another transaction appended to the same stream first; the command is retried."""
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[S]):
+    """A stream's current state and the version it was read at (0: no events yet)."""
+
+    state: S
+    version: int
+
+
+class ServiceStreams(Protocol):
+    def load(self, service_id: str) -> Loaded[ServiceState]:
+        """The service's snapshot, locked for this unit of work where the database can."""
+        ...
+
+    def append(self, loaded: Loaded[ServiceState], events: Sequence[ServiceEvent]) -> None:
+        """Append at `loaded.version`, and in the same transaction update the snapshot, the
+        read models, the outbox and the timers. Raises ConcurrencyConflict."""
+        ...
+
+    def service_of_incident(self, incident_id: str) -> str | None: ...
+
+
+class PolicyStreams(Protocol):
+    def load(self, policy_id: str) -> Loaded[PolicyState]: ...
+
+    def append(self, loaded: Loaded[PolicyState], events: Sequence[PolicyEvent]) -> None: ...
+
+    def current(self, policy_id: str) -> EscalationPolicy | None: ...
+
+    def used_by(self, policy_id: str) -> tuple[str, ...]:
+        """The services that name this policy now."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    services: ServiceStreams
+    policies: PolicyStreams
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingNotification:
+    """Everything a channel needs to send one notification; `id` is its idempotency key."""
+
+    id: str
+    incident_id: str
+    service_id: str
+    service_name: str
+    message: str
+    level: int
+    round: int
+    target: Target
+    attempt: int
+    opened_at: datetime
+    alert_count: int = 1
+    incident_url: str | None = None
+    ack_url: str | None = None
+
+
+class DeliveryFailed(Exception):
+    """A send that did not go through. `transient` failures are retried; the rest are final."""
+
+    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    """Sends one notification to one target of the channel's type (email, sms, ...)."""
+
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        """Send it; return the provider's id for it if there is one. Raise DeliveryFailed."""
+        ...
