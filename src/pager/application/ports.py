@@ -60,9 +60,21 @@ class PolicyStreams(Protocol):
         ...
 
 
+class Timers(Protocol):
+    def remove(self, incident_id: str, level: int, round_: int) -> None:
+        """Forget a timer that has been handled."""
+        ...
+
+
 class UnitOfWork(Protocol):
-    services: ServiceStreams
-    policies: PolicyStreams
+    @property
+    def services(self) -> ServiceStreams: ...
+
+    @property
+    def policies(self) -> PolicyStreams: ...
+
+    @property
+    def timers(self) -> Timers: ...
 
     def __enter__(self) -> Self: ...
 

@@ -108,9 +108,16 @@ def target_problem(target: Target) -> str | None:
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
+        _ = parts.port  # raises ValueError unless the port is a number in 0..65535
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+    # urlsplit silently drops tabs and newlines, so check the text as it will be stored.
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and url.isprintable()
+        and " " not in url
+    )
 
 
 def validate_policy(policy: EscalationPolicy) -> EscalationPolicy:

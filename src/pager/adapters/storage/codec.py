@@ -1,0 +1,73 @@
+"""JSON forms of events, snapshots and policies. pydantic stays here, out of the domain."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from pydantic import TypeAdapter
+
+from pager.domain.events import PolicyEvent, ServiceEvent
+from pager.domain.incident import ServiceState
+from pager.domain.policy import EscalationPolicy, Level, Target
+from pager.domain.policy_stream import PolicyState
+
+Event = ServiceEvent | PolicyEvent
+
+_EVENT_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls for cls in (*get_args(ServiceEvent), *get_args(PolicyEvent))
+}
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {
+    cls: TypeAdapter(cls) for cls in _EVENT_TYPES.values()
+}
+_service_state = TypeAdapter(ServiceState)
+_policy_state = TypeAdapter(PolicyState)
+_levels = TypeAdapter(tuple[Level, ...])
+_target = TypeAdapter(Target)
+
+
+def encode_event(event: Event) -> tuple[str, dict[str, Any]]:
+    data: dict[str, Any] = _ADAPTERS[type(event)].dump_python(event, mode="json")
+    return type(event).__name__, data
+
+
+def decode_event(type_name: str, data: dict[str, Any]) -> Event:
+    cls = _EVENT_TYPES[type_name]
+    event: Event = _ADAPTERS[cls].validate_python(data)
+    return event
+
+
+def encode_service_state(state: ServiceState) -> dict[str, Any]:
+    data: dict[str, Any] = _service_state.dump_python(state, mode="json")
+    return data
+
+
+def decode_service_state(data: dict[str, Any]) -> ServiceState:
+    return _service_state.validate_python(data)
+
+
+def encode_policy_state(state: PolicyState) -> dict[str, Any]:
+    data: dict[str, Any] = _policy_state.dump_python(state, mode="json")
+    return data
+
+
+def decode_policy_state(data: dict[str, Any]) -> PolicyState:
+    return _policy_state.validate_python(data)
+
+
+def encode_levels(levels: tuple[Level, ...]) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = _levels.dump_python(levels, mode="json")
+    return data
+
+
+def decode_policy(id_: str, name: str, repeat: int, levels: Any) -> EscalationPolicy:
+    return EscalationPolicy(id_, name, _levels.validate_python(levels), repeat)
+
+
+def encode_target(target: Target) -> dict[str, Any]:
+    data: dict[str, Any] = _target.dump_python(target, mode="json")
+    return data
+
+
+def decode_target(data: Any) -> Target:
+    target: Target = _target.validate_python(data)
+    return target

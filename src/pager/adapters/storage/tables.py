@@ -1,0 +1,129 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in `migrations/` create exactly this."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from pager.adapters.storage.types import UtcDateTime, json_type
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# The event store: one stream per service ("service:<id>") and per policy ("policy:<id>").
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("stream_id", sa.String(80), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("data", json_type(), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("stream_id", "version"),
+)
+
+# One row per stream: its version and the fold of its events, so loading never grows with history.
+streams = sa.Table(
+    "streams",
+    metadata,
+    sa.Column("stream_id", sa.String(80), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("snapshot", json_type(), nullable=False),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("repeat", sa.Integer, nullable=False),
+    sa.Column("levels", json_type(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("policy_id", sa.String(63), nullable=False, index=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("open_incident_id", sa.String(64)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("service_id", sa.String(63), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("alert_count", sa.Integer, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("dedup_keys", json_type(), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime()),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.Column("resolved_at", UtcDateTime()),
+    sa.Column("resolved_by", sa.String(200)),
+    sa.Index(None, "service_id", "opened_at"),
+    sa.Index(None, "status", "opened_at"),
+)
+
+# The transactional outbox: one row per (incident, round, level, target), written with the event.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("service_id", sa.String(63), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("target_key", sa.String(600), nullable=False),
+    sa.Column("target", json_type(), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("claimed_until", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime()),
+    sa.UniqueConstraint("incident_id", "round", "level", "target_key"),
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+notification_attempts = sa.Table(
+    "notification_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("notification_id", sa.String(32), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("provider_id", sa.String(200)),
+)
+
+# Durable ack timers: one per (incident, round, level); removed when handled or moot.
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("service_id", sa.String(63), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("due_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("claimed_until", UtcDateTime()),
+    sa.UniqueConstraint("incident_id", "round", "level"),
+)

@@ -1,0 +1,199 @@
+"""One handler per command. Each runs in one unit of work: load the stream, decide, append
+(events, snapshot, read models, outbox, timers), commit; on a concurrent append, again."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from pager.application.ports import Clock, ConcurrencyConflict, UnitOfWork, UnitOfWorkFactory
+from pager.domain.commands import (
+    Acknowledge,
+    DefinePolicy,
+    DefineService,
+    DeletePolicy,
+    DeleteService,
+    MarkHealthy,
+    ReceiveAckTimeout,
+    ReceiveAlert,
+    Resolve,
+    ResolveAlert,
+    ServiceCommand,
+)
+from pager.domain.errors import IncidentNotFound
+from pager.domain.events import PolicyEvent, ServiceEvent
+from pager.domain.incident import ServiceState, decide
+from pager.domain.policy import EscalationPolicy
+from pager.domain.policy_stream import decide_policy
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a command did: the state it was decided on and the events it committed."""
+
+    before: ServiceState
+    events: tuple[ServiceEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    incident_id: str
+    action: Literal["opened", "attached"]
+    events: tuple[ServiceEvent, ...]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Handlers:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: Callable[[], str] = new_id,
+        max_attempts: int = 100,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._max_attempts = max_attempts
+
+    # -- escalation policies
+
+    def define_policy(self, policy: EscalationPolicy) -> tuple[PolicyEvent, ...]:
+        def run(uow: UnitOfWork) -> tuple[PolicyEvent, ...]:
+            loaded = uow.policies.load(policy.id)
+            events = decide_policy(loaded.state, DefinePolicy(policy), self._clock.now())
+            if events:
+                uow.policies.append(loaded, events)
+            return events
+
+        return self._retrying(run)
+
+    def delete_policy(self, policy_id: str) -> tuple[PolicyEvent, ...]:
+        def run(uow: UnitOfWork) -> tuple[PolicyEvent, ...]:
+            loaded = uow.policies.load(policy_id)  # locks the policy against new users
+            command = DeletePolicy(policy_id, uow.policies.used_by(policy_id))
+            events = decide_policy(loaded.state, command, self._clock.now())
+            uow.policies.append(loaded, events)
+            return events
+
+        return self._retrying(run)
+
+    # -- services
+
+    def define_service(self, service_id: str, name: str, policy_id: str) -> Outcome:
+        def run(uow: UnitOfWork) -> Outcome:
+            # Locking the policy's stream keeps a concurrent delete of that policy out.
+            policy = uow.policies.load(policy_id).state.policy
+            return self._decide(uow, DefineService(service_id, name, policy_id), policy)
+
+        return self._retrying(run)
+
+    def delete_service(self, service_id: str) -> Outcome:
+        return self._retrying(lambda uow: self._decide(uow, DeleteService(service_id)))
+
+    # -- incidents
+
+    def receive_alert(
+        self,
+        service_id: str,
+        message: str,
+        *,
+        dedup_key: str | None = None,
+        severity: str | None = None,
+        source: str = "api",
+    ) -> AlertOutcome:
+        incident_id = self._ids()
+
+        def run(uow: UnitOfWork) -> AlertOutcome:
+            command = ReceiveAlert(service_id, incident_id, message, dedup_key, severity, source)
+            outcome = self._decide(uow, command)
+            if outcome.before.incident is not None:
+                return AlertOutcome(outcome.before.incident.id, "attached", outcome.events)
+            return AlertOutcome(incident_id, "opened", outcome.events)
+
+        return self._retrying(run)
+
+    def acknowledge(self, incident_id: str, by: str) -> Outcome:
+        def run(uow: UnitOfWork) -> Outcome:
+            service_id = self._service_of(uow, incident_id)
+            return self._decide(uow, Acknowledge(service_id, incident_id, by))
+
+        return self._retrying(run)
+
+    def resolve(self, incident_id: str, by: str) -> Outcome:
+        def run(uow: UnitOfWork) -> Outcome:
+            service_id = self._service_of(uow, incident_id)
+            return self._decide(uow, Resolve(service_id, incident_id, by))
+
+        return self._retrying(run)
+
+    def mark_healthy(self, service_id: str, by: str = "api") -> Outcome:
+        return self._retrying(lambda uow: self._decide(uow, MarkHealthy(service_id, by)))
+
+    def resolve_alert(self, service_id: str, dedup_key: str) -> Outcome:
+        return self._retrying(lambda uow: self._decide(uow, ResolveAlert(service_id, dedup_key)))
+
+    def receive_ack_timeout(
+        self, service_id: str, incident_id: str, level: int, round_: int
+    ) -> Outcome:
+        """Handle a due ack timer; the timer row goes in the same transaction."""
+
+        def run(uow: UnitOfWork) -> Outcome:
+            command = ReceiveAckTimeout(service_id, incident_id, level, round_)
+            outcome = self._decide(uow, command)
+            uow.timers.remove(incident_id, level, round_)
+            return outcome
+
+        return self._retrying(run)
+
+    # -- the one way every service command runs
+
+    def _decide(
+        self,
+        uow: UnitOfWork,
+        command: ServiceCommand,
+        policy: EscalationPolicy | None = None,
+    ) -> Outcome:
+        loaded = uow.services.load(command.service_id)
+        state = loaded.state
+        if policy is None and _needs_policy(state, command):
+            policy = uow.policies.current(state.policy_id)
+        events = decide(state, command, policy, self._clock.now())
+        if events:
+            uow.services.append(loaded, events)
+        return Outcome(state, events)
+
+    def _service_of(self, uow: UnitOfWork, incident_id: str) -> str:
+        service_id = uow.services.service_of_incident(incident_id)
+        if service_id is None:
+            raise IncidentNotFound(incident_id)
+        return service_id
+
+    def _retrying(self, run: Callable[[UnitOfWork], T]) -> T:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                with self._uow() as uow:
+                    result = run(uow)
+                    uow.commit()
+                    return result
+            except ConcurrencyConflict:
+                if attempt == self._max_attempts:
+                    raise
+                # Another writer got there first: read its outcome and decide again.
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+        raise AssertionError("unreachable")
+
+
+def _needs_policy(state: ServiceState, command: ServiceCommand) -> bool:
+    if isinstance(command, ReceiveAlert):
+        return state.incident is None
+    return isinstance(command, ReceiveAckTimeout)

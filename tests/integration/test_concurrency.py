@@ -1,0 +1,152 @@
+"""The concurrency guarantee of DESIGN.md section 1, on both databases: concurrent alerts give
+one incident and one notification per target; an acknowledgement racing the ack timeout never
+leaves a level-2 page to be sent after the acknowledgement."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_event
+from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
+from pager.application.handlers import Handlers
+from pager.domain.events import Acknowledged, LevelNotified
+from tests.support.builders import two_level_policy
+from tests.support.clock import FakeClock
+from tests.support.workload import fire_alerts
+
+ALERTS = 50
+
+
+def run_at_once(*calls: Callable[[], object]) -> None:
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+@pytest.fixture
+def handlers(engine: Engine, clock: FakeClock) -> Handlers:
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    handlers.define_policy(two_level_policy())
+    handlers.define_service("db", "Database", "ops")
+    return handlers
+
+
+def assert_one_incident_one_page_per_target(engine: Engine) -> None:
+    with engine.connect() as conn:
+        incidents = conn.execute(sa.select(t.incidents.c.id, t.incidents.c.alert_count)).all()
+        outbox = conn.execute(sa.select(t.notifications.c.target_key)).scalars().all()
+        timers = conn.execute(sa.select(t.timers.c.level)).scalars().all()
+    assert len(incidents) == 1
+    assert incidents[0].alert_count == ALERTS
+    assert sorted(outbox) == ["email:alice@example.com", "sms:+14155550100"]
+    assert timers == [1]
+
+
+def test_concurrent_alerts_on_threads_open_one_incident(engine: Engine, handlers: Handlers) -> None:
+    actions: list[str] = []
+    run_at_once(
+        *[lambda: actions.append(handlers.receive_alert("db", "disk full").action)] * ALERTS
+    )
+    assert Counter(actions) == {"opened": 1, "attached": ALERTS - 1}
+    assert_one_incident_one_page_per_target(engine)
+
+
+@pytest.mark.postgres
+def test_concurrent_alerts_from_separate_processes_open_one_incident(postgres_url: str) -> None:
+    from pager.adapters.storage.engine import create_engine
+
+    engine = create_engine(postgres_url)
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), FakeClock())
+    handlers.define_policy(two_level_policy())
+    handlers.define_service("db", "Database", "ops")
+
+    processes_count, threads = 5, ALERTS // 5
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    start_at = time.time() + 3.0  # every process is up and waiting by then
+    processes = [
+        context.Process(target=fire_alerts, args=(postgres_url, "db", threads, start_at, results))
+        for _ in range(processes_count)
+    ]
+    for process in processes:
+        process.start()
+    actions = [action for _ in processes for action in results.get(timeout=60)]
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    assert Counter(actions) == {"opened": 1, "attached": ALERTS - 1}
+    assert_one_incident_one_page_per_target(engine)
+    engine.dispose()
+
+
+def test_an_acknowledgement_racing_the_ack_timeout(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    winners: Counter[str] = Counter()
+    for _ in range(100):
+        incident_id = handlers.receive_alert("db", "disk full").incident_id
+        clock.advance(60)
+        run_at_once(
+            lambda i=incident_id: handlers.acknowledge(i, "alice"),
+            lambda i=incident_id: handlers.receive_ack_timeout("db", i, 1, 1),
+        )
+        winners[first_of_race(engine, incident_id)] += 1
+        with engine.connect() as conn:
+            pending_level_2 = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(t.notifications)
+                .where(
+                    t.notifications.c.incident_id == incident_id,
+                    t.notifications.c.level == 2,
+                    t.notifications.c.status != "cancelled",
+                )
+            )
+            status = conn.scalar(
+                sa.select(t.incidents.c.status).where(t.incidents.c.id == incident_id)
+            )
+        assert status == "acknowledged"
+        assert pending_level_2 == 0, "a level-2 page would go out after the acknowledgement"
+        handlers.mark_healthy("db")
+    assert sum(winners.values()) == 100
+
+
+def first_of_race(engine: Engine, incident_id: str) -> str:
+    """Which of the two commands committed first, read from the stream, checking that nothing
+    was notified after the acknowledgement."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.events.c.type, t.events.c.data)
+            .where(t.events.c.stream_id == service_stream("db"))
+            .order_by(t.events.c.version)
+        ).all()
+    events = [decode_event(row.type, row.data) for row in rows]
+    mine = [e for e in events if getattr(e, "incident_id", None) == incident_id]
+    kinds = [
+        "ack" if isinstance(e, Acknowledged) else f"level {e.level}"
+        for e in mine
+        if isinstance(e, Acknowledged | LevelNotified)
+    ]
+    assert kinds in (["level 1", "ack"], ["level 1", "level 2", "ack"])
+    return "ack" if kinds == ["level 1", "ack"] else "timeout"

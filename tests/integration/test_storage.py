@@ -1,0 +1,197 @@
+"""The storage contract: written once, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_event
+from pager.adapters.storage.migrate import head_revision, migrate
+from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
+from pager.application.handlers import Handlers
+from pager.application.ports import ConcurrencyConflict
+from pager.domain.events import ServiceCreated
+from pager.domain.incident import ServiceState, fold
+from tests.support.builders import two_level_policy
+from tests.support.clock import FakeClock
+from tests.support.db import row_counts
+
+
+def stream_events(engine: Engine, stream_id: str) -> list[object]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.events.c.type, t.events.c.data)
+            .where(t.events.c.stream_id == stream_id)
+            .order_by(t.events.c.version)
+        )
+        return [decode_event(row.type, row.data) for row in rows]
+
+
+@pytest.fixture
+def handlers(engine: Engine, clock: FakeClock) -> Handlers:
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    handlers.define_policy(two_level_policy())
+    handlers.define_service("db", "Database", "ops")
+    return handlers
+
+
+def test_schema_is_at_head_and_matches_the_tables(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == head_revision()
+        assert compare_metadata(context, t.metadata) == []
+
+
+def test_migrating_again_changes_nothing(engine: Engine) -> None:
+    assert migrate(engine) == (head_revision(), head_revision())
+
+
+def test_a_new_stream_loads_empty_at_version_zero(engine: Engine) -> None:
+    with SqlUnitOfWork(engine) as uow:
+        loaded = uow.services.load("nothing-here")
+    assert loaded.version == 0
+    assert loaded.state == ServiceState("nothing-here")
+
+
+def test_snapshot_equals_the_fold_of_the_stream(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.receive_alert("db", "disk full", dedup_key="a")
+    handlers.receive_alert("db", "disk still full", dedup_key="b")
+    clock.advance(61)
+    incident_id = handlers.receive_alert("db", "again").incident_id
+    handlers.receive_ack_timeout("db", incident_id, 1, 1)
+    handlers.acknowledge(incident_id, "alice")
+
+    events = stream_events(engine, service_stream("db"))
+    with SqlUnitOfWork(engine) as uow:
+        loaded = uow.services.load("db")
+    assert loaded.version == len(events) == 7
+    assert loaded.state == fold(ServiceState("db"), events)  # type: ignore[arg-type]
+    assert loaded.state.incident is not None
+    assert loaded.state.incident.status == "acknowledged"
+
+
+def test_appending_at_a_stale_version_conflicts_and_writes_nothing(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    before = row_counts(engine)
+    with SqlUnitOfWork(engine) as uow:
+        stale = uow.services.load("db")
+    handlers.define_service("db", "Renamed", "ops")
+    after_rename = row_counts(engine)
+    event = ServiceCreated("db", "Other", "ops", clock.now())
+    with SqlUnitOfWork(engine) as uow, pytest.raises(ConcurrencyConflict):
+        uow.services.append(stale, [event])
+    assert row_counts(engine) == after_rename
+    assert after_rename["events"] == before["events"] + 1
+
+
+def test_the_database_itself_refuses_a_second_event_at_one_version(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    row = {
+        "stream_id": service_stream("db"),
+        "version": 1,
+        "type": "ServiceDeleted",
+        "data": {"service_id": "db", "at": clock.now().isoformat()},
+        "recorded_at": clock.now(),
+    }
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(t.events.insert().values(**row))
+
+
+def test_an_alert_writes_incident_outbox_and_timer_in_one_go(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    outcome = handlers.receive_alert("db", "disk full")
+    with engine.connect() as conn:
+        service = conn.execute(sa.select(t.services)).one()
+        incident = conn.execute(sa.select(t.incidents)).one()
+        outbox = conn.execute(sa.select(t.notifications).order_by(t.notifications.c.target_key))
+        notifications = outbox.all()
+        timer = conn.execute(sa.select(t.timers)).one()
+    assert (service.state, service.open_incident_id) == ("unhealthy", outcome.incident_id)
+    assert (incident.status, incident.level, incident.round) == ("triggered", 1, 1)
+    assert incident.opened_at == clock.now()
+    assert [(n.channel, n.target_key, n.status) for n in notifications] == [
+        ("email", "email:alice@example.com", "queued"),
+        ("sms", "sms:+14155550100", "queued"),
+    ]
+    assert (timer.incident_id, timer.level, timer.round) == (outcome.incident_id, 1, 1)
+    assert timer.due_at == clock.now() + timedelta(seconds=60)
+
+
+def test_the_outbox_refuses_a_second_row_for_one_target_and_step(
+    engine: Engine, handlers: Handlers
+) -> None:
+    handlers.receive_alert("db", "disk full")
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(t.notifications)).first()
+        assert row is not None
+        copy = {**row._asdict(), "id": "another"}
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(t.notifications.insert().values(**copy))
+
+
+def test_acknowledging_drops_the_timer_and_cancels_unsent_notifications(
+    engine: Engine, handlers: Handlers
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    handlers.acknowledge(incident_id, "alice")
+    with engine.connect() as conn:
+        statuses = conn.scalars(sa.select(t.notifications.c.status)).all()
+        timers = conn.scalars(sa.select(t.timers.c.id)).all()
+        incident = conn.execute(sa.select(t.incidents)).one()
+    assert statuses == ["cancelled", "cancelled"]
+    assert timers == []
+    assert (incident.status, incident.acknowledged_by) == ("acknowledged", "alice")
+
+
+def test_healthy_resolves_the_incident_in_the_read_models(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    clock.advance(5)
+    handlers.mark_healthy("db")
+    with engine.connect() as conn:
+        service = conn.execute(sa.select(t.services)).one()
+        incident = conn.execute(sa.select(t.incidents)).one()
+    assert (service.state, service.open_incident_id) == ("healthy", None)
+    assert (incident.id, incident.status, incident.resolved_at) == (
+        incident_id,
+        "resolved",
+        clock.now(),
+    )
+
+
+def test_a_failed_unit_of_work_leaves_nothing_behind(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    before = row_counts(engine)
+
+    def crash_before_commit() -> None:
+        with SqlUnitOfWork(engine) as uow:
+            loaded = uow.services.load("fresh")
+            event = ServiceCreated("fresh", "Half-written", "ops", clock.now())
+            uow.services.append(loaded, [event])
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_before_commit()
+    assert row_counts(engine) == before
+
+
+def test_times_come_back_as_utc(engine: Engine, handlers: Handlers, clock: FakeClock) -> None:
+    handlers.receive_alert("db", "disk full")
+    with engine.connect() as conn:
+        opened_at = conn.scalar(sa.select(t.incidents.c.opened_at))
+    assert opened_at == clock.now()
+    assert opened_at is not None
+    assert opened_at.utcoffset() == timedelta(0)
