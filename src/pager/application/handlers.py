@@ -24,7 +24,7 @@ from pager.domain.commands import (
     ResolveAlert,
     ServiceCommand,
 )
-from pager.domain.errors import IncidentNotFound
+from pager.domain.errors import IncidentNotFound, ServiceNotFound
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, decide
 from pager.domain.policy import EscalationPolicy
@@ -126,6 +126,20 @@ class Handlers:
         def run(uow: UnitOfWork) -> Outcome:
             service_id = self._service_of(uow, incident_id)
             return self._decide(uow, Acknowledge(service_id, incident_id, by))
+
+        return self._retrying(run)
+
+    def acknowledge_key(self, service_id: str, dedup_key: str, by: str) -> Outcome:
+        """Acknowledge the open incident that holds this dedup key; nothing if none does."""
+
+        def run(uow: UnitOfWork) -> Outcome:
+            state = uow.services.load(service_id).state
+            incident = state.incident
+            if incident is not None and dedup_key in incident.open_keys:
+                return self._decide(uow, Acknowledge(service_id, incident.id, by))
+            if not state.exists:
+                raise ServiceNotFound(service_id)
+            return Outcome(state, ())
 
         return self._retrying(run)
 

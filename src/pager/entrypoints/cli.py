@@ -51,5 +51,21 @@ def migrate(
         typer.echo(f"database migrated from {before or 'empty'} to revision {after}")
 
 
+HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+
+
+@app.command()
+def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+    """Run the HTTP API and console only (no worker): for scaling out on PostgreSQL."""
+    import uvicorn
+
+    from pager.bootstrap import bootstrap
+    from pager.entrypoints.http.app import create_app
+
+    container = bootstrap(run_migrations=True)
+    uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+
+
 def main() -> None:
     sys.exit(app())

@@ -24,6 +24,8 @@ events = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("data", json_type(), nullable=False),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    # Lets an incident's timeline be read without scanning its service's whole stream.
+    sa.Column("incident_id", sa.String(64), index=True),
     sa.UniqueConstraint("stream_id", "version"),
 )
 

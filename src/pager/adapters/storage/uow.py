@@ -67,6 +67,7 @@ class _Streams:
                     "type": type_name,
                     "data": data,
                     "recorded_at": now,
+                    "incident_id": getattr(event, "incident_id", None),
                 }
             )
         new_version = version + len(events)

@@ -28,9 +28,11 @@ def upgrade() -> None:
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("data", json_type(), nullable=False),
         sa.Column("recorded_at", UtcDateTime(), nullable=False),
+        sa.Column("incident_id", sa.String(64)),
         sa.PrimaryKeyConstraint("position", name="pk_events"),
         sa.UniqueConstraint("stream_id", "version", name="uq_events_stream_id_version"),
     )
+    op.create_index("ix_events_incident_id", "events", ["incident_id"])
     op.create_table(
         "streams",
         sa.Column("stream_id", sa.String(80), nullable=False),
