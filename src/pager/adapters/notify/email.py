@@ -1,0 +1,201 @@
+"""Email over SMTP (aiosmtplib): plain, STARTTLS or implicit TLS, with optional login."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from pager.adapters.notify.message import email_body, subject, wrong_target
+from pager.application.ports import DeliveryFailed, OutgoingNotification
+from pager.domain.policy import EmailTarget
+
+Security = Literal["plain", "starttls", "tls"]
+DEFAULT_PORTS: dict[Security, int] = {"plain": 25, "starttls": 587, "tls": 465}
+DEFAULT_TIMEOUT = 30.0
+TRUE = frozenset({"true", "1", "yes", "on"})
+FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    from_address: str
+    """An address, optionally with a display name: `Pager <pager@example.com>`."""
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security: Security = "plain"
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_url(cls, url: str, from_address: str) -> SmtpSettings:
+        """Parse `smtp://[user:pass@]host[:port][?starttls=true]` or `smtps://...`.
+
+        Plain `smtp://` never upgrades on its own: ask for `?starttls=true`. The user and
+        password are percent-decoded (write `@` in a password as `%40`). Raises ValueError
+        with a message that never contains the password."""
+        where = redact(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ValueError(f"bad SMTP URL {where}: {exc}") from None
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"bad SMTP URL {where}: the port must be a number from 1 to 65535")
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"bad SMTP URL {where}: the scheme must be smtp:// or smtps://")
+        if not parts.hostname:
+            raise ValueError(f"bad SMTP URL {where}: no host")
+        security: Security = "tls" if parts.scheme == "smtps" else "plain"
+        query = parse_qs(parts.query, keep_blank_values=True)
+        unknown = set(query) - {"starttls"}
+        if unknown:
+            raise ValueError(f"bad SMTP URL {where}: unknown option {', '.join(sorted(unknown))}")
+        if "starttls" in query:
+            value = query["starttls"][-1].lower()
+            if value not in TRUE | FALSE:
+                raise ValueError(f"bad SMTP URL {where}: starttls must be true or false")
+            if value in TRUE:
+                if security == "tls":
+                    raise ValueError(
+                        f"bad SMTP URL {where}: smtps:// is already TLS; "
+                        "use smtp://...?starttls=true for STARTTLS"
+                    )
+                security = "starttls"
+        if "@" not in parseaddr(from_address)[1]:
+            raise ValueError(f"bad sender address {from_address!r}: expected name@domain")
+        return cls(
+            host=parts.hostname,
+            port=port or DEFAULT_PORTS[security],
+            from_address=from_address,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            security=security,
+        )
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***`, fit for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "<hidden>" if "@" in url else url
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}"
+
+
+class SmtpChannel:
+    """Sends one plain-text email per notification, with `Message-ID: <{id}@pager>`, and
+    returns the server's answer to the message (often "Ok: queued as ...")."""
+
+    def __init__(
+        self, settings: SmtpSettings, *, tls_context: ssl.SSLContext | None = None
+    ) -> None:
+        """`tls_context` replaces the system's trusted CAs (e.g. for a private CA)."""
+        self._settings = settings
+        self._tls_context = tls_context
+
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        target = notification.target
+        if not isinstance(target, EmailTarget):
+            raise wrong_target("email", target)
+        settings = self._settings
+        message = build_message(notification, target.address, settings.from_address)
+        try:
+            _, answer = await aiosmtplib.send(
+                message,
+                sender=parseaddr(settings.from_address)[1],
+                recipients=[target.address],
+                hostname=settings.host,
+                port=settings.port,
+                username=settings.username,
+                password=settings.password,
+                use_tls=settings.security == "tls",
+                start_tls=settings.security == "starttls",
+                tls_context=self._tls_context,
+                timeout=settings.timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise classify(exc, settings, target.address) from exc
+        return answer or None
+
+
+def build_message(notification: OutgoingNotification, to: str, from_address: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = to
+    message["Subject"] = subject(notification)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = f"<{notification.id}@pager>"
+    # Every page about one incident lands in one thread of the mail client.
+    message["References"] = f"<incident-{notification.incident_id}@pager>"
+    message["In-Reply-To"] = f"<incident-{notification.incident_id}@pager>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Pager-Incident"] = notification.incident_id
+    message["X-Pager-Notification"] = notification.id
+    message.set_content(email_body(notification))
+    return message
+
+
+def classify(
+    exc: aiosmtplib.SMTPException | OSError, settings: SmtpSettings, recipient: str
+) -> DeliveryFailed:
+    """What went wrong, for an engineer reading the incident's timeline; 4xx answers and
+    network trouble are transient, 5xx answers and configuration mistakes are not."""
+    server = f"{settings.host}:{settings.port}"
+    match exc:
+        case aiosmtplib.SMTPRecipientsRefused(recipients=[first, *_]):
+            return _answer(f"{server} refused recipient {recipient}", first)
+        case aiosmtplib.SMTPRecipientRefused():
+            return _answer(f"{server} refused recipient {recipient}", exc)
+        case aiosmtplib.SMTPSenderRefused():
+            return _answer(f"{server} refused the sender {exc.sender}", exc)
+        case aiosmtplib.SMTPAuthenticationError():
+            return _answer(
+                f"{server} rejected the login as {settings.username!r} "
+                "(check the user and password in PAGER_SMTP_URL)",
+                exc,
+            )
+        case aiosmtplib.SMTPResponseException():
+            return _answer(f"{server} answered", exc)
+        case aiosmtplib.SMTPTimeoutError():
+            return DeliveryFailed(f"{server}: timed out ({exc.message})", transient=True)
+        case _ if (tls := _tls_error(exc)) is not None:
+            return DeliveryFailed(
+                f"{server}: TLS failed ({tls}); check smtps:// versus ?starttls=true and the "
+                "server's certificate",
+                transient=False,
+            )
+        case aiosmtplib.SMTPConnectError():
+            return DeliveryFailed(str(exc), transient=True)  # names the host and port
+        case aiosmtplib.SMTPServerDisconnected() | OSError():
+            return DeliveryFailed(f"{server}: {exc}", transient=True)
+        case aiosmtplib.SMTPException():
+            # STARTTLS or AUTH not offered, SMTPUTF8 not supported: the configuration.
+            return DeliveryFailed(f"{server}: {exc.message}", transient=False)
+
+
+def _answer(what: str, exc: aiosmtplib.SMTPResponseException) -> DeliveryFailed:
+    return DeliveryFailed(f"{what}: {exc.code} {exc.message}", transient=400 <= exc.code < 500)
+
+
+def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

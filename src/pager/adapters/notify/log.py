@@ -1,0 +1,34 @@
+"""The channel of last resort: with no channel configured, notifications go to the log."""
+
+from __future__ import annotations
+
+import logging
+
+from pager.adapters.notify.message import describe_target, step
+from pager.application.ports import OutgoingNotification
+
+logger = logging.getLogger("pager.notify")
+
+
+class LogChannel:
+    """Logs each notification at WARNING, so that an unconfigured channel is noticed; never
+    fails."""
+
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        n = notification
+        logger.warning(
+            "no channel configured for %s; not sent: [%s] %s (%s, incident %s, notification %s)%s",
+            describe_target(n.target),
+            n.service_name,
+            n.message,
+            step(n),
+            n.incident_id,
+            n.id,
+            f" ack: {n.ack_url}" if n.ack_url else "",
+            extra={
+                "notification_id": n.id,
+                "incident_id": n.incident_id,
+                "service_id": n.service_id,
+            },
+        )
+        return None

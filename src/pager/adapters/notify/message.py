@@ -1,0 +1,160 @@
+"""What a notification says, in each channel's shape: one wording, shared by every channel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pager.application.ports import DeliveryFailed, OutgoingNotification
+from pager.domain.policy import EmailTarget, SlackTarget, SmsTarget, Target, WebhookTarget
+
+SMS_LIMIT = 160
+SUBJECT_MESSAGE_LIMIT = 100
+# Below this many characters of the alert message, an SMS drops the ack link instead.
+SMS_MIN_MESSAGE = 30
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` on one line, cut to at most `limit` characters with "..." (ASCII: SMS-safe)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    if limit <= 3:
+        return flat[:limit]
+    return flat[: limit - 3].rstrip() + "..."
+
+
+def short_id(incident_id: str) -> str:
+    return incident_id[:8]
+
+
+def utc(when: datetime) -> datetime:
+    """`when` in UTC; a naive time is taken to be UTC already."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def opened(notification: OutgoingNotification) -> str:
+    return utc(notification.opened_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def step(notification: OutgoingNotification) -> str:
+    """ "level 2", or "level 2, round 3" once the policy has started over."""
+    if notification.round > 1:
+        return f"level {notification.level}, round {notification.round}"
+    return f"level {notification.level}"
+
+
+def describe_target(target: Target) -> str:
+    """Who is being notified, safe for logs and reasons: webhook URLs often embed a secret
+    (Slack's always do), so only their host is shown."""
+    match target:
+        case EmailTarget(address=address):
+            return f"email {address}"
+        case SmsTarget(phone=phone):
+            return f"sms {phone}"
+        case WebhookTarget(url=url):
+            return f"webhook {host_of(url)}"
+        case SlackTarget(url=url):
+            return f"slack {host_of(url)}"
+
+
+def wrong_target(channel: str, target: Target) -> DeliveryFailed:
+    return DeliveryFailed(
+        f"the {channel} channel cannot send to a {target.type} target", transient=False
+    )
+
+
+def host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def subject(notification: OutgoingNotification) -> str:
+    message = one_line(notification.message, SUBJECT_MESSAGE_LIMIT)
+    return f"[Pager] {one_line(notification.service_name, 80)}: {message} ({step(notification)})"
+
+
+def email_body(notification: OutgoingNotification) -> str:
+    n = notification
+    lines = [f"{n.service_name}: {n.message}", ""]
+    if n.ack_url:
+        lines.append(f"Acknowledge: {n.ack_url}")
+    if n.incident_url:
+        lines.append(f"Incident:    {n.incident_url}")
+    if n.ack_url or n.incident_url:
+        lines.append("")
+    lines += [
+        f"Service:     {n.service_name} ({n.service_id})",
+        f"Escalation:  {step(n)}",
+        f"Alerts:      {n.alert_count}",
+        f"Opened:      {opened(n)}",
+        f"Incident id: {n.incident_id}",
+        "",
+        "-- ",
+        f"Sent by Pager because you are on {step(n)} of the escalation policy of "
+        f"{n.service_name}. Notification {n.id}, attempt {n.attempt}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def sms_text(notification: OutgoingNotification) -> str:
+    """At most 160 characters, ASCII framing (one GSM-7 segment unless the alert itself is not)."""
+    n = notification
+    service = one_line(n.service_name, 40)
+    head = f"[Pager] {service}: "
+    tail = f" ({step(n)}, #{short_id(n.incident_id)})"
+    ack = f" Ack: {n.ack_url}" if n.ack_url else ""
+    room = SMS_LIMIT - len(head) - len(tail) - len(ack)
+    if ack and room < SMS_MIN_MESSAGE:
+        ack = ""
+        room = SMS_LIMIT - len(head) - len(tail)
+    text = head + one_line(n.message, max(room, 0)) + tail + ack
+    return text[:SMS_LIMIT]
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn needs exactly these three escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_text(notification: OutgoingNotification) -> str:
+    n = notification
+    alerts = "1 alert" if n.alert_count == 1 else f"{n.alert_count} alerts"
+    lines = [
+        f":rotating_light: *{slack_escape(n.service_name)}*: {slack_escape(n.message)}",
+        f"{step(n).capitalize()} · {alerts} · opened {opened(n)} · "
+        f"incident `{slack_escape(n.incident_id)}`",
+    ]
+    links = []
+    if n.ack_url:
+        links.append(f"<{n.ack_url}|Acknowledge>")
+    if n.incident_url:
+        links.append(f"<{n.incident_url}|Open incident>")
+    if links:
+        lines.append(" · ".join(links))
+    return "\n".join(lines)
+
+
+def webhook_payload(notification: OutgoingNotification) -> dict[str, Any]:
+    """The JSON documented in pager.adapters.notify.webhook."""
+    n = notification
+    return {
+        "event": "incident.notify",
+        "notification_id": n.id,
+        "attempt": n.attempt,
+        "incident": {
+            "id": n.incident_id,
+            "service": n.service_id,
+            "service_name": n.service_name,
+            "message": n.message,
+            "level": n.level,
+            "round": n.round,
+            "alert_count": n.alert_count,
+            "opened_at": utc(n.opened_at).isoformat().replace("+00:00", "Z"),
+            "url": n.incident_url,
+        },
+        "ack_url": n.ack_url,
+    }

@@ -1,0 +1,77 @@
+"""SMS through Twilio's Messages API (or anything that speaks it, such as a test server)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import httpx
+
+from pager.adapters.notify.message import sms_text, wrong_target
+from pager.adapters.notify.webhook import DEFAULT_TIMEOUT, USER_AGENT, post
+from pager.application.ports import OutgoingNotification
+from pager.domain.policy import SmsTarget
+
+TWILIO_API = "https://api.twilio.com"
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_: str
+    """A phone number in E.164, or a Messaging Service SID (`MG...`)."""
+    base_url: str = TWILIO_API
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def messages_url(self) -> str:
+        account = quote(self.account_sid, safe="")
+        return f"{self.base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
+
+
+class TwilioSmsChannel:
+    """Sends one text of at most 160 characters; returns Twilio's message SID."""
+
+    def __init__(
+        self, settings: TwilioSettings, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        """With no `client`, each send opens and closes its own."""
+        self._settings = settings
+        self._client = client
+
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        target = notification.target
+        if not isinstance(target, SmsTarget):
+            raise wrong_target("SMS", target)
+        settings = self._settings
+        sender = "MessagingServiceSid" if settings.from_.startswith("MG") else "From"
+        response = await post(
+            self._client,
+            settings.messages_url,
+            provider="Twilio",
+            timeout=settings.timeout,
+            describe=twilio_error,
+            data={"To": target.phone, sender: settings.from_, "Body": sms_text(notification)},
+            auth=(settings.account_sid, settings.auth_token),
+            headers={"User-Agent": USER_AGENT},
+        )
+        try:
+            sid = response.json().get("sid")
+        except (ValueError, AttributeError):
+            return None
+        return sid if isinstance(sid, str) else None
+
+
+def twilio_error(response: httpx.Response) -> str:
+    """Twilio's `message`, with its error `code` (documented at twilio.com/docs/errors/CODE)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text
+    if not isinstance(data, dict):
+        return response.text
+    message = data.get("message")
+    code = data.get("code")
+    text = message if isinstance(message, str) else response.text
+    return f"{text} (Twilio error {code})" if code is not None else text

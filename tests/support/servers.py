@@ -1,0 +1,605 @@
+"""Real servers on 127.0.0.1 for tests: an SMTP sink, Twilio's Messages API, a webhook
+receiver and a Slack incoming webhook. Each records what it got and can be scripted to fail.
+
+    with TwilioServer() as twilio:
+        twilio.script(Reply.twilio_error(500, 20500, "Internal Server Error"))
+        ...  # point PAGER_TWILIO_BASE_URL at twilio.url
+        (sms,) = twilio.wait_for(1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar, cast, overload
+from urllib.parse import parse_qs, quote
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+HOST = "127.0.0.1"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (as long as nobody takes it meanwhile)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Recording(Sequence[T]):
+    """A thread-safe list that servers append to and tests wait on."""
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._changed = threading.Condition()
+
+    def append(self, item: T) -> None:
+        with self._changed:
+            self._items.append(item)
+            self._changed.notify_all()
+
+    def clear(self) -> None:
+        with self._changed:
+            self._items.clear()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[T]:
+        """The first `count` items, once there are that many; AssertionError after `timeout`."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._items) >= count, timeout):
+                raise AssertionError(
+                    f"expected {count} within {timeout}s, got {len(self._items)}: {self._items!r}"
+                )
+            return self._items[:count]
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        with self._changed:
+            return self._items[index]
+
+    def __iter__(self) -> Iterator[T]:
+        with self._changed:
+            return iter(list(self._items))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or another recording) with the same items."""
+        if isinstance(other, Recording | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Recording({self._items!r})"
+
+
+class _Server:
+    """start()/stop() and the context manager, for every server below."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1 and localhost."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> Certificate:
+        cert, key = directory / "cert.pem", directory / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-nodes", "-days", "2",
+                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return cls(cert, key)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """Trusts this certificate (and nothing else)."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+# --- SMTP -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    login: str | None
+    """The user that logged in, if any."""
+    tls: bool
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def body(self) -> str:
+        part = self.message.get_body(("plain",))
+        assert part is not None, "no text/plain part"
+        return cast(str, part.get_content())
+
+
+SmtpSecurity = Literal["plain", "starttls", "tls"]
+
+
+class SmtpSink(_Server):
+    """An SMTP server (aiosmtpd) that accepts and records every message.
+
+    `security` "starttls" and "tls" (implicit, SMTPS) need a `certificate`. With `users`
+    ({login: password}) it offers AUTH (PLAIN and LOGIN unless `mechanisms` says otherwise),
+    also on a plain connection, and refuses MAIL before a login."""
+
+    def __init__(
+        self,
+        *,
+        security: SmtpSecurity = "plain",
+        certificate: Certificate | None = None,
+        users: Mapping[str, str] | None = None,
+        mechanisms: Sequence[str] = ("PLAIN", "LOGIN"),
+    ) -> None:
+        if security != "plain" and certificate is None:
+            raise ValueError(f"{security} needs a certificate")
+        self.security = security
+        self.messages: Recording[ReceivedMail] = Recording()
+        self._users = dict(users or {})
+        self._refused: dict[str, str] = {}
+        self._certificate = certificate
+        self._mechanisms = {m.upper() for m in mechanisms}
+        self._controller: Controller | None = None
+        self.port = 0
+        self.answer_delay = 0.0
+        """Seconds to wait, after recording a message, before answering 250 (to crash a
+        sender between the server accepting and the sender recording it)."""
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    def url(self, user: str | None = None, password: str | None = None) -> str:
+        """The PAGER_SMTP_URL that reaches this server."""
+        scheme = "smtps" if self.security == "tls" else "smtp"
+        auth = ""
+        if user is not None:
+            auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "") + "@"
+        query = "?starttls=true" if self.security == "starttls" else ""
+        return f"{scheme}://{auth}{HOST}:{self.port}{query}"
+
+    def refuse(
+        self, address: str, reply: str = "550 5.1.1 Recipient address rejected: User unknown"
+    ) -> None:
+        """Answer RCPT TO `address` with `reply` from now on."""
+        self._refused[address.lower()] = reply
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
+        return self.messages.wait_for(count, timeout)
+
+    def start(self) -> Self:
+        kwargs: dict[str, Any] = {
+            "server_hostname": "localhost",
+            "authenticator": self._authenticate,
+            "auth_require_tls": False,
+            "auth_exclude_mechanism": [m for m in ("PLAIN", "LOGIN") if m not in self._mechanisms],
+        }
+        if self._certificate is not None and self.security == "starttls":
+            kwargs["tls_context"] = self._certificate.server_context()
+        if self._certificate is not None and self.security == "tls":
+            kwargs["ssl_context"] = self._certificate.server_context()
+        for _ in range(5):
+            port = self.port or free_port()  # after a stop, come back on the same port
+            controller = Controller(_SmtpHandler(self), hostname=HOST, port=port, **kwargs)
+            try:
+                controller.start()
+            except OSError:  # somebody took the port meanwhile
+                continue
+            self._controller, self.port = controller, port
+            return self
+        raise RuntimeError("could not start the SMTP sink")
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not self._users or not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = data.login.decode(), data.password.decode()
+        if self._users.get(login) != password:
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=login)
+
+
+class _SmtpHandler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.sink._users and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refused = self.sink._refused.get(address.lower())
+        if refused:
+            return refused
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        transport = server.transport
+        tls = transport is not None and transport.get_extra_info("ssl_object") is not None
+        content = envelope.original_content or b""
+        self.sink.messages.append(
+            ReceivedMail(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                data=content,
+                login=session.auth_data if session.authenticated else None,
+                tls=tls,
+            )
+        )
+        if self.sink.answer_delay:
+            await asyncio.sleep(self.sink.answer_delay)
+        return f"250 2.0.0 Ok: queued as {len(self.sink.messages)}"
+
+
+class Unresponsive(_Server):
+    """Accepts connections (the kernel does) and never says a word: for timeouts."""
+
+    def __init__(self) -> None:
+        self._socket: socket.socket | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Self:
+        self._socket = socket.socket()
+        self._socket.bind((HOST, 0))
+        self._socket.listen(8)
+        self.port = self._socket.getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    """Names in lower case."""
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> Reply:
+        return cls(
+            status,
+            json.dumps(data).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
+
+    @classmethod
+    def text(cls, status: int, text: str, headers: Mapping[str, str] | None = None) -> Reply:
+        return cls(status, text.encode(), {"Content-Type": "text/plain", **(headers or {})})
+
+    @classmethod
+    def twilio_error(
+        cls, status: int, code: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """An error in Twilio's shape."""
+        data = {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+        return cls.json(status, data, headers)
+
+
+class HttpServer(_Server):
+    """Records every request; answers with the scripted replies first, then `answer()`."""
+
+    def __init__(self) -> None:
+        self.requests: Recording[RecordedRequest] = Recording()
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def script(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        return self.requests.wait_for(count, timeout)
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        return Reply.text(200, "ok")
+
+    def start(self) -> Self:
+        server = _QuietHttpServer((HOST, 0), _Handler)
+        server.owner = self
+        self._server, self.port = server, server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()  # joins the request threads
+        assert self._thread is not None
+        self._thread.join()
+        self._server = self._thread = None
+
+    def _reply_to(self, request: RecordedRequest) -> Reply:
+        self.requests.append(request)
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        return scripted or self.answer(request)
+
+
+class _QuietHttpServer(ThreadingHTTPServer):
+    daemon_threads = False  # so that server_close() waits for them
+    owner: HttpServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (a timeout test) is not news
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _QuietHttpServer
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=self.rfile.read(length),
+        )
+        reply = self.server.owner._reply_to(request)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class Sms:
+    sid: str
+    to: str
+    from_: str
+    body: str
+
+
+class TwilioServer(HttpServer):
+    """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json`, with its checks (basic auth,
+    required fields, E.164) and its answers (201 with a `sid`; errors with `code`, `message`).
+    `messages` holds the texts it accepted."""
+
+    PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json")
+    E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token") -> None:
+        super().__init__()
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.messages: Recording[Sms] = Recording()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Sms]:  # type: ignore[override]
+        return self.messages.wait_for(count, timeout)
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        path = self.PATH.fullmatch(request.path)
+        if path is None or request.method != "POST":
+            return Reply.twilio_error(
+                404, 20404, f"The requested resource {request.path} was not found"
+            )
+        if (
+            not self._authorized(request.header("Authorization"))
+            or path["account"] != self.account_sid
+        ):
+            return Reply.twilio_error(401, 20003, "Authenticate")
+        form = request.form()
+        to, sender, body = (
+            form.get("To"),
+            form.get("From") or form.get("MessagingServiceSid"),
+            form.get("Body"),
+        )
+        if not to:
+            return Reply.twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not self.E164.fullmatch(to):
+            return Reply.twilio_error(
+                400, 21211, f"The 'To' number {to} is not a valid phone number."
+            )
+        if not sender:
+            return Reply.twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            return Reply.twilio_error(400, 21602, "Message body is required.")
+        if len(body) > 1600:
+            return Reply.twilio_error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        sms = Sms(sid="SM" + uuid.uuid4().hex, to=to, from_=sender, body=body)
+        self.messages.append(sms)
+        return Reply.json(
+            201,
+            {
+                "sid": sms.sid,
+                "account_sid": self.account_sid,
+                "to": sms.to,
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "body": sms.body,
+                "status": "queued",
+                "num_segments": "1",
+                "date_created": format_datetime(datetime.now(UTC), usegmt=True),
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sms.sid}.json",
+            },
+        )
+
+    def _authorized(self, header: str | None) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return header is not None and hmac.compare_digest(header, f"Basic {expected}")
+
+
+class WebhookReceiver(HttpServer):
+    """A webhook endpoint at `url` (any path). With a `secret`, it answers 401 to a request
+    whose `X-Pager-Signature` does not verify."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def verify(self, request: RecordedRequest, secret: str | None = None) -> bool:
+        """Whether the request's signature is the HMAC-SHA256 of its body with the secret."""
+        key = secret or self.secret
+        header = request.header("X-Pager-Signature")
+        if key is None or header is None:
+            return False
+        expected = "sha256=" + hmac.new(key.encode(), request.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(header, expected)
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        if self.secret is not None and not self.verify(request):
+            return Reply.json(401, {"error": "bad signature"})
+        return Reply.json(200, {"ok": True})
+
+
+class SlackReceiver(HttpServer):
+    """A Slack incoming webhook at `hook_url`; answers like Slack: 200 `ok`, 404 `no_service`
+    for another path, 400 `invalid_payload` for a body without `text`."""
+
+    HOOK_PATH = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+    @property
+    def hook_url(self) -> str:
+        return self.url + self.HOOK_PATH
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        if request.path != self.HOOK_PATH or request.method != "POST":
+            return Reply.text(404, "no_service")
+        try:
+            payload = request.json()
+        except ValueError:
+            return Reply.text(400, "invalid_payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+            return Reply.text(400, "invalid_payload")
+        return Reply.text(200, "ok")
