@@ -10,8 +10,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAGER_", extra="ignore")
 
     database_url: str = "sqlite:///./pager.db"
+    log_level: str = "INFO"
     public_url: str = "http://127.0.0.1:8080"
     secret_key: SecretStr | None = None
+
+    # HTTP API limits: larger request bodies get 413; past the rate, a credential gets 429.
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_second: float = 50.0  # per API token or integration key; 0 turns it off
+    rate_limit_burst: int = 500
 
     smtp_url: SecretStr | None = None
     smtp_from: str = "pager@localhost"
@@ -26,3 +32,6 @@ class Settings(BaseSettings):
     delivery_backoff_base_seconds: float = 1.0
     delivery_backoff_max_seconds: float = 60.0
     worker_poll_seconds: float = 1.0
+    # How long a worker may hold a claimed timer or notification before another takes it over
+    # (only matters when a worker dies mid-work).
+    worker_lease_seconds: float = 60.0

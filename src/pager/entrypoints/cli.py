@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import sys
 from typing import Annotated
 
@@ -9,6 +12,7 @@ import typer
 
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate as run_migrations
+from pager.bootstrap import App, bootstrap, build_worker
 from pager.config import Settings
 
 app = typer.Typer(
@@ -44,7 +48,7 @@ def migrate(
         engine = create_engine(url)
         before, after = run_migrations(engine)
     except Exception as error:  # a bad URL or an unreachable database: one line, no traceback
-        raise fail(f"cannot migrate the database: {error}") from None
+        raise fail(f"cannot migrate the database: {one_line(error)}") from None
     if before == after:
         typer.echo(f"database is up to date (revision {after})")
     else:
@@ -55,16 +59,56 @@ HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")
 PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
 
 
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=Settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _start(with_migrations: bool = True) -> App:
+    configure_logging()
+    try:
+        return bootstrap(run_migrations=with_migrations)
+    except Exception as error:  # unreachable database, bad URL, bad settings
+        raise fail(f"cannot start: {one_line(error)}") from None
+
+
+def one_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @app.command()
 def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     """Run the HTTP API and console only (no worker): for scaling out on PostgreSQL."""
     import uvicorn
 
-    from pager.bootstrap import bootstrap
     from pager.entrypoints.http.app import create_app
 
-    container = bootstrap(run_migrations=True)
-    uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+    container = _start()
+    uvicorn.run(create_app(container), host=host, port=port, log_config=None)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker only: ack timers and notification delivery. Any number can
+    run on one PostgreSQL database; use one per SQLite database. Stops cleanly on SIGTERM."""
+    container = _start()
+    try:
+        background = build_worker(container)
+    except ValueError as error:  # a bad PAGER_SMTP_URL, say
+        raise fail(str(error)) from None
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, background.stop)
+        await background.run()
+
+    asyncio.run(main())
 
 
 def main() -> None:

@@ -1,0 +1,168 @@
+"""The dispatcher: sends claimed notifications through their channels, after the commit that
+queued them, and records every attempt. Transient failures are retried with exponential
+backoff and jitter, bounded in attempts and total time; permanent ones are final."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pager import metrics
+from pager.adapters.notify.outbox import ClaimedNotification, SqlOutbox
+from pager.application.ports import Channel, Clock, DeliveryFailed, OutgoingNotification
+
+logger = logging.getLogger("pager.dispatcher")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    max_seconds: float = 600.0
+    base_seconds: float = 1.0
+    cap_seconds: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff; a provider's Retry-After is honoured."""
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        delay = random.uniform(ceiling / 2, ceiling)
+        return max(delay, retry_after or 0.0)
+
+    def gives_up(self, attempt: int, created_at: datetime, retry_at: datetime) -> bool:
+        too_late = retry_at - created_at > timedelta(seconds=self.max_seconds)
+        return attempt >= self.max_attempts or too_late
+
+
+def links_none(_: ClaimedNotification) -> tuple[str | None, str | None]:
+    return None, None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        outbox: SqlOutbox,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        retry: RetryPolicy | None = None,
+        links: Callable[[ClaimedNotification], tuple[str | None, str | None]] = links_none,
+        concurrency: int = 50,
+    ) -> None:
+        self._outbox = outbox
+        self._channels = channels
+        self._clock = clock
+        self._retry = retry or RetryPolicy()
+        self._links = links
+        self._concurrency = concurrency
+        self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
+        self.on_capacity: Callable[[], None] = lambda: None
+
+    async def tick(self) -> int:
+        """Claim what is due, up to the free capacity, and start sending it without waiting:
+        a slow provider must not hold back the next page. Returns how many were claimed."""
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        claimed = await asyncio.to_thread(self._outbox.claim, self._clock.now(), free)
+        for notification in claimed:
+            task = asyncio.create_task(self._deliver(notification))
+            self._in_flight[task] = notification
+            task.add_done_callback(self._done)
+        return len(claimed)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        self.on_capacity()
+
+    async def next_due_at(self) -> datetime | None:
+        if len(self._in_flight) >= self._concurrency:
+            return None  # woken by on_capacity instead
+        return await asyncio.to_thread(self._outbox.next_due_at)
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let sends in flight finish (up to the grace period); give the rest back."""
+        if not self._in_flight:
+            return
+        _, pending = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
+        unfinished = [self._in_flight[task] for task in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.to_thread(self._outbox.release, unfinished)
+
+    async def _deliver(self, claimed: ClaimedNotification) -> None:
+        try:
+            await self._send(claimed)
+        except Exception:
+            # Most likely the database is unreachable: the claim lapses and another attempt
+            # is made (at least once), so this is logged, not lost.
+            logger.exception("could not record the delivery of notification %s", claimed.id)
+
+    async def _send(self, claimed: ClaimedNotification) -> None:
+        incident_url, ack_url = self._links(claimed)
+        outgoing = OutgoingNotification(
+            id=claimed.id,
+            incident_id=claimed.incident_id,
+            service_id=claimed.service_id,
+            service_name=claimed.service_name,
+            message=claimed.message,
+            level=claimed.level,
+            round=claimed.round,
+            target=claimed.target,
+            attempt=claimed.attempts + 1,
+            opened_at=claimed.opened_at,
+            alert_count=claimed.alert_count,
+            incident_url=incident_url,
+            ack_url=ack_url,
+        )
+        channel_name = claimed.target.type
+        try:
+            provider_id = await self._channels[channel_name].send(outgoing)
+        except DeliveryFailed as failure:
+            await self._failed(claimed, failure)
+        except Exception as error:  # a bug in a channel must not stop the others
+            logger.exception("channel %s crashed on notification %s", channel_name, claimed.id)
+            await self._failed(claimed, DeliveryFailed(f"internal error: {error}", transient=True))
+        else:
+            await asyncio.to_thread(
+                self._outbox.record, claimed, self._clock.now(), "sent", provider_id=provider_id
+            )
+            metrics.DELIVERY_ATTEMPTS.labels(channel_name, "sent").inc()
+            metrics.NOTIFICATIONS_SENT.labels(channel_name).inc()
+            logger.info(
+                "sent %s notification %s (incident %s, level %d, attempt %d)",
+                channel_name,
+                claimed.id,
+                claimed.incident_id,
+                claimed.level,
+                outgoing.attempt,
+            )
+
+    async def _failed(self, claimed: ClaimedNotification, failure: DeliveryFailed) -> None:
+        channel_name = claimed.target.type
+        now = self._clock.now()
+        attempt = claimed.attempts + 1
+        retry_at = now + timedelta(seconds=self._retry.delay(attempt, failure.retry_after))
+        if failure.transient and not self._retry.gives_up(attempt, claimed.created_at, retry_at):
+            metrics.DELIVERY_ATTEMPTS.labels(channel_name, "retry").inc()
+            logger.warning(
+                "%s notification %s failed (attempt %d), retrying at %s: %s",
+                channel_name,
+                claimed.id,
+                attempt,
+                retry_at.isoformat(timespec="seconds"),
+                failure.reason,
+            )
+            await asyncio.to_thread(
+                self._outbox.record, claimed, now, "retry", error=failure.reason, retry_at=retry_at
+            )
+            return
+        reason = failure.reason
+        if failure.transient:
+            reason = f"gave up after {attempt} attempts: {reason}"
+        metrics.DELIVERY_ATTEMPTS.labels(channel_name, "failed").inc()
+        metrics.NOTIFICATIONS_FAILED.labels(channel_name).inc()
+        logger.error("%s notification %s failed for good: %s", channel_name, claimed.id, reason)
+        await asyncio.to_thread(self._outbox.record, claimed, now, "failed", error=reason)

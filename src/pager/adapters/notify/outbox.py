@@ -1,0 +1,151 @@
+"""The outbox as the dispatcher sees it: claim queued notifications, record each attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_target
+from pager.adapters.storage.engine import WRITE
+from pager.domain.policy import Target
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedNotification:
+    id: str
+    incident_id: str
+    service_id: str
+    service_name: str
+    message: str
+    alert_count: int
+    opened_at: datetime
+    level: int
+    round: int
+    target: Target
+    attempts: int
+    created_at: datetime
+
+
+class SqlOutbox:
+    def __init__(self, engine: Engine, lease_seconds: float = 120.0) -> None:
+        self._engine = engine
+        self._lease = timedelta(seconds=lease_seconds)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def claim(self, now: datetime, limit: int = 100) -> list[ClaimedNotification]:
+        """Claim queued notifications that are due, for the lease; SKIP LOCKED on PostgreSQL
+        so that any number of dispatchers share the work without sending anything twice."""
+        n = t.notifications
+        claimable = sa.or_(n.c.claimed_until.is_(None), n.c.claimed_until < now)
+        ids_query = (
+            sa.select(n.c.id)
+            .where(n.c.status == "queued", n.c.next_attempt_at <= now, claimable)
+            .order_by(n.c.next_attempt_at)
+            .limit(limit)
+        )
+        if self._postgres:
+            ids_query = ids_query.with_for_update(skip_locked=True)
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            ids = list(conn.scalars(ids_query))
+            if not ids:
+                return []
+            conn.execute(n.update().where(n.c.id.in_(ids)).values(claimed_until=now + self._lease))
+            rows = conn.execute(
+                sa.select(
+                    n,
+                    t.incidents.c.message,
+                    t.incidents.c.alert_count,
+                    t.incidents.c.opened_at,
+                    sa.func.coalesce(t.services.c.name, n.c.service_id).label("service_name"),
+                )
+                .join(t.incidents, t.incidents.c.id == n.c.incident_id)
+                .outerjoin(t.services, t.services.c.id == n.c.service_id)
+                .where(n.c.id.in_(ids))
+                .order_by(n.c.next_attempt_at)
+            ).all()
+        return [
+            ClaimedNotification(
+                row.id,
+                row.incident_id,
+                row.service_id,
+                row.service_name,
+                row.message,
+                row.alert_count,
+                row.opened_at,
+                row.level,
+                row.round,
+                decode_target(row.target),
+                row.attempts,
+                row.created_at,
+            )
+            for row in rows
+        ]
+
+    def next_due_at(self) -> datetime | None:
+        n = t.notifications
+        query = sa.select(sa.func.min(n.c.next_attempt_at)).where(
+            n.c.status == "queued", n.c.claimed_until.is_(None)
+        )
+        with self._engine.connect() as conn:
+            due: datetime | None = conn.scalar(query)
+            return due
+
+    def record(
+        self,
+        claimed: ClaimedNotification,
+        at: datetime,
+        outcome: str,
+        *,
+        error: str | None = None,
+        provider_id: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Record one attempt: `sent`, `retry` (queued again for `retry_at`) or `failed`."""
+        n = t.notifications
+        attempt = claimed.attempts + 1
+        values: dict[str, object] = {"attempts": attempt, "claimed_until": None}
+        if outcome == "sent":
+            values.update(status="sent", sent_at=at, last_error=None)
+        elif outcome == "retry":
+            assert retry_at is not None
+            values.update(status="queued", next_attempt_at=retry_at, last_error=error)
+        else:
+            values.update(status="failed", last_error=error)
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            # A notification cancelled (its incident acknowledged) while in flight: record what
+            # really happened to it, but never queue it again.
+            current = ("queued",) if outcome == "retry" else ("queued", "cancelled")
+            conn.execute(
+                n.update().where(n.c.id == claimed.id, n.c.status.in_(current)).values(**values)
+            )
+            conn.execute(
+                t.notification_attempts.insert().values(
+                    notification_id=claimed.id,
+                    attempt=attempt,
+                    at=at,
+                    outcome=outcome,
+                    error=error,
+                    provider_id=provider_id,
+                )
+            )
+
+    def release(self, claimed: list[ClaimedNotification]) -> None:
+        if not claimed:
+            return
+        n = t.notifications
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            conn.execute(
+                n.update().where(n.c.id.in_([c.id for c in claimed])).values(claimed_until=None)
+            )
+
+    def release_all(self) -> None:
+        """Forget every claim: only for a database that has a single worker (SQLite)."""
+        n = t.notifications
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            conn.execute(
+                n.update().where(n.c.claimed_until.is_not(None)).values(claimed_until=None)
+            )

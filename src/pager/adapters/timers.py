@@ -1,0 +1,83 @@
+"""Durable ack timers: claim due rows (SKIP LOCKED on PostgreSQL) for the timers module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.engine import WRITE
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    id: int
+    incident_id: str
+    service_id: str
+    level: int
+    round: int
+    due_at: datetime
+
+
+class SqlTimerQueue:
+    def __init__(self, engine: Engine, lease_seconds: float = 30.0) -> None:
+        self._engine = engine
+        self._lease = timedelta(seconds=lease_seconds)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def claim_due(self, now: datetime, limit: int = 200) -> list[DueTimer]:
+        """Claim up to `limit` due timers for `lease_seconds`; a crashed claimer's lease runs
+        out and another worker takes the timer over (timers fire at least once)."""
+        claimable = sa.or_(t.timers.c.claimed_until.is_(None), t.timers.c.claimed_until < now)
+        query = (
+            sa.select(t.timers)
+            .where(t.timers.c.due_at <= now, claimable)
+            .order_by(t.timers.c.due_at)
+            .limit(limit)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            rows = conn.execute(query).all()
+            if rows:
+                conn.execute(
+                    t.timers.update()
+                    .where(t.timers.c.id.in_([row.id for row in rows]))
+                    .values(claimed_until=now + self._lease)
+                )
+        return [
+            DueTimer(row.id, row.incident_id, row.service_id, row.level, row.round, row.due_at)
+            for row in rows
+        ]
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest unclaimed timer falls due. (A lapsed claim is picked up by the
+        next poll; that happens only after a worker crashed.)"""
+        query = sa.select(sa.func.min(t.timers.c.due_at)).where(t.timers.c.claimed_until.is_(None))
+        with self._engine.connect() as conn:
+            due: datetime | None = conn.scalar(query)
+            return due
+
+    def discard(self, timer: DueTimer) -> None:
+        """Drop a timer that can never be handled (its service was deleted)."""
+        with self._engine.begin() as conn:
+            conn.execute(t.timers.delete().where(t.timers.c.id == timer.id))
+
+    def release(self, timers: list[DueTimer]) -> None:
+        """Give claimed timers back at shutdown, so another worker need not wait out a lease."""
+        if not timers:
+            return
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            conn.execute(
+                t.timers.update()
+                .where(t.timers.c.id.in_([timer.id for timer in timers]))
+                .values(claimed_until=None)
+            )
+
+    def release_all(self) -> None:
+        """Forget every claim: only for a database that has a single worker (SQLite)."""
+        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            conn.execute(t.timers.update().values(claimed_until=None))

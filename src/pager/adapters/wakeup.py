@@ -1,0 +1,31 @@
+"""Wakes this process's worker loops when a transaction has queued work for them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+
+class Wakeup:
+    """Thread-safe fan-out: handlers call `notify` after a commit that wrote timers or
+    notifications; each worker loop subscribes a callback."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[Callable[[], None]] = []
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def notify(self) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback()

@@ -1,0 +1,215 @@
+"""The background worker: one loop per module (GoAlert's engine, in small): the timers
+module fires due ack timers, the dispatcher module sends queued notifications. Each loop is
+woken at once when work is committed (in process: Wakeup; PostgreSQL: LISTEN/NOTIFY) and
+otherwise polls at most every `poll_seconds`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import psycopg
+from sqlalchemy.engine import Engine
+
+from pager import metrics
+from pager.adapters.notify.dispatcher import Dispatcher
+from pager.adapters.storage.uow import WORK_CHANNEL
+from pager.adapters.timers import DueTimer, SqlTimerQueue
+from pager.adapters.wakeup import Wakeup
+from pager.application.handlers import Handlers
+from pager.application.ports import Clock
+from pager.domain.errors import DomainError
+from pager.domain.events import LevelNotified
+
+logger = logging.getLogger("pager.worker")
+
+
+class Module(Protocol):
+    name: str
+
+    async def tick(self) -> int:
+        """Do what is due now; return how much was done (0: nothing was due)."""
+        ...
+
+    async def next_due_at(self) -> datetime | None:
+        """When this module next has work, if it knows."""
+        ...
+
+    async def stop(self) -> None:
+        """Finish or give back what this module holds."""
+        ...
+
+    def bind(self, wake: Callable[[], None]) -> None:
+        """Learn how to wake the module loops (when capacity frees up, say)."""
+        ...
+
+
+class TimersModule:
+    name = "timers"
+
+    def __init__(
+        self, queue: SqlTimerQueue, handlers: Handlers, clock: Clock, batch: int = 200
+    ) -> None:
+        self._queue = queue
+        self._handlers = handlers
+        self._clock = clock
+        self._batch = batch
+        self._held: list[DueTimer] = []
+        self._stopping = False
+
+    async def tick(self) -> int:
+        due = await asyncio.to_thread(self._queue.claim_due, self._clock.now(), self._batch)
+        self._held = list(due)
+        while self._held and not self._stopping:
+            await asyncio.to_thread(self._fire, self._held[0])
+            self._held.pop(0)
+        return len(due)
+
+    def _fire(self, timer: DueTimer) -> None:
+        lateness = (self._clock.now() - timer.due_at).total_seconds()
+        try:
+            outcome = self._handlers.receive_ack_timeout(
+                timer.service_id, timer.incident_id, timer.level, timer.round
+            )
+        except DomainError as error:
+            logger.warning("dropping ack timer of incident %s: %s", timer.incident_id, error)
+            self._queue.discard(timer)
+            return
+        metrics.TIMER_LATENESS.observe(max(0.0, lateness))
+        logger.info(
+            "ack timer fired: incident %s level %d round %d, %.0f ms late: %s",
+            timer.incident_id,
+            timer.level,
+            timer.round,
+            lateness * 1000,
+            ", ".join(type(e).__name__ for e in outcome.events) or "nothing to do",
+        )
+        for event in outcome.events:
+            if isinstance(event, LevelNotified):
+                metrics.ESCALATIONS.inc()
+                logger.info(
+                    "incident %s escalated to level %d (round %d)",
+                    event.incident_id,
+                    event.level,
+                    event.round,
+                )
+
+    async def next_due_at(self) -> datetime | None:
+        return await asyncio.to_thread(self._queue.next_due_at)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await asyncio.to_thread(self._queue.release, self._held)
+
+    def bind(self, wake: Callable[[], None]) -> None:
+        pass
+
+
+class DispatcherModule:
+    name = "dispatcher"
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    async def tick(self) -> int:
+        return await self._dispatcher.tick()
+
+    async def next_due_at(self) -> datetime | None:
+        return await self._dispatcher.next_due_at()
+
+    async def stop(self) -> None:
+        await self._dispatcher.stop()
+
+    def bind(self, wake: Callable[[], None]) -> None:
+        self._dispatcher.on_capacity = wake
+
+
+class Worker:
+    def __init__(
+        self,
+        modules: list[Module],
+        clock: Clock,
+        wakeup: Wakeup,
+        engine: Engine,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._modules = modules
+        self._clock = clock
+        self._wakeup = wakeup
+        self._engine = engine
+        self._poll = poll_seconds
+        self._events = {module.name: asyncio.Event() for module in modules}
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        """Wake every module loop. Call from the worker's own event loop."""
+        for event in self._events.values():
+            event.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wake()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def wake_from_any_thread() -> None:
+            loop.call_soon_threadsafe(self.wake)
+
+        unsubscribe = self._wakeup.subscribe(wake_from_any_thread)
+        for module in self._modules:
+            module.bind(self.wake)
+        tasks = [asyncio.create_task(self._loop(module)) for module in self._modules]
+        if self._engine.dialect.name == "postgresql":
+            tasks.append(asyncio.create_task(self._listen()))
+        logger.info("worker started: %s", ", ".join(m.name for m in self._modules))
+        try:
+            await self._stopping.wait()
+        finally:
+            unsubscribe()
+            for module in self._modules:
+                await module.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            logger.info("worker stopped")
+
+    async def _loop(self, module: Module) -> None:
+        event = self._events[module.name]
+        while not self._stopping.is_set():
+            event.clear()  # before the tick: a wake-up during the tick is not lost
+            try:
+                if await module.tick():
+                    continue
+                wait = await self._wait_for(module)
+            except Exception:
+                logger.exception("worker module %s failed; retrying", module.name)
+                wait = self._poll
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=wait)
+
+    async def _wait_for(self, module: Module) -> float:
+        due = await module.next_due_at()
+        if due is None:
+            return self._poll
+        seconds = (due - self._clock.now()).total_seconds()
+        return min(self._poll, max(0.0, seconds))
+
+    async def _listen(self) -> None:
+        """LISTEN for commits made by other processes (pagerd api) on PostgreSQL."""
+        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {WORK_CHANNEL}")
+                    self.wake()  # anything committed while we were not listening
+                    async for _ in conn.notifies():
+                        self.wake()
+            except (psycopg.Error, OSError) as error:
+                logger.warning("LISTEN %s lost (%s); polling until it is back", WORK_CHANNEL, error)
+                await asyncio.sleep(self._poll)
