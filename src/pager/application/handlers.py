@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -24,13 +25,16 @@ from pager.domain.commands import (
     ResolveAlert,
     ServiceCommand,
 )
-from pager.domain.errors import IncidentNotFound, ServiceNotFound
+from pager.domain.errors import DomainError, IncidentNotFound, ServiceNotFound
 from pager.domain.events import PolicyEvent, ServiceEvent
-from pager.domain.incident import ServiceState, decide
+from pager.domain.incident import ServiceState, decide, fold
 from pager.domain.policy import EscalationPolicy
 from pager.domain.policy_stream import decide_policy
 
 T = TypeVar("T")
+
+BatchCommand = ReceiveAlert | ResolveAlert | MarkHealthy
+"""Commands that may be grouped into one transaction (the high-volume ones)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +115,10 @@ class Handlers:
         severity: str | None = None,
         source: str = "api",
     ) -> AlertOutcome:
-        incident_id = self._ids()
-
-        def run(uow: UnitOfWork) -> AlertOutcome:
-            command = ReceiveAlert(service_id, incident_id, message, dedup_key, severity, source)
-            outcome = self._decide(uow, command)
-            if outcome.before.incident is not None:
-                return AlertOutcome(outcome.before.incident.id, "attached", outcome.events)
-            return AlertOutcome(incident_id, "opened", outcome.events)
-
-        return self._retrying(run)
+        command = self.alert_command(
+            service_id, message, dedup_key=dedup_key, severity=severity, source=source
+        )
+        return self._retrying(lambda uow: alert_outcome(command, self._decide(uow, command)))
 
     def acknowledge(self, incident_id: str, by: str) -> Outcome:
         def run(uow: UnitOfWork) -> Outcome:
@@ -169,6 +167,55 @@ class Handlers:
 
         return self._retrying(run)
 
+    # -- many commands, one transaction
+
+    def execute_many(self, commands: Sequence[BatchCommand]) -> list[Outcome | DomainError]:
+        """Decide and commit `commands` in one transaction (group commit): one load per
+        service, one write per kind of row. Each command's outcome is what it would have been
+        had it been handled alone, in this order; a command that is refused (a DomainError in
+        its place) does not stop the others."""
+
+        def run(uow: UnitOfWork) -> list[Outcome | DomainError]:
+            loaded = uow.services.load_many([command.service_id for command in commands])
+            states = {service_id: item.state for service_id, item in loaded.items()}
+            appended: dict[str, list[ServiceEvent]] = defaultdict(list)
+            policies: dict[str, EscalationPolicy | None] = {}
+            now = self._clock.now()
+            results: list[Outcome | DomainError] = []
+            for command in commands:
+                state = states[command.service_id]
+                policy = None
+                if _needs_policy(state, command):
+                    if state.policy_id not in policies:
+                        policies[state.policy_id] = uow.policies.current(state.policy_id)
+                    policy = policies[state.policy_id]
+                try:
+                    events = decide(state, command, policy, now)
+                except DomainError as refused:
+                    results.append(refused)
+                    continue
+                results.append(Outcome(state, events))
+                states[command.service_id] = fold(state, events)
+                appended[command.service_id].extend(events)
+            uow.services.append_many(
+                [(loaded[service_id], events) for service_id, events in appended.items()]
+            )
+            return results
+
+        return self._retrying(run)
+
+    def alert_command(
+        self,
+        service_id: str,
+        message: str,
+        *,
+        dedup_key: str | None = None,
+        severity: str | None = None,
+        source: str = "api",
+    ) -> ReceiveAlert:
+        """The command for one alert, with the id its incident gets if it opens one."""
+        return ReceiveAlert(service_id, self._ids(), message, dedup_key, severity, source)
+
     # -- the one way every service command runs
 
     def _decide(
@@ -205,6 +252,12 @@ class Handlers:
                 # Another writer got there first: read its outcome and decide again.
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
         raise AssertionError("unreachable")
+
+
+def alert_outcome(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:
+    if outcome.before.incident is not None:
+        return AlertOutcome(outcome.before.incident.id, "attached", outcome.events)
+    return AlertOutcome(command.incident_id, "opened", outcome.events)
 
 
 def _needs_policy(state: ServiceState, command: ServiceCommand) -> bool:

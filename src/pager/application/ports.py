@@ -40,10 +40,16 @@ class ServiceStreams(Protocol):
         """The service's snapshot, locked for this unit of work where the database can."""
         ...
 
+    def load_many(self, service_ids: Sequence[str]) -> dict[str, Loaded[ServiceState]]: ...
+
     def append(self, loaded: Loaded[ServiceState], events: Sequence[ServiceEvent]) -> None:
         """Append at `loaded.version`, and in the same transaction update the snapshot, the
         read models, the outbox and the timers. Raises ConcurrencyConflict."""
         ...
+
+    def append_many(
+        self, appends: Sequence[tuple[Loaded[ServiceState], Sequence[ServiceEvent]]]
+    ) -> None: ...
 
     def service_of_incident(self, incident_id: str) -> str | None: ...
 

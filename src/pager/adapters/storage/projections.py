@@ -1,10 +1,14 @@
 """Read models, outbox rows and timer rows that follow from events, written in the same
-transaction as the events themselves."""
+transaction as the events. A `Projection` gathers what a whole batch of appends implies and
+writes it with one statement per kind of change (executemany), so that a batch of a hundred
+alerts costs a handful of round trips, not hundreds."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,9 +16,6 @@ from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_levels, encode_target
 from pager.domain.events import (
     Acknowledged,
-    AlertAttached,
-    AlertResolved,
-    EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
@@ -27,76 +28,189 @@ from pager.domain.events import (
     ServiceEvent,
     ServiceUpdated,
 )
-from pager.domain.incident import ServiceState
+from pager.domain.incident import OpenIncident, ServiceState
+
+_b = sa.bindparam
+
+_UPDATE_SERVICE = (
+    t.services.update()
+    .where(t.services.c.id == _b("b_id"))
+    .values(name=_b("name"), policy_id=_b("policy_id"), updated_at=_b("updated_at"))
+)
+_SERVICE_STATE = (
+    t.services.update()
+    .where(t.services.c.id == _b("b_id"))
+    .values(state=_b("state"), open_incident_id=_b("open_incident_id"), updated_at=_b("updated_at"))
+)
+_INCIDENT = (
+    t.incidents.update()
+    .where(t.incidents.c.id == _b("b_id"))
+    .values(
+        status=_b("status"),
+        alert_count=_b("alert_count"),
+        level=_b("level"),
+        round=_b("round"),
+        dedup_keys=_b("dedup_keys"),
+        acknowledged_at=_b("acknowledged_at"),
+        acknowledged_by=_b("acknowledged_by"),
+        resolved_at=_b("resolved_at"),
+        resolved_by=_b("resolved_by"),
+    )
+)
+_DROP_TIMERS = t.timers.delete().where(t.timers.c.incident_id == _b("b_id"))
+_CANCEL_NOTIFICATIONS = (
+    t.notifications.update()
+    .where(t.notifications.c.incident_id == _b("b_id"), t.notifications.c.status == "queued")
+    .values(status="cancelled", last_error="incident acknowledged or resolved before sending")
+)
 
 
-def project_service_event(conn: sa.Connection, event: ServiceEvent, after: ServiceState) -> bool:
-    """Apply one event to the read models. True if it queued work for the worker."""
-    match event:
-        case ServiceCreated():
-            conn.execute(
-                t.services.insert().values(
-                    id=event.service_id,
-                    name=event.name,
-                    policy_id=event.policy_id,
-                    state="healthy",
-                    created_at=event.at,
-                    updated_at=event.at,
+@dataclass
+class Projection:
+    """Everything a batch of service events implies for the read models, written at once."""
+
+    created_services: list[dict[str, Any]] = field(default_factory=list)
+    updated_services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_services: list[str] = field(default_factory=list)
+    service_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    """Incidents acknowledged or resolved: their timers and unsent pages go."""
+
+    @property
+    def queued_work(self) -> bool:
+        return bool(self.notifications or self.timers)
+
+    def add(self, before: ServiceState, event: ServiceEvent, after: ServiceState) -> None:
+        match event:
+            case ServiceCreated():
+                self.created_services.append(
+                    {
+                        "id": event.service_id,
+                        "name": event.name,
+                        "policy_id": event.policy_id,
+                        "state": "healthy",
+                        "created_at": event.at,
+                        "updated_at": event.at,
+                    }
                 )
-            )
-        case ServiceUpdated():
-            conn.execute(
-                t.services.update()
-                .where(t.services.c.id == event.service_id)
-                .values(name=event.name, policy_id=event.policy_id, updated_at=event.at)
-            )
-        case ServiceDeleted():
-            conn.execute(t.services.delete().where(t.services.c.id == event.service_id))
-        case IncidentOpened():
-            conn.execute(
-                t.incidents.insert().values(
-                    id=event.incident_id,
-                    service_id=event.service_id,
-                    status="triggered",
-                    message=event.message,
-                    alert_count=1,
-                    level=0,
-                    round=1,
-                    dedup_keys=[event.dedup_key] if event.dedup_key else [],
-                    opened_at=event.at,
+            case ServiceUpdated():
+                self.updated_services[event.service_id] = {
+                    "b_id": event.service_id,
+                    "name": event.name,
+                    "policy_id": event.policy_id,
+                    "updated_at": event.at,
+                }
+            case ServiceDeleted():
+                self.deleted_services.append(event.service_id)
+                self.service_states.pop(event.service_id, None)
+            case IncidentOpened():
+                self.opened.append(
+                    {
+                        "id": event.incident_id,
+                        "service_id": event.service_id,
+                        "status": "triggered",
+                        "message": event.message,
+                        "alert_count": 1,
+                        "level": 0,
+                        "round": 1,
+                        "dedup_keys": [event.dedup_key] if event.dedup_key else [],
+                        "opened_at": event.at,
+                    }
                 )
-            )
-            _set_service_state(conn, after, event.at)
-        case AlertAttached() | AlertResolved():
-            _sync_incident_keys(conn, after)
-            if isinstance(event, AlertAttached):
-                conn.execute(
-                    t.incidents.update()
-                    .where(t.incidents.c.id == event.incident_id)
-                    .values(alert_count=t.incidents.c.alert_count + 1)
-                )
-        case LevelNotified():
-            _notify(conn, event, after)
-            return True
-        case EscalationExhausted():
-            pass  # visible in the timeline; the incident stays open and triggered
-        case Acknowledged():
-            conn.execute(
-                t.incidents.update()
-                .where(t.incidents.c.id == event.incident_id)
-                .values(status="acknowledged", acknowledged_at=event.at, acknowledged_by=event.by)
-            )
-            _drop_pending_work(conn, event.incident_id)
-        case IncidentResolved():
-            conn.execute(
-                t.incidents.update()
-                .where(t.incidents.c.id == event.incident_id)
-                .values(status="resolved", resolved_at=event.at, resolved_by=event.by)
-            )
-            _drop_pending_work(conn, event.incident_id)
-            if after.exists:
-                _set_service_state(conn, after, event.at)
-    return False
+                self._service_state(after, event.at)
+            case IncidentResolved():
+                assert before.incident is not None
+                self._incident(before.incident, resolved=(event.at, event.by))
+                self.finished.append(event.incident_id)
+                if after.exists:
+                    self._service_state(after, event.at)
+            case _:
+                if isinstance(event, LevelNotified):
+                    self._notify(event, after.service_id)
+                if isinstance(event, Acknowledged):
+                    self.finished.append(event.incident_id)
+                if after.incident is not None:
+                    self._incident(after.incident)
+
+    def _incident(
+        self, incident: OpenIncident, resolved: tuple[datetime, str] | None = None
+    ) -> None:
+        self.incidents[incident.id] = {
+            "b_id": incident.id,
+            "status": "resolved" if resolved else incident.status,
+            "alert_count": incident.alert_count,
+            "level": incident.level,
+            "round": incident.round,
+            "dedup_keys": list(incident.open_keys),
+            "acknowledged_at": incident.acknowledged_at,
+            "acknowledged_by": incident.acknowledged_by,
+            "resolved_at": resolved[0] if resolved else None,
+            "resolved_by": resolved[1] if resolved else None,
+        }
+
+    def _service_state(self, state: ServiceState, at: datetime) -> None:
+        incident = state.incident
+        self.service_states[state.service_id] = {
+            "b_id": state.service_id,
+            "state": "healthy" if incident is None else "unhealthy",
+            "open_incident_id": None if incident is None else incident.id,
+            "updated_at": at,
+        }
+
+    def _notify(self, event: LevelNotified, service_id: str) -> None:
+        self.notifications.extend(
+            {
+                "id": uuid.uuid4().hex,
+                "incident_id": event.incident_id,
+                "service_id": service_id,
+                "round": event.round,
+                "level": event.level,
+                "target_key": target.key,
+                "target": encode_target(target),
+                "channel": target.type,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": event.at,
+                "created_at": event.at,
+            }
+            for target in event.targets
+        )
+        self.timers.append(
+            {
+                "incident_id": event.incident_id,
+                "service_id": service_id,
+                "round": event.round,
+                "level": event.level,
+                "due_at": event.timer_due_at,
+            }
+        )
+
+    def write(self, conn: sa.Connection) -> None:
+        """In an order where every row exists before it is changed."""
+        if self.created_services:
+            conn.execute(t.services.insert(), self.created_services)
+        if self.updated_services:
+            conn.execute(_UPDATE_SERVICE, list(self.updated_services.values()))
+        if self.opened:
+            conn.execute(t.incidents.insert(), self.opened)
+        if self.incidents:
+            conn.execute(_INCIDENT, list(self.incidents.values()))
+        if self.notifications:
+            conn.execute(t.notifications.insert(), self.notifications)
+        if self.timers:
+            conn.execute(t.timers.insert(), self.timers)
+        if self.finished:
+            finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
+            conn.execute(_DROP_TIMERS, finished)
+            conn.execute(_CANCEL_NOTIFICATIONS, finished)
+        if self.service_states:
+            conn.execute(_SERVICE_STATE, list(self.service_states.values()))
+        if self.deleted_services:
+            conn.execute(t.services.delete().where(t.services.c.id.in_(self.deleted_services)))
 
 
 def project_policy_event(conn: sa.Connection, event: PolicyEvent) -> None:
@@ -125,72 +239,3 @@ def project_policy_event(conn: sa.Connection, event: PolicyEvent) -> None:
             )
         case PolicyDeleted():
             conn.execute(t.policies.delete().where(t.policies.c.id == event.policy_id))
-
-
-def _set_service_state(conn: sa.Connection, state: ServiceState, at: datetime) -> None:
-    incident = state.incident
-    conn.execute(
-        t.services.update()
-        .where(t.services.c.id == state.service_id)
-        .values(
-            state="healthy" if incident is None else "unhealthy",
-            open_incident_id=None if incident is None else incident.id,
-            updated_at=at,
-        )
-    )
-
-
-def _sync_incident_keys(conn: sa.Connection, state: ServiceState) -> None:
-    assert state.incident is not None
-    conn.execute(
-        t.incidents.update()
-        .where(t.incidents.c.id == state.incident.id)
-        .values(dedup_keys=list(state.incident.open_keys))
-    )
-
-
-def _notify(conn: sa.Connection, event: LevelNotified, after: ServiceState) -> None:
-    conn.execute(
-        t.incidents.update()
-        .where(t.incidents.c.id == event.incident_id)
-        .values(level=event.level, round=event.round)
-    )
-    conn.execute(
-        t.notifications.insert(),
-        [
-            {
-                "id": uuid.uuid4().hex,
-                "incident_id": event.incident_id,
-                "service_id": after.service_id,
-                "round": event.round,
-                "level": event.level,
-                "target_key": target.key,
-                "target": encode_target(target),
-                "channel": target.type,
-                "status": "queued",
-                "attempts": 0,
-                "next_attempt_at": event.at,
-                "created_at": event.at,
-            }
-            for target in event.targets
-        ],
-    )
-    conn.execute(
-        t.timers.insert().values(
-            incident_id=event.incident_id,
-            service_id=after.service_id,
-            round=event.round,
-            level=event.level,
-            due_at=event.timer_due_at,
-        )
-    )
-
-
-def _drop_pending_work(conn: sa.Connection, incident_id: str) -> None:
-    """An acknowledged or resolved incident escalates no further and pages nobody more."""
-    conn.execute(t.timers.delete().where(t.timers.c.incident_id == incident_id))
-    conn.execute(
-        t.notifications.update()
-        .where(t.notifications.c.incident_id == incident_id, t.notifications.c.status == "queued")
-        .values(status="cancelled", last_error="incident acknowledged or resolved before sending")
-    )

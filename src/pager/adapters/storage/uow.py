@@ -21,7 +21,7 @@ from pager.adapters.storage.codec import (
     encode_service_state,
 )
 from pager.adapters.storage.engine import WRITE
-from pager.adapters.storage.projections import project_policy_event, project_service_event
+from pager.adapters.storage.projections import Projection, project_policy_event
 from pager.application.ports import ConcurrencyConflict, Loaded
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, evolve
@@ -45,50 +45,58 @@ class _Streams:
         self._conn = conn
         self._locking = locking
 
-    def _load_row(self, stream_id: str) -> sa.Row[Any] | None:
-        query = sa.select(t.streams.c.version, t.streams.c.snapshot).where(
-            t.streams.c.stream_id == stream_id
+    def _load_rows(self, stream_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
+        query = (
+            sa.select(t.streams.c.stream_id, t.streams.c.version, t.streams.c.snapshot)
+            .where(t.streams.c.stream_id.in_(stream_ids))
+            .order_by(t.streams.c.stream_id)  # one lock order for everyone: no deadlocks
         )
         if self._locking:
             query = query.with_for_update()
-        return self._conn.execute(query).first()
+        return {row.stream_id: row for row in self._conn.execute(query)}
 
-    def _append(
-        self, stream_id: str, version: int, events: Sequence[Event], snapshot: dict[str, Any]
-    ) -> None:
-        now = events[0].at
+    def _append(self, appends: Sequence[tuple[str, int, Sequence[Event], dict[str, Any]]]) -> None:
+        """Append each stream's events at its expected version and write its snapshot. The
+        unique (stream, version) makes a concurrent append fail here, whatever else did."""
         rows = []
-        for offset, event in enumerate(events, start=1):
-            type_name, data = encode_event(event)
-            rows.append(
-                {
-                    "stream_id": stream_id,
-                    "version": version + offset,
-                    "type": type_name,
-                    "data": data,
-                    "recorded_at": now,
-                    "incident_id": getattr(event, "incident_id", None),
-                }
-            )
-        new_version = version + len(events)
+        created = []
+        updated = []
+        for stream_id, version, events, snapshot in appends:
+            for offset, event in enumerate(events, start=1):
+                type_name, data = encode_event(event)
+                rows.append(
+                    {
+                        "stream_id": stream_id,
+                        "version": version + offset,
+                        "type": type_name,
+                        "data": data,
+                        "recorded_at": event.at,
+                        "incident_id": getattr(event, "incident_id", None),
+                    }
+                )
+            new = {"stream_id": stream_id, "version": version + len(events), "snapshot": snapshot}
+            if version == 0:
+                created.append(new)
+            else:
+                updated.append({**new, "b_id": stream_id, "b_version": version})
         try:
             self._conn.execute(t.events.insert(), rows)
-            if version == 0:
-                self._conn.execute(
-                    t.streams.insert().values(
-                        stream_id=stream_id, version=new_version, snapshot=snapshot
-                    )
-                )
-            else:
-                updated = self._conn.execute(
-                    t.streams.update()
-                    .where(t.streams.c.stream_id == stream_id, t.streams.c.version == version)
-                    .values(version=new_version, snapshot=snapshot)
-                )
-                if updated.rowcount != 1:
-                    raise ConcurrencyConflict(stream_id)
+            if created:
+                self._conn.execute(t.streams.insert(), created)
+            if updated:
+                self._conn.execute(_UPDATE_STREAM, updated)
         except sa.exc.IntegrityError as error:
-            raise ConcurrencyConflict(stream_id) from error
+            raise ConcurrencyConflict(str(error.orig)) from error
+
+
+_UPDATE_STREAM = (
+    t.streams.update()
+    .where(
+        t.streams.c.stream_id == sa.bindparam("b_id"),
+        t.streams.c.version == sa.bindparam("b_version"),
+    )
+    .values(version=sa.bindparam("version"), snapshot=sa.bindparam("snapshot"))
+)
 
 
 class SqlServiceStreams(_Streams):
@@ -97,24 +105,46 @@ class SqlServiceStreams(_Streams):
         self._on_work = on_work
 
     def load(self, service_id: str) -> Loaded[ServiceState]:
-        row = self._load_row(service_stream(service_id))
-        if row is None:
-            return Loaded(ServiceState(service_id), 0)
-        return Loaded(decode_service_state(row.snapshot), row.version)
+        return self.load_many([service_id])[service_id]
+
+    def load_many(self, service_ids: Sequence[str]) -> dict[str, Loaded[ServiceState]]:
+        """Each service's snapshot, in one query (and one lock order on PostgreSQL)."""
+        wanted = sorted(set(service_ids))
+        rows = self._load_rows([service_stream(service_id) for service_id in wanted])
+        loaded = {}
+        for service_id in wanted:
+            row = rows.get(service_stream(service_id))
+            if row is None:
+                loaded[service_id] = Loaded(ServiceState(service_id), 0)
+            else:
+                loaded[service_id] = Loaded(decode_service_state(row.snapshot), row.version)
+        return loaded
 
     def append(self, loaded: Loaded[ServiceState], events: Sequence[ServiceEvent]) -> None:
-        state = loaded.state
-        states = []
-        for event in events:
-            state = evolve(state, event)
-            states.append(state)
-        self._append(
-            service_stream(state.service_id), loaded.version, events, encode_service_state(state)
-        )
-        queued = False
-        for event, after in zip(events, states, strict=True):
-            queued = project_service_event(self._conn, event, after) or queued
-        if queued:
+        self.append_many([(loaded, events)])
+
+    def append_many(
+        self, appends: Sequence[tuple[Loaded[ServiceState], Sequence[ServiceEvent]]]
+    ) -> None:
+        """Append to several streams at once, with their snapshots, read models, outbox and
+        timers; one statement per kind of row."""
+        projection = Projection()
+        streams = []
+        for loaded, events in appends:
+            if not events:
+                continue
+            state = loaded.state
+            for event in events:
+                after = evolve(state, event)
+                projection.add(state, event, after)
+                state = after
+            snapshot = encode_service_state(state)
+            streams.append((service_stream(state.service_id), loaded.version, events, snapshot))
+        if not streams:
+            return
+        self._append(streams)
+        projection.write(self._conn)
+        if projection.queued_work:
             self._on_work()
 
     def service_of_incident(self, incident_id: str) -> str | None:
@@ -126,7 +156,7 @@ class SqlServiceStreams(_Streams):
 
 class SqlPolicyStreams(_Streams):
     def load(self, policy_id: str) -> Loaded[PolicyState]:
-        row = self._load_row(policy_stream(policy_id))
+        row = self._load_rows([policy_stream(policy_id)]).get(policy_stream(policy_id))
         if row is None:
             return Loaded(PolicyState(policy_id), 0)
         return Loaded(decode_policy_state(row.snapshot), row.version)
@@ -135,9 +165,8 @@ class SqlPolicyStreams(_Streams):
         state = loaded.state
         for event in events:
             state = evolve_policy(state, event)
-        self._append(
-            policy_stream(state.policy_id), loaded.version, events, encode_policy_state(state)
-        )
+        snapshot = encode_policy_state(state)
+        self._append([(policy_stream(state.policy_id), loaded.version, events, snapshot)])
         for event in events:
             project_policy_event(self._conn, event)
 

@@ -1,0 +1,173 @@
+"""Start Pager as its users run it and seed it, for the benchmarks. Nothing here asserts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from pager.adapters.storage.accounts import SqlAccountStore
+from pager.application.accounts import Accounts
+from pager.bootstrap import bootstrap
+from pager.config import Settings
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level
+
+POSTGRES_SERVER = os.environ.get(
+    "PAGER_BENCH_POSTGRES_URL",
+    os.environ.get("PAGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+@dataclass
+class Seeded:
+    database_url: str
+    token: str
+    services: list[str]
+    keys: dict[str, str]
+
+
+def seed(
+    database_url: str,
+    services: int,
+    *,
+    timeout: int = 900,
+    targets: Sequence[str] = ("oncall@example.com",),
+    keys_for: int = 0,
+) -> Seeded:
+    """A policy, `services` services, an admin with a token, and integration keys for the
+    first `keys_for` services, written through the handlers like any other change."""
+    app = bootstrap(Settings(database_url=database_url), run_migrations=True)
+    level = Level(tuple(EmailTarget(t) for t in targets), timeout)
+    app.handlers.define_policy(EscalationPolicy("bench", "Bench", (level, level)))
+    ids = [f"svc-{n:06d}" for n in range(services)]
+    for service_id in ids:
+        app.handlers.define_service(service_id, service_id, "bench")
+    accounts = Accounts(SqlAccountStore(app.engine), app.clock)
+    accounts.add_user("bench@example.com", "admin")
+    token = accounts.create_token("bench@example.com", "bench")
+    keys = {}
+    for service_id in ids[:keys_for]:
+        keys[service_id] = accounts.rotate_integration_key(service_id).key
+    app.engine.dispose()
+    return Seeded(database_url, token, ids, keys)
+
+
+@contextmanager
+def temporary_postgres() -> Iterator[str]:
+    from tests.support.db import temporary_postgres_database
+
+    with temporary_postgres_database(POSTGRES_SERVER) as url:
+        yield url
+
+
+@contextmanager
+def temporary_sqlite() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="pager-bench-") as directory:
+        yield f"sqlite:///{Path(directory) / 'pager.db'}"
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def pagerd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pager", *args]
+
+
+def env_for(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGER_")}
+    env.update(
+        PAGER_DATABASE_URL=database_url,
+        PAGER_LOG_LEVEL="WARNING",
+        PAGER_RATE_LIMIT_PER_SECOND="0",
+        **extra,
+    )
+    return env
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+@contextmanager
+def running(
+    database_url: str, *, apis: int = 0, workers: int = 0, serve: bool = False, **env: str
+) -> Iterator[list[str]]:
+    """Start `pagerd serve` (or `apis` x `pagerd api` and `workers` x `pagerd worker`);
+    yield the URLs of the HTTP processes."""
+    logs = Path(tempfile.mkdtemp(prefix="pager-bench-logs-"))
+    environment = env_for(database_url, **env)
+    with ExitStack() as stack:
+        urls = []
+        commands: list[tuple[list[str], str | None]] = []
+        if serve:
+            port = free_port()
+            commands.append((pagerd("serve", "--port", str(port)), f"http://127.0.0.1:{port}"))
+        for _ in range(apis):
+            port = free_port()
+            commands.append((pagerd("api", "--port", str(port)), f"http://127.0.0.1:{port}"))
+        commands += [(pagerd("worker"), None)] * workers
+        for n, (args, url) in enumerate(commands):
+            process = Process(args, environment, logs / f"{n}-{args[3]}.log")
+            stack.callback(process.stop)
+            if url:
+                urls.append(url)
+        for url in urls:
+            wait_ready(url)
+        yield urls
+
+
+def table_count(database_url: str, table: str) -> int:
+    from pager.adapters.storage.engine import create_engine
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+    engine.dispose()
+    return int(count or 0)

@@ -1,0 +1,202 @@
+"""Alert ingest: alerts/s accepted and request latency p50/p99, from an async load generator
+(aiohttp, many connections, one process) on this machine.
+
+    python -m bench.ingest [--quick]
+
+Two set-ups: `pagerd serve` on SQLite, and 2 x `pagerd api` + 1 x `pagerd worker` on
+PostgreSQL. Two shapes: one alert per request (POST /api/v1/alerts) and Alertmanager webhooks
+of 100 alerts per request (POST /integrations/alertmanager). 1,000 services; a mix of alerts
+that open incidents and alerts that attach to open ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from bench.harness import (
+    Seeded,
+    percentile,
+    running,
+    seed,
+    table_count,
+    temporary_postgres,
+    temporary_sqlite,
+)
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    alerts: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<48} {self.alerts / self.seconds:>9,.0f} alerts/s "
+            f"{self.requests / self.seconds:>8,.0f} req/s  "
+            f"p50 {percentile(self.latencies, 50) * 1000:6.1f} ms  "
+            f"p99 {percentile(self.latencies, 99) * 1000:6.1f} ms  errors {self.errors}"
+        )
+
+
+Request = tuple[str, str, dict[str, str], int]  # url path, body, headers, alerts in it
+
+
+async def load(
+    urls: list[str], requests: Iterator[Request], total: int, connections: int
+) -> tuple[int, list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    alerts = 0
+    lock = asyncio.Lock()
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        bases = itertools.cycle(urls)
+
+        async def one_connection() -> None:
+            nonlocal errors, alerts
+            while True:
+                async with lock:
+                    item = next(requests, None)
+                    base = next(bases)
+                if item is None:
+                    return
+                path, body, headers, count = item
+                started = time.perf_counter()
+                async with session.post(base + path, data=body, headers=headers) as response:
+                    await response.read()
+                    ok = response.status == 202
+                latencies.append(time.perf_counter() - started)
+                if ok:
+                    alerts += count
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(connections)))
+        seconds = time.perf_counter() - started
+    return alerts, latencies, errors, seconds
+
+
+def single_alerts(seeded: Seeded, total: int, attach_ratio: float) -> Iterator[Request]:
+    """One alert per request. About `attach_ratio` of them go to a service that already
+    has an open incident (hot services), the rest each open an incident on a fresh one."""
+    headers = {"Authorization": f"Bearer {seeded.token}", "Content-Type": "application/json"}
+    fresh = iter(seeded.services[100:])
+    hot = seeded.services[:100]
+    rng = random.Random(7)
+    for n in range(total):
+        service = next(fresh, None) if rng.random() > attach_ratio else None
+        service = service or rng.choice(hot)
+        body = json.dumps({"service": service, "message": f"alert {n}", "dedup_key": f"k{n}"})
+        yield "/api/v1/alerts", body, headers, 1
+
+
+def alertmanager_webhooks(seeded: Seeded, total_alerts: int, per_request: int) -> Iterator[Request]:
+    """Alertmanager webhook messages of `per_request` distinct alerts each, round-robin over
+    the services that have integration keys."""
+    services = list(seeded.keys)
+    for batch in range(total_alerts // per_request):
+        service = services[batch % len(services)]
+        alerts = [
+            {
+                "status": "firing",
+                "labels": {"alertname": "HighLatency", "instance": f"host-{batch}-{n}"},
+                "annotations": {"summary": "p99 latency above 1s"},
+                "startsAt": "2026-11-28T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus/graph",
+                "fingerprint": f"{batch:08x}{n:08x}",
+            }
+            for n in range(per_request)
+        ]
+        body = json.dumps(
+            {
+                "version": "4",
+                "groupKey": f"{{}}:{{service={service!r}}}",
+                "status": "firing",
+                "receiver": "pager",
+                "groupLabels": {},
+                "commonLabels": {},
+                "commonAnnotations": {},
+                "externalURL": "http://alertmanager",
+                "alerts": alerts,
+            }
+        )
+        headers = {
+            "Authorization": f"Bearer {seeded.keys[service]}",
+            "Content-Type": "application/json",
+        }
+        yield "/integrations/alertmanager", body, headers, per_request
+
+
+def run(
+    name: str,
+    urls: list[str],
+    make: Callable[[], Iterator[Request]],
+    total_requests: int,
+    connections: int,
+) -> Result:
+    # A short warm-up on other data would skew the mix; the first requests are counted.
+    alerts, latencies, errors, seconds = asyncio.run(
+        load(urls, make(), total_requests, connections)
+    )
+    return Result(name, len(latencies), alerts, seconds, latencies, errors)
+
+
+def bench(quick: bool) -> list[Result]:
+    single = 3_000 if quick else 20_000
+    webhook_alerts = 10_000 if quick else 50_000
+    results = []
+    for backend in ("sqlite", "postgres"):
+        temporary = temporary_sqlite if backend == "sqlite" else temporary_postgres
+        with temporary() as url:
+            seeded = seed(url, 1_000, keys_for=100)
+            shape = {"serve": True} if backend == "sqlite" else {"apis": 2, "workers": 1}
+            label = "serve, SQLite" if backend == "sqlite" else "2 api + 1 worker, PostgreSQL"
+            with running(url, **shape) as urls:
+                results.append(
+                    run(
+                        f"{label}: 1 alert/request",
+                        urls,
+                        lambda s=seeded: single_alerts(s, single, 0.5),
+                        single,
+                        64,
+                    )
+                )
+                print(results[-1].line(), flush=True)
+                results.append(
+                    run(
+                        f"{label}: Alertmanager, 100 alerts/request",
+                        urls,
+                        lambda s=seeded: alertmanager_webhooks(s, webhook_alerts, 100),
+                        webhook_alerts // 100,
+                        8,
+                    )
+                )
+                print(results[-1].line(), flush=True)
+            events = table_count(url, "events")
+            print(f"  ({events:,} events committed in the {backend} database)", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (for make bench)")
+    args = parser.parse_args()
+    bench(args.quick)
+
+
+if __name__ == "__main__":
+    main()
