@@ -61,11 +61,6 @@ class SqlTimerQueue:
             due: datetime | None = conn.scalar(query)
             return due
 
-    def discard(self, timer: DueTimer) -> None:
-        """Drop a timer that can never be handled (its service was deleted)."""
-        with self._engine.begin() as conn:
-            conn.execute(t.timers.delete().where(t.timers.c.id == timer.id))
-
     def release(self, timers: list[DueTimer]) -> None:
         """Give claimed timers back at shutdown, so another worker need not wait out a lease."""
         if not timers:

@@ -33,7 +33,7 @@ from pager.domain.policy_stream import decide_policy
 
 T = TypeVar("T")
 
-BatchCommand = ReceiveAlert | ResolveAlert | MarkHealthy
+BatchCommand = ReceiveAlert | ResolveAlert | MarkHealthy | ReceiveAckTimeout
 """Commands that may be grouped into one transaction (the high-volume ones)."""
 
 
@@ -173,7 +173,8 @@ class Handlers:
         """Decide and commit `commands` in one transaction (group commit): one load per
         service, one write per kind of row. Each command's outcome is what it would have been
         had it been handled alone, in this order; a command that is refused (a DomainError in
-        its place) does not stop the others."""
+        its place) does not stop the others. The timer of each ReceiveAckTimeout goes in the
+        same transaction, handled or refused (a refused one could never be handled)."""
 
         def run(uow: UnitOfWork) -> list[Outcome | DomainError]:
             loaded = uow.services.load_many([command.service_id for command in commands])
@@ -197,6 +198,9 @@ class Handlers:
                 results.append(Outcome(state, events))
                 states[command.service_id] = fold(state, events)
                 appended[command.service_id].extend(events)
+            fired = [c for c in commands if isinstance(c, ReceiveAckTimeout)]
+            if fired:
+                uow.timers.remove_many([(c.incident_id, c.level, c.round) for c in fired])
             uow.services.append_many(
                 [(loaded[service_id], events) for service_id, events in appended.items()]
             )

@@ -71,6 +71,10 @@ class Timers(Protocol):
         """Forget a timer that has been handled."""
         ...
 
+    def remove_many(self, timers: Sequence[tuple[str, int, int]]) -> None:
+        """Forget handled timers, each given as (incident id, level, round)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     @property

@@ -22,6 +22,7 @@ from pager.adapters.timers import DueTimer, SqlTimerQueue
 from pager.adapters.wakeup import Wakeup
 from pager.application.handlers import Handlers
 from pager.application.ports import Clock
+from pager.domain.commands import ReceiveAckTimeout
 from pager.domain.errors import DomainError
 from pager.domain.events import LevelNotified
 
@@ -59,50 +60,45 @@ class TimersModule:
         self._clock = clock
         self._batch = batch
         self._held: list[DueTimer] = []
-        self._stopping = False
 
     async def tick(self) -> int:
         due = await asyncio.to_thread(self._queue.claim_due, self._clock.now(), self._batch)
-        self._held = list(due)
-        while self._held and not self._stopping:
-            await asyncio.to_thread(self._fire, self._held[0])
-            self._held.pop(0)
+        if due:
+            self._held = due
+            await asyncio.to_thread(self._fire, due)
+            self._held = []
         return len(due)
 
-    def _fire(self, timer: DueTimer) -> None:
-        lateness = (self._clock.now() - timer.due_at).total_seconds()
-        try:
-            outcome = self._handlers.receive_ack_timeout(
-                timer.service_id, timer.incident_id, timer.level, timer.round
+    def _fire(self, timers: list[DueTimer]) -> None:
+        """All claimed timers in one transaction: each one's escalation step and its removal."""
+        commands = [
+            ReceiveAckTimeout(timer.service_id, timer.incident_id, timer.level, timer.round)
+            for timer in timers
+        ]
+        results = self._handlers.execute_many(commands)
+        fired_at = self._clock.now()
+        for timer, result in zip(timers, results, strict=True):
+            lateness = (fired_at - timer.due_at).total_seconds()
+            if isinstance(result, DomainError):
+                logger.warning("dropped ack timer of incident %s: %s", timer.incident_id, result)
+                continue
+            metrics.TIMER_LATENESS.observe(max(0.0, lateness))
+            logger.info(
+                "ack timer fired: incident %s level %d round %d, %.0f ms late: %s",
+                timer.incident_id,
+                timer.level,
+                timer.round,
+                lateness * 1000,
+                ", ".join(type(e).__name__ for e in result.events) or "nothing to do",
             )
-        except DomainError as error:
-            logger.warning("dropping ack timer of incident %s: %s", timer.incident_id, error)
-            self._queue.discard(timer)
-            return
-        metrics.TIMER_LATENESS.observe(max(0.0, lateness))
-        logger.info(
-            "ack timer fired: incident %s level %d round %d, %.0f ms late: %s",
-            timer.incident_id,
-            timer.level,
-            timer.round,
-            lateness * 1000,
-            ", ".join(type(e).__name__ for e in outcome.events) or "nothing to do",
-        )
-        for event in outcome.events:
-            if isinstance(event, LevelNotified):
-                metrics.ESCALATIONS.inc()
-                logger.info(
-                    "incident %s escalated to level %d (round %d)",
-                    event.incident_id,
-                    event.level,
-                    event.round,
-                )
+            for event in result.events:
+                if isinstance(event, LevelNotified):
+                    metrics.ESCALATIONS.inc()
 
     async def next_due_at(self) -> datetime | None:
         return await asyncio.to_thread(self._queue.next_due_at)
 
     async def stop(self) -> None:
-        self._stopping = True
         await asyncio.to_thread(self._queue.release, self._held)
 
     def bind(self, wake: Callable[[], None]) -> None:

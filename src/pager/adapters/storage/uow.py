@@ -99,6 +99,13 @@ _UPDATE_STREAM = (
 )
 
 
+_REMOVE_TIMER = t.timers.delete().where(
+    t.timers.c.incident_id == sa.bindparam("b_id"),
+    t.timers.c.level == sa.bindparam("b_level"),
+    t.timers.c.round == sa.bindparam("b_round"),
+)
+
+
 class SqlServiceStreams(_Streams):
     def __init__(self, conn: sa.Connection, locking: bool, on_work: Callable[[], None]) -> None:
         super().__init__(conn, locking)
@@ -190,12 +197,11 @@ class SqlTimers:
         self._conn = conn
 
     def remove(self, incident_id: str, level: int, round_: int) -> None:
+        self.remove_many([(incident_id, level, round_)])
+
+    def remove_many(self, timers: Sequence[tuple[str, int, int]]) -> None:
         self._conn.execute(
-            t.timers.delete().where(
-                t.timers.c.incident_id == incident_id,
-                t.timers.c.level == level,
-                t.timers.c.round == round_,
-            )
+            _REMOVE_TIMER, [{"b_id": i, "b_level": level, "b_round": r} for i, level, r in timers]
         )
 
 
