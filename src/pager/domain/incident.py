@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import reduce
-from typing import Literal
+from typing import Literal, assert_never
 
 from pager.domain.commands import (
     Acknowledge,
@@ -104,6 +104,8 @@ def decide(
             return _resolve_open(state, command.by, "resolved", now)
         case ResolveAlert():
             return _resolve_alert(state, command, now)
+        case _:
+            assert_never(command)
 
 
 def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
@@ -145,6 +147,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             incident = replace(incident, open_keys=keys)
         case IncidentResolved():
             return replace(state, incident=None)
+        case _:
+            assert_never(event)
     return replace(state, incident=incident)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, assert_never
 from urllib.parse import urlsplit
 
 from pager.domain.errors import ValidationFailed
@@ -102,6 +102,8 @@ def target_problem(target: Target) -> str | None:
         case WebhookTarget(url=url) | SlackTarget(url=url):
             if not _is_http_url(url):
                 return f"{url!r} is not an http(s) URL"
+        case _:
+            assert_never(target)
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import assert_never
 
 from pager.domain.commands import DefinePolicy, DeletePolicy, PolicyCommand
 from pager.domain.errors import PolicyInUse, PolicyNotFound
@@ -34,6 +35,8 @@ def decide_policy(
             if used_by:
                 raise PolicyInUse(policy_id, used_by)
             return (PolicyDeleted(policy_id, now),)
+        case _:
+            assert_never(command)
 
 
 def evolve_policy(state: PolicyState, event: PolicyEvent) -> PolicyState:
@@ -42,3 +45,5 @@ def evolve_policy(state: PolicyState, event: PolicyEvent) -> PolicyState:
             return PolicyState(state.policy_id, policy)
         case PolicyDeleted():
             return PolicyState(state.policy_id)
+        case _:
+            assert_never(event)

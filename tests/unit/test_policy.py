@@ -1,0 +1,293 @@
+"""Escalation policy validation: every wrong place is named, as "level 2 target 1"."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pager.domain.errors import ValidationFailed
+from pager.domain.policy import (
+    DEFAULT_ACK_TIMEOUT_SECONDS,
+    EmailTarget,
+    EscalationPolicy,
+    Level,
+    SlackTarget,
+    SmsTarget,
+    Target,
+    WebhookTarget,
+    validate_policy,
+)
+
+ALICE = EmailTarget("alice@example.com")
+BOB = SmsTarget("+14155550100")
+HOOK = WebhookTarget("https://hooks.example.com/pager")
+
+
+def policy_with(*targets: Target) -> EscalationPolicy:
+    return EscalationPolicy("ops", "Ops", (Level(targets, ack_timeout_seconds=60),))
+
+
+def problems_of(policy: EscalationPolicy) -> tuple[tuple[str, str], ...]:
+    with pytest.raises(ValidationFailed) as caught:
+        validate_policy(policy)
+    return caught.value.problems
+
+
+def places_of(policy: EscalationPolicy) -> list[str]:
+    return [where for where, _ in problems_of(policy)]
+
+
+VALID_TARGETS = [
+    pytest.param(EmailTarget("alice@example.com"), id="email"),
+    pytest.param(EmailTarget("a.b+oncall@mail.example.co.uk"), id="email-plus-subdomains"),
+    pytest.param(EmailTarget("ALICE@Example.COM"), id="email-upper-case"),
+    pytest.param(SmsTarget("+14155550100"), id="sms-us"),
+    pytest.param(SmsTarget("+442071838750"), id="sms-uk"),
+    pytest.param(SmsTarget("+1234567"), id="sms-7-digits"),
+    pytest.param(SmsTarget("+123456789012345"), id="sms-15-digits"),
+    pytest.param(WebhookTarget("https://hooks.example.com/pager"), id="webhook-https"),
+    pytest.param(WebhookTarget("http://localhost:8080/hook", secret="s3cret"), id="webhook-http"),
+    pytest.param(WebhookTarget("https://[::1]:8443/hook"), id="webhook-ipv6"),
+    pytest.param(WebhookTarget("http://10.0.0.5/alerts?team=ops#x"), id="webhook-query"),
+    pytest.param(SlackTarget("https://hooks.slack.com/services/T0/B0/XX"), id="slack"),
+]
+
+
+@pytest.mark.parametrize("target", VALID_TARGETS)
+def test_a_valid_target_passes(target: Target) -> None:
+    policy = policy_with(target)
+    assert validate_policy(policy) is policy
+
+
+NOT_EMAIL = "is not an email address"
+NOT_E164 = "is not an E.164 phone number"
+NOT_URL = "is not an http(s) URL"
+
+INVALID_TARGETS = [
+    pytest.param(EmailTarget(""), NOT_EMAIL, id="email-empty"),
+    pytest.param(EmailTarget("alice"), NOT_EMAIL, id="email-no-at"),
+    pytest.param(EmailTarget("alice@"), NOT_EMAIL, id="email-no-domain"),
+    pytest.param(EmailTarget("@example.com"), NOT_EMAIL, id="email-no-local"),
+    pytest.param(EmailTarget("alice@example"), NOT_EMAIL, id="email-undotted"),
+    pytest.param(EmailTarget("alice@@example.com"), NOT_EMAIL, id="email-two-at"),
+    pytest.param(EmailTarget("a@b@example.com"), NOT_EMAIL, id="email-at-in-local"),
+    pytest.param(EmailTarget("al ice@example.com"), NOT_EMAIL, id="email-space"),
+    pytest.param(EmailTarget("alice@example..com"), NOT_EMAIL, id="email-dots"),
+    pytest.param(EmailTarget("alice@.example.com"), NOT_EMAIL, id="email-dot-first"),
+    pytest.param(EmailTarget("alice@example.com."), NOT_EMAIL, id="email-dot-last"),
+    pytest.param(EmailTarget("alice@example.com\n"), NOT_EMAIL, id="email-newline"),
+    pytest.param(SmsTarget(""), NOT_E164, id="sms-empty"),
+    pytest.param(SmsTarget("+"), NOT_E164, id="sms-plus-only"),
+    pytest.param(SmsTarget("14155550100"), NOT_E164, id="sms-no-plus"),
+    pytest.param(SmsTarget("+04155550100"), NOT_E164, id="sms-leading-0"),
+    pytest.param(SmsTarget("+1 415 555 0100"), NOT_E164, id="sms-spaces"),
+    pytest.param(SmsTarget("+1-415-555-0100"), NOT_E164, id="sms-dashes"),
+    pytest.param(SmsTarget("+123456"), NOT_E164, id="sms-6-digits"),
+    pytest.param(SmsTarget("+1234567890123456"), NOT_E164, id="sms-16"),
+    pytest.param(SmsTarget("+1415555010a"), NOT_E164, id="sms-letter"),
+    pytest.param(SmsTarget("+14155550100\n"), NOT_E164, id="sms-newline"),
+    pytest.param(WebhookTarget(""), NOT_URL, id="webhook-empty"),
+    pytest.param(WebhookTarget("ftp://example.com/x"), NOT_URL, id="webhook-ftp"),
+    pytest.param(WebhookTarget("example.com/hook"), NOT_URL, id="webhook-no-scheme"),
+    pytest.param(WebhookTarget("https://"), NOT_URL, id="webhook-no-host"),
+    pytest.param(WebhookTarget("http:///hook"), NOT_URL, id="webhook-empty-host"),
+    pytest.param(WebhookTarget("https://exa mple.com"), NOT_URL, id="webhook-space"),
+    pytest.param(WebhookTarget("https://example.com/a b"), NOT_URL, id="path-space"),
+    pytest.param(WebhookTarget("http://[::1/hook"), NOT_URL, id="webhook-bad-ipv6"),
+    pytest.param(WebhookTarget("https://exa\tmple.com/"), NOT_URL, id="webhook-tab"),
+    pytest.param(WebhookTarget("https://example.com/a\nb"), NOT_URL, id="newline"),
+    pytest.param(WebhookTarget("http://example.com:abc/"), NOT_URL, id="port-text"),
+    pytest.param(WebhookTarget("http://example.com:99999/"), NOT_URL, id="port-big"),
+    pytest.param(WebhookTarget("javascript:alert(1)"), NOT_URL, id="webhook-js"),
+    pytest.param(SlackTarget("mailto:ops@example.com"), NOT_URL, id="slack-mailto"),
+    pytest.param(SlackTarget("hooks.slack.com/services/T0"), NOT_URL, id="slack-bare"),
+]
+
+
+@pytest.mark.parametrize(("target", "complaint"), INVALID_TARGETS)
+def test_an_invalid_target_is_named_with_its_level_and_position(
+    target: Target, complaint: str
+) -> None:
+    problems = problems_of(policy_with(target))
+
+    assert len(problems) == 1
+    where, what = problems[0]
+    assert where == "level 1 target 1"
+    assert complaint in what
+
+
+@pytest.mark.parametrize(
+    ("policy", "places"),
+    [
+        pytest.param(
+            EscalationPolicy("ops", "Ops", ()),
+            ["levels"],
+            id="no-level",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", "Ops", (Level((ALICE,)), Level(()))),
+            ["level 2"],
+            id="level-without-target",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", "Ops", (Level((ALICE,), ack_timeout_seconds=0),)),
+            ["level 1 ack_timeout_seconds"],
+            id="ack-timeout-0",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", "Ops", (Level((ALICE,)), Level((BOB,), -30))),
+            ["level 2 ack_timeout_seconds"],
+            id="ack-timeout-negative",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", "Ops", (Level((ALICE,)),), repeat=-1),
+            ["repeat"],
+            id="repeat-negative",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", "", (Level((ALICE,)),)),
+            ["name"],
+            id="name-empty",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", " \t", (Level((ALICE,)),)),
+            ["name"],
+            id="name-blank",
+        ),
+        pytest.param(
+            EscalationPolicy("ops", "Ops", (Level((ALICE,)), Level((BOB, SmsTarget("555"))))),
+            ["level 2 target 2"],
+            id="second-target-of-second-level",
+        ),
+        pytest.param(
+            EscalationPolicy("Ops Team", "", (Level((), 0),), repeat=-2),
+            ["id", "name", "repeat", "level 1 ack_timeout_seconds", "level 1"],
+            id="every-problem-at-once",
+        ),
+        pytest.param(
+            EscalationPolicy(
+                "ops", "Ops", (Level((EmailTarget("x"),)), Level((BOB, EmailTarget("y"))))
+            ),
+            ["level 1 target 1", "level 2 target 2"],
+            id="one-problem-per-place",
+        ),
+    ],
+)
+def test_a_policy_that_breaks_a_rule_names_each_place(
+    policy: EscalationPolicy, places: list[str]
+) -> None:
+    assert places_of(policy) == places
+
+
+def test_the_error_message_says_where_and_what() -> None:
+    policy = EscalationPolicy("ops", "Ops", (Level((ALICE,)), Level((EmailTarget("bob"),))))
+
+    with pytest.raises(ValidationFailed, match=r"^level 2 target 1: 'bob' is not an email"):
+        validate_policy(policy)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(ALICE, EmailTarget("alice@example.com"), id="same-email"),
+        pytest.param(ALICE, EmailTarget("Alice@Example.com"), id="email-other-case"),
+        pytest.param(BOB, SmsTarget("+14155550100"), id="same-phone"),
+        pytest.param(HOOK, WebhookTarget(HOOK.url, secret="other"), id="webhook-other-secret"),
+        pytest.param(
+            SlackTarget("https://hooks.slack.com/x"),
+            SlackTarget("https://hooks.slack.com/x"),
+            id="same-slack",
+        ),
+    ],
+)
+def test_a_target_listed_twice_in_a_level_is_named(first: Target, second: Target) -> None:
+    other = EmailTarget("carol@example.com")
+    policy = EscalationPolicy("ops", "Ops", (Level((first, other, second)),))
+
+    assert problems_of(policy) == (("level 1 target 3", "the same target is listed twice"),)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param(
+            EscalationPolicy("ops", "Ops", (Level((ALICE,)), Level((ALICE,)))),
+            id="same-target-on-two-levels",
+        ),
+        pytest.param(
+            policy_with(
+                WebhookTarget("https://x.example.com/h"), SlackTarget("https://x.example.com/h")
+            ),
+            id="webhook-and-slack-on-one-url",
+        ),
+        pytest.param(
+            policy_with(EmailTarget("alice@example.com"), EmailTarget("alice@example.org")),
+            id="similar-emails",
+        ),
+    ],
+)
+def test_targets_that_only_look_alike_are_not_duplicates(policy: EscalationPolicy) -> None:
+    assert validate_policy(policy) is policy
+
+
+def test_an_invalid_target_is_not_also_reported_as_a_duplicate() -> None:
+    bad = EmailTarget("nobody")
+
+    assert places_of(policy_with(bad, bad)) == ["level 1 target 1", "level 1 target 2"]
+
+
+@pytest.mark.parametrize(
+    "policy_id",
+    ["a", "0", "ops", "ops-team-2", "9-lives", "a" * 63],
+)
+def test_a_valid_id_passes(policy_id: str) -> None:
+    policy = replace(policy_with(ALICE), id=policy_id)
+
+    assert validate_policy(policy) is policy
+
+
+@pytest.mark.parametrize(
+    "policy_id",
+    ["", "Ops", "-ops", "ops_team", "ops team", "ops.team", "ops/1", "a" * 64, "ops\n", "é"],
+)
+def test_an_invalid_id_is_named(policy_id: str) -> None:
+    problems = problems_of(replace(policy_with(ALICE), id=policy_id))
+
+    assert len(problems) == 1
+    assert problems[0][0] == "id"
+    assert repr(policy_id) in problems[0][1]
+
+
+@pytest.mark.parametrize(("seconds", "valid"), [(1, True), (2, True), (0, False), (-1, False)])
+def test_ack_timeout_is_at_least_one_second(seconds: int, valid: bool) -> None:
+    policy = EscalationPolicy("ops", "Ops", (Level((ALICE,), ack_timeout_seconds=seconds),))
+
+    if valid:
+        assert validate_policy(policy) is policy
+    else:
+        assert places_of(policy) == ["level 1 ack_timeout_seconds"]
+
+
+@pytest.mark.parametrize(("repeat", "valid"), [(0, True), (1, True), (10, True), (-1, False)])
+def test_repeat_is_zero_or_more(repeat: int, valid: bool) -> None:
+    policy = replace(policy_with(ALICE), repeat=repeat)
+
+    if valid:
+        assert validate_policy(policy) is policy
+    else:
+        assert places_of(policy) == ["repeat"]
+
+
+def test_defaults_are_fifteen_minutes_and_no_repeat() -> None:
+    policy = EscalationPolicy("ops", "Ops", (Level((ALICE,)),))
+
+    assert policy.level(1).ack_timeout_seconds == DEFAULT_ACK_TIMEOUT_SECONDS == 900
+    assert policy.repeat == 0
+
+
+def test_levels_are_numbered_from_one() -> None:
+    first, second = Level((ALICE,)), Level((BOB,))
+    policy = EscalationPolicy("ops", "Ops", (first, second))
+
+    assert (policy.level(1), policy.level(2)) == (first, second)
