@@ -13,11 +13,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     public_url: str = "http://127.0.0.1:8080"
     secret_key: SecretStr | None = None
+    # Web console sessions and ack links, signed with secret_key (or, when it is unset, with
+    # a key Pager makes once and keeps in the database). Cookies are Secure when public_url
+    # is https.
+    session_max_age_seconds: int = 7 * 24 * 3600
+    ack_link_ttl_seconds: int = 24 * 3600
 
     # HTTP API limits: larger request bodies get 413; past the rate, a credential gets 429.
     max_body_bytes: int = 1_048_576
     rate_limit_per_second: float = 50.0  # per API token or integration key; 0 turns it off
     rate_limit_burst: int = 500
+    # How long a process trusts a checked API token or integration key before asking the
+    # database again (revoking one elsewhere takes effect within this time).
+    credential_cache_seconds: float = 2.0
 
     smtp_url: SecretStr | None = None
     smtp_from: str = "pager@localhost"

@@ -129,3 +129,51 @@ timers = sa.Table(
     sa.Column("claimed_until", UtcDateTime()),
     sa.UniqueConstraint("incident_id", "round", "level"),
 )
+
+# Accounts (migration 0002). Secrets are stored only as sha256 (tokens, keys) or argon2
+# (passwords); the plain values are shown once, when made.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey("users.id", ondelete="CASCADE", name="fk_api_tokens_user_id_users"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# One integration key per service; rotating it replaces the row.
+integration_keys = sa.Table(
+    "integration_keys",
+    metadata,
+    sa.Column("service_id", sa.String(63), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(8), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Secrets Pager makes for itself (migration 0003): the key that signs console sessions and
+# ack links when PAGER_SECRET_KEY is not set, shared by every process on the database.
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,163 @@
+"""Accounts on SQLAlchemy Core: users, API tokens and integration keys (hashes only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.engine import WRITE
+from pager.application.accounts import KeyInfo, Role, User, UserExists
+
+
+def _user(row: sa.Row[Any]) -> User:
+    return User(row.id, row.email, cast(Role, row.role), row.created_at)
+
+
+_USER_COLUMNS = (t.users.c.id, t.users.c.email, t.users.c.role, t.users.c.created_at)
+
+
+class SqlAccountStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _write(self) -> Any:
+        return self._engine.connect().execution_options(**WRITE)
+
+    def add_user(self, user: User, password_hash: str | None) -> None:
+        try:
+            with self._write() as conn, conn.begin():
+                conn.execute(t.users.insert().values(_user_row(user, password_hash)))
+        except sa.exc.IntegrityError:
+            raise UserExists(user.email) from None
+
+    def add_first_user(self, user: User, password_hash: str) -> bool:
+        try:
+            with self._write() as conn, conn.begin():
+                if conn.scalar(sa.select(sa.func.count()).select_from(t.users)):
+                    return False
+                conn.execute(t.users.insert().values(_user_row(user, password_hash)))
+        except sa.exc.IntegrityError:  # another process made the same first admin meanwhile
+            return False
+        return True
+
+    def user_by_email(self, email: str) -> User | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(*_USER_COLUMNS).where(t.users.c.email == email)).first()
+        return None if row is None else _user(row)
+
+    def password_hash(self, email: str) -> str | None:
+        with self._engine.connect() as conn:
+            found: str | None = conn.scalar(
+                sa.select(t.users.c.password_hash).where(t.users.c.email == email)
+            )
+        return found
+
+    def users(self) -> list[User]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(*_USER_COLUMNS).order_by(t.users.c.email))
+            return [_user(row) for row in rows]
+
+    def delete_user(self, email: str) -> bool:
+        with self._write() as conn, conn.begin():
+            user_id = conn.scalar(sa.select(t.users.c.id).where(t.users.c.email == email))
+            if user_id is None:
+                return False
+            # Explicitly, so that it holds where foreign keys are not enforced.
+            conn.execute(t.api_tokens.delete().where(t.api_tokens.c.user_id == user_id))
+            conn.execute(t.users.delete().where(t.users.c.id == user_id))
+        return True
+
+    def set_role(self, email: str, role: Role) -> bool:
+        return self._update_user(email, role=role)
+
+    def set_password_hash(self, email: str, password_hash: str) -> bool:
+        return self._update_user(email, password_hash=password_hash)
+
+    def _update_user(self, email: str, **values: str) -> bool:
+        with self._write() as conn, conn.begin():
+            updated = conn.execute(t.users.update().where(t.users.c.email == email).values(values))
+        return bool(updated.rowcount == 1)
+
+    def add_token(
+        self, token_id: str, user_id: str, name: str, token_hash: str, at: datetime
+    ) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                t.api_tokens.insert().values(
+                    id=token_id, user_id=user_id, name=name, token_hash=token_hash, created_at=at
+                )
+            )
+
+    def user_by_token_hash(self, token_hash: str) -> User | None:
+        query = (
+            sa.select(*_USER_COLUMNS)
+            .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
+            .where(t.api_tokens.c.token_hash == token_hash)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _user(row)
+
+    def set_integration_key(self, info: KeyInfo, key_hash: str) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                t.integration_keys.delete().where(
+                    t.integration_keys.c.service_id == info.service_id
+                )
+            )
+            conn.execute(t.integration_keys.insert().values(_key_row(info, key_hash)))
+
+    def add_integration_key(self, info: KeyInfo, key_hash: str) -> bool:
+        try:
+            with self._write() as conn, conn.begin():
+                conn.execute(t.integration_keys.insert().values(_key_row(info, key_hash)))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def integration_key(self, service_id: str) -> KeyInfo | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.integration_keys.c.hint, t.integration_keys.c.created_at).where(
+                    t.integration_keys.c.service_id == service_id
+                )
+            ).first()
+        return None if row is None else KeyInfo(service_id, row.hint, row.created_at)
+
+    def service_by_key_hash(self, key_hash: str) -> str | None:
+        with self._engine.connect() as conn:
+            found: str | None = conn.scalar(
+                sa.select(t.integration_keys.c.service_id).where(
+                    t.integration_keys.c.key_hash == key_hash
+                )
+            )
+        return found
+
+    def delete_integration_key(self, service_id: str) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                t.integration_keys.delete().where(t.integration_keys.c.service_id == service_id)
+            )
+
+
+def _user_row(user: User, password_hash: str | None) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "password_hash": password_hash,
+        "created_at": user.created_at,
+    }
+
+
+def _key_row(info: KeyInfo, key_hash: str) -> dict[str, Any]:
+    return {
+        "service_id": info.service_id,
+        "key_hash": key_hash,
+        "hint": info.hint,
+        "created_at": info.created_at,
+    }

@@ -1,0 +1,294 @@
+"""Users, API tokens and integration keys: who may call Pager, and as what.
+
+Secrets are made here from `secrets`, handed out once, and kept only as hashes: sha256 for
+high-entropy tokens and keys (a slow hash buys nothing there and would slow every request),
+argon2 for passwords, which people choose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, get_args
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from pager.application.ports import Clock
+from pager.domain.errors import Conflict, NotFound, ValidationFailed
+
+Role = Literal["admin", "responder"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+FIRST_ADMIN_EMAIL = "admin@localhost"
+MIN_PASSWORD_LENGTH = 8
+API_TOKEN_PREFIX = "pgr_"  # noqa: S105 - a prefix that makes tokens recognisable
+# Loose on purpose: a login name that looks like an address; `admin@localhost` is fine.
+USER_EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    role: Role
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What may be shown of a stored integration key: its last characters and age."""
+
+    service_id: str
+    hint: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new integration key. `key` exists only here: the store keeps its hash."""
+
+    key: str
+    info: KeyInfo
+
+
+class UserExists(Conflict):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"user {email!r} already exists")
+
+
+class UserNotFound(NotFound):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"user {email!r} does not exist")
+
+
+class AccountStore(Protocol):
+    def add_user(self, user: User, password_hash: str | None) -> None:
+        """Raises UserExists."""
+        ...
+
+    def add_first_user(self, user: User, password_hash: str) -> bool:
+        """Add `user` only if there are no users at all; False if there were."""
+        ...
+
+    def user_by_email(self, email: str) -> User | None: ...
+
+    def password_hash(self, email: str) -> str | None: ...
+
+    def users(self) -> list[User]: ...
+
+    def delete_user(self, email: str) -> bool: ...
+
+    def set_role(self, email: str, role: Role) -> bool:
+        """False if there is no such user."""
+        ...
+
+    def set_password_hash(self, email: str, password_hash: str) -> bool:
+        """False if there is no such user."""
+        ...
+
+    def add_token(
+        self, token_id: str, user_id: str, name: str, token_hash: str, at: datetime
+    ) -> None: ...
+
+    def user_by_token_hash(self, token_hash: str) -> User | None: ...
+
+    def set_integration_key(self, info: KeyInfo, key_hash: str) -> None:
+        """Replace the service's key (there is at most one)."""
+        ...
+
+    def add_integration_key(self, info: KeyInfo, key_hash: str) -> bool:
+        """Store the key unless the service has one already; False if it had."""
+        ...
+
+    def integration_key(self, service_id: str) -> KeyInfo | None: ...
+
+    def service_by_key_hash(self, key_hash: str) -> str | None: ...
+
+    def delete_integration_key(self, service_id: str) -> None: ...
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class _TtlCache:
+    """Positive answers for a few seconds: a storm of alerts checks the same credential
+    thousands of times a second. Revocations made elsewhere take effect within `seconds`."""
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._now = monotonic
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    def get(self, key: str) -> object | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < self._now():
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: object) -> None:
+        if self._seconds <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (self._now() + self._seconds, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class Accounts:
+    def __init__(self, store: AccountStore, clock: Clock, cache_seconds: float = 0.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._hasher = PasswordHasher()
+        self._cache = _TtlCache(cache_seconds)
+
+    # -- users
+
+    def add_user(self, email: str, role: str = "responder", password: str | None = None) -> User:
+        email = normalize_email(email)
+        problems: list[tuple[str, str]] = []
+        if not USER_EMAIL_PATTERN.fullmatch(email) or not email.isprintable():
+            problems.append(("email", f"{email!r} is not an email address"))
+        if role not in ROLES:
+            problems.append(("role", f"must be one of {', '.join(ROLES)}"))
+        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+        if problems:
+            raise ValidationFailed(tuple(problems))
+        user = User(uuid.uuid4().hex, email, role, self._clock.now())  # type: ignore[arg-type]
+        password_hash = None if password is None else self._hasher.hash(password)
+        self._store.add_user(user, password_hash)
+        return user
+
+    def ensure_first_admin(self) -> tuple[str, str] | None:
+        """With no users at all, make an admin with a random password and return (email,
+        password); otherwise None. Safe when several processes start at once."""
+        if self._store.users():
+            return None
+        password = secrets.token_urlsafe(18)
+        user = User(uuid.uuid4().hex, FIRST_ADMIN_EMAIL, "admin", self._clock.now())
+        if not self._store.add_first_user(user, self._hasher.hash(password)):
+            return None
+        return FIRST_ADMIN_EMAIL, password
+
+    def user(self, email: str) -> User:
+        user = self._store.user_by_email(normalize_email(email))
+        if user is None:
+            raise UserNotFound(email)
+        return user
+
+    def users(self) -> list[User]:
+        return self._store.users()
+
+    def delete_user(self, email: str) -> None:
+        self._cache.clear()
+        if not self._store.delete_user(normalize_email(email)):
+            raise UserNotFound(email)
+
+    def set_role(self, email: str, role: str) -> None:
+        self._cache.clear()
+        if role not in ROLES:
+            raise ValidationFailed((("role", f"must be one of {', '.join(ROLES)}"),))
+        if not self._store.set_role(normalize_email(email), role):
+            raise UserNotFound(email)
+
+    def set_password(self, email: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationFailed(
+                (("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"),)
+            )
+        if not self._store.set_password_hash(normalize_email(email), self._hasher.hash(password)):
+            raise UserNotFound(email)
+
+    def check_password(self, email: str, password: str) -> User | None:
+        """The user if the password is theirs; None otherwise (also for unknown users)."""
+        email = normalize_email(email)
+        stored = self._store.password_hash(email)
+        if stored is None:
+            return None
+        try:
+            self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return self._store.user_by_email(email)
+
+    # -- API tokens
+
+    def create_token(self, email: str, name: str = "") -> str:
+        """A new API token for the user; only its hash is stored."""
+        user = self.user(email)
+        name = name.strip() or f"token-{self._clock.now():%Y%m%d%H%M%S}"
+        if len(name) > 200 or not name.isprintable():
+            raise ValidationFailed((("name", "must be printable and at most 200 characters"),))
+        token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self._store.add_token(
+            uuid.uuid4().hex, user.id, name, secret_hash(token), self._clock.now()
+        )
+        return token
+
+    def user_for_token(self, token: str) -> User | None:
+        if not token.startswith(API_TOKEN_PREFIX):
+            return None
+        token_hash = secret_hash(token)
+        cached = self._cache.get(token_hash)
+        if isinstance(cached, User):
+            return cached
+        user = self._store.user_by_token_hash(token_hash)
+        if user is not None:
+            self._cache.put(token_hash, user)
+        return user
+
+    # -- integration keys
+
+    def rotate_integration_key(self, service_id: str) -> IssuedKey:
+        """A new key for the service; the old one stops working at once."""
+        self._cache.clear()
+        issued = self._new_key(service_id)
+        self._store.set_integration_key(issued.info, secret_hash(issued.key))
+        return issued
+
+    def ensure_integration_key(self, service_id: str) -> IssuedKey | None:
+        """A new key if the service has none yet; None if it has one."""
+        issued = self._new_key(service_id)
+        if self._store.add_integration_key(issued.info, secret_hash(issued.key)):
+            return issued
+        return None
+
+    def integration_key(self, service_id: str) -> KeyInfo | None:
+        return self._store.integration_key(service_id)
+
+    def forget_integration_key(self, service_id: str) -> None:
+        self._cache.clear()
+        self._store.delete_integration_key(service_id)
+
+    def service_for_key(self, key: str) -> str | None:
+        key_hash = secret_hash(key)
+        cached = self._cache.get(key_hash)
+        if isinstance(cached, str):
+            return cached
+        service_id = self._store.service_by_key_hash(key_hash)
+        if service_id is not None:
+            self._cache.put(key_hash, service_id)
+        return service_id
+
+    def _new_key(self, service_id: str) -> IssuedKey:
+        # 32 hex characters, like a PagerDuty routing key, so that every client accepts it.
+        key = secrets.token_hex(16)
+        return IssuedKey(key, KeyInfo(service_id, key[-4:], self._clock.now()))

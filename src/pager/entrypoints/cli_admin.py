@@ -1,0 +1,110 @@
+"""Admin commands that work on the database directly (PAGER_DATABASE_URL), so that a script
+can bootstrap a fresh install: `pagerd user add`, `pagerd token create`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Engine
+
+from pager.adapters.clock import SystemClock
+from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.engine import create_engine
+from pager.adapters.storage.migrate import migrate
+from pager.application.accounts import Accounts
+from pager.config import Settings
+from pager.domain.errors import DomainError
+
+user_app = typer.Typer(help="Manage users (on the database directly).", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens (on the database directly).", no_args_is_help=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="PAGER_DATABASE_URL", help="The database."),
+]
+
+
+def accounts_for(engine: Engine) -> Accounts:
+    return Accounts(SqlAccountStore(engine), SystemClock())
+
+
+def ensure_first_admin(engine: Engine) -> tuple[str, str] | None:
+    """With no users at all, create an admin (`admin@localhost`) with a random password and
+    return (email, password) for the caller to show once; otherwise None."""
+    return accounts_for(engine).ensure_first_admin()
+
+
+def _accounts(database_url: str | None) -> Accounts:
+    url = database_url or Settings().database_url
+    try:
+        engine = create_engine(url)
+        migrate(engine)  # idempotent; lets `user add` be the first command on a new database
+    except Exception as error:  # a bad URL or an unreachable database: one line
+        text = str(getattr(error, "orig", None) or error).strip().splitlines()
+        typer.echo(f"pagerd: cannot open the database: {text[0] if text else error}", err=True)
+        raise typer.Exit(1) from None
+    return accounts_for(engine)
+
+
+def _fail(error: DomainError) -> typer.Exit:
+    typer.echo(f"pagerd: {error.message}", err=True)
+    return typer.Exit(1)
+
+
+@user_app.command("add")
+def user_add(
+    email: Annotated[str, typer.Argument(help="The user's email address (their login).")],
+    role: Annotated[str, typer.Option("--role", help="admin or responder.")] = "responder",
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read a console password from standard input."),
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a user. Give them an API token with `pagerd token create`."""
+    password = None
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    accounts = _accounts(database_url)
+    try:
+        user = accounts.add_user(email, role, password)
+    except DomainError as error:
+        raise _fail(error) from None
+    typer.echo(f"added {user.role} {user.email}")
+
+
+@user_app.command("list")
+def user_list(database_url: DatabaseOption = None) -> None:
+    """Every user and their role."""
+    for user in _accounts(database_url).users():
+        typer.echo(f"{user.email}\t{user.role}")
+
+
+@user_app.command("remove")
+def user_remove(
+    email: Annotated[str, typer.Argument(help="The user's email address.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Remove a user and their API tokens."""
+    try:
+        _accounts(database_url).delete_user(email)
+    except DomainError as error:
+        raise _fail(error) from None
+    typer.echo(f"removed {email}")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The email of the token's user.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Print a new API token, alone on standard output. It is shown only this once: only
+    its hash is stored."""
+    try:
+        token = _accounts(database_url).create_token(user, name)
+    except DomainError as error:
+        raise _fail(error) from None
+    typer.echo(token)

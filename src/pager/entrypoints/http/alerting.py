@@ -1,0 +1,60 @@
+"""The one way every endpoint turns alerts into commands: through group commit (concurrent
+requests share a transaction; each is answered after the commit that holds it), counted in
+the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pager.application.handlers import AlertOutcome, BatchCommand, Outcome, alert_outcome
+from pager.domain.commands import ReceiveAlert
+from pager.entrypoints.http.context import Context
+from pager.metrics import ALERTS_RECEIVED, INCIDENTS_OPENED
+
+
+async def commit(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
+    """Committed when it returns (so a 2xx may follow). Raises the first command's
+    DomainError, if one was refused."""
+    futures = ctx.commits.submit_many(commands)
+    return [await asyncio.wrap_future(future) for future in futures]
+
+
+def commit_blocking(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
+    """`commit` for a synchronous endpoint (FastAPI runs those in a thread pool)."""
+    return [future.result() for future in ctx.commits.submit_many(commands)]
+
+
+def counted(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:
+    """The alert's outcome, counted in the metrics. A trigger for a key that is still firing
+    changes nothing and never restarts the escalation (the domain sees to that)."""
+    result = alert_outcome(command, outcome)
+    ALERTS_RECEIVED.labels(command.source).inc()
+    if result.action == "opened" and result.events:
+        INCIDENTS_OPENED.inc()
+    return result
+
+
+def receive_alert(
+    ctx: Context,
+    service_id: str,
+    message: str,
+    *,
+    dedup_key: str | None,
+    severity: str | None,
+    source: str,
+) -> AlertOutcome:
+    """One alert, from a synchronous endpoint."""
+    command = ctx.handlers.alert_command(
+        service_id, message, dedup_key=dedup_key, severity=severity, source=source
+    )
+    [outcome] = commit_blocking(ctx, [command])
+    return counted(command, outcome)
+
+
+def clean(value: str, max_length: int) -> str:
+    """Text from a monitoring tool made storable: no NUL or lone surrogates, not too long.
+    Integrations are lenient where the API is strict: a tool cannot fix its payload."""
+    value = value.replace("\x00", "")
+    value = value.encode("utf-8", "replace").decode("utf-8")
+    return value[:max_length]

@@ -1,0 +1,143 @@
+"""POST /integrations/alertmanager: Prometheus Alertmanager's webhook (version 4) and
+Grafana's webhook contact point (version 1, the same shape).
+
+Alertmanager sends a whole group at a time and sends it again every `repeat_interval`; a
+group marked "firing" may hold resolved alerts, and a later "resolved" message may list only
+some of them. So each alert is handled on its own, by its fingerprint (or a hash of its
+labels): firing ones first, so that a group that swaps one alert for another never lets the
+incident close and reopen in between, then resolved ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from pager.domain.commands import ResolveAlert
+from pager.domain.incident import MAX_MESSAGE_LENGTH
+from pager.entrypoints.http.alerting import clean, commit, counted
+from pager.entrypoints.http.auth import BearerKeyService
+from pager.entrypoints.http.context import Context, context
+from pager.entrypoints.http.errors import responses
+
+router = APIRouter(tags=["integrations"])
+Ctx = Annotated[Context, Depends(context)]
+
+
+class WebhookAlert(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str = "firing"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str | None = None
+    startsAt: str | None = None
+    endsAt: str | None = None
+    generatorURL: str | None = None
+
+
+class WebhookMessage(BaseModel):
+    """Alertmanager's webhook message; Grafana adds `orgId`, `title`, `state`, `message`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str | None = None
+    status: str | None = None
+    receiver: str | None = None
+    groupKey: str | None = None
+    alerts: list[WebhookAlert] = Field(max_length=10_000)
+    orgId: int | None = None
+
+
+class HandledAlert(BaseModel):
+    dedup_key: str
+    status: Literal["firing", "resolved"]
+    action: Literal["opened", "attached", "unchanged", "resolved"]
+    incident_id: str | None
+
+
+class WebhookAccepted(BaseModel):
+    source: Literal["alertmanager", "grafana"]
+    alerts: list[HandledAlert]
+
+
+@router.post(
+    "/integrations/alertmanager",
+    status_code=202,
+    responses=responses(400, 401, 403, 404, 413, 422, 429),
+    summary="Alertmanager (version 4) and Grafana (version 1) webhooks",
+)
+async def alertmanager_webhook(
+    body: WebhookMessage, service_id: BearerKeyService, ctx: Ctx
+) -> WebhookAccepted:
+    """Authenticate with `Authorization: Bearer <the service's integration key>`
+    (`http_config.authorization.credentials` in Alertmanager)."""
+    source: Literal["alertmanager", "grafana"] = (
+        "grafana" if body.version == "1" or body.orgId is not None else "alertmanager"
+    )
+    firing = [alert for alert in body.alerts if alert.status != "resolved"]
+    resolved = [alert for alert in body.alerts if alert.status == "resolved"]
+    triggers = [
+        ctx.handlers.alert_command(
+            service_id,
+            message(alert),
+            dedup_key=dedup_key(alert),
+            severity=_severity(alert),
+            source=source,
+        )
+        for alert in firing
+    ]
+    resolves = [ResolveAlert(service_id, dedup_key(alert)) for alert in resolved]
+    outcomes = await commit(ctx, [*triggers, *resolves])
+    handled: list[HandledAlert] = []
+    for command, outcome in zip(triggers, outcomes, strict=False):
+        result = counted(command, outcome)
+        handled.append(
+            HandledAlert(
+                dedup_key=command.dedup_key or "",
+                status="firing",
+                action=result.action if result.events else "unchanged",
+                incident_id=result.incident_id,
+            )
+        )
+    for resolve, outcome in zip(resolves, outcomes[len(triggers) :], strict=True):
+        incident = outcome.before.incident
+        handled.append(
+            HandledAlert(
+                dedup_key=resolve.dedup_key,
+                status="resolved",
+                action="resolved" if outcome.events else "unchanged",
+                incident_id=incident.id if incident is not None and outcome.events else None,
+            )
+        )
+    return WebhookAccepted(source=source, alerts=handled)
+
+
+def dedup_key(alert: WebhookAlert) -> str:
+    if alert.fingerprint:
+        return clean(alert.fingerprint, 512)
+    labels = json.dumps(alert.labels, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(labels.encode()).hexdigest()[:32]
+
+
+def message(alert: WebhookAlert) -> str:
+    """`alertname: summary`, from what the alert has; its labels as a last resort."""
+    name = alert.labels.get("alertname", "").strip()
+    summary = ""
+    for annotation in ("summary", "description", "message"):
+        summary = alert.annotations.get(annotation, "").strip()
+        if summary:
+            break
+    text = f"{name}: {summary}" if name and summary else name or summary
+    if not text.strip():
+        text = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())) or "alert"
+    return clean(text, MAX_MESSAGE_LENGTH).strip() or "alert"
+
+
+def _severity(alert: WebhookAlert) -> str | None:
+    severity = alert.labels.get("severity")
+    return clean(severity, 64) if severity else None

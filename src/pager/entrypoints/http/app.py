@@ -1,0 +1,98 @@
+"""The HTTP API: `create_app(container)` builds the FastAPI application around a container
+from `pager.bootstrap`. Handlers are synchronous and commit before they return, so every
+2xx is sent after the commit."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pager.adapters.storage.accounts import SqlAccountStore
+from pager.application.accounts import Accounts
+from pager.application.group_commit import GroupCommitter
+from pager.application.queries import Queries
+from pager.bootstrap import App
+from pager.entrypoints import console
+from pager.entrypoints.http import (
+    alertmanager,
+    errors,
+    incidents,
+    ops,
+    opsgenie,
+    pagerduty,
+    policies,
+    services,
+    users,
+)
+from pager.entrypoints.http.context import Context
+from pager.entrypoints.http.limits import BodyLimitMiddleware, RateLimiter
+
+DESCRIPTION = """\
+Pager pages the people on a service's escalation policy, level by level, until someone
+acknowledges or the service is healthy again.
+
+Authenticate with `Authorization: Bearer <API token>` (`pagerd token create`). A service's
+integration key (shown to admins when the service is created or its key rotated) may send
+alerts for that service only: on `/api/v1/alerts`, `/integrations/alertmanager`,
+`/v2/enqueue` (PagerDuty Events v2, as `routing_key`) and `/v2/alerts` (Opsgenie, as
+`GenieKey`). Errors are `{"error": {"code", "message"}}`.
+"""
+
+
+class _Started:
+    """Notes when each request started (Opsgenie answers say how long they `took`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["started"] = time.monotonic()
+        await self.app(scope, receive, send)
+
+
+def create_app(container: App) -> FastAPI:
+    settings = container.settings
+    app = FastAPI(
+        title="Pager",
+        version="1",
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.pager = Context(
+        container=container,
+        accounts=Accounts(
+            SqlAccountStore(container.engine),
+            container.clock,
+            cache_seconds=settings.credential_cache_seconds,
+        ),
+        queries=Queries(container.engine),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        commits=GroupCommitter(container.handlers),
+    )
+    errors.install(app)
+    limit = settings.max_body_bytes
+    too_large = errors.ApiError(413, "too_large", f"the request body is over {limit} bytes")
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=limit,
+        reject=lambda scope: errors.render(Request(scope), too_large),
+    )
+    app.add_middleware(_Started)
+    for module in (
+        incidents,
+        services,
+        policies,
+        users,
+        alertmanager,
+        pagerduty,
+        opsgenie,
+        ops,
+    ):
+        app.include_router(module.router)
+    console.mount(app, container)  # the web console at /, after the API's routes
+    return app

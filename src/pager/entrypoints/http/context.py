@@ -1,0 +1,32 @@
+"""What every endpoint reaches through `Depends(context)`: the container's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from pager.application.accounts import Accounts
+from pager.application.group_commit import GroupCommitter
+from pager.application.handlers import Handlers
+from pager.application.queries import Queries
+from pager.bootstrap import App
+from pager.entrypoints.http.limits import RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    container: App
+    accounts: Accounts
+    queries: Queries
+    limiter: RateLimiter
+    commits: GroupCommitter
+
+    @property
+    def handlers(self) -> Handlers:
+        return self.container.handlers
+
+
+async def context(request: Request) -> Context:
+    found: Context = request.app.state.pager
+    return found

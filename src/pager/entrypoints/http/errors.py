@@ -1,0 +1,159 @@
+"""Every error as JSON, never a traceback: `{"error": {"code", "message"}}` on the API, and
+the shapes that PagerDuty and Opsgenie clients expect on their endpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+logger = logging.getLogger("pager.http")
+
+PAGERDUTY_PATH = "/v2/enqueue"
+OPSGENIE_PREFIX = "/v2/alerts"
+
+
+class Problem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    problems: list[Problem] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An answer other than success, raised anywhere below an endpoint."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        problems: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.problems = tuple(problems)
+
+
+def unauthorized(message: str = "a valid API token is required") -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def _describe(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+def _code(status: int) -> str:
+    return _describe(status).lower().replace(" ", "_").replace("-", "_")
+
+
+def render(request: Request, error: ApiError) -> JSONResponse:
+    """The error in the dialect of the endpoint that was called."""
+    path = request.url.path
+    body: dict[str, Any]
+    if path == PAGERDUTY_PATH:
+        errors = [f"{where}: {what}" for where, what in error.problems] or [error.message]
+        status = "throttle event" if error.status == 429 else "invalid event"
+        body = {"status": status, "message": error.message, "errors": errors}
+    else:
+        detail: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.problems:
+            detail["problems"] = [{"field": w, "message": m} for w, m in error.problems]
+        body = {"error": detail}
+        if path.startswith(OPSGENIE_PREFIX):
+            started = getattr(request.state, "started", None)
+            took = 0.0 if started is None else round(time.monotonic() - started, 3)
+            body |= {"message": error.message, "took": took, "requestId": str(uuid.uuid4())}
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _from_domain(error: DomainError) -> ApiError:
+    if isinstance(error, ValidationFailed):
+        return ApiError(422, error.code, error.message, problems=error.problems)
+    if isinstance(error, NotFound):
+        return ApiError(404, error.code, error.message)
+    if isinstance(error, Conflict):
+        return ApiError(409, error.code, error.message)
+    return ApiError(400, error.code, error.message)
+
+
+def _from_validation(error: RequestValidationError) -> ApiError:
+    problems = []
+    for item in error.errors():
+        if item.get("type") == "json_invalid":
+            return ApiError(400, "invalid_json", "the request body is not valid JSON")
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        problems.append((where or "body", str(item.get("msg", "invalid"))))
+    message = "; ".join(f"{where}: {what}" for where, what in problems) or "invalid request"
+    return ApiError(422, "invalid", message, problems=problems)
+
+
+def install(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return render(request, exc)
+
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return render(request, _from_domain(exc))
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return render(request, _from_validation(exc))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        error = ApiError(exc.status_code, _code(exc.status_code), str(exc.detail))
+        error.headers = dict(exc.headers or {})
+        return render(request, error)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its traceback for the operator; the client learns nothing internal.
+        logger.error("error in %s %s", request.method, request.url.path, exc_info=exc)
+        return render(request, ApiError(500, "internal", "internal error; see the server log"))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error answers an endpoint can give."""
+    return {status: {"model": ErrorBody, "description": _describe(status)} for status in statuses}

@@ -1,0 +1,102 @@
+"""/api/v1/alerts and /api/v1/incidents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from pager.entrypoints.http.alerting import commit, counted
+from pager.entrypoints.http.auth import AnyCaller, Caller, UserCaller
+from pager.entrypoints.http.context import Context, context
+from pager.entrypoints.http.errors import forbidden, not_found, responses
+from pager.entrypoints.http.schemas import (
+    INCIDENT_ID_REGEX,
+    AlertAccepted,
+    AlertIn,
+    ByIn,
+    Id,
+    IncidentDetailOut,
+    IncidentList,
+    IncidentOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["incidents"])
+Ctx = Annotated[Context, Depends(context)]
+IncidentId = Annotated[str, Path(pattern=INCIDENT_ID_REGEX)]
+
+
+@router.post(
+    "/alerts",
+    status_code=202,
+    responses=responses(400, 401, 403, 404, 413, 422, 429),
+    summary="Send an alert for a service",
+)
+async def post_alert(body: AlertIn, caller: AnyCaller, ctx: Ctx) -> AlertAccepted:
+    """Opens an incident if the service is healthy, else attaches to its open incident.
+    Takes an API token, or the integration key of the service named in the body."""
+    if not caller.may_act_for(body.service):
+        raise forbidden("an integration key may only send alerts for its own service")
+    command = ctx.handlers.alert_command(
+        body.service, body.message, dedup_key=body.dedup_key, severity=body.severity
+    )
+    [outcome] = await commit(ctx, [command])
+    result = counted(command, outcome)
+    return AlertAccepted(incident_id=result.incident_id, action=result.action)
+
+
+@router.get("/incidents", responses=responses(401, 403, 422, 429))
+def list_incidents(
+    _caller: UserCaller,
+    ctx: Ctx,
+    service: Annotated[Id | None, Query()] = None,
+    status: Annotated[
+        Literal["triggered", "acknowledged", "resolved", "open"] | None,
+        Query(description="`open` is triggered or acknowledged."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> IncidentList:
+    """Newest first."""
+    views = ctx.queries.incidents(service, status, limit)
+    return IncidentList(incidents=[IncidentOut.of(view) for view in views])
+
+
+@router.get("/incidents/{incident_id}", responses=responses(401, 403, 404, 422, 429))
+def get_incident(incident_id: IncidentId, _caller: UserCaller, ctx: Ctx) -> IncidentDetailOut:
+    """With its timeline (events and delivery attempts) and its notifications."""
+    return _detail(ctx, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/acknowledge",
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
+)
+def acknowledge(
+    incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
+) -> IncidentDetailOut:
+    """Stops the escalation. Acknowledging twice is harmless; a resolved incident is a 409."""
+    ctx.handlers.acknowledge(incident_id, _by(caller, body))
+    return _detail(ctx, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/resolve",
+    responses=responses(400, 401, 403, 404, 413, 422, 429),
+)
+def resolve(
+    incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
+) -> IncidentDetailOut:
+    """Ends the incident; its service is healthy again. Resolving twice is harmless."""
+    ctx.handlers.resolve(incident_id, _by(caller, body))
+    return _detail(ctx, incident_id)
+
+
+def _by(caller: Caller, body: ByIn | None) -> str:
+    return body.by if body is not None and body.by else caller.name
+
+
+def _detail(ctx: Context, incident_id: str) -> IncidentDetailOut:
+    detail = ctx.queries.incident(incident_id)
+    if detail is None:
+        raise not_found(f"incident {incident_id!r} does not exist")
+    return IncidentDetailOut.of_detail(detail)

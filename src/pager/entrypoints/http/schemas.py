@@ -1,0 +1,449 @@
+"""The API's request and response bodies (pydantic), and their translation to and from the
+domain. The domain never sees a request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from pager.application.accounts import IssuedKey, KeyInfo, User
+from pager.application.queries import (
+    REDACTED,
+    IncidentDetail,
+    IncidentView,
+    NotificationView,
+    PolicyView,
+    ServiceView,
+    StreamEvent,
+    TimelineEntry,
+)
+from pager.domain.incident import MAX_MESSAGE_LENGTH
+from pager.domain.policy import (
+    DEFAULT_ACK_TIMEOUT_SECONDS,
+    EmailTarget,
+    EscalationPolicy,
+    Level,
+    SlackTarget,
+    SmsTarget,
+    Target,
+    WebhookTarget,
+)
+
+ID_REGEX = r"^[a-z0-9][a-z0-9-]{0,62}$"
+INCIDENT_ID_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
+MAX_ACK_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_REPEAT = 100
+
+
+def _storable(value: str) -> str:
+    """Text that both databases can store: no NUL, no lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Storable = AfterValidator(_storable)
+Id = Annotated[str, StringConstraints(pattern=ID_REGEX)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
+Message = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_LENGTH), Storable]
+DedupKey = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable]
+Severity = Annotated[str, StringConstraints(max_length=64), Storable]
+By = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable]
+Address = Annotated[str, StringConstraints(min_length=1, max_length=254), Storable]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=16), Storable]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=256), Storable]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254), Storable]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024), Storable]
+TokenName = Annotated[str, StringConstraints(max_length=200), Storable]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- alerts and incidents
+
+
+class AlertIn(Request):
+    service: Id
+    message: Message
+    dedup_key: DedupKey | None = None
+    severity: Severity | None = None
+    details: dict[str, Any] | None = Field(
+        default=None, description="Accepted for compatibility; not stored."
+    )
+
+
+class AlertAccepted(BaseModel):
+    incident_id: str
+    action: Literal["opened", "attached"]
+
+
+class ByIn(Request):
+    by: By | None = Field(default=None, description="Who did it; the caller by default.")
+
+
+class IncidentOut(BaseModel):
+    id: str
+    service: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    message: str
+    alert_count: int
+    level: int = Field(description="The last level notified (0: none yet).")
+    round: int
+    dedup_keys: list[str] = Field(description="Dedup keys of the alerts still firing.")
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    @classmethod
+    def of(cls, view: IncidentView) -> IncidentOut:
+        return cls(
+            id=view.id,
+            service=view.service,
+            status=view.status,
+            message=view.message,
+            alert_count=view.alert_count,
+            level=view.level,
+            round=view.round,
+            dedup_keys=list(view.dedup_keys),
+            opened_at=view.opened_at,
+            acknowledged_at=view.acknowledged_at,
+            acknowledged_by=view.acknowledged_by,
+            resolved_at=view.resolved_at,
+            resolved_by=view.resolved_by,
+        )
+
+
+class TimelineEntryOut(BaseModel):
+    at: datetime
+    type: str
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> TimelineEntryOut:
+        return cls(at=entry.at, type=entry.type, data=entry.data)
+
+
+class NotificationOut(BaseModel):
+    id: str
+    channel: str
+    target: dict[str, Any]
+    level: int
+    round: int
+    status: str = Field(description="queued, sent, failed or cancelled")
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, view: NotificationView) -> NotificationOut:
+        return cls(
+            id=view.id,
+            channel=view.channel,
+            target=view.target,
+            level=view.level,
+            round=view.round,
+            status=view.status,
+            attempts=view.attempts,
+            last_error=view.last_error,
+            created_at=view.created_at,
+            sent_at=view.sent_at,
+        )
+
+
+class IncidentDetailOut(IncidentOut):
+    timeline: list[TimelineEntryOut]
+    notifications: list[NotificationOut]
+
+    @classmethod
+    def of_detail(cls, detail: IncidentDetail) -> IncidentDetailOut:
+        return cls(
+            **IncidentOut.of(detail.incident).model_dump(),
+            timeline=[TimelineEntryOut.of(entry) for entry in detail.timeline],
+            notifications=[NotificationOut.of(n) for n in detail.notifications],
+        )
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentOut]
+
+
+# -- services
+
+
+class ServiceIn(Request):
+    name: Name
+    escalation_policy: Id
+
+
+class ServiceOut(BaseModel):
+    id: str
+    name: str
+    escalation_policy: str
+    state: Literal["healthy", "unhealthy"]
+    open_incident: IncidentOut | None
+    created_at: datetime
+    updated_at: datetime
+    integration_key: str | None = Field(
+        default=None,
+        description="Shown to admins once: when the service is created and when the key is "
+        "rotated. Only its hash is stored.",
+    )
+    integration_key_hint: str | None = Field(
+        default=None, description="For admins: the last characters of the current key."
+    )
+    integration_key_created_at: datetime | None = None
+
+    @classmethod
+    def of(
+        cls,
+        view: ServiceView,
+        *,
+        key: KeyInfo | None = None,
+        issued: IssuedKey | None = None,
+    ) -> ServiceOut:
+        if issued is not None:
+            key = issued.info
+        return cls(
+            id=view.id,
+            name=view.name,
+            escalation_policy=view.escalation_policy,
+            state=view.state,
+            open_incident=None
+            if view.open_incident is None
+            else IncidentOut.of(view.open_incident),
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            integration_key=None if issued is None else issued.key,
+            integration_key_hint=None if key is None else f"…{key.hint}",
+            integration_key_created_at=None if key is None else key.created_at,
+        )
+
+
+class ServiceList(BaseModel):
+    services: list[ServiceOut]
+
+
+class EventOut(BaseModel):
+    version: int
+    type: str
+    at: datetime
+    incident_id: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: StreamEvent) -> EventOut:
+        return cls(
+            version=event.version,
+            type=event.type,
+            at=event.at,
+            incident_id=event.incident_id,
+            data=event.data,
+        )
+
+
+class EventList(BaseModel):
+    service: str
+    events: list[EventOut]
+    last_version: int = Field(description="Pass as `after` to read on from here.")
+
+
+# -- escalation policies
+
+
+class EmailTargetIn(Request):
+    type: Literal["email"]
+    address: Address
+
+
+class SmsTargetIn(Request):
+    type: Literal["sms"]
+    phone: Phone
+
+
+class WebhookTargetIn(Request):
+    type: Literal["webhook"]
+    url: Url
+    secret: Secret | None = None
+
+
+class SlackTargetIn(Request):
+    type: Literal["slack"]
+    url: Url
+
+
+TargetIn = Annotated[
+    EmailTargetIn | SmsTargetIn | WebhookTargetIn | SlackTargetIn, Field(discriminator="type")
+]
+
+
+class LevelIn(Request):
+    ack_timeout_seconds: int = Field(
+        default=DEFAULT_ACK_TIMEOUT_SECONDS, ge=1, le=MAX_ACK_TIMEOUT_SECONDS
+    )
+    targets: list[TargetIn] = Field(min_length=1, max_length=50)
+
+
+class PolicyIn(Request):
+    name: Name
+    repeat: int = Field(default=0, ge=0, le=MAX_REPEAT)
+    levels: list[LevelIn] = Field(min_length=1, max_length=20)
+
+    def to_domain(self, policy_id: str) -> EscalationPolicy:
+        return EscalationPolicy(
+            policy_id,
+            self.name,
+            tuple(
+                Level(tuple(_target(t) for t in level.targets), level.ack_timeout_seconds)
+                for level in self.levels
+            ),
+            self.repeat,
+        )
+
+
+def _target(target: EmailTargetIn | SmsTargetIn | WebhookTargetIn | SlackTargetIn) -> Target:
+    match target:
+        case EmailTargetIn():
+            return EmailTarget(target.address)
+        case SmsTargetIn():
+            return SmsTarget(target.phone)
+        case WebhookTargetIn():
+            return WebhookTarget(target.url, target.secret)
+        case SlackTargetIn():
+            return SlackTarget(target.url)
+
+
+class EmailTargetOut(BaseModel):
+    type: Literal["email"]
+    address: str
+
+
+class SmsTargetOut(BaseModel):
+    type: Literal["sms"]
+    phone: str
+
+
+class WebhookTargetOut(BaseModel):
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = Field(
+        default=None, description="Shown to admins only; `[redacted]` for responders."
+    )
+
+
+class SlackTargetOut(BaseModel):
+    type: Literal["slack"]
+    url: str
+
+
+TargetOut = Annotated[
+    EmailTargetOut | SmsTargetOut | WebhookTargetOut | SlackTargetOut,
+    Field(discriminator="type"),
+]
+
+
+class LevelOut(BaseModel):
+    ack_timeout_seconds: int
+    targets: list[TargetOut]
+
+
+class PolicyOut(BaseModel):
+    id: str
+    name: str
+    repeat: int
+    levels: list[LevelOut]
+    used_by: list[str] = Field(description="The services that page through this policy.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: PolicyView, *, secrets: bool) -> PolicyOut:
+        policy = view.policy
+        return cls(
+            id=policy.id,
+            name=policy.name,
+            repeat=policy.repeat,
+            levels=[
+                LevelOut(
+                    ack_timeout_seconds=level.ack_timeout_seconds,
+                    targets=[_target_out(target, secrets) for target in level.targets],
+                )
+                for level in policy.levels
+            ],
+            used_by=list(view.used_by),
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+        )
+
+
+def _target_out(
+    target: Target, secrets: bool
+) -> EmailTargetOut | SmsTargetOut | WebhookTargetOut | SlackTargetOut:
+    match target:
+        case EmailTarget():
+            return EmailTargetOut(type="email", address=target.address)
+        case SmsTarget():
+            return SmsTargetOut(type="sms", phone=target.phone)
+        case WebhookTarget():
+            secret = target.secret
+            if secret is not None and not secrets:
+                secret = REDACTED
+            return WebhookTargetOut(type="webhook", url=target.url, secret=secret)
+        case SlackTarget():
+            return SlackTargetOut(type="slack", url=target.url)
+
+
+class PolicyList(BaseModel):
+    escalation_policies: list[PolicyOut]
+
+
+# -- users
+
+
+class UserIn(Request):
+    email: Email
+    role: Literal["admin", "responder"] = "responder"
+    password: Password | None = Field(
+        default=None, description="For the web console; API access uses tokens."
+    )
+
+
+class UserOut(BaseModel):
+    email: str
+    role: Literal["admin", "responder"]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(email=user.email, role=user.role, created_at=user.created_at)
+
+
+class UserList(BaseModel):
+    users: list[UserOut]
+
+
+class TokenIn(Request):
+    name: TokenName | None = None
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Shown once; only its hash is stored.")
+    user: str
+
+
+# -- operations
+
+
+class Status(BaseModel):
+    status: str

@@ -1,0 +1,59 @@
+"""/api/v1/users and tokens: admins manage users; everyone may see who they are."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from pager.entrypoints.http.auth import AdminCaller, UserCaller
+from pager.entrypoints.http.context import Context, context
+from pager.entrypoints.http.errors import ApiError, forbidden, responses
+from pager.entrypoints.http.schemas import TokenIn, TokenOut, UserIn, UserList, UserOut
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+Ctx = Annotated[Context, Depends(context)]
+Email = Annotated[str, Path(min_length=3, max_length=254, pattern=r"^[^@\s/]+@[^@\s/]+$")]
+
+
+@router.get("/me", responses=responses(401, 403, 429))
+def me(caller: UserCaller) -> UserOut:
+    assert caller.user is not None
+    return UserOut.of(caller.user)
+
+
+@router.get("/users", responses=responses(401, 403, 429))
+def list_users(_caller: AdminCaller, ctx: Ctx) -> UserList:
+    return UserList(users=[UserOut.of(user) for user in ctx.accounts.users()])
+
+
+@router.post("/users", status_code=201, responses=responses(400, 401, 403, 409, 413, 422, 429))
+def add_user(body: UserIn, _caller: AdminCaller, ctx: Ctx) -> UserOut:
+    return UserOut.of(ctx.accounts.add_user(body.email, body.role, body.password))
+
+
+@router.delete("/users/{email}", status_code=204, responses=responses(401, 403, 404, 409, 422, 429))
+def delete_user(email: Email, caller: AdminCaller, ctx: Ctx) -> Response:
+    """Removes the user and their tokens. Admins cannot remove themselves."""
+    assert caller.user is not None
+    if email.strip().lower() == caller.user.email:
+        raise ApiError(409, "conflict", "you cannot remove yourself")
+    ctx.accounts.delete_user(email)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/{email}/tokens",
+    status_code=201,
+    responses=responses(400, 401, 403, 404, 413, 422, 429),
+)
+def create_token(
+    email: Email, caller: UserCaller, ctx: Ctx, body: TokenIn | None = None
+) -> TokenOut:
+    """A new API token for the user (admins: any user; others: themselves). Shown once."""
+    assert caller.user is not None
+    user = ctx.accounts.user(email)
+    if user.id != caller.user.id and not caller.user.is_admin:
+        raise forbidden("only admins may make tokens for other users")
+    token = ctx.accounts.create_token(user.email, (body.name or "") if body else "")
+    return TokenOut(token=token, user=user.email)

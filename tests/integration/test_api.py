@@ -1,0 +1,177 @@
+"""The API in process (FastAPI's TestClient over real SQLite and PostgreSQL): hostile and odd
+input that a client can send gets a clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pager.adapters.storage.engine import create_engine
+from pager.bootstrap import bootstrap
+from pager.config import Settings
+from pager.entrypoints.cli_admin import accounts_for
+from pager.entrypoints.http.app import create_app
+from pager.entrypoints.http.errors import ApiError
+from pager.entrypoints.http.limits import RateLimiter
+from tests.support.builders import two_level_policy
+from tests.support.clock import FakeClock
+
+
+@pytest.fixture
+def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
+    container = bootstrap(Settings(database_url=database_url, max_body_bytes=4096), clock=clock)
+    accounts = accounts_for(container.engine)
+    accounts.add_user("admin@example.com", "admin")
+    token = accounts.create_token("admin@example.com")
+    container.handlers.define_policy(two_level_policy())
+    # A service made without the API (as `pagerd apply` may) has no integration key yet.
+    container.handlers.define_service("db", "Database", "ops")
+    with TestClient(
+        create_app(container), headers={"Authorization": f"Bearer {token}"}
+    ) as test_client:
+        yield test_client
+    container.engine.dispose()
+
+
+def test_a_service_without_a_key_gets_one_on_its_next_put(client: TestClient) -> None:
+    assert client.get("/api/v1/services/db").json()["integration_key_hint"] is None
+    answer = client.put(
+        "/api/v1/services/db", json={"name": "Database", "escalation_policy": "ops"}
+    )
+    assert answer.status_code == 200
+    key = answer.json()["integration_key"]
+    assert key
+    again = client.put("/api/v1/services/db", json={"name": "Database", "escalation_policy": "ops"})
+    assert again.json()["integration_key"] is None
+    sent = client.post(
+        "/api/v1/alerts",
+        json={"service": "db", "message": "x"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert sent.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("GET", "/api/v1/services/db%00", None, 422),
+        ("GET", "/api/v1/incidents/x%00y", None, 422),
+        ("GET", "/api/v1/incidents?service=db%00", None, 422),
+        ("GET", "/api/v1/services/db/events?after=99999999999999999999", None, 422),
+        ("PUT", "/api/v1/services/db", {"name": "a\u0000b", "escalation_policy": "ops"}, 422),
+        ("PUT", "/api/v1/services/db", {"name": "x" * 300, "escalation_policy": "ops"}, 422),
+        (
+            "PUT",
+            "/api/v1/escalation-policies/p",
+            {"name": "p", "levels": [{"ack_timeout_seconds": 10**30, "targets": []}]},
+            422,
+        ),
+        (
+            "PUT",
+            "/api/v1/escalation-policies/p",
+            {
+                "name": "p",
+                "levels": [
+                    {"targets": [{"type": "webhook", "url": "http://h.example/" + "a" * 600}]}
+                ],
+            },
+            422,
+        ),
+        (
+            "PUT",
+            "/api/v1/escalation-policies/p",
+            {
+                "name": "p",
+                "levels": [{"targets": [{"type": "email", "address": "a@b.co", "x": 1}]}],
+            },
+            422,
+        ),
+        ("POST", "/api/v1/alerts", {"service": "db", "message": "x", "dedup_key": "k\u0000"}, 422),
+        ("POST", "/api/v1/incidents/nope/acknowledge", {"by": 12}, 422),
+        ("POST", "/v2/alerts/x%00y/close", None, 401),
+        ("DELETE", "/api/v1/users/not-an-email", None, 422),
+    ],
+)
+def test_hostile_input_is_a_4xx(
+    client: TestClient, method: str, path: str, body: object, expected: int
+) -> None:
+    answer = client.request(method, path, json=body)
+    assert answer.status_code == expected, answer.text
+    assert "error" in answer.json()
+
+
+def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:
+    key = client.post("/api/v1/services/db/integration-key").json()["integration_key"]
+    event = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": "k\u0000ey",
+        "payload": {"summary": "disk\u0000 full", "source": "db", "severity": "error"},
+    }
+    answer = client.post("/v2/enqueue", json=event, headers={"Authorization": ""})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["dedup_key"] == "key"
+    webhook = {
+        "version": "4",
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "A\u0000B"}, "fingerprint": "f\u0000"}
+        ],
+    }
+    sent = client.post(
+        "/integrations/alertmanager", json=webhook, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["alerts"][0]["dedup_key"] == "f"
+    genie = {"Authorization": f"GenieKey {key}"}
+    closed = client.post("/v2/alerts/x%00y/close", headers=genie)
+    assert closed.status_code == 404
+
+
+def test_deeply_nested_json_is_a_400(client: TestClient) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    headers = {"Content-Type": "application/json"}
+    answer = client.post("/api/v1/alerts", content=nested[:4000], headers=headers)
+    assert answer.status_code in (400, 422), answer.text
+    pd = client.post("/v2/enqueue", content=b"[" * 3000 + b"]" * 1000, headers=headers)
+    assert pd.status_code == 400
+
+
+def test_a_streamed_body_over_the_limit_is_a_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    answer = client.post(
+        "/api/v1/alerts", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_readyz_says_why_a_database_is_not_ready(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    container = bootstrap(Settings(database_url="sqlite://"), engine=engine)
+    with TestClient(create_app(container)) as test_client:
+        answer = test_client.get("/readyz")
+        assert answer.status_code == 503
+        assert "schema" in answer.json()["error"]["message"]
+        assert test_client.get("/healthz").status_code == 200
+    engine.dispose()
+
+
+def test_the_rate_limiter_refills_over_time() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=2, monotonic=lambda: now[0])
+    limiter.check("a")
+    limiter.check("a")
+    with pytest.raises(ApiError) as raised:
+        limiter.check("a")
+    assert raised.value.status == 429
+    assert raised.value.headers["Retry-After"] == "1"
+    limiter.check("b")  # another credential, another bucket
+    now[0] += 0.5
+    limiter.check("a")
+    RateLimiter(rate=0, burst=0).check("anything")  # 0 turns it off
