@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +28,8 @@ PAGERD = str(Path(sys.executable).with_name("pagerd"))
 
 
 class WorkerProcess:
+    started: ClassVar[list[WorkerProcess]] = []
+
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self._env = env
@@ -37,6 +40,7 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [PAGERD, "worker"], env=self._env, stdout=log, stderr=subprocess.STDOUT
             )
+        WorkerProcess.started.append(self)
         return self
 
     def wait_started(self, timeout: float = 20.0) -> None:
@@ -62,6 +66,16 @@ def worker_env(database_url: str, smtp: SmtpSink, **extra: str) -> dict[str, str
         "PAGER_WORKER_LEASE_SECONDS": "2",
         **extra,
     }
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left_behind() -> Iterator[None]:
+    yield
+    while WorkerProcess.started:
+        process = WorkerProcess.started.pop().process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @pytest.fixture

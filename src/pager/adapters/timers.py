@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.engine import WRITE
+from pager.adapters.storage.engine import write_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class SqlTimerQueue:
         )
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with write_transaction(self._engine) as conn:
             rows = conn.execute(query).all()
             if rows:
                 conn.execute(
@@ -65,7 +65,7 @@ class SqlTimerQueue:
         """Give claimed timers back at shutdown, so another worker need not wait out a lease."""
         if not timers:
             return
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 t.timers.update()
                 .where(t.timers.c.id.in_([timer.id for timer in timers]))
@@ -74,5 +74,5 @@ class SqlTimerQueue:
 
     def release_all(self) -> None:
         """Forget every claim: only for a database that has a single worker (SQLite)."""
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with write_transaction(self._engine) as conn:
             conn.execute(t.timers.update().values(claimed_until=None))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pager import metrics
-from pager.adapters.notify.outbox import ClaimedNotification, SqlOutbox
+from pager.adapters.notify.outbox import Attempt, ClaimedNotification, SqlOutbox
 from pager.application.ports import Channel, Clock, DeliveryFailed, OutgoingNotification
 
 logger = logging.getLogger("pager.dispatcher")
@@ -58,6 +58,8 @@ class Dispatcher:
         self._concurrency = concurrency
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
         self.on_capacity: Callable[[], None] = lambda: None
+        self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     async def tick(self) -> int:
         """Claim what is due, up to the free capacity, and start sending it without waiting:
@@ -83,6 +85,13 @@ class Dispatcher:
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let sends in flight finish (up to the grace period); give the rest back."""
+        await self._stop_sends(grace_seconds)
+        for channel in self._channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
+
+    async def _stop_sends(self, grace_seconds: float) -> None:
         if not self._in_flight:
             return
         _, pending = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
@@ -126,9 +135,7 @@ class Dispatcher:
             logger.exception("channel %s crashed on notification %s", channel_name, claimed.id)
             await self._failed(claimed, DeliveryFailed(f"internal error: {error}", transient=True))
         else:
-            await asyncio.to_thread(
-                self._outbox.record, claimed, self._clock.now(), "sent", provider_id=provider_id
-            )
+            await self._record(Attempt(claimed, self._clock.now(), "sent", provider_id=provider_id))
             metrics.DELIVERY_ATTEMPTS.labels(channel_name, "sent").inc()
             metrics.NOTIFICATIONS_SENT.labels(channel_name).inc()
             logger.info(
@@ -155,9 +162,7 @@ class Dispatcher:
                 retry_at.isoformat(timespec="seconds"),
                 failure.reason,
             )
-            await asyncio.to_thread(
-                self._outbox.record, claimed, now, "retry", error=failure.reason, retry_at=retry_at
-            )
+            await self._record(Attempt(claimed, now, "retry", failure.reason, retry_at=retry_at))
             return
         reason = failure.reason
         if failure.transient:
@@ -165,4 +170,25 @@ class Dispatcher:
         metrics.DELIVERY_ATTEMPTS.labels(channel_name, "failed").inc()
         metrics.NOTIFICATIONS_FAILED.labels(channel_name).inc()
         logger.error("%s notification %s failed for good: %s", channel_name, claimed.id, reason)
-        await asyncio.to_thread(self._outbox.record, claimed, now, "failed", error=reason)
+        await self._record(Attempt(claimed, now, "failed", reason))
+
+    async def _record(self, attempt: Attempt) -> None:
+        """Queue the attempt for the recorder, which writes whatever has gathered in one
+        transaction; return once it is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_record.append((attempt, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_records())
+        await done
+
+    async def _write_records(self) -> None:
+        while self._to_record:
+            batch, self._to_record = self._to_record, []
+            try:
+                await asyncio.to_thread(self._outbox.record, [attempt for attempt, _ in batch])
+            except Exception as error:
+                for _, done in batch:
+                    done.set_exception(error)
+            else:
+                for _, done in batch:
+                    done.set_result(None)

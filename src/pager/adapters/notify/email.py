@@ -98,14 +98,26 @@ def redact(url: str) -> str:
 
 class SmtpChannel:
     """Sends one plain-text email per notification, with `Message-ID: <{id}@pager>`, and
-    returns the server's answer to the message (often "Ok: queued as ...")."""
+    returns the server's answer to the message (often "Ok: queued as ...").
+
+    With `keep_alive`, up to `pool_size` connections stay open between sends (the worker's
+    channel does this: a storm of pages costs one SMTP handshake per connection, not per
+    email); a connection the server has dropped meanwhile is replaced once, silently."""
 
     def __init__(
-        self, settings: SmtpSettings, *, tls_context: ssl.SSLContext | None = None
+        self,
+        settings: SmtpSettings,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        keep_alive: bool = False,
+        pool_size: int = 8,
     ) -> None:
         """`tls_context` replaces the system's trusted CAs (e.g. for a private CA)."""
         self._settings = settings
         self._tls_context = tls_context
+        self._keep_alive = keep_alive
+        self._pool_size = pool_size
+        self._idle: list[aiosmtplib.SMTP] = []
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
@@ -113,23 +125,60 @@ class SmtpChannel:
             raise wrong_target("email", target)
         settings = self._settings
         message = build_message(notification, target.address, settings.from_address)
+        reused = self._idle.pop() if self._idle else None
+        if reused is not None:
+            try:
+                return await self._send_on(reused, message, target.address)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                pass  # it timed out while idle: try once on a new connection
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                raise classify(exc, settings, target.address) from exc
         try:
-            _, answer = await aiosmtplib.send(
-                message,
-                sender=parseaddr(settings.from_address)[1],
-                recipients=[target.address],
-                hostname=settings.host,
-                port=settings.port,
-                username=settings.username,
-                password=settings.password,
-                use_tls=settings.security == "tls",
-                start_tls=settings.security == "starttls",
-                tls_context=self._tls_context,
-                timeout=settings.timeout,
-            )
+            client = self._client()
+            await client.connect()
+            return await self._send_on(client, message, target.address)
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise classify(exc, settings, target.address) from exc
+
+    async def _send_on(self, client: aiosmtplib.SMTP, message: EmailMessage, to: str) -> str | None:
+        try:
+            _, answer = await client.send_message(
+                message, sender=parseaddr(self._settings.from_address)[1], recipients=[to]
+            )
+        except BaseException:
+            client.close()
+            raise
+        if self._keep_alive and len(self._idle) < self._pool_size:
+            self._idle.append(client)
+        else:
+            await _quit(client)
         return answer or None
+
+    def _client(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        return aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+            tls_context=self._tls_context,
+            timeout=settings.timeout,
+        )
+
+    async def close(self) -> None:
+        """Say goodbye on the connections kept open."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            await _quit(client)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
 
 
 def build_message(notification: OutgoingNotification, to: str, from_address: str) -> EmailMessage:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_target
-from pager.adapters.storage.engine import WRITE
+from pager.adapters.storage.engine import write_transaction
 from pager.domain.policy import Target
 
 
@@ -28,6 +30,30 @@ class ClaimedNotification:
     target: Target
     attempts: int
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    claimed: ClaimedNotification
+    at: datetime
+    outcome: Literal["sent", "retry", "failed"]
+    error: str | None = None
+    provider_id: str | None = None
+    retry_at: datetime | None = None
+
+
+_n = t.notifications
+_b = sa.bindparam
+# A notification cancelled (its incident acknowledged) while in flight: record what really
+# happened to it, but never queue it again.
+_UNSENT = sa.or_(_n.c.status == "queued", _n.c.status == "cancelled")  # no IN: executemany
+_SENT = _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="sent", claimed_until=None)
+_FAILED = (
+    _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="failed", claimed_until=None)
+)
+_RETRY = (
+    _n.update().where(_n.c.id == _b("b_id"), _n.c.status == "queued").values(claimed_until=None)
+)
 
 
 class SqlOutbox:
@@ -49,7 +75,7 @@ class SqlOutbox:
         )
         if self._postgres:
             ids_query = ids_query.with_for_update(skip_locked=True)
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with write_transaction(self._engine) as conn:
             ids = list(conn.scalars(ids_query))
             if not ids:
                 return []
@@ -94,50 +120,48 @@ class SqlOutbox:
             due: datetime | None = conn.scalar(query)
             return due
 
-    def record(
-        self,
-        claimed: ClaimedNotification,
-        at: datetime,
-        outcome: str,
-        *,
-        error: str | None = None,
-        provider_id: str | None = None,
-        retry_at: datetime | None = None,
-    ) -> None:
-        """Record one attempt: `sent`, `retry` (queued again for `retry_at`) or `failed`."""
-        n = t.notifications
-        attempt = claimed.attempts + 1
-        values: dict[str, object] = {"attempts": attempt, "claimed_until": None}
-        if outcome == "sent":
-            values.update(status="sent", sent_at=at, last_error=None)
-        elif outcome == "retry":
-            assert retry_at is not None
-            values.update(status="queued", next_attempt_at=retry_at, last_error=error)
-        else:
-            values.update(status="failed", last_error=error)
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            # A notification cancelled (its incident acknowledged) while in flight: record what
-            # really happened to it, but never queue it again.
-            current = ("queued",) if outcome == "retry" else ("queued", "cancelled")
+    def record(self, attempts: Sequence[Attempt]) -> None:
+        """Record attempts, each `sent`, `retry` (queued again for `retry_at`) or `failed`,
+        in one transaction: when many sends finish together they cost one commit."""
+        if not attempts:
+            return
+        sent, retry, failed = [], [], []
+        for a in attempts:
+            row = {
+                "b_id": a.claimed.id,
+                "attempts": a.claimed.attempts + 1,
+                "last_error": a.error,
+            }
+            if a.outcome == "sent":
+                sent.append({**row, "sent_at": a.at})
+            elif a.outcome == "retry":
+                retry.append({**row, "next_attempt_at": a.retry_at})
+            else:
+                failed.append(row)
+        with write_transaction(self._engine) as conn:
+            for statement, rows in ((_SENT, sent), (_RETRY, retry), (_FAILED, failed)):
+                if rows:
+                    conn.execute(statement, rows)
             conn.execute(
-                n.update().where(n.c.id == claimed.id, n.c.status.in_(current)).values(**values)
-            )
-            conn.execute(
-                t.notification_attempts.insert().values(
-                    notification_id=claimed.id,
-                    attempt=attempt,
-                    at=at,
-                    outcome=outcome,
-                    error=error,
-                    provider_id=provider_id,
-                )
+                t.notification_attempts.insert(),
+                [
+                    {
+                        "notification_id": a.claimed.id,
+                        "attempt": a.claimed.attempts + 1,
+                        "at": a.at,
+                        "outcome": a.outcome,
+                        "error": a.error,
+                        "provider_id": a.provider_id,
+                    }
+                    for a in attempts
+                ],
             )
 
     def release(self, claimed: list[ClaimedNotification]) -> None:
         if not claimed:
             return
         n = t.notifications
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 n.update().where(n.c.id.in_([c.id for c in claimed])).values(claimed_until=None)
             )
@@ -145,7 +169,7 @@ class SqlOutbox:
     def release_all(self) -> None:
         """Forget every claim: only for a database that has a single worker (SQLite)."""
         n = t.notifications
-        with self._engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 n.update().where(n.c.claimed_until.is_not(None)).values(claimed_until=None)
             )

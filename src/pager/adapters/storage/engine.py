@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +15,25 @@ from sqlalchemy.engine import Engine
 WRITE = {"pager_write": True}
 """Execution options for a connection that will write: on SQLite it takes the write lock at
 BEGIN (BEGIN IMMEDIATE), so two writers queue instead of failing to upgrade a read lock."""
+
+
+_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[object]:
+    """SQLite has one writer at a time. Writers of one process queue on this lock instead of
+    on SQLite's busy handler, which sleeps up to 100 ms between tries; writers of other
+    processes still meet the busy timeout. PostgreSQL needs nothing of the kind."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _write_locks.setdefault(engine, threading.Lock())
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection in a write transaction, committed when the block ends without error."""
+    with write_lock(engine), engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        yield conn
 
 
 def normalize_url(url: str) -> str:

@@ -4,6 +4,7 @@ outbox and timers. The same code runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,7 +21,7 @@ from pager.adapters.storage.codec import (
     encode_policy_state,
     encode_service_state,
 )
-from pager.adapters.storage.engine import WRITE
+from pager.adapters.storage.engine import WRITE, write_lock
 from pager.adapters.storage.projections import Projection, project_policy_event
 from pager.application.ports import ConcurrencyConflict, Loaded
 from pager.domain.events import PolicyEvent, ServiceEvent
@@ -220,8 +221,11 @@ class SqlUnitOfWork:
         self._postgres = engine.dialect.name == "postgresql"
         self._work_queued = False
         self._conn: sa.Connection | None = None
+        self._lock: AbstractContextManager[object] = nullcontext()
 
     def __enter__(self) -> Self:
+        self._lock = write_lock(self._engine)
+        self._lock.__enter__()
         self._conn = self._engine.connect().execution_options(**WRITE)
         self._conn.begin()
         self.services = SqlServiceStreams(self._conn, self._postgres, self._queue_work)
@@ -242,6 +246,7 @@ class SqlUnitOfWork:
         finally:
             self._conn.close()
             self._conn = None
+            self._lock.__exit__(None, None, None)
 
     @property
     def connection(self) -> sa.Connection:
