@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +16,10 @@ from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate as run_migrations
 from pager.bootstrap import App, bootstrap, build_worker
 from pager.config import Settings
+from pager.entrypoints.worker import Worker
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     name="pagerd",
@@ -22,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # joins the lines of a docstring's paragraphs in --help
 )
 
 
@@ -93,6 +100,54 @@ def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
 
 
 @app.command()
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+    """Run everything in one process: HTTP API, web console and worker. Migrates the database
+    on start (the embedded SQLite file by default); on a first start with no users it
+    creates an admin and prints how to log in. Ctrl-C or SIGTERM stops it cleanly."""
+    import uvicorn
+
+    from pager.adapters.storage.accounts import SqlAccountStore
+    from pager.application.accounts import Accounts
+    from pager.entrypoints.http.app import create_app
+
+    container = _start()
+    try:
+        background = build_worker(container)
+    except ValueError as error:  # a bad PAGER_SMTP_URL, say
+        raise fail(str(error)) from None
+    api = create_app(container)
+    run_alongside(api, background)
+    url = f"http://{host}:{port}"
+    first = Accounts(SqlAccountStore(container.engine), container.clock).ensure_first_admin()
+    typer.echo(f"Pager is running at {url}/ (API docs: {url}/docs)", err=True)
+    if first is not None:
+        email, password = first
+        typer.echo(
+            f"First start: created the admin {email} with password {password}\n"
+            f"Log in at {url}/login and change it; this is the only time it is shown.",
+            err=True,
+        )
+    uvicorn.run(api, host=host, port=port, log_config=None)
+
+
+def run_alongside(api: FastAPI, background: Worker) -> None:
+    """Run the worker inside the API's event loop, from start-up to shutdown."""
+    inner = api.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            task = asyncio.create_task(background.run())
+            try:
+                yield state
+            finally:
+                background.stop()
+                await task
+
+    api.router.lifespan_context = lifespan
+
+
+@app.command()
 def worker() -> None:
     """Run the background worker only: ack timers and notification delivery. Any number can
     run on one PostgreSQL database; use one per SQLite database. Stops cleanly on SIGTERM."""
@@ -109,6 +164,18 @@ def worker() -> None:
         await background.run()
 
     asyncio.run(main())
+
+
+from pager.entrypoints.cli_admin import token_app, user_app  # noqa: E402 - after `app`
+
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+from pager.entrypoints import cli_client, cli_config, cli_demo  # noqa: E402 - after `app`
+
+app.add_typer(cli_config.commands)  # apply, export
+app.add_typer(cli_demo.commands)  # demo
+app.add_typer(cli_client.commands)  # alert, ack, healthy, status
 
 
 def main() -> None:

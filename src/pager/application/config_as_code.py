@@ -1,0 +1,452 @@
+"""Configuration as code: the desired escalation policies, services and users, compared with
+what the database holds, as a plan of changes that runs through the handlers (policies and
+services are event-sourced like every other change) and the accounts.
+
+Nothing is deleted unless the caller asks to prune, and then only in the sections the
+configuration has: a file without `users` leaves every user alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
+
+from pager.application.accounts import (
+    MIN_PASSWORD_LENGTH,
+    ROLES,
+    USER_EMAIL_PATTERN,
+    Accounts,
+    Role,
+)
+from pager.application.queries import Queries
+from pager.domain.errors import ValidationFailed
+from pager.domain.policy import (
+    ID_PATTERN,
+    EmailTarget,
+    EscalationPolicy,
+    Level,
+    SlackTarget,
+    SmsTarget,
+    Target,
+    WebhookTarget,
+    valid_id,
+    validate_policy,
+)
+
+MAX_NAME_LENGTH = 200
+PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
+
+Kind = Literal["escalation policy", "service", "user"]
+Action = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    id: str
+    name: str
+    escalation_policy: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    email: str
+    role: Role = "responder"
+    password: str | None = None
+    """Taken from the environment; None leaves the password as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A desired state. A section that is None is not managed at all (not even pruned)."""
+
+    policies: tuple[EscalationPolicy, ...] | None = None
+    services: tuple[ServiceSpec, ...] | None = None
+    users: tuple[UserSpec, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    action: Action
+    kind: Kind
+    id: str
+    details: tuple[str, ...] = ()
+    """What changes, for people (never a password)."""
+
+    def describe(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        text = f"{sign} {self.action} {self.kind} {self.id}"
+        if not self.details:
+            return text
+        if self.action == "update":
+            return f"{text}: {'; '.join(self.details)}"
+        return f"{text} ({', '.join(self.details)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changes: tuple[Change, ...]
+    kept: tuple[tuple[Kind, str], ...]
+    """In the database and not in a section of the configuration, and not pruned."""
+
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+
+class Writer(Protocol):
+    """The handlers' side of apply: policies and services are event-sourced."""
+
+    def define_policy(self, policy: EscalationPolicy) -> object: ...
+
+    def delete_policy(self, policy_id: str) -> object: ...
+
+    def define_service(self, service_id: str, name: str, policy_id: str) -> object: ...
+
+    def delete_service(self, service_id: str) -> object: ...
+
+
+class AccountsWriter(Protocol):
+    def add_user(
+        self, email: str, role: str = "responder", password: str | None = None
+    ) -> object: ...
+
+    def set_role(self, email: str, role: str) -> None: ...
+
+    def set_password(self, email: str, password: str) -> None: ...
+
+    def delete_user(self, email: str) -> None: ...
+
+    def forget_integration_key(self, service_id: str) -> None: ...
+
+
+def current_config(queries: Queries, accounts: Accounts) -> Config:
+    """Everything the database holds, as a configuration with every section."""
+    return Config(
+        tuple(view.policy for view in queries.policies()),
+        tuple(ServiceSpec(v.id, v.name, v.escalation_policy) for v in queries.services()),
+        tuple(UserSpec(user.email, user.role) for user in accounts.users()),
+    )
+
+
+def check(config: Config, current: Config, prune: bool) -> None:
+    """Raise ValidationFailed naming every wrong place in `config`, given what the database
+    holds (`current`, with every section): run before anything is written."""
+    problems: list[tuple[str, str]] = []
+    problems += _policy_problems(config.policies or ())
+    problems += _service_problems(config, current, prune)
+    problems += _user_problems(config.users or ())
+    problems += _admin_problems(config, current, prune)
+    if problems:
+        raise ValidationFailed(tuple(problems))
+
+
+def plan(
+    config: Config,
+    current: Config,
+    prune: bool,
+    password_matches: Callable[[str, str], bool],
+) -> Plan:
+    """The changes that make the database hold `config`, in an order that keeps every
+    service's policy in place: policies, services, then deletions of services before the
+    policies they used, then users. `password_matches(email, password)` says whether a
+    user's stored password is that one."""
+    stale = [
+        *_stale("service", config.services, current.services),
+        *_stale("escalation policy", config.policies, current.policies),
+    ]
+    stale_users = _stale("user", config.users, current.users)
+    changes = [
+        *_policy_changes(config.policies or (), current.policies or ()),
+        *_service_changes(config.services or (), current.services or ()),
+        *(Change("delete", kind, id_) for kind, id_ in stale if prune),
+        *_user_changes(config.users or (), current.users or (), password_matches),
+        *(Change("delete", kind, id_) for kind, id_ in stale_users if prune),
+    ]
+    return Plan(tuple(changes), () if prune else (*stale, *stale_users))
+
+
+def _policy_changes(
+    desired: Sequence[EscalationPolicy], present: Sequence[EscalationPolicy]
+) -> list[Change]:
+    existing = {p.id: p for p in present}
+    changes = []
+    for policy in desired:
+        before = existing.get(policy.id)
+        if before is None:
+            summary = _policy_summary(policy)
+            changes.append(Change("create", "escalation policy", policy.id, summary))
+        elif before != policy:
+            differences = policy_differences(before, policy)
+            changes.append(Change("update", "escalation policy", policy.id, differences))
+    return changes
+
+
+def _service_changes(
+    desired: Sequence[ServiceSpec], present: Sequence[ServiceSpec]
+) -> list[Change]:
+    existing = {s.id: s for s in present}
+    changes = []
+    for service in desired:
+        before = existing.get(service.id)
+        if before is None:
+            summary = (f"escalation policy {service.escalation_policy}",)
+            changes.append(Change("create", "service", service.id, summary))
+        elif before != service:
+            differences = _service_differences(before, service)
+            changes.append(Change("update", "service", service.id, differences))
+    return changes
+
+
+def _user_changes(
+    desired: Sequence[UserSpec],
+    present: Sequence[UserSpec],
+    password_matches: Callable[[str, str], bool],
+) -> list[Change]:
+    existing = {u.email: u for u in present}
+    changes = []
+    for user in desired:
+        before = existing.get(user.email)
+        if before is None:
+            summary: tuple[str, ...] = (f"role {user.role}",)
+            if user.password is not None:
+                summary += (PASSWORD_CHANGED,)
+            changes.append(Change("create", "user", user.email, summary))
+            continue
+        differences = []
+        if before.role != user.role:
+            differences.append(f"role {before.role} -> {user.role}")
+        if user.password is not None and not password_matches(user.email, user.password):
+            differences.append(PASSWORD_CHANGED)
+        if differences:
+            changes.append(Change("update", "user", user.email, tuple(differences)))
+    return changes
+
+
+def _stale(
+    kind: Kind,
+    wanted: Sequence[EscalationPolicy | ServiceSpec | UserSpec] | None,
+    present: Sequence[EscalationPolicy | ServiceSpec | UserSpec] | None,
+) -> list[tuple[Kind, str]]:
+    """What the database has and a managed section (not None) does not."""
+    if wanted is None:
+        return []
+    missing = {_key(item) for item in present or ()} - {_key(item) for item in wanted}
+    return [(kind, id_) for id_ in sorted(missing)]
+
+
+def _key(item: EscalationPolicy | ServiceSpec | UserSpec) -> str:
+    return item.email if isinstance(item, UserSpec) else item.id
+
+
+def apply(
+    plan: Plan,
+    config: Config,
+    handlers: Writer,
+    accounts: AccountsWriter,
+    on_applied: Callable[[Change], None] = lambda change: None,
+) -> None:
+    """Make each change of `plan` (computed for `config`), in order. Each change commits on
+    its own; `on_applied` hears of each one once it is committed."""
+    policies = {p.id: p for p in config.policies or ()}
+    services = {s.id: s for s in config.services or ()}
+    users = {u.email: u for u in config.users or ()}
+    for change in plan.changes:
+        match change.kind, change.action:
+            case "escalation policy", "create" | "update":
+                handlers.define_policy(policies[change.id])
+            case "escalation policy", "delete":
+                handlers.delete_policy(change.id)
+            case "service", "create" | "update":
+                service = services[change.id]
+                handlers.define_service(service.id, service.name, service.escalation_policy)
+            case "service", "delete":
+                handlers.delete_service(change.id)
+                # Else a service made again under this id would answer to the old key.
+                accounts.forget_integration_key(change.id)
+            case "user", "create":
+                user = users[change.id]
+                accounts.add_user(user.email, user.role, user.password)
+            case "user", "update":
+                user = users[change.id]
+                accounts.set_role(user.email, user.role)
+                if user.password is not None and PASSWORD_CHANGED in change.details:
+                    accounts.set_password(user.email, user.password)
+            case "user", "delete":
+                accounts.delete_user(change.id)
+        on_applied(change)
+
+
+# -- checks
+
+
+def _policy_problems(policies: Sequence[EscalationPolicy]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for policy in policies:
+        where = f"escalation policy {policy.id}"
+        try:
+            validate_policy(policy)
+        except ValidationFailed as invalid:
+            problems += [(f"{where} {place}", what) for place, what in invalid.problems]
+        if len(policy.name) > MAX_NAME_LENGTH:
+            problems.append((f"{where} name", f"must be at most {MAX_NAME_LENGTH} characters"))
+    problems += _duplicates("escalation policy", [p.id for p in policies])
+    return problems
+
+
+def _service_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    services = config.services or ()
+    in_file = {p.id for p in config.policies or ()}
+    in_database = {p.id for p in current.policies or ()}
+    pruned = in_database - in_file if prune and config.policies is not None else set()
+    for service in services:
+        where = f"service {service.id}"
+        if not valid_id(service.id):
+            problems.append((f"{where} id", f"{service.id!r} must match {ID_PATTERN.pattern}"))
+        if not service.name.strip():
+            problems.append((f"{where} name", "must not be empty"))
+        elif len(service.name) > MAX_NAME_LENGTH:
+            problems.append((f"{where} name", f"must be at most {MAX_NAME_LENGTH} characters"))
+        policy = service.escalation_policy
+        if policy in pruned:
+            problems.append(
+                (
+                    f"{where} escalation_policy",
+                    f"{policy!r} is not in the file, so --prune would delete it",
+                )
+            )
+        elif policy not in in_file | in_database:
+            problems.append(
+                (
+                    f"{where} escalation_policy",
+                    f"{policy!r} is neither in the file nor in the database",
+                )
+            )
+    problems += _duplicates("service", [s.id for s in services])
+    if pruned and not (prune and config.services is not None):
+        # Services that the file does not manage stay, and so must their policies.
+        managed = {s.id for s in services}
+        for service in current.services or ():
+            if service.id not in managed and service.escalation_policy in pruned:
+                problems.append(
+                    (
+                        f"escalation policy {service.escalation_policy}",
+                        f"--prune would delete it, but service {service.id} uses it "
+                        "and is not in the file",
+                    )
+                )
+    return problems
+
+
+def _user_problems(users: Sequence[UserSpec]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for user in users:
+        where = f"user {user.email}"
+        if not USER_EMAIL_PATTERN.fullmatch(user.email) or not user.email.isprintable():
+            problems.append((f"{where} email", f"{user.email!r} is not an email address"))
+        if user.role not in ROLES:
+            problems.append((f"{where} role", f"must be one of {', '.join(ROLES)}"))
+        if user.password is not None and len(user.password) < MIN_PASSWORD_LENGTH:
+            problems.append(
+                (f"{where} password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+            )
+    problems += _duplicates("user", [u.email for u in users])
+    return problems
+
+
+def _admin_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
+    """Nobody could manage Pager over its API if the last admin went."""
+    if config.users is None:
+        return []
+    listed = {user.email: user for user in config.users}
+    before = {user.email for user in current.users or () if user.role == "admin"}
+    after = {email for email, user in listed.items() if user.role == "admin"}
+    if not prune:
+        after |= before - listed.keys()
+    if before and not after:
+        return [("users", "no admin would be left: keep at least one user with role admin")]
+    return []
+
+
+def _duplicates(kind: str, ids: Iterable[str]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    problems = []
+    for id_ in ids:
+        if id_ in seen:
+            problems.append((f"{kind} {id_}", "is listed more than once"))
+        seen.add(id_)
+    return problems
+
+
+# -- what changes, for people
+
+
+def _policy_summary(policy: EscalationPolicy) -> tuple[str, ...]:
+    levels = len(policy.levels)
+    return (f"{levels} level{'s' if levels != 1 else ''}", f"repeat {policy.repeat}")
+
+
+def _service_differences(before: ServiceSpec, after: ServiceSpec) -> tuple[str, ...]:
+    differences = []
+    if before.name != after.name:
+        differences.append(f"name {before.name!r} -> {after.name!r}")
+    if before.escalation_policy != after.escalation_policy:
+        differences.append(
+            f"escalation policy {before.escalation_policy} -> {after.escalation_policy}"
+        )
+    return tuple(differences)
+
+
+def policy_differences(before: EscalationPolicy, after: EscalationPolicy) -> tuple[str, ...]:
+    differences = []
+    if before.name != after.name:
+        differences.append(f"name {before.name!r} -> {after.name!r}")
+    if before.repeat != after.repeat:
+        differences.append(f"repeat {before.repeat} -> {after.repeat}")
+    for number in range(1, max(len(before.levels), len(after.levels)) + 1):
+        if number > len(before.levels):
+            differences.append(f"level {number} added")
+        elif number > len(after.levels):
+            differences.append(f"level {number} removed")
+        else:
+            differences += _level_differences(number, before.level(number), after.level(number))
+    return tuple(differences)
+
+
+def _level_differences(number: int, before: Level, after: Level) -> list[str]:
+    where = f"level {number}"
+    differences = []
+    if before.ack_timeout_seconds != after.ack_timeout_seconds:
+        differences.append(
+            f"{where} ack_timeout_seconds {before.ack_timeout_seconds} -> "
+            f"{after.ack_timeout_seconds}"
+        )
+    old = {target.key: target for target in before.targets}
+    new = {target.key: target for target in after.targets}
+    for key, target in new.items():
+        if key not in old:
+            differences.append(f"{where} + {describe_target(target)}")
+        elif isinstance(target, WebhookTarget) and old[key] != target:
+            differences.append(f"{where} {describe_target(target)} secret changed")
+        elif old[key] != target:  # the same address, written differently
+            differences.append(f"{where} {describe_target(old[key])} -> {describe_target(target)}")
+    differences += [
+        f"{where} - {describe_target(target)}" for key, target in old.items() if key not in new
+    ]
+    if not differences and before.targets != after.targets:
+        differences.append(f"{where} targets reordered")
+    return differences
+
+
+def describe_target(target: Target) -> str:
+    """Who a target reaches. Only the host of a webhook: its URL may hold a secret (Slack's
+    always do)."""
+    match target:
+        case EmailTarget(address=address):
+            return f"email {address}"
+        case SmsTarget(phone=phone):
+            return f"sms {phone}"
+        case WebhookTarget(url=url):
+            return f"webhook {urlsplit(url).hostname}"
+        case SlackTarget(url=url):
+            return f"slack {urlsplit(url).hostname}"

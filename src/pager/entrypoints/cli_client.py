@@ -1,0 +1,297 @@
+"""Client commands over HTTP: `pagerd alert`, `ack`, `healthy` and `status` talk to a running
+Pager (`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pager.domain.policy import valid_id
+from pager.entrypoints.cli_common import fail
+
+commands = typer.Typer()
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TIMEOUT_SECONDS = 10.0
+SHORT_ID = 8
+"""Characters of an incident's id that `status` shows; `ack` takes them."""
+
+UrlOption = Annotated[str, typer.Option("--url", envvar="PAGER_URL", help="Where Pager answers.")]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="PAGER_TOKEN",
+        help="An API token (`pagerd token create`).",
+        show_default=False,
+    ),
+]
+AlertTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="PAGER_TOKEN",
+        help="An API token (`pagerd token create`), or the service's integration key.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the server's answer as JSON, for scripts.")
+]
+
+
+class PagerClient:
+    """One Pager server, called with one credential. Every failure becomes `fail(...)`."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise fail(f"--url must start with http:// or https://, not {url!r}")
+        if not token:
+            raise fail(
+                "no API token: pass --token or set PAGER_TOKEN (an admin makes one with "
+                "`pagerd token create --user EMAIL`)"
+            )
+        if not (token.isascii() and token.isprintable()):
+            raise fail("the API token holds characters that no token has: check PAGER_TOKEN")
+        self.url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            with httpx.Client(headers=self._headers, timeout=TIMEOUT_SECONDS) as client:
+                answer = client.request(method, self.url + path, json=body, params=params)
+        except httpx.TimeoutException:
+            raise fail(f"Pager at {self.url} did not answer within {TIMEOUT_SECONDS:g} s") from None
+        except httpx.HTTPError as error:
+            raise fail(f"cannot reach Pager at {self.url}: {_reason(error)}") from None
+        if answer.is_success:
+            try:
+                return answer.json()
+            except ValueError:
+                raise fail(f"{self.url} did not answer as Pager does (no JSON)") from None
+        raise fail(_refusal(answer))
+
+
+def _reason(error: httpx.HTTPError) -> str:
+    cause: BaseException = error
+    while cause.__context__ is not None and not str(cause):
+        cause = cause.__context__
+    text = str(cause).strip() or type(error).__name__
+    # "[Errno 111] Connection refused" -> "Connection refused"
+    return text.split("] ", 1)[-1].splitlines()[0]
+
+
+def _refusal(answer: httpx.Response) -> str:
+    """One line from an error answer: Pager's `{"error": {"code", "message"}}` if it is one."""
+    try:
+        message = str(answer.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{answer.request.url} answered {answer.status_code} {answer.reason_phrase}"
+    if answer.status_code == 401:
+        return f"{message} (check --token or PAGER_TOKEN)"
+    return message
+
+
+def _service_id(service: str) -> str:
+    if not valid_id(service):
+        raise fail(f"{service!r} is not a service id (lower-case letters, digits and dashes)")
+    return service
+
+
+def _incident_id(pager: PagerClient, incident: str) -> str:
+    """The open incident whose id starts with `incident` (as `pagerd status` shows them), if
+    exactly one does; else `incident` as given, for the server to judge."""
+    if not incident.strip():
+        raise fail("the incident's id must not be empty")
+    query = {"status": "open", "limit": "1000"}
+    found = pager.call("GET", "/api/v1/incidents", params=query)["incidents"]
+    matches = sorted({i["id"] for i in found if str(i["id"]).startswith(incident)})
+    if len(matches) > 1:
+        raise fail(f"{incident!r} could be any of {', '.join(matches)}: give more of the id")
+    return matches[0] if matches else incident
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@commands.command("alert")
+def alert(
+    service: Annotated[str, typer.Argument(help="The service's id.")],
+    message: Annotated[str, typer.Argument(help="What is wrong, for the people paged.")],
+    dedup_key: Annotated[
+        str | None,
+        typer.Option(
+            "--dedup-key",
+            help="Identifies the alert: re-sending a key that is still firing changes nothing.",
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="critical, warning, ... (free text).")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: AlertTokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send an alert for a service; print its incident's id.
+
+    If the service is healthy, the alert opens an incident and pages the first level of
+    the service's escalation policy; if not, it joins the open incident and nobody is paged
+    again.
+    """
+    body: dict[str, Any] = {"service": _service_id(service), "message": message}
+    if dedup_key is not None:
+        body["dedup_key"] = dedup_key
+    if severity is not None:
+        body["severity"] = severity
+    answer = PagerClient(url, token).call("POST", "/api/v1/alerts", body)
+    if as_json:
+        _print_json(answer)
+    elif answer["action"] == "opened":
+        typer.echo(f"opened incident {answer['incident_id']}")
+    else:
+        typer.echo(f"attached to open incident {answer['incident_id']}")
+
+
+@commands.command("ack")
+def ack(
+    incident: Annotated[
+        str,
+        typer.Argument(help="The incident's id, or the start of it that `pagerd status` shows."),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who acknowledges; the token's user by default."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acknowledge an incident: its escalation stops.
+
+    Nobody else is paged for it. Acknowledging twice is harmless; a resolved incident
+    cannot be acknowledged.
+    """
+    pager = PagerClient(url, token)
+    incident_id = _incident_id(pager, incident)
+    path = f"/api/v1/incidents/{quote(incident_id, safe='')}/acknowledge"
+    answer = pager.call("POST", path, {"by": by} if by else {})
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(
+        f"incident {answer['id']} of {answer['service']} acknowledged by "
+        f"{answer['acknowledged_by']}"
+    )
+
+
+@commands.command("healthy")
+def healthy(
+    service: Annotated[str, typer.Argument(help="The service's id.")],
+    url: UrlOption = DEFAULT_URL,
+    token: AlertTokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Say that a service is healthy again.
+
+    Its open incident, if any, is resolved and its escalation stops. Harmless for a
+    service that is healthy already.
+    """
+    pager = PagerClient(url, token)
+    answer = pager.call("POST", f"/api/v1/services/{_service_id(service)}/healthy")
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(f"service {answer['id']} is {answer['state']}")
+
+
+@commands.command("status")
+def status(
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the services with their state, and the open incidents."""
+    pager = PagerClient(url, token)
+    services = pager.call("GET", "/api/v1/services")["services"]
+    incidents = pager.call("GET", "/api/v1/incidents", params={"status": "open"})["incidents"]
+    if as_json:
+        _print_json({"services": services, "incidents": incidents})
+        return
+    console = Console(highlight=False)
+    console.print(_services_table(services))
+    if incidents:
+        console.print(_incidents_table(incidents))
+    else:
+        console.print("No open incidents.")
+
+
+def _services_table(services: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Services ({len(services)})", title_justify="left")
+    for column in ("service", "name", "state", "escalation policy", "open incident"):
+        table.add_column(column)
+    for service in services:
+        state = service["state"]
+        incident = service.get("open_incident") or {}
+        table.add_row(
+            service["id"],
+            service["name"],
+            f"[red]{state}[/]" if state == "unhealthy" else f"[green]{state}[/]",
+            service["escalation_policy"],
+            str(incident.get("id", ""))[:SHORT_ID],
+        )
+    if not services:
+        table.add_row("[dim](none yet: `pagerd apply` or PUT /api/v1/services/ID)[/]")
+    return table
+
+
+def _incidents_table(incidents: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Open incidents ({len(incidents)})", title_justify="left")
+    for column in ("incident", "service", "status", "level", "alerts", "opened", "message"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for incident in incidents:
+        status = incident["status"]
+        if status == "acknowledged":
+            status = f"acknowledged by {incident['acknowledged_by']}"
+        else:
+            status = f"[red]{status}[/]"
+        table.add_row(
+            str(incident["id"])[:SHORT_ID],
+            incident["service"],
+            status,
+            str(incident["level"])
+            + (f" (round {incident['round']})" if incident["round"] > 1 else ""),
+            str(incident["alert_count"]),
+            _ago(now, incident["opened_at"]),
+            incident["message"],
+        )
+    return table
+
+
+def _ago(now: datetime, iso: str) -> str:
+    try:
+        seconds = int((now - datetime.fromisoformat(iso)).total_seconds())
+    except (ValueError, TypeError):
+        return iso
+    if seconds < 60:
+        return f"{max(seconds, 0)}s ago"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if days:
+        return f"{days}d {hours % 24}h ago"
+    if hours:
+        return f"{hours}h {minutes % 60}m ago"
+    return f"{minutes}m ago"

@@ -1,0 +1,386 @@
+"""The configuration file of `pagerd apply` and `pagerd export`: YAML, checked by pydantic at
+this edge and translated to the application's Config. Each problem is named by its place
+("escalation policy primary level 2 target 1 address"), and all of them are reported
+together: first the file's shape, then what its environment variables hold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from pager.application.accounts import normalize_email
+from pager.application.config_as_code import Config, ServiceSpec, UserSpec
+from pager.domain.errors import ValidationFailed
+from pager.domain.policy import (
+    DEFAULT_ACK_TIMEOUT_SECONDS,
+    EmailTarget,
+    EscalationPolicy,
+    Level,
+    SlackTarget,
+    SmsTarget,
+    Target,
+    WebhookTarget,
+)
+from pager.entrypoints.http.schemas import (
+    MAX_ACK_TIMEOUT_SECONDS,
+    MAX_REPEAT,
+    Address,
+    Name,
+    Password,
+    Phone,
+    Secret,
+    Url,
+)
+
+# The API's own field types and limits, so that a file accepts what the API accepts.
+MAX_LEVELS = 20
+MAX_TARGETS = 50
+_URL: TypeAdapter[str] = TypeAdapter(Url)
+_SECRET: TypeAdapter[str] = TypeAdapter(Secret)
+_PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
+SECTIONS = {"escalation_policies": "escalation policy", "services": "service", "users": "user"}
+TARGET_TYPES = ("email", "sms", "webhook", "slack")
+
+
+class _Model(BaseModel):
+    # Strict: YAML already gives ints and strings; "yes" must not become True, nor 1.5 become 1.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class EmailTargetModel(_Model):
+    type: Literal["email"]
+    address: Address
+
+
+class SmsTargetModel(_Model):
+    type: Literal["sms"]
+    phone: Phone
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            raise ValueError(
+                'write the number in quotes, such as "+14155550100": YAML reads an unquoted '
+                "+14155550100 as a number"
+            )
+        return value
+
+
+class _UrlFromEnv(_Model):
+    url: Url | None = None
+    url_env: str | None = Field(None, description="Environment variable that holds the URL.")
+
+
+class WebhookTargetModel(_UrlFromEnv):
+    type: Literal["webhook"]
+    secret: Secret | None = None
+    secret_env: str | None = Field(None, description="Environment variable that holds it.")
+
+
+class SlackTargetModel(_UrlFromEnv):
+    type: Literal["slack"]
+
+
+TargetModel = Annotated[
+    EmailTargetModel | SmsTargetModel | WebhookTargetModel | SlackTargetModel,
+    Field(discriminator="type"),
+]
+
+
+class LevelModel(_Model):
+    ack_timeout_seconds: int = Field(DEFAULT_ACK_TIMEOUT_SECONDS, le=MAX_ACK_TIMEOUT_SECONDS)
+    targets: list[TargetModel] = Field(max_length=MAX_TARGETS)
+
+
+class PolicyModel(_Model):
+    id: str
+    name: Name
+    repeat: int = Field(0, le=MAX_REPEAT)
+    levels: list[LevelModel] = Field(max_length=MAX_LEVELS)
+
+
+class ServiceModel(_Model):
+    id: str
+    name: Name
+    escalation_policy: str
+
+
+class UserModel(_Model):
+    email: str
+    role: Literal["admin", "responder"] = "responder"
+    password_env: str | None = None
+    password: Any = None
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_plain_password(cls, value: Any) -> Any:
+        raise ValueError(
+            "a password may not be written in the file; put it in an environment variable "
+            "and name that variable with password_env"
+        )
+
+
+class ConfigModel(_Model):
+    version: Literal[1] = 1
+    escalation_policies: list[PolicyModel] | None = None
+    services: list[ServiceModel] | None = None
+    users: list[UserModel] | None = None
+
+
+def load(text: str, env: Mapping[str, str]) -> Config:
+    """Parse a configuration file; `env` resolves the `*_env` references. Raises
+    ValidationFailed with every problem found."""
+    data = _parse_yaml(text)
+    if data is None:
+        raise ValidationFailed((("file", "is empty"),))
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            (("file", "must be a mapping with escalation_policies, services and/or users"),)
+        )
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as invalid:
+        raise ValidationFailed(
+            tuple((_place(error["loc"], data), _message(error)) for error in invalid.errors())
+        ) from None
+    if model.escalation_policies is None and model.services is None and model.users is None:
+        raise ValidationFailed((("file", "has none of escalation_policies, services, users"),))
+    return _Translation(env).config(model)
+
+
+def dump(config: Config) -> str:
+    """YAML that `load` reads back as `config` (less passwords, which are never shown)."""
+    data: dict[str, Any] = {"version": 1}
+    if config.policies is not None:
+        data["escalation_policies"] = [_policy_data(p) for p in config.policies]
+    if config.services is not None:
+        data["services"] = [
+            {"id": s.id, "name": s.name, "escalation_policy": s.escalation_policy}
+            for s in config.services
+        ]
+    if config.users is not None:
+        data["users"] = [{"email": u.email, "role": u.role} for u in config.users]
+    header = "# Pager configuration, written by `pagerd export`; apply with `pagerd apply -f`.\n"
+    if any(_holds_secret(p) for p in config.policies or ()):
+        header += (
+            "# It holds webhook secrets or Slack URLs: keep it private, or move them to\n"
+            "# environment variables with secret_env and url_env.\n"
+        )
+    return header + yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
+
+
+# -- YAML
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML would keep the last
+    one silently, and a duplicated `id:` or `levels:` is a mistake worth hearing about."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"the key {key!r} is given twice",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def _parse_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = "file" if mark is None else f"line {mark.line + 1} column {mark.column + 1}"
+        raise ValidationFailed(((where, f"not valid YAML: {error.problem}"),)) from None
+    except yaml.YAMLError as error:
+        raise ValidationFailed((("file", f"not valid YAML: {error}"),)) from None
+
+
+# -- pydantic errors, named by place
+
+
+def _place(loc: tuple[int | str, ...], data: Any) -> str:
+    parts = list(loc)
+    words: list[str] = []
+    if len(parts) >= 2 and parts[0] in SECTIONS and isinstance(parts[1], int):
+        section, index = str(parts[0]), parts[1]
+        words.append(f"{SECTIONS[section]} {_label(data, section, index)}")
+        parts = parts[2:]
+    while parts:
+        part = parts.pop(0)
+        number = parts[0] if parts else None
+        if part in ("levels", "targets") and isinstance(number, int):
+            parts.pop(0)
+            words.append(f"{str(part)[:-1]} {number + 1}")
+            if part == "targets" and parts and str(parts[0]) in TARGET_TYPES:
+                parts.pop(0)  # the tag that pydantic puts in the path of a tagged union
+        else:
+            words.append(f"#{part + 1}" if isinstance(part, int) else part)
+    return " ".join(words) or "file"
+
+
+def _label(data: Any, section: str, index: int) -> str:
+    """The item's id (or email) as written, or its position when it has none."""
+    try:
+        item = data[section][index]
+        label = item["email" if section == "users" else "id"]
+    except (KeyError, IndexError, TypeError):
+        return f"#{index + 1}"
+    return label if isinstance(label, str) and label.strip() else f"#{index + 1}"
+
+
+def _message(error: ErrorDetails) -> str:
+    match error["type"]:
+        case "missing":
+            return "is required"
+        case "extra_forbidden":
+            return "is not a known field"
+        case "union_tag_invalid" | "union_tag_not_found":
+            return f"type must be one of {', '.join(TARGET_TYPES)}"
+        case "string_too_short" if error.get("ctx", {}).get("min_length") == 1:
+            return "must not be empty"
+        case "value_error":
+            return str(error.get("ctx", {}).get("error", error["msg"]))
+    message = error["msg"]
+    return message[:1].lower() + message[1:]
+
+
+# -- to the application's objects
+
+
+class _Translation:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._problems: list[tuple[str, str]] = []
+
+    def config(self, model: ConfigModel) -> Config:
+        policies = None
+        if model.escalation_policies is not None:
+            policies = tuple(self._policy(p) for p in model.escalation_policies)
+        services = None
+        if model.services is not None:
+            services = tuple(ServiceSpec(s.id, s.name, s.escalation_policy) for s in model.services)
+        users = None
+        if model.users is not None:
+            users = tuple(self._user(u) for u in model.users)
+        if self._problems:
+            raise ValidationFailed(tuple(self._problems))
+        return Config(policies, services, users)
+
+    def _policy(self, model: PolicyModel) -> EscalationPolicy:
+        levels = tuple(
+            Level(
+                tuple(
+                    self._target(f"escalation policy {model.id} level {n} target {i}", t)
+                    for i, t in enumerate(level.targets, start=1)
+                ),
+                level.ack_timeout_seconds,
+            )
+            for n, level in enumerate(model.levels, start=1)
+        )
+        return EscalationPolicy(model.id, model.name, levels, model.repeat)
+
+    def _target(self, where: str, model: TargetModel) -> Target:
+        match model:
+            case EmailTargetModel(address=address):
+                return EmailTarget(address)
+            case SmsTargetModel(phone=phone):
+                return SmsTarget(phone)
+            case WebhookTargetModel():
+                url = self._url(where, model)
+                secret = self._one_of(where, "secret", model.secret, model.secret_env, _SECRET)
+                return WebhookTarget(url, secret)
+            case SlackTargetModel():
+                return SlackTarget(self._url(where, model))
+
+    def _url(self, where: str, model: _UrlFromEnv) -> str:
+        if model.url is None and model.url_env is None:
+            self._problems.append((f"{where} url", "is required (or url_env)"))
+        return self._one_of(where, "url", model.url, model.url_env, _URL) or ""
+
+    def _one_of(
+        self, where: str, field: str, value: str | None, env: str | None, kind: TypeAdapter[str]
+    ) -> str | None:
+        if value is not None and env is not None:
+            self._problems.append((f"{where} {field}", f"give {field} or {field}_env, not both"))
+            return value
+        if env is not None:
+            return self._from_env(f"{where} {field}_env", env, kind)
+        return value
+
+    def _user(self, model: UserModel) -> UserSpec:
+        email = normalize_email(model.email)
+        password = None
+        if model.password_env is not None:
+            where = f"user {email} password_env"
+            password = self._from_env(where, model.password_env, _PASSWORD)
+        return UserSpec(email, model.role, password)
+
+    def _from_env(self, where: str, name: str, kind: TypeAdapter[str]) -> str | None:
+        value = self._env.get(name)
+        if not value:
+            self._problems.append((where, f"the environment variable {name} is not set"))
+            return None
+        try:
+            return kind.validate_python(value)
+        except ValidationError as invalid:
+            for error in invalid.errors():
+                self._problems.append((f"{where} ({name})", _message(error)))
+            return None
+
+
+def _policy_data(policy: EscalationPolicy) -> dict[str, Any]:
+    return {
+        "id": policy.id,
+        "name": policy.name,
+        "repeat": policy.repeat,
+        "levels": [
+            {
+                "ack_timeout_seconds": level.ack_timeout_seconds,
+                "targets": [_target_data(target) for target in level.targets],
+            }
+            for level in policy.levels
+        ],
+    }
+
+
+def _target_data(target: Target) -> dict[str, Any]:
+    match target:
+        case EmailTarget(address=address):
+            return {"type": "email", "address": address}
+        case SmsTarget(phone=phone):
+            return {"type": "sms", "phone": phone}
+        case WebhookTarget(url=url, secret=secret):
+            return {"type": "webhook", "url": url} | ({} if secret is None else {"secret": secret})
+        case SlackTarget(url=url):
+            return {"type": "slack", "url": url}
+
+
+def _holds_secret(policy: EscalationPolicy) -> bool:
+    return any(
+        isinstance(target, SlackTarget)
+        or (isinstance(target, WebhookTarget) and target.secret is not None)
+        for level in policy.levels
+        for target in level.targets
+    )
