@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_escalation_loses_nothing(
         "ops",
         "Ops",
         (
-            Level((EmailTarget("alice@example.com"),), ack_timeout_seconds=1),
+            Level((EmailTarget("alice@example.com"),), ack_timeout_seconds=2),
             Level((EmailTarget("bob@example.com"),), ack_timeout_seconds=1),
         ),
     )
@@ -122,8 +122,9 @@ def test_a_worker_killed_mid_escalation_loses_nothing(
     [first] = smtp.wait_for(1, timeout=10)
     worker.kill()
     smtp.answer_delay = 0
-    assert [s for _, _, s, _ in notification_statuses(app)] == ["queued"]
-    time.sleep(1.2)  # the level-1 ack timer falls due while no worker runs
+    # The server has the email; the worker never heard its answer, so never recorded it.
+    assert [(lv, s) for lv, _, s, _ in notification_statuses(app) if lv == 1] == [(1, "queued")]
+    time.sleep(2.2)  # the level-1 ack timer falls due while no worker runs
 
     worker.start()
     mails = smtp.wait_for(3, timeout=20)
@@ -134,7 +135,10 @@ def test_a_worker_killed_mid_escalation_loses_nothing(
     alice = [m for m in mails if m.rcpt_tos == ("alice@example.com",)]
     bob = [m for m in mails if m.rcpt_tos == ("bob@example.com",)]
     assert len(alice) == 2, "the email the crash interrupted is sent again"
-    assert len(bob) == 1, "the level-2 page that was pending is sent"
+    assert bob, "the level-2 page that was pending is sent"
+    # (On a slow machine level 2 may already have reached the server before the kill: then
+    # it is repeated too, with its own id.)
+    assert len({m.message["Message-ID"] for m in bob}) == 1
     assert alice[1].message["Message-ID"] == first.message["Message-ID"]
     assert bob[0].message["Message-ID"] != first.message["Message-ID"]
     assert [(lv, s) for lv, _, s, _ in notification_statuses(app)] == [(1, "sent"), (2, "sent")]
