@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from pager.adapters.ack_links import AckLinks
 from pager.adapters.clock import SystemClock
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.notify.email import SmtpChannel, SmtpSettings
@@ -19,6 +20,7 @@ from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
 from pager.adapters.notify.webhook import WebhookChannel
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate
+from pager.adapters.storage.secret_key import SecretKey
 from pager.adapters.storage.uow import unit_of_work_factory
 from pager.adapters.timers import SqlTimerQueue
 from pager.adapters.wakeup import Wakeup
@@ -64,7 +66,8 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
     sms: Channel = log
     if settings.smtp_url is not None:
         email = SmtpChannel(
-            SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from)
+            SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from),
+            keep_alive=True,
         )
     else:
         logger.warning("PAGER_SMTP_URL is not set: email notifications go to the log")
@@ -86,8 +89,14 @@ def build_worker(app: App, channels: Mapping[str, Channel] | None = None) -> Wor
     settings = app.settings
     public_url = settings.public_url.rstrip("/")
 
+    # Read (or made) now, not on the first page: that one must not wait for it.
+    secret = SecretKey(settings.secret_key, app.engine)
+    secret.value()
+    ack_links = AckLinks(secret.value, app.clock, public_url, settings.ack_link_ttl_seconds)
+
     def links(claimed: ClaimedNotification) -> tuple[str | None, str | None]:
-        return f"{public_url}/incidents/{claimed.incident_id}", None
+        ack_url = ack_links.url(claimed.incident_id, claimed.level, claimed.target)
+        return f"{public_url}/incidents/{claimed.incident_id}", ack_url
 
     timers = SqlTimerQueue(app.engine, settings.worker_lease_seconds)
     outbox = SqlOutbox(app.engine, settings.worker_lease_seconds)

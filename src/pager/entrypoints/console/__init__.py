@@ -1,0 +1,46 @@
+"""The web console: server-rendered pages (Jinja2) on the API's FastAPI app, with htmx
+(vendored in static/, version 2.0.11, no build step) refreshing the dashboard and the
+incident page in place. `mount(app, container)` adds it to an app made by `create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from pager.adapters.ack_links import AckLinks
+from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.api_tokens import SqlApiTokens
+from pager.adapters.storage.secret_key import SecretKey
+from pager.bootstrap import App
+from pager.entrypoints.console import ack, admin, auth, incidents, policies, services
+from pager.entrypoints.console.session import SessionCodec
+from pager.entrypoints.console.web import STATIC, Console
+from pager.entrypoints.http.context import Context
+from pager.entrypoints.http.limits import RateLimiter
+
+# Per email address: ten tries at once, then one every five seconds.
+SIGN_IN_RATE = 0.2
+SIGN_IN_BURST = 10
+
+
+def mount(app: FastAPI, container: App) -> None:
+    settings = container.settings
+    secret = SecretKey(settings.secret_key, container.engine)
+    api: Context = app.state.pager
+    app.state.console = Console(
+        api=api,
+        store=SqlAccountStore(container.engine),
+        tokens=SqlApiTokens(container.engine),
+        sessions=SessionCodec(
+            secret.value,
+            max_age_seconds=settings.session_max_age_seconds,
+            secure=settings.public_url.lower().startswith("https://"),
+        ),
+        ack_links=AckLinks(
+            secret.value, container.clock, settings.public_url, settings.ack_link_ttl_seconds
+        ),
+        sign_in_limiter=RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST),
+    )
+    for module in (auth, incidents, services, policies, admin, ack):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,0 +1,114 @@
+"""Signing in and out, and changing one's own password."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from starlette.responses import Response
+
+from pager.domain.errors import ValidationFailed
+from pager.entrypoints.console import web
+from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
+from pager.entrypoints.http.errors import ApiError
+
+router = web.router()
+NOT_RECOGNISED = "Wrong email or password."
+
+
+@router.get("/login")
+def login_page(
+    request: Request, c: ConsoleDep, next_page: Annotated[str, Query(alias="next")] = "/"
+) -> Response:
+    destination = web.local_path(next_page)
+    if web.session_of(request).signed_in:
+        try:
+            web.signed_in_user(request, c)
+            return web.redirect(request, destination)
+        except web.SignInRequired:
+            pass
+    return _login(request, c, destination)
+
+
+def _login(
+    request: Request, c: web.Console, destination: str, email: str = "", error: str = ""
+) -> Response:
+    return web.render(
+        request,
+        "login.html",
+        status=400 if error else 200,
+        next=destination,
+        email=email,
+        error=error,
+        no_users=not error and not c.accounts.users(),
+    )
+
+
+@router.post("/login")
+def login(request: Request, form: FormDep, c: ConsoleDep) -> Response:
+    email = web.field(form, "email", 254).lower()
+    password = form.get("password", "")
+    destination = web.local_path(form.get("next"))
+    if not isinstance(password, str) or not email or not password:
+        return _login(request, c, destination, email, "Enter your email and password.")
+    try:
+        c.sign_in_limiter.check(f"sign-in:{email}")
+    except ApiError as limited:
+        wait = limited.headers.get("Retry-After", "a few")
+        return _login(
+            request, c, destination, email, f"Too many tries for {email}: wait {wait} seconds."
+        )
+    user = c.accounts.check_password(email, password[:1024])
+    if user is None:
+        return _login(request, c, destination, email, NOT_RECOGNISED)
+    tag = c.sessions.password_tag(c.store.password_hash(user.email))
+    web.session_of(request).sign_in(user.id, user.email, tag, int(c.now().timestamp()))
+    return web.redirect(request, destination)
+
+
+@router.get("/logout")
+def logout_page(request: Request) -> Response:
+    """Signing out is a POST (a link must not sign anyone out); this page asks for it."""
+    if not web.session_of(request).signed_in:
+        return web.redirect(request, "/login")
+    return web.render(request, "logout.html")
+
+
+@router.post("/logout")
+def logout(request: Request, _form: FormDep) -> Response:
+    session = web.session_of(request)
+    session.sign_out()
+    session.flash("You are signed out.")
+    return web.redirect(request, "/login")
+
+
+@router.get("/account")
+def account(request: Request, _user: UserDep) -> Response:
+    return web.render(request, "account.html", errors={})
+
+
+@router.post("/account/password")
+def change_password(request: Request, user: UserDep, form: FormDep, c: ConsoleDep) -> Response:
+    current = web.field(form, "current", 1024)
+    new = form.get("new", "")
+    repeated = form.get("repeat", "")
+    errors: dict[str, str] = {}
+    if not isinstance(new, str) or not isinstance(repeated, str) or len(new) > 1024:
+        errors["new"] = "at most 1024 characters"
+    elif c.accounts.check_password(user.email, current) is None:
+        errors["current"] = "this is not your current password"
+    elif new != repeated:
+        errors["repeat"] = "the two new passwords differ"
+    else:
+        try:
+            c.accounts.set_password(user.email, new)
+        except ValidationFailed as failed:
+            errors["new"] = "; ".join(what for _, what in failed.problems)
+    if errors:
+        return web.render(request, "account.html", status=422, errors=errors)
+    # The password tag in every session changed: this one stays signed in, the others end.
+    tag = c.sessions.password_tag(c.store.password_hash(user.email))
+    session = web.session_of(request)
+    session.sign_in(user.id, user.email, tag, int(c.now().timestamp()))
+    session.flash("Password changed. Your other sessions are signed out.")
+    return web.redirect(request, "/account")

@@ -1,0 +1,185 @@
+"""How the console words things: times, durations, targets and timeline entries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pager.application.queries import TimelineEntry
+from pager.domain.policy import EmailTarget, SlackTarget, SmsTarget, Target, WebhookTarget
+
+_TIMEOUT = re.compile(r"(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,9})s?)?")
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def duration(seconds: int) -> str:
+    """900 -> "15 min"; 5400 -> "1 h 30 min"; 45 -> "45 s"."""
+    if seconds < 60:
+        return f"{seconds} s"
+    parts = []
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes:
+        parts.append(f"{minutes} min")
+    if secs:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
+
+
+def timeout_input(seconds: int) -> str:
+    """The editor's spelling of a timeout: 900 -> "15m", 5400 -> "1h30m", 45 -> "45s"."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{secs}s" if secs or not text else "")
+
+
+def parse_timeout(text: str) -> int | None:
+    """Seconds from "900", "900s", "15m", "1h30m"; None if it is none of those."""
+    cleaned = text.strip().lower().replace(" ", "")
+    match = _TIMEOUT.fullmatch(cleaned)
+    if not cleaned or match is None:
+        return None
+    hours, minutes, secs = (int(part) if part else 0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:
+        return url
+
+
+def target(value: Target | Mapping[str, Any]) -> str:
+    """Who is paged, without the secret part of a webhook or Slack URL (only its host)."""
+    match value:
+        case EmailTarget(address=address):
+            return f"email {address}"
+        case SmsTarget(phone=phone):
+            return f"SMS {phone}"
+        case WebhookTarget(url=url):
+            return f"webhook {host(url)}"
+        case SlackTarget(url=url):
+            return f"Slack {host(url)}"
+        case {"type": "email", "address": address}:
+            return f"email {address}"
+        case {"type": "sms", "phone": phone}:
+            return f"SMS {phone}"
+        case {"type": "webhook", "url": url}:
+            return f"webhook {host(str(url))}"
+        case {"type": "slack", "url": url}:
+            return f"Slack {host(str(url))}"
+    return "unknown target"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One timeline entry in words; `kind` picks its colour."""
+
+    at: datetime
+    kind: str
+    text: str
+    detail: str = ""
+
+
+_CAUSES = {
+    "healthy": "the service was marked healthy",
+    "resolved": "resolved",
+    "alerts_resolved": "every alert cleared",
+    "service_deleted": "the service was deleted",
+}
+
+
+def timeline_line(entry: TimelineEntry) -> Line:
+    data = entry.data
+    match entry.type:
+        case "IncidentOpened":
+            return Line(
+                entry.at, "alert", f"Opened by an alert from {data.get('source', '?')}",
+                _alert_detail(data),
+            )  # fmt: skip
+        case "AlertAttached":
+            return Line(
+                entry.at, "alert", f"Another alert from {data.get('source', '?')}",
+                _alert_detail(data),
+            )  # fmt: skip
+        case "LevelNotified":
+            targets = ", ".join(target(t) for t in data.get("targets", ()))
+            return Line(
+                entry.at,
+                "page",
+                f"Paged level {data.get('level')}{_round(data)}: {targets}",
+                f"Escalates after {duration(int(data.get('ack_timeout_seconds', 0)))} "
+                "unless acknowledged.",
+            )
+        case "EscalationExhausted":
+            return Line(
+                entry.at,
+                "fail",
+                f"Level {data.get('level')}{_round(data)} timed out with no level left",
+                "Nobody more will be paged; the incident stays open.",
+            )
+        case "Acknowledged":
+            return Line(entry.at, "ack", f"Acknowledged by {data.get('by')}")
+        case "AlertResolved":
+            return Line(entry.at, "ok", f"Alert {data.get('dedup_key')} cleared")
+        case "IncidentResolved":
+            cause = _CAUSES.get(str(data.get("cause")), str(data.get("cause")))
+            return Line(entry.at, "ok", f"Resolved by {data.get('by')}: {cause}")
+        case "NotificationAttempted":
+            return _attempt(entry)
+    return Line(entry.at, "other", entry.type)
+
+
+def _alert_detail(data: Mapping[str, Any]) -> str:
+    parts = [str(data.get("message", ""))]
+    if data.get("severity"):
+        parts.append(f"severity {data['severity']}")
+    if data.get("dedup_key"):
+        parts.append(f"key {data['dedup_key']}")
+    return " · ".join(parts)
+
+
+def _round(data: Mapping[str, Any]) -> str:
+    round_ = data.get("round", 1)
+    return f" (round {round_})" if isinstance(round_, int) and round_ > 1 else ""
+
+
+def _attempt(entry: TimelineEntry) -> Line:
+    data = entry.data
+    channel = str(data.get("channel", "?"))
+    label = {"sms": "SMS", "email": "Email", "webhook": "Webhook", "slack": "Slack"}.get(
+        channel, channel
+    )
+    attempt = data.get("attempt")
+    error = str(data.get("error") or "")
+    match data.get("outcome"):
+        case "sent":
+            return Line(entry.at, "ok", f"{label} sent (attempt {attempt})")
+        case "retry":
+            return Line(entry.at, "warn", f"{label} failed (attempt {attempt}), retrying", error)
+        case _:
+            return Line(entry.at, "fail", f"{label} failed for good (attempt {attempt})", error)

@@ -1,0 +1,114 @@
+"""The dashboard (what is on fire, refreshing by itself), incidents, and the buttons that
+acknowledge and resolve them."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import Request
+from starlette.responses import Response
+
+from pager.application.queries import IncidentView, ServiceView
+from pager.domain.errors import IncidentAlreadyResolved
+from pager.domain.policy import ID_PATTERN
+from pager.entrypoints.console import display, web
+from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
+from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
+
+router = web.router()
+_INCIDENT_ID = re.compile(INCIDENT_ID_REGEX)
+STATUS_ORDER = {"triggered": 0, "acknowledged": 1, "resolved": 2}
+STATUSES = ("open", "triggered", "acknowledged", "resolved")
+
+
+def open_first(incidents: list[IncidentView]) -> list[IncidentView]:
+    """Triggered before acknowledged before resolved; newest first within each."""
+    newest_first = sorted(incidents, key=lambda i: i.opened_at, reverse=True)
+    return sorted(newest_first, key=lambda i: STATUS_ORDER.get(i.status, 3))
+
+
+def unhealthy_first(services: list[ServiceView]) -> list[ServiceView]:
+    return sorted(services, key=lambda s: (s.state != "unhealthy", s.name.lower(), s.id))
+
+
+@router.get("/")
+def dashboard(request: Request, _user: UserDep, c: ConsoleDep) -> Response:
+    services = c.queries.services()
+    incidents = open_first(c.queries.incidents(status="open", limit=200))
+    return web.render(
+        request,
+        "dashboard.html",
+        services=unhealthy_first(services),
+        incidents=incidents,
+        names={service.id: service.name for service in services},
+        triggered=sum(1 for incident in incidents if incident.status == "triggered"),
+    )
+
+
+@router.get("/incidents")
+def incident_list(
+    request: Request, _user: UserDep, c: ConsoleDep, status: str = "", service: str = ""
+) -> Response:
+    status = status if status in STATUSES else ""
+    service = service if ID_PATTERN.fullmatch(service) else ""
+    incidents = c.queries.incidents(service or None, status or None, limit=200)
+    return web.render(
+        request,
+        "incidents.html",
+        incidents=incidents,
+        names={s.id: s.name for s in c.queries.services()},
+        chosen=status,
+        service=service,
+        statuses=STATUSES,
+    )
+
+
+@router.get("/incidents/{incident_id}")
+def incident_page(incident_id: str, request: Request, _user: UserDep, c: ConsoleDep) -> Response:
+    detail = c.queries.incident(checked_id(incident_id))
+    if detail is None:
+        raise web.not_found("This incident")
+    service = c.queries.service(detail.incident.service)
+    return web.render(
+        request,
+        "incident.html",
+        incident=detail.incident,
+        service_name=service.name if service else detail.incident.service,
+        timeline=[display.timeline_line(entry) for entry in reversed(detail.timeline)],
+        notifications=detail.notifications,
+    )
+
+
+@router.post("/incidents/{incident_id}/acknowledge")
+def acknowledge(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    incident_id = checked_id(incident_id)
+    session = web.session_of(request)
+    try:
+        outcome = c.handlers.acknowledge(incident_id, user.email)
+    except IncidentAlreadyResolved:
+        session.flash("This incident was already resolved.", "error")
+    else:
+        if outcome.events:
+            session.flash("Acknowledged: nobody else will be paged for this incident.")
+        else:
+            session.flash("It was already acknowledged.")
+    return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
+
+
+@router.post("/incidents/{incident_id}/resolve")
+def resolve(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    incident_id = checked_id(incident_id)
+    outcome = c.handlers.resolve(incident_id, user.email)
+    message = "Resolved: the service is healthy again." if outcome.events else "Already resolved."
+    web.session_of(request).flash(message)
+    return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
+
+
+def checked_id(incident_id: str) -> str:
+    if not _INCIDENT_ID.fullmatch(incident_id):
+        raise web.not_found("This incident")
+    return incident_id

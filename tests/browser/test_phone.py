@@ -1,0 +1,65 @@
+"""At 3 a.m. the console is a phone: the dashboard, the incident page and the ack page fit a
+390 px wide screen without sideways scrolling, and their buttons are big enough to tap."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import PHONE, Pager, sign_in
+
+MIN_TAP = 44  # CSS pixels: Apple's and WCAG 2.5.5's smallest comfortable target
+
+
+def assert_fits(page: Page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width}px wide: it scrolls sideways"
+
+
+def assert_tappable(button: Locator) -> None:
+    expect(button).to_be_visible()
+    box = button.bounding_box()
+    assert box is not None
+    assert box["height"] >= MIN_TAP, box
+    assert box["width"] >= MIN_TAP, box
+    assert box["x"] >= 0, box
+    assert box["x"] + box["width"] <= PHONE["width"], box
+
+
+def test_dashboard_incident_and_ack_pages_work_on_a_phone(phone: Page, pager: Pager) -> None:
+    service = pager.service(phone="+14155550123")
+    long_message = "Latency above 2 s on " + "checkout-api-eu-west-1-" * 6 + "for 5 minutes"
+    incident_id = pager.alert(service, long_message)
+    link = pager.ack_link(service)
+
+    phone.goto(link)
+    assert_fits(phone)
+    assert_tappable(phone.get_by_role("button", name="Acknowledge"))
+
+    sign_in(phone)
+    row = phone.locator(f'[data-incident="{incident_id}"]')
+    expect(row).to_be_visible()
+    assert_fits(phone)
+    assert_tappable(row.get_by_role("button", name="Acknowledge"))
+    assert_tappable(row.get_by_role("button", name="Mark healthy"))
+
+    row.locator("a.incident-link").tap()
+    expect(phone.get_by_role("heading", name=long_message)).to_be_visible()
+    assert_fits(phone)
+    acknowledge = phone.get_by_role("button", name="Acknowledge")
+    assert_tappable(acknowledge)
+    assert_tappable(phone.get_by_role("button", name="Resolve"))
+    acknowledge.tap()
+    expect(phone.locator(".incident-head .badge")).to_have_text("acknowledged")
+    assert_fits(phone)
+    assert pager.incident(incident_id)["status"] == "acknowledged"
+
+
+def test_the_policy_editor_and_sign_in_fit_a_phone(phone: Page, pager: Pager) -> None:
+    phone.goto("/login")
+    assert_fits(phone)
+    assert_tappable(phone.get_by_role("button", name="Sign in"))
+    service = pager.service()
+    sign_in(phone)
+    phone.goto(f"/policies/{service.policy}/edit")
+    assert_fits(phone)
+    assert_tappable(phone.get_by_role("button", name="Save policy"))
