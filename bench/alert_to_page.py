@@ -1,0 +1,120 @@
+"""Alert to page: the time from an alert's HTTP request to its email arriving at an SMTP
+server (aiosmtpd, in this process) on 127.0.0.1, p50/p99, at a steady 10 and 200 alerts/s.
+
+    python -m bench.alert_to_page [--quick]
+
+`pagerd serve` on SQLite; each alert opens an incident on a service of its own, so each one
+pages level 1 by email."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import json
+import re
+import threading
+import time
+from typing import Any
+
+import aiohttp
+from aiosmtpd.controller import Controller
+
+from bench.harness import free_port, percentile, running, seed, temporary_sqlite
+
+PROBE = re.compile(r"latency probe svc-\d+")
+
+
+class Arrivals:
+    """Records when each message arrives, by its subject."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        arrived = time.perf_counter()
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        probe = PROBE.search(str(message["Subject"]))
+        if probe:
+            with self.lock:
+                self.at.setdefault(probe.group(0), arrived)
+        return "250 OK"
+
+
+async def steady(url: str, token: str, services: list[str], rate: float) -> dict[str, float]:
+    """Send one alert per service at `rate` a second; return each message's send time."""
+    sent: dict[str, float] = {}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def one(service: str) -> None:
+            message = f"latency probe {service}"
+            sent[message] = time.perf_counter()
+            body = json.dumps({"service": service, "message": message})
+            async with session.post(f"{url}/api/v1/alerts", data=body, headers=headers) as r:
+                await r.read()
+
+        tasks = []
+        start = time.perf_counter()
+        for n, service in enumerate(services):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(service)))
+        await asyncio.gather(*tasks)
+    return sent
+
+
+def measure(
+    rate: float, count: int, arrivals: Arrivals, url: str, token: str, ids: list[str]
+) -> str:
+    sent = asyncio.run(steady(url, token, ids, rate))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with arrivals.lock:
+            if sum(1 for message in sent if message in arrivals.at) >= count:
+                break
+        time.sleep(0.1)
+    with arrivals.lock:
+        latencies = [arrivals.at[m] - t for m, t in sent.items() if m in arrivals.at]
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+    return (
+        f"alert to email at {rate:>5.0f} alerts/s: {len(latencies)}/{count} delivered, "
+        f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  max {max(latencies, default=0) * 1000:6.1f} ms"
+    )
+
+
+def bench(quick: bool) -> list[str]:
+    plan = [(10.0, 50 if quick else 200), (200.0, 400 if quick else 2000)]
+    total = sum(count for _, count in plan)
+    arrivals = Arrivals()
+    port = free_port()
+    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
+    controller.start()
+    lines = []
+    try:
+        with temporary_sqlite() as url:
+            seeded = seed(url, total)
+            env = {"PAGER_SMTP_URL": f"smtp://127.0.0.1:{port}", "PAGER_SMTP_FROM": "p@example.com"}
+            with running(url, serve=True, **env) as urls:
+                offset = 0
+                for rate, count in plan:
+                    ids = seeded.services[offset : offset + count]
+                    offset += count
+                    lines.append(measure(rate, count, arrivals, urls[0], seeded.token, ids))
+                    print(lines[-1], flush=True)
+    finally:
+        controller.stop()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (for make bench)")
+    bench(parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()

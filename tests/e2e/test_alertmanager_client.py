@@ -1,0 +1,120 @@
+"""A real Prometheus Alertmanager (Debian's package) sends to Pager through both its webhook
+and its PagerDuty receivers, configured with the README's snippet: level 1 is paged once,
+also after Alertmanager re-sends; resolving the alert in Alertmanager makes the service
+healthy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.conftest import Pager, start_pager
+from tests.support.db import running_in_ci
+from tests.support.readme import snippet
+from tests.support.servers import SmtpSink, free_port
+from tests.support.worker import wait_until
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def pager(tmp_path: Path, smtp: SmtpSink) -> Iterator[Pager]:
+    env = {"PAGER_SMTP_URL": smtp.url(), "PAGER_SMTP_FROM": "pager@example.com"}
+    yield from start_pager(f"sqlite:///{tmp_path / 'pager.db'}", tmp_path, env)
+
+
+@pytest.fixture
+def alertmanager_binary() -> str:
+    if shutil.which(ALERTMANAGER) is None:
+        message = f"{ALERTMANAGER} is missing: apt-get install prometheus-alertmanager"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return ALERTMANAGER
+
+
+def alertmanager_config(pager_url: str, key: str) -> dict[str, Any]:
+    """The README's configuration, pointed at this Pager, with short intervals."""
+    text = snippet("alertmanager").replace("http://127.0.0.1:8080", pager_url)
+    config: dict[str, Any] = yaml.safe_load(text.replace("INTEGRATION_KEY", key))
+    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="2s")
+    return config
+
+
+def test_alertmanager_pages_level_one_once_and_resolves(
+    pager: Pager, smtp: SmtpSink, alertmanager_binary: str, tmp_path: Path
+) -> None:
+    service, key = pager.service()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(alertmanager_config(pager.url, key)))
+    port = free_port()
+    log = (tmp_path / "alertmanager.log").open("wb")
+    process = subprocess.Popen(
+        [
+            alertmanager_binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        wait_until(lambda: _up(f"{api}/status"), 30, "Alertmanager to start")
+        started = datetime.now(UTC)
+        alert = {
+            "labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"},
+            "annotations": {"summary": "Disk 95% full on db-1"},
+            "startsAt": started.isoformat(),
+        }
+        assert httpx.post(f"{api}/alerts", json=[alert]).status_code == 200
+        [page] = smtp.wait_for(1, timeout=30)  # level 1: alice (bob is level 2)
+        assert page.rcpt_tos == ("alice@example.com",)
+        assert "DiskFull" in page.subject
+        incident = pager.open_incident(service)
+        assert incident is not None
+        # Both receivers delivered it, and Alertmanager re-sends every 2 s: all attach.
+        wait_until(lambda: _posts(pager, "/integrations/alertmanager") >= 2, 30, "a re-send")
+        wait_until(lambda: _posts(pager, "/v2/enqueue") >= 2, 30, "a PagerDuty re-send")
+        time.sleep(1)
+        pages = [m for m in smtp.messages if m.rcpt_tos == ("alice@example.com",)]
+        assert len(pages) == 1, "level 1 was paged more than once"
+        detail = pager.incident(incident["id"])
+        assert detail["alert_count"] == 2  # the webhook's fingerprint and PagerDuty's key
+
+        resolved = {**alert, "endsAt": (datetime.now(UTC) - timedelta(seconds=1)).isoformat()}
+        assert httpx.post(f"{api}/alerts", json=[resolved]).status_code == 200
+        wait_until(lambda: pager.get_service(service)["state"] == "healthy", 30, "healthy")
+        assert pager.incident(incident["id"])["status"] == "resolved"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _posts(pager: Pager, path: str) -> int:
+    return pager.process.log().count(f'"POST {path} HTTP/1.1" 202')
