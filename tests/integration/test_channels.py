@@ -64,7 +64,15 @@ def notification(target: Target, **changes: object) -> OutgoingNotification:
 
 
 def send(channel: Channel, outgoing: OutgoingNotification) -> str | None:
-    return asyncio.run(channel.send(outgoing))
+    async def send_and_settle() -> str | None:
+        try:
+            return await channel.send(outgoing)
+        finally:
+            # A connection being closed finishes on a later turn of the loop; the worker's
+            # loop lives on, but asyncio.run would end under it and leave it half-closed.
+            await asyncio.sleep(0.02)
+
+    return asyncio.run(send_and_settle())
 
 
 def failure(channel: Channel, outgoing: OutgoingNotification) -> DeliveryFailed:

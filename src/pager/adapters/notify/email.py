@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,9 +134,13 @@ class SmtpChannel:
                 pass  # it timed out while idle: try once on a new connection
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise classify(exc, settings, target.address) from exc
+        client = self._client()
         try:
-            client = self._client()
-            await client.connect()
+            try:
+                await client.connect()
+            except BaseException:
+                client.close()  # a half-made connection (TLS, AUTH refused) leaves nothing open
+                raise
             return await self._send_on(client, message, target.address)
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise classify(exc, settings, target.address) from exc
@@ -145,6 +150,9 @@ class SmtpChannel:
             _, answer = await client.send_message(
                 message, sender=parseaddr(self._settings.from_address)[1], recipients=[to]
             )
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            await _quit(client)  # the server answered: leave politely, and leave nothing open
+            raise
         except BaseException:
             client.close()
             raise
@@ -179,6 +187,7 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):
         client.close()
+    await asyncio.sleep(0)  # the transport finishes closing on the loop's next turn
 
 
 def build_message(notification: OutgoingNotification, to: str, from_address: str) -> EmailMessage:
