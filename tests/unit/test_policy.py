@@ -291,3 +291,23 @@ def test_levels_are_numbered_from_one() -> None:
     policy = EscalationPolicy("ops", "Ops", (first, second))
 
     assert (policy.level(1), policy.level(2)) == (first, second)
+
+
+@pytest.mark.parametrize(
+    ("target", "label"),
+    [
+        (EmailTarget("alice@example.com"), "email alice@example.com"),
+        (SmsTarget("+14155550100"), "sms +14155550100"),
+        (
+            WebhookTarget("https://hooks.example.com/T0/secret-path", "s3cret"),
+            "webhook hooks.example.com",
+        ),
+        (SlackTarget("https://hooks.slack.com/services/T0/B0/XXXX"), "slack hooks.slack.com"),
+        (WebhookTarget("http://[::1"), "webhook ?"),
+    ],
+)
+def test_a_target_label_names_who_is_paged_without_the_secret_part_of_a_url(
+    target: Target, label: str
+) -> None:
+    assert target.label == label
+    assert "secret" not in target.label

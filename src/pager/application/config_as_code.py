@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 
 from pager.application.accounts import (
     MIN_PASSWORD_LENGTH,
@@ -23,12 +22,8 @@ from pager.application.queries import Queries
 from pager.domain.errors import ValidationFailed
 from pager.domain.policy import (
     ID_PATTERN,
-    EmailTarget,
     EscalationPolicy,
     Level,
-    SlackTarget,
-    SmsTarget,
-    Target,
     WebhookTarget,
     valid_id,
     validate_policy,
@@ -425,28 +420,12 @@ def _level_differences(number: int, before: Level, after: Level) -> list[str]:
     new = {target.key: target for target in after.targets}
     for key, target in new.items():
         if key not in old:
-            differences.append(f"{where} + {describe_target(target)}")
+            differences.append(f"{where} + {target.label}")
         elif isinstance(target, WebhookTarget) and old[key] != target:
-            differences.append(f"{where} {describe_target(target)} secret changed")
+            differences.append(f"{where} {target.label} secret changed")
         elif old[key] != target:  # the same address, written differently
-            differences.append(f"{where} {describe_target(old[key])} -> {describe_target(target)}")
-    differences += [
-        f"{where} - {describe_target(target)}" for key, target in old.items() if key not in new
-    ]
+            differences.append(f"{where} {old[key].label} -> {target.label}")
+    differences += [f"{where} - {target.label}" for key, target in old.items() if key not in new]
     if not differences and before.targets != after.targets:
         differences.append(f"{where} targets reordered")
     return differences
-
-
-def describe_target(target: Target) -> str:
-    """Who a target reaches. Only the host of a webhook: its URL may hold a secret (Slack's
-    always do)."""
-    match target:
-        case EmailTarget(address=address):
-            return f"email {address}"
-        case SmsTarget(phone=phone):
-            return f"sms {phone}"
-        case WebhookTarget(url=url):
-            return f"webhook {urlsplit(url).hostname}"
-        case SlackTarget(url=url):
-            return f"slack {urlsplit(url).hostname}"

@@ -25,6 +25,11 @@ class EmailTarget:
     def key(self) -> str:
         return f"email:{self.address.lower()}"
 
+    @property
+    def label(self) -> str:
+        """Who is paged, fit for logs and reasons (a webhook's URL may hold a secret)."""
+        return f"email {self.address}"
+
 
 @dataclass(frozen=True, slots=True)
 class SmsTarget:
@@ -34,6 +39,11 @@ class SmsTarget:
     @property
     def key(self) -> str:
         return f"sms:{self.phone}"
+
+    @property
+    def label(self) -> str:
+        """Who is paged, fit for logs and reasons (a webhook's URL may hold a secret)."""
+        return f"sms {self.phone}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,11 @@ class WebhookTarget:
     def key(self) -> str:
         return f"webhook:{self.url}"
 
+    @property
+    def label(self) -> str:
+        """Who is paged, fit for logs and reasons (a webhook's URL may hold a secret)."""
+        return f"webhook {_host(self.url)}"
+
 
 @dataclass(frozen=True, slots=True)
 class SlackTarget:
@@ -56,8 +71,20 @@ class SlackTarget:
     def key(self) -> str:
         return f"slack:{self.url}"
 
+    @property
+    def label(self) -> str:
+        """Who is paged, fit for logs and reasons (a webhook's URL may hold a secret)."""
+        return f"slack {_host(self.url)}"
+
 
 Target = EmailTarget | SmsTarget | WebhookTarget | SlackTarget
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 @dataclass(frozen=True, slots=True)

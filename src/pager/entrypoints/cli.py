@@ -16,6 +16,7 @@ from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate as run_migrations
 from pager.bootstrap import App, bootstrap, build_worker
 from pager.config import Settings
+from pager.entrypoints.cli_common import fail, one_line
 from pager.entrypoints.worker import Worker
 
 if TYPE_CHECKING:
@@ -35,11 +36,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Pager: on-call alert escalation."""
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"pagerd: {message}", err=True)
-    return typer.Exit(code)
 
 
 @app.command()
@@ -81,11 +77,6 @@ def _start(with_migrations: bool = True) -> App:
         return bootstrap(run_migrations=with_migrations)
     except Exception as error:  # unreachable database, bad URL, bad settings
         raise fail(f"cannot start: {one_line(error)}") from None
-
-
-def one_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 @app.command()

@@ -19,7 +19,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from pager.adapters.storage.codec import decode_target
-from pager.application.config_as_code import describe_target
 from pager.application.ports import OutgoingNotification
 from pager.application.queries import Queries, StreamEvent
 from pager.bootstrap import App, bootstrap, build_worker
@@ -125,7 +124,7 @@ class Timeline:
             self.events.append(event)
             self._line(event.at, _describe_event(event))
         for at, notification in sent[self._shown_sent :]:
-            self._line(at, f"  [green]sent[/]    {describe_target(notification.target)}")
+            self._line(at, f"  [green]sent[/]    {notification.target.label}")
         self._shown_sent = len(sent)
 
     def _line(self, at: datetime, text: str) -> None:
@@ -148,7 +147,7 @@ def _describe_event(event: StreamEvent) -> str:
             )
         case "LevelNotified":
             minutes = data["ack_timeout_seconds"] // 60
-            targets = ", ".join(describe_target(decode_target(t)) for t in data["targets"])
+            targets = ", ".join(decode_target(t).label for t in data["targets"])
             return (
                 f"[bold yellow]level {data['level']}[/]   paging {targets}; "
                 f"acknowledge within {minutes} min"
@@ -232,7 +231,7 @@ def _introduce(console: Console, directory: str) -> None:
     table.add_column("targets")
     table.add_column("ack timeout")
     for number, level in enumerate(POLICY.levels, start=1):
-        targets = ", ".join(describe_target(target) for target in level.targets)
+        targets = ", ".join(target.label for target in level.targets)
         table.add_row(str(number), targets, f"{level.ack_timeout_seconds // 60} min")
     console.print(table)
 
@@ -242,7 +241,7 @@ def _summarize(console: Console, channel: RecordingChannel, took: float) -> None
     for column in ("level", "to", "incident"):
         table.add_column(column)
     for _, notification in channel.sent:
-        target = describe_target(notification.target)
+        target = notification.target.label
         table.add_row(str(notification.level), target, notification.incident_id[:8])
     console.print()
     console.print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from pager.adapters.notify.message import describe_target, step
+from pager.adapters.notify.message import step
 from pager.application.ports import OutgoingNotification
 
 logger = logging.getLogger("pager.notify")
@@ -18,7 +18,7 @@ class LogChannel:
         n = notification
         logger.warning(
             "no channel configured for %s; not sent: [%s] %s (%s, incident %s, notification %s)%s",
-            describe_target(n.target),
+            n.target.label,
             n.service_name,
             n.message,
             step(n),

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pager.application.ports import DeliveryFailed, OutgoingNotification
-from pager.domain.policy import EmailTarget, SlackTarget, SmsTarget, Target, WebhookTarget
+from pager.domain.policy import Target
 
 SMS_LIMIT = 160
 SUBJECT_MESSAGE_LIMIT = 100
@@ -43,20 +43,6 @@ def step(notification: OutgoingNotification) -> str:
     if notification.round > 1:
         return f"level {notification.level}, round {notification.round}"
     return f"level {notification.level}"
-
-
-def describe_target(target: Target) -> str:
-    """Who is being notified, safe for logs and reasons: webhook URLs often embed a secret
-    (Slack's always do), so only their host is shown."""
-    match target:
-        case EmailTarget(address=address):
-            return f"email {address}"
-        case SmsTarget(phone=phone):
-            return f"sms {phone}"
-        case WebhookTarget(url=url):
-            return f"webhook {host_of(url)}"
-        case SlackTarget(url=url):
-            return f"slack {host_of(url)}"
 
 
 def wrong_target(channel: str, target: Target) -> DeliveryFailed:
