@@ -17,6 +17,7 @@ from tests.support.db import (
     temporary_postgres_database,
     truncate_all,
 )
+from tests.support.servers import SmtpSink, TwilioServer
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +78,17 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """An SMTP server on 127.0.0.1 that records every message."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioServer]:
+    """Twilio's Messages API on 127.0.0.1, recording every request."""
+    with TwilioServer() as server:
+        yield server

@@ -27,12 +27,6 @@ ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture
 def pager(tmp_path: Path, smtp: SmtpSink) -> Iterator[Pager]:
     env = {"PAGER_SMTP_URL": smtp.url(), "PAGER_SMTP_FROM": "pager@example.com"}
     yield from start_pager(f"sqlite:///{tmp_path / 'pager.db'}", tmp_path, env)

@@ -20,18 +20,6 @@ ALICE, BOB, ALICE_PHONE = "alice@example.com", "bob@example.com", "+14155550100"
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioServer]:
-    with TwilioServer() as server:
-        yield server
-
-
-@pytest.fixture
 def app(database_url: str, smtp: SmtpSink, twilio: TwilioServer) -> Iterator[App]:
     settings = Settings(
         database_url=database_url,

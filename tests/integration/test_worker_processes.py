@@ -79,12 +79,6 @@ def no_worker_left_behind() -> Iterator[None]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture
 def apps() -> Iterator[list[App]]:
     made: list[App] = []
     yield made
