@@ -1,5 +1,6 @@
 """Alert to page: the time from an alert's HTTP request to its email arriving at an SMTP
-server (aiosmtpd, in this process) on 127.0.0.1, p50/p99, at a steady 10 and 200 alerts/s.
+server (aiosmtpd, in a process of its own: `bench.smtp_sink`) on 127.0.0.1, p50/p99, at a
+steady 10 and 200 alerts/s.
 
     python -m bench.alert_to_page [--quick]
 
@@ -10,37 +11,46 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import email
-import email.policy
 import json
-import re
+import subprocess
+import sys
 import threading
 import time
-from typing import Any
+from contextlib import nullcontext
+from pathlib import Path
 
 import aiohttp
-from aiosmtpd.controller import Controller
 
-from bench.harness import free_port, percentile, running, seed, temporary_sqlite
-
-PROBE = re.compile(r"latency probe svc-\d+")
+from bench.harness import free_port, percentile, py_spy, running, seed, temporary_sqlite
 
 
 class Arrivals:
-    """Records when each message arrives, by its subject."""
+    """When each probe's email arrived (time.monotonic, the same clock in every process),
+    read from the SMTP sink's output."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
         self.at: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.sink = subprocess.Popen(
+            [sys.executable, "-m", "bench.smtp_sink", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.sink.stdout is not None
+        if self.sink.stdout.readline().strip() != "ready":
+            raise RuntimeError("the SMTP sink did not start")
+        threading.Thread(target=self._read, daemon=True).start()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        arrived = time.perf_counter()
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        probe = PROBE.search(str(message["Subject"]))
-        if probe:
+    def _read(self) -> None:
+        assert self.sink.stdout is not None
+        for line in self.sink.stdout:
+            probe, _, arrived = line.rpartition(" ")
             with self.lock:
-                self.at.setdefault(probe.group(0), arrived)
-        return "250 OK"
+                self.at.setdefault(probe, float(arrived))
+
+    def stop(self) -> None:
+        self.sink.terminate()
+        self.sink.wait(timeout=30)
 
 
 async def steady(url: str, token: str, services: list[str], rate: float) -> dict[str, float]:
@@ -51,15 +61,15 @@ async def steady(url: str, token: str, services: list[str], rate: float) -> dict
 
         async def one(service: str) -> None:
             message = f"latency probe {service}"
-            sent[message] = time.perf_counter()
+            sent[message] = time.monotonic()
             body = json.dumps({"service": service, "message": message})
             async with session.post(f"{url}/api/v1/alerts", data=body, headers=headers) as r:
                 await r.read()
 
         tasks = []
-        start = time.perf_counter()
+        start = time.monotonic()
         for n, service in enumerate(services):
-            delay = start + n / rate - time.perf_counter()
+            delay = start + n / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(service)))
@@ -86,34 +96,39 @@ def measure(
     )
 
 
-def bench(quick: bool) -> list[str]:
+def bench(quick: bool, profile: Path | None = None) -> list[str]:
     plan = [(10.0, 50 if quick else 200), (200.0, 400 if quick else 2000)]
     total = sum(count for _, count in plan)
-    arrivals = Arrivals()
     port = free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
-    controller.start()
+    arrivals = Arrivals(port)
     lines = []
     try:
         with temporary_sqlite() as url:
             seeded = seed(url, total)
             env = {"PAGER_SMTP_URL": f"smtp://127.0.0.1:{port}", "PAGER_SMTP_FROM": "p@example.com"}
-            with running(url, serve=True, **env) as urls:
+            with running(url, serve=True, **env) as cluster:
                 offset = 0
                 for rate, count in plan:
                     ids = seeded.services[offset : offset + count]
                     offset += count
-                    lines.append(measure(rate, count, arrivals, urls[0], seeded.token, ids))
+                    spy = py_spy(profile, cluster.pids) if profile and rate > 10 else nullcontext()
+                    with spy:
+                        line = measure(rate, count, arrivals, cluster.urls[0], seeded.token, ids)
+                    lines.append(line)
                     print(lines[-1], flush=True)
     finally:
-        controller.stop()
+        arrivals.stop()
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (for make bench)")
-    bench(parser.parse_args().quick)
+    parser.add_argument(
+        "--profile", metavar="DIR", type=Path, help="record a py-spy profile of Pager at 200/s"
+    )
+    args = parser.parse_args()
+    bench(args.quick, args.profile)
 
 
 if __name__ == "__main__":

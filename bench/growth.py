@@ -75,8 +75,8 @@ def run(services: int, events: int, samples: int) -> str:
         took = time.monotonic() - started
         count = table_count(url, "events")
         size = os.path.getsize(url.removeprefix("sqlite:///")) / 2**20
-        with running(url, serve=True) as urls:
-            reads, writes = measure(urls[0], seeded.token, seeded.services, samples)
+        with running(url, serve=True) as cluster:
+            reads, writes = measure(cluster.urls[0], seeded.token, seeded.services, samples)
     return (
         f"{services:>7,} services {count:>9,} events {size:7.0f} MiB (seeded in {took:.0f} s): "
         f"open incidents {reads} | one alert {writes}"

@@ -154,16 +154,24 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not become ready")
 
 
+@dataclass
+class Running:
+    urls: list[str]
+    """Of the HTTP processes."""
+    pids: list[int]
+    """Of every Pager process."""
+
+
 @contextmanager
 def running(
     database_url: str, *, apis: int = 0, workers: int = 0, serve: bool = False, **env: str
-) -> Iterator[list[str]]:
-    """Start `pagerd serve` (or `apis` x `pagerd api` and `workers` x `pagerd worker`);
-    yield the URLs of the HTTP processes."""
+) -> Iterator[Running]:
+    """Start `pagerd serve` (or `apis` x `pagerd api` and `workers` x `pagerd worker`)."""
     logs = Path(tempfile.mkdtemp(prefix="pager-bench-logs-"))
     environment = env_for(database_url, **env)
     with ExitStack() as stack:
         urls = []
+        pids = []
         commands: list[tuple[list[str], str | None]] = []
         if serve:
             port = free_port()
@@ -175,11 +183,47 @@ def running(
         for n, (args, url) in enumerate(commands):
             process = Process(args, environment, logs / f"{n}-{args[3]}.log")
             stack.callback(process.stop)
+            pids.append(process.popen.pid)
             if url:
                 urls.append(url)
         for url in urls:
             wait_ready(url)
-        yield urls
+        yield Running(urls, pids)
+
+
+@contextmanager
+def py_spy(directory: Path, pids: list[int]) -> Iterator[None]:
+    """Sample each process with py-spy while the block runs: collapsed stacks, one file per
+    process and one line per stack (`python -m bench.profile FILE` sums them up)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    spies = [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "--threads",
+                "--nonblocking",
+                "-o",
+                str(directory / f"{pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
 
 
 def table_count(database_url: str, table: str) -> int:

@@ -16,20 +16,27 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import aiohttp
 
 from bench.harness import (
     Seeded,
     percentile,
+    py_spy,
     running,
     seed,
     table_count,
     temporary_postgres,
     temporary_sqlite,
 )
+
+BACKENDS = ("sqlite", "postgres")
+SHAPES = ("single", "alertmanager")
 
 
 @dataclass
@@ -155,37 +162,35 @@ def run(
     return Result(name, len(latencies), alerts, seconds, latencies, errors)
 
 
-def bench(quick: bool) -> list[Result]:
+def bench(
+    quick: bool,
+    backends: Sequence[str] = BACKENDS,
+    shapes: Sequence[str] = SHAPES,
+    connections: int = 32,
+    profile: Callable[[list[int]], AbstractContextManager[object]] | None = None,
+) -> list[Result]:
     single = 3_000 if quick else 20_000
     webhook_alerts = 10_000 if quick else 50_000
     results = []
-    for backend in ("sqlite", "postgres"):
+    for backend in backends:
         temporary = temporary_sqlite if backend == "sqlite" else temporary_postgres
         with temporary() as url:
             seeded = seed(url, 1_000, keys_for=100)
             shape = {"serve": True} if backend == "sqlite" else {"apis": 2, "workers": 1}
             label = "serve, SQLite" if backend == "sqlite" else "2 api + 1 worker, PostgreSQL"
-            with running(url, **shape) as urls:
-                results.append(
-                    run(
-                        f"{label}: 1 alert/request",
-                        urls,
-                        lambda s=seeded: single_alerts(s, single, 0.5),
-                        single,
-                        64,
-                    )
-                )
-                print(results[-1].line(), flush=True)
-                results.append(
-                    run(
-                        f"{label}: Alertmanager, 100 alerts/request",
-                        urls,
-                        lambda s=seeded: alertmanager_webhooks(s, webhook_alerts, 100),
-                        webhook_alerts // 100,
-                        8,
-                    )
-                )
-                print(results[-1].line(), flush=True)
+            with running(url, **shape) as cluster:
+                for kind in shapes:
+                    if kind == "single":
+                        name = f"{label}: 1 alert/request"
+                        make = partial(single_alerts, seeded, single, 0.5)
+                        requests, parallel = single, connections
+                    else:
+                        name = f"{label}: Alertmanager, 100 alerts/request"
+                        make = partial(alertmanager_webhooks, seeded, webhook_alerts, 100)
+                        requests, parallel = webhook_alerts // 100, 8
+                    with profile(cluster.pids) if profile else nullcontext():
+                        results.append(run(name, cluster.urls, make, requests, parallel))
+                    print(results[-1].line(), flush=True)
             events = table_count(url, "events")
             print(f"  ({events:,} events committed in the {backend} database)", flush=True)
     return results
@@ -194,8 +199,23 @@ def bench(quick: bool) -> list[Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (for make bench)")
+    parser.add_argument("--backend", choices=BACKENDS, action="append", help="only this one")
+    parser.add_argument("--shape", choices=SHAPES, action="append", help="only this one")
+    parser.add_argument(
+        "--connections", type=int, default=32, help="for one alert per request (default 32)"
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="record a py-spy profile of each Pager process here"
+    )
     args = parser.parse_args()
-    bench(args.quick)
+    profile = partial(py_spy, Path(args.profile)) if args.profile else None
+    bench(
+        args.quick,
+        args.backend or BACKENDS,
+        args.shape or SHAPES,
+        args.connections,
+        profile,
+    )
 
 
 if __name__ == "__main__":

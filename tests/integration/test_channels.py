@@ -170,6 +170,39 @@ def test_email_subject_is_one_line_and_short(smtp: SmtpSink) -> None:
     assert message in mail.body.replace("\r\n", "\n")
 
 
+def test_email_carries_text_in_any_language(smtp: SmtpSink) -> None:
+    channel = SmtpChannel(SmtpSettings.from_url(smtp.url(), "Pagér <pager@example.com>"))
+    outgoing = notification(
+        EmailTarget(ONCALL), service_name="Caisse ✓", message="HTTP 5xx — für 5 Minuten"
+    )
+    send(channel, outgoing)
+
+    (mail,) = smtp.wait_for(1)
+    assert mail.subject == "[Pager] Caisse ✓: HTTP 5xx — für 5 Minuten (level 2)"
+    assert mail.message["From"] == "Pagér <pager@example.com>"
+    assert "HTTP 5xx — für 5 Minuten" in mail.body
+    assert mail.data.isascii()  # encoded for any server, SMTPUTF8 or not
+
+
+def test_email_pool_sends_a_storm_over_a_few_connections(smtp: SmtpSink) -> None:
+    smtp.answer_delay = 0.02  # each send holds its connection a while: sends overlap
+    channel = SmtpChannel(SmtpSettings.from_url(smtp.url(), SENDER), keep_alive=True, pool_size=3)
+
+    async def storm() -> None:
+        outgoing = [notification(EmailTarget(f"oncall{n}@example.com")) for n in range(30)]
+        await asyncio.gather(*(channel.send(item) for item in outgoing))
+        await channel.close()
+        await asyncio.sleep(0.02)
+
+    asyncio.run(storm())
+
+    mails = smtp.wait_for(30)
+    assert sorted(m.rcpt_tos[0] for m in mails) == sorted(
+        f"oncall{n}@example.com" for n in range(30)
+    )
+    assert len({mail.peer for mail in mails}) <= 3
+
+
 @pytest.mark.parametrize("security", ["plain", "starttls", "tls"])
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_email_logs_in_over_each_transport(

@@ -170,6 +170,8 @@ class ReceivedMail:
     login: str | None
     """The user that logged in, if any."""
     tls: bool
+    peer: tuple[str, int] = ("", 0)
+    """The sender's address and port: one per connection."""
 
     @property
     def message(self) -> EmailMessage:
@@ -312,6 +314,7 @@ class _SmtpHandler:
                 data=content,
                 login=session.auth_data if session.authenticated else None,
                 tls=tls,
+                peer=tuple(session.peer),
             )
         )
         if self.sink.answer_delay:

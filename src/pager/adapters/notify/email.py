@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -101,9 +104,11 @@ class SmtpChannel:
     """Sends one plain-text email per notification, with `Message-ID: <{id}@pager>`, and
     returns the server's answer to the message (often "Ok: queued as ...").
 
-    With `keep_alive`, up to `pool_size` connections stay open between sends (the worker's
-    channel does this: a storm of pages costs one SMTP handshake per connection, not per
-    email); a connection the server has dropped meanwhile is replaced once, silently."""
+    With `keep_alive`, at most `pool_size` connections are open at once and they stay open
+    between sends (the worker's channel does this): a storm of pages costs one SMTP
+    handshake per connection, not per email, and waits for a free connection rather than
+    opening more (each new one costs both sides far more than an email on an open one). A
+    connection the server has dropped meanwhile is replaced once, silently."""
 
     def __init__(
         self,
@@ -119,8 +124,16 @@ class SmtpChannel:
         self._keep_alive = keep_alive
         self._pool_size = pool_size
         self._idle: list[aiosmtplib.SMTP] = []
+        self._connections = asyncio.Semaphore(pool_size)
+        self._local_hostname: str | None = None
 
     async def send(self, notification: OutgoingNotification) -> str | None:
+        if not self._keep_alive:
+            return await self._send(notification)
+        async with self._connections:
+            return await self._send(notification)
+
+    async def _send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
         if not isinstance(target, EmailTarget):
             raise wrong_target("email", target)
@@ -134,6 +147,8 @@ class SmtpChannel:
                 pass  # it timed out while idle: try once on a new connection
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise classify(exc, settings, target.address) from exc
+        if self._local_hostname is None:  # what EHLO says; a DNS lookup, so done once
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         client = self._client()
         try:
             try:
@@ -145,7 +160,7 @@ class SmtpChannel:
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise classify(exc, settings, target.address) from exc
 
-    async def _send_on(self, client: aiosmtplib.SMTP, message: EmailMessage, to: str) -> str | None:
+    async def _send_on(self, client: aiosmtplib.SMTP, message: Message, to: str) -> str | None:
         try:
             _, answer = await client.send_message(
                 message, sender=parseaddr(self._settings.from_address)[1], recipients=[to]
@@ -156,7 +171,7 @@ class SmtpChannel:
         except BaseException:
             client.close()
             raise
-        if self._keep_alive and len(self._idle) < self._pool_size:
+        if self._keep_alive:
             self._idle.append(client)
         else:
             await _quit(client)
@@ -173,6 +188,7 @@ class SmtpChannel:
             start_tls=settings.security == "starttls",
             tls_context=self._tls_context,
             timeout=settings.timeout,
+            local_hostname=self._local_hostname,
         )
 
     async def close(self) -> None:
@@ -190,11 +206,19 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
     await asyncio.sleep(0)  # the transport finishes closing on the loop's next turn
 
 
-def build_message(notification: OutgoingNotification, to: str, from_address: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = from_address
-    message["To"] = to
-    message["Subject"] = subject(notification)
+def build_message(notification: OutgoingNotification, to: str, from_address: str) -> Message:
+    """A plain-text email. Built with the email package's compat32 classes: the modern
+    EmailMessage parses and refolds every header it is given, which cost more than the
+    SMTP conversation itself in a storm of pages. Non-ASCII text is encoded here."""
+    body = email_body(notification)
+    message = Message()
+    message.set_payload(body, _charset(body))  # text/plain, MIME-Version, encoding
+    message["From"] = _address(from_address)
+    message["To"] = _address(to)
+    text = subject(notification)
+    if not text.isascii():
+        text = Header(text, "utf-8", header_name="Subject").encode()
+    message["Subject"] = text
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = f"<{notification.id}@pager>"
     # Every page about one incident lands in one thread of the mail client.
@@ -204,8 +228,23 @@ def build_message(notification: OutgoingNotification, to: str, from_address: str
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Pager-Incident"] = notification.incident_id
     message["X-Pager-Notification"] = notification.id
-    message.set_content(email_body(notification))
     return message
+
+
+def _charset(body: str) -> Charset:
+    if body.isascii():
+        return Charset("us-ascii")
+    charset = Charset("utf-8")
+    charset.body_encoding = QP  # readable in the raw message, unlike base64
+    return charset
+
+
+def _address(address: str) -> str:
+    """`Name <addr>` or `addr`, with a non-ASCII display name encoded (RFC 2047)."""
+    if address.isascii():
+        return address
+    name, addr = parseaddr(address)
+    return formataddr((name, addr), charset="utf-8")
 
 
 def classify(

@@ -76,6 +76,11 @@ async def alertmanager_webhook(
 ) -> WebhookAccepted:
     """Authenticate with `Authorization: Bearer <the service's integration key>`
     (`http_config.authorization.credentials` in Alertmanager)."""
+    return await accept_webhook(ctx, body, service_id)
+
+
+async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) -> WebhookAccepted:
+    """What the webhook does, here and on its fast path (`fast_ingest`)."""
     source: Literal["alertmanager", "grafana"] = (
         "grafana" if body.version == "1" or body.orgId is not None else "alertmanager"
     )

@@ -27,6 +27,7 @@ from pager.entrypoints.http import (
     users,
 )
 from pager.entrypoints.http.context import Context
+from pager.entrypoints.http.fast_ingest import FastIngest
 from pager.entrypoints.http.limits import BodyLimitMiddleware, RateLimiter
 
 DESCRIPTION = """\
@@ -63,7 +64,7 @@ def create_app(container: App) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.pager = Context(
+    ctx = app.state.pager = Context(
         container=container,
         accounts=Accounts(
             SqlAccountStore(container.engine),
@@ -83,6 +84,7 @@ def create_app(container: App) -> FastAPI:
         reject=lambda scope: errors.render(Request(scope), too_large),
     )
     app.add_middleware(_Started)
+    app.add_middleware(FastIngest, ctx=ctx, max_bytes=limit)  # outermost: first to see
     for module in (
         incidents,
         services,

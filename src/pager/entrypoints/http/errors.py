@@ -82,6 +82,9 @@ def _code(status: int) -> str:
     return _describe(status).lower().replace(" ", "_").replace("-", "_")
 
 
+INTERNAL = ApiError(500, "internal", "internal error; see the server log")
+
+
 def render(request: Request, error: ApiError) -> JSONResponse:
     """The error in the dialect of the endpoint that was called."""
     path = request.url.path
@@ -102,7 +105,7 @@ def render(request: Request, error: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
-def _from_domain(error: DomainError) -> ApiError:
+def from_domain(error: DomainError) -> ApiError:
     if isinstance(error, ValidationFailed):
         return ApiError(422, error.code, error.message, problems=error.problems)
     if isinstance(error, NotFound):
@@ -130,7 +133,7 @@ def install(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        return render(request, _from_domain(exc))
+        return render(request, from_domain(exc))
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -145,7 +148,7 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Logged with its traceback for the operator; the client learns nothing internal.
         logger.error("error in %s %s", request.method, request.url.path, exc_info=exc)
-        return render(request, ApiError(500, "internal", "internal error; see the server log"))
+        return render(request, INTERNAL)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(DomainError, domain_error)

@@ -35,6 +35,11 @@ IncidentId = Annotated[str, Path(pattern=INCIDENT_ID_REGEX)]
 async def post_alert(body: AlertIn, caller: AnyCaller, ctx: Ctx) -> AlertAccepted:
     """Opens an incident if the service is healthy, else attaches to its open incident.
     Takes an API token, or the integration key of the service named in the body."""
+    return await accept_alert(ctx, body, caller)
+
+
+async def accept_alert(ctx: Context, body: AlertIn, caller: Caller) -> AlertAccepted:
+    """What POST /api/v1/alerts does, here and on its fast path (`fast_ingest`)."""
     if not caller.may_act_for(body.service):
         raise forbidden("an integration key may only send alerts for its own service")
     command = ctx.handlers.alert_command(
