@@ -25,32 +25,40 @@ _levels = TypeAdapter(tuple[Level, ...])
 _target = TypeAdapter(Target)
 
 
-def encode_event(event: Event) -> tuple[str, dict[str, Any]]:
-    data: dict[str, Any] = _ADAPTERS[type(event)].dump_python(event, mode="json")
-    return type(event).__name__, data
+# Events and snapshots are written as JSON text (pydantic encodes it directly, faster than
+# json.dumps of its Python output) and read back from text (SQLite) or from the driver's
+# decoded JSON (PostgreSQL's JSONB).
 
 
-def decode_event(type_name: str, data: dict[str, Any]) -> Event:
-    cls = _EVENT_TYPES[type_name]
-    event: Event = _ADAPTERS[cls].validate_python(data)
+def encode_event(event: Event) -> tuple[str, str]:
+    return type(event).__name__, _ADAPTERS[type(event)].dump_json(event).decode()
+
+
+def decode_event(type_name: str, data: str | dict[str, Any]) -> Event:
+    adapter = _ADAPTERS[_EVENT_TYPES[type_name]]
+    event: Event = (
+        adapter.validate_json(data) if isinstance(data, str) else adapter.validate_python(data)
+    )
     return event
 
 
-def encode_service_state(state: ServiceState) -> dict[str, Any]:
-    data: dict[str, Any] = _service_state.dump_python(state, mode="json")
-    return data
+def encode_service_state(state: ServiceState) -> str:
+    return _service_state.dump_json(state).decode()
 
 
-def decode_service_state(data: dict[str, Any]) -> ServiceState:
+def decode_service_state(data: str | dict[str, Any]) -> ServiceState:
+    if isinstance(data, str):
+        return _service_state.validate_json(data)
     return _service_state.validate_python(data)
 
 
-def encode_policy_state(state: PolicyState) -> dict[str, Any]:
-    data: dict[str, Any] = _policy_state.dump_python(state, mode="json")
-    return data
+def encode_policy_state(state: PolicyState) -> str:
+    return _policy_state.dump_json(state).decode()
 
 
-def decode_policy_state(data: dict[str, Any]) -> PolicyState:
+def decode_policy_state(data: str | dict[str, Any]) -> PolicyState:
+    if isinstance(data, str):
+        return _policy_state.validate_json(data)
     return _policy_state.validate_python(data)
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_levels, encode_target
+from pager.adapters.storage.prepared import Prepared
 from pager.domain.events import (
     Acknowledged,
     IncidentOpened,
@@ -32,17 +33,22 @@ from pager.domain.incident import OpenIncident, ServiceState
 
 _b = sa.bindparam
 
-_UPDATE_SERVICE = (
+_INSERT_SERVICES = Prepared(t.services.insert())
+_INSERT_INCIDENTS = Prepared(t.incidents.insert())
+_INSERT_NOTIFICATIONS = Prepared(t.notifications.insert())
+_INSERT_TIMERS = Prepared(t.timers.insert())
+
+_UPDATE_SERVICE = Prepared(
     t.services.update()
     .where(t.services.c.id == _b("b_id"))
     .values(name=_b("name"), policy_id=_b("policy_id"), updated_at=_b("updated_at"))
 )
-_SERVICE_STATE = (
+_SERVICE_STATE = Prepared(
     t.services.update()
     .where(t.services.c.id == _b("b_id"))
     .values(state=_b("state"), open_incident_id=_b("open_incident_id"), updated_at=_b("updated_at"))
 )
-_INCIDENT = (
+_INCIDENT = Prepared(
     t.incidents.update()
     .where(t.incidents.c.id == _b("b_id"))
     .values(
@@ -57,8 +63,8 @@ _INCIDENT = (
         resolved_by=_b("resolved_by"),
     )
 )
-_DROP_TIMERS = t.timers.delete().where(t.timers.c.incident_id == _b("b_id"))
-_CANCEL_NOTIFICATIONS = (
+_DROP_TIMERS = Prepared(t.timers.delete().where(t.timers.c.incident_id == _b("b_id")))
+_CANCEL_NOTIFICATIONS = Prepared(
     t.notifications.update()
     .where(t.notifications.c.incident_id == _b("b_id"), t.notifications.c.status == "queued")
     .values(status="cancelled", last_error="incident acknowledged or resolved before sending")
@@ -190,25 +196,18 @@ class Projection:
         )
 
     def write(self, conn: sa.Connection) -> None:
-        """In an order where every row exists before it is changed."""
-        if self.created_services:
-            conn.execute(t.services.insert(), self.created_services)
-        if self.updated_services:
-            conn.execute(_UPDATE_SERVICE, list(self.updated_services.values()))
-        if self.opened:
-            conn.execute(t.incidents.insert(), self.opened)
-        if self.incidents:
-            conn.execute(_INCIDENT, list(self.incidents.values()))
-        if self.notifications:
-            conn.execute(t.notifications.insert(), self.notifications)
-        if self.timers:
-            conn.execute(t.timers.insert(), self.timers)
-        if self.finished:
-            finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
-            conn.execute(_DROP_TIMERS, finished)
-            conn.execute(_CANCEL_NOTIFICATIONS, finished)
-        if self.service_states:
-            conn.execute(_SERVICE_STATE, list(self.service_states.values()))
+        """In an order where every row exists before it is changed; each kind of row in one
+        statement (a statement given no rows does nothing)."""
+        _INSERT_SERVICES.executemany(conn, self.created_services)
+        _UPDATE_SERVICE.executemany(conn, list(self.updated_services.values()))
+        _INSERT_INCIDENTS.executemany(conn, self.opened)
+        _INCIDENT.executemany(conn, list(self.incidents.values()))
+        _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
+        _INSERT_TIMERS.executemany(conn, self.timers)
+        finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
+        _DROP_TIMERS.executemany(conn, finished)
+        _CANCEL_NOTIFICATIONS.executemany(conn, finished)
+        _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
         if self.deleted_services:
             conn.execute(t.services.delete().where(t.services.c.id.in_(self.deleted_services)))
 

@@ -22,6 +22,7 @@ from pager.adapters.storage.codec import (
     encode_service_state,
 )
 from pager.adapters.storage.engine import WRITE, write_lock
+from pager.adapters.storage.prepared import Prepared, query
 from pager.adapters.storage.projections import Projection, project_policy_event
 from pager.application.ports import ConcurrencyConflict, Loaded
 from pager.domain.events import PolicyEvent, ServiceEvent
@@ -46,19 +47,21 @@ class _Streams:
         self._conn = conn
         self._locking = locking
 
-    def _load_rows(self, stream_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
-        query = (
-            sa.select(t.streams.c.stream_id, t.streams.c.version, t.streams.c.snapshot)
-            .where(t.streams.c.stream_id.in_(stream_ids))
-            .order_by(t.streams.c.stream_id)  # one lock order for everyone: no deadlocks
-        )
+    def _load_rows(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, Any]]:
+        """Each stream's (version, snapshot): in one lock order on PostgreSQL (no deadlocks)."""
+        if not stream_ids:
+            return {}
         if self._locking:
-            query = query.with_for_update()
-        return {row.stream_id: row for row in self._conn.execute(query)}
+            rows = query(self._conn, _LOCK_STREAMS, {"ids": list(stream_ids)})
+        else:
+            marks = ", ".join("?" * len(stream_ids))
+            rows = query(self._conn, _LOAD_STREAMS.format(marks=marks), tuple(stream_ids))
+        return {stream_id: (version, snapshot) for stream_id, version, snapshot in rows}
 
-    def _append(self, appends: Sequence[tuple[str, int, Sequence[Event], dict[str, Any]]]) -> None:
-        """Append each stream's events at its expected version and write its snapshot. The
-        unique (stream, version) makes a concurrent append fail here, whatever else did."""
+    def _append(self, appends: Sequence[tuple[str, int, Sequence[Event], str]]) -> None:
+        """Append each stream's events at its expected version and write its snapshot (JSON
+        text). The unique (stream, version) makes a concurrent append fail here, whatever
+        else did."""
         rows = []
         created = []
         updated = []
@@ -81,29 +84,38 @@ class _Streams:
             else:
                 updated.append({**new, "b_id": stream_id, "b_version": version})
         try:
-            self._conn.execute(t.events.insert(), rows)
-            if created:
-                self._conn.execute(t.streams.insert(), created)
-            if updated:
-                self._conn.execute(_UPDATE_STREAM, updated)
+            _INSERT_EVENTS.executemany(self._conn, rows)
+            _INSERT_STREAMS.executemany(self._conn, created)
+            _UPDATE_STREAM.executemany(self._conn, updated)
         except sa.exc.IntegrityError as error:
             raise ConcurrencyConflict(str(error.orig)) from error
 
 
-_UPDATE_STREAM = (
+_LOAD_STREAMS = (
+    "SELECT stream_id, version, snapshot FROM streams WHERE stream_id IN ({marks}) "
+    "ORDER BY stream_id"
+)
+_LOCK_STREAMS = (
+    "SELECT stream_id, version, snapshot FROM streams WHERE stream_id = ANY(%(ids)s) "
+    "ORDER BY stream_id FOR UPDATE"
+)
+_INSERT_EVENTS = Prepared(t.events.insert(), json_text=["data"])
+_INSERT_STREAMS = Prepared(t.streams.insert(), json_text=["snapshot"])
+_UPDATE_STREAM = Prepared(
     t.streams.update()
     .where(
         t.streams.c.stream_id == sa.bindparam("b_id"),
         t.streams.c.version == sa.bindparam("b_version"),
     )
-    .values(version=sa.bindparam("version"), snapshot=sa.bindparam("snapshot"))
+    .values(version=sa.bindparam("version"), snapshot=sa.bindparam("snapshot")),
+    json_text=["snapshot"],
 )
-
-
-_REMOVE_TIMER = t.timers.delete().where(
-    t.timers.c.incident_id == sa.bindparam("b_id"),
-    t.timers.c.level == sa.bindparam("b_level"),
-    t.timers.c.round == sa.bindparam("b_round"),
+_REMOVE_TIMER = Prepared(
+    t.timers.delete().where(
+        t.timers.c.incident_id == sa.bindparam("b_id"),
+        t.timers.c.level == sa.bindparam("b_level"),
+        t.timers.c.round == sa.bindparam("b_round"),
+    )
 )
 
 
@@ -125,7 +137,8 @@ class SqlServiceStreams(_Streams):
             if row is None:
                 loaded[service_id] = Loaded(ServiceState(service_id), 0)
             else:
-                loaded[service_id] = Loaded(decode_service_state(row.snapshot), row.version)
+                version, snapshot = row
+                loaded[service_id] = Loaded(decode_service_state(snapshot), version)
         return loaded
 
     def append(self, loaded: Loaded[ServiceState], events: Sequence[ServiceEvent]) -> None:
@@ -167,7 +180,8 @@ class SqlPolicyStreams(_Streams):
         row = self._load_rows([policy_stream(policy_id)]).get(policy_stream(policy_id))
         if row is None:
             return Loaded(PolicyState(policy_id), 0)
-        return Loaded(decode_policy_state(row.snapshot), row.version)
+        version, snapshot = row
+        return Loaded(decode_policy_state(snapshot), version)
 
     def append(self, loaded: Loaded[PolicyState], events: Sequence[PolicyEvent]) -> None:
         state = loaded.state
@@ -201,8 +215,8 @@ class SqlTimers:
         self.remove_many([(incident_id, level, round_)])
 
     def remove_many(self, timers: Sequence[tuple[str, int, int]]) -> None:
-        self._conn.execute(
-            _REMOVE_TIMER, [{"b_id": i, "b_level": level, "b_round": r} for i, level, r in timers]
+        _REMOVE_TIMER.executemany(
+            self._conn, [{"b_id": i, "b_level": level, "b_round": r} for i, level, r in timers]
         )
 
 
