@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.engine import write_transaction
+from pager.adapters.storage.engine import any_row, write_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class SqlTimerQueue:
             .order_by(t.timers.c.due_at)
             .limit(limit)
         )
+        if not any_row(self._engine, query):
+            return []  # the usual answer, without taking the write lock
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
         with write_transaction(self._engine) as conn:

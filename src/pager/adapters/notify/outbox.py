@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_target
-from pager.adapters.storage.engine import write_transaction
+from pager.adapters.storage.engine import any_row, write_transaction
 from pager.domain.policy import Target
 
 
@@ -73,6 +73,8 @@ class SqlOutbox:
             .order_by(n.c.next_attempt_at)
             .limit(limit)
         )
+        if not any_row(self._engine, ids_query):
+            return []  # the usual answer, without taking the write lock
         if self._postgres:
             ids_query = ids_query.with_for_update(skip_locked=True)
         with write_transaction(self._engine) as conn:
