@@ -124,18 +124,44 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 event.at,
                 open_keys=(event.dedup_key,) if event.dedup_key else (),
             )
-            return replace(state, incident=opened)
+            return ServiceState(state.service_id, state.exists, state.name, state.policy_id, opened)
     incident = state.incident
     assert incident is not None, f"{type(event).__name__} needs an open incident"
     keys: tuple[str, ...]
+    # The two events of every storm are built field by field: dataclasses.replace costs
+    # several times a constructor call, and this runs for every alert.
     match event:
         case AlertAttached():
             keys = incident.open_keys
             if event.dedup_key and event.dedup_key not in keys:
                 keys = (*keys, event.dedup_key)
-            incident = replace(incident, alert_count=incident.alert_count + 1, open_keys=keys)
+            incident = OpenIncident(
+                incident.id,
+                incident.status,
+                incident.message,
+                incident.alert_count + 1,
+                incident.opened_at,
+                incident.level,
+                incident.round,
+                keys,
+                incident.acknowledged_at,
+                incident.acknowledged_by,
+                incident.exhausted,
+            )
         case LevelNotified():
-            incident = replace(incident, level=event.level, round=event.round)
+            incident = OpenIncident(
+                incident.id,
+                incident.status,
+                incident.message,
+                incident.alert_count,
+                incident.opened_at,
+                event.level,
+                event.round,
+                incident.open_keys,
+                incident.acknowledged_at,
+                incident.acknowledged_by,
+                incident.exhausted,
+            )
         case EscalationExhausted():
             incident = replace(incident, exhausted=True)
         case Acknowledged():
@@ -149,7 +175,7 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             return replace(state, incident=None)
         case _:
             assert_never(event)
-    return replace(state, incident=incident)
+    return ServiceState(state.service_id, state.exists, state.name, state.policy_id, incident)
 
 
 def fold(state: ServiceState, events: Iterable[ServiceEvent]) -> ServiceState:
