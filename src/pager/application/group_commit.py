@@ -9,20 +9,40 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
 
 from pager.application.handlers import BatchCommand, Handlers, Outcome
 from pager.domain.errors import DomainError
 
 logger = logging.getLogger("pager.group_commit")
 
-_Item = tuple[BatchCommand, "Future[Outcome]"]
+Result = Outcome | DomainError
+
+
+@dataclass(slots=True)
+class _Group:
+    """Commands queued together, with one future: for one command its outcome (a refusal
+    raised), for several the list of their outcomes and refusals, in order."""
+
+    commands: Sequence[BatchCommand]
+    future: Future[Any]
+    single: bool
+
+    def settle(self, results: Sequence[Result]) -> None:
+        if not self.single:
+            self.future.set_result(list(results))
+        elif isinstance(results[0], DomainError):
+            self.future.set_exception(results[0])
+        else:
+            self.future.set_result(results[0])
 
 
 class GroupCommitter:
     def __init__(self, handlers: Handlers, max_batch: int = 1000) -> None:
         self._handlers = handlers
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Group | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -30,18 +50,19 @@ class GroupCommitter:
         """The future is set after the transaction holding the command has committed (or
         refused the command with a DomainError, or failed)."""
         future: Future[Outcome] = Future()
-        self._ensure_started()
-        self._queue.put((command, future))
+        self._put(_Group((command,), future, single=True))
         return future
 
-    def submit_many(self, commands: Sequence[BatchCommand]) -> list[Future[Outcome]]:
-        """Several commands, handled in this order (one webhook's alerts): queued together,
-        they mostly share a transaction."""
-        futures: list[Future[Outcome]] = [Future() for _ in commands]
-        self._ensure_started()
-        for command, future in zip(commands, futures, strict=True):
-            self._queue.put((command, future))
-        return futures
+    def submit_many(self, commands: Sequence[BatchCommand]) -> Future[list[Result]]:
+        """Several commands, handled in this order and committed in one transaction (one
+        webhook's alerts); the future holds each one's outcome or refusal. One future for
+        them all: a future per command cost more than deciding the command."""
+        future: Future[list[Result]] = Future()
+        if not commands:
+            future.set_result([])
+            return future
+        self._put(_Group(commands, future, single=False))
+        return future
 
     def close(self) -> None:
         with self._lock:
@@ -51,15 +72,15 @@ class GroupCommitter:
             self._thread.join()
             self._thread = None
 
-    def _ensure_started(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="pager-group-commit", daemon=True
-                )
-                self._thread.start()
+    def _put(self, group: _Group) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="pager-group-commit", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put(group)
 
     def _run(self) -> None:
         while True:
@@ -67,27 +88,30 @@ class GroupCommitter:
             if first is None:
                 return
             batch = [first]
-            while len(batch) < self._max_batch:
+            size = len(first.commands)
+            while size < self._max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    group = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if group is None:
                     self._queue.put(None)  # stop after this batch
                     break
-                batch.append(item)
+                batch.append(group)
+                size += len(group.commands)
             self._commit(batch)
 
-    def _commit(self, batch: list[_Item]) -> None:
+    def _commit(self, batch: list[_Group]) -> None:
+        commands = [command for group in batch for command in group.commands]
         try:
-            results = self._handlers.execute_many([command for command, _ in batch])
+            results = self._handlers.execute_many(commands)
         except Exception as error:  # the database is down, say: every caller hears of it
-            logger.warning("a batch of %d commands failed: %s", len(batch), error)
-            for _, future in batch:
-                future.set_exception(error)
+            logger.warning("a batch of %d commands failed: %s", len(commands), error)
+            for group in batch:
+                group.future.set_exception(error)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if isinstance(result, DomainError):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        start = 0
+        for group in batch:
+            end = start + len(group.commands)
+            group.settle(results[start:end])
+            start = end

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pager.application.handlers import AlertOutcome, BatchCommand, Outcome, alert_outcome
 from pager.domain.commands import ReceiveAlert
+from pager.domain.errors import DomainError
 from pager.entrypoints.http.context import Context
 from pager.metrics import ALERTS_RECEIVED, INCIDENTS_OPENED
 
@@ -16,13 +17,21 @@ from pager.metrics import ALERTS_RECEIVED, INCIDENTS_OPENED
 async def commit(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
     """Committed when it returns (so a 2xx may follow). Raises the first command's
     DomainError, if one was refused."""
-    futures = ctx.commits.submit_many(commands)
-    return [await asyncio.wrap_future(future) for future in futures]
+    return _accepted(await asyncio.wrap_future(ctx.commits.submit_many(commands)))
 
 
 def commit_blocking(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
     """`commit` for a synchronous endpoint (FastAPI runs those in a thread pool)."""
-    return [future.result() for future in ctx.commits.submit_many(commands)]
+    return _accepted(ctx.commits.submit_many(commands).result())
+
+
+def _accepted(results: list[Outcome | DomainError]) -> list[Outcome]:
+    outcomes = []
+    for result in results:
+        if isinstance(result, DomainError):
+            raise result
+        outcomes.append(result)
+    return outcomes
 
 
 def counted(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:
