@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.engine import any_row, write_transaction
+from pager.adapters.storage.engine import write_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +28,25 @@ class SqlTimerQueue:
         self._lease = timedelta(seconds=lease_seconds)
         self._postgres = engine.dialect.name == "postgresql"
 
-    def claim_due(self, now: datetime, limit: int = 200) -> list[DueTimer]:
+    def claim_due(self, now: datetime, limit: int = 200) -> tuple[list[DueTimer], datetime | None]:
         """Claim up to `limit` due timers for `lease_seconds`; a crashed claimer's lease runs
-        out and another worker takes the timer over (timers fire at least once)."""
+        out and another worker takes the timer over (timers fire at least once). With none
+        due, nothing is claimed and the second value says when the earliest claimable timer
+        falls due (None: no timers): found by one read, without a write transaction, which
+        is the usual case after a commit."""
         claimable = sa.or_(t.timers.c.claimed_until.is_(None), t.timers.c.claimed_until < now)
+        with self._engine.connect() as conn:
+            earliest: datetime | None = conn.scalar(
+                sa.select(sa.func.min(t.timers.c.due_at)).where(claimable)
+            )
+        if earliest is None or earliest > now:
+            return [], earliest
         query = (
             sa.select(t.timers)
             .where(t.timers.c.due_at <= now, claimable)
             .order_by(t.timers.c.due_at)
             .limit(limit)
         )
-        if not any_row(self._engine, query):
-            return []  # the usual answer, without taking the write lock
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
         with write_transaction(self._engine) as conn:
@@ -50,18 +57,11 @@ class SqlTimerQueue:
                     .where(t.timers.c.id.in_([row.id for row in rows]))
                     .values(claimed_until=now + self._lease)
                 )
-        return [
+        timers = [
             DueTimer(row.id, row.incident_id, row.service_id, row.level, row.round, row.due_at)
             for row in rows
         ]
-
-    def next_due_at(self) -> datetime | None:
-        """When the earliest unclaimed timer falls due. (A lapsed claim is picked up by the
-        next poll; that happens only after a worker crashed.)"""
-        query = sa.select(sa.func.min(t.timers.c.due_at)).where(t.timers.c.claimed_until.is_(None))
-        with self._engine.connect() as conn:
-            due: datetime | None = conn.scalar(query)
-            return due
+        return timers, None
 
     def release(self, timers: list[DueTimer]) -> None:
         """Give claimed timers back at shutdown, so another worker need not wait out a lease."""

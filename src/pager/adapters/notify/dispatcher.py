@@ -60,6 +60,7 @@ class Dispatcher:
         self.on_capacity: Callable[[], None] = lambda: None
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
+        self._next_due: datetime | None = None
 
     async def tick(self) -> int:
         """Claim what is due, up to the free capacity, and start sending it without waiting:
@@ -67,7 +68,9 @@ class Dispatcher:
         free = self._concurrency - len(self._in_flight)
         if free <= 0:
             return 0
-        claimed = await asyncio.to_thread(self._outbox.claim, self._clock.now(), free)
+        claimed, self._next_due = await asyncio.to_thread(
+            self._outbox.claim, self._clock.now(), free
+        )
         for notification in claimed:
             task = asyncio.create_task(self._deliver(notification))
             self._in_flight[task] = notification
@@ -79,9 +82,10 @@ class Dispatcher:
         self.on_capacity()
 
     async def next_due_at(self) -> datetime | None:
+        """As the last tick found it (the worker asks right after a tick that did nothing)."""
         if len(self._in_flight) >= self._concurrency:
             return None  # woken by on_capacity instead
-        return await asyncio.to_thread(self._outbox.next_due_at)
+        return self._next_due
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let sends in flight finish (up to the grace period); give the rest back."""

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_target
-from pager.adapters.storage.engine import any_row, write_transaction
+from pager.adapters.storage.engine import write_transaction
 from pager.domain.policy import Target
 
 
@@ -62,25 +62,34 @@ class SqlOutbox:
         self._lease = timedelta(seconds=lease_seconds)
         self._postgres = engine.dialect.name == "postgresql"
 
-    def claim(self, now: datetime, limit: int = 100) -> list[ClaimedNotification]:
+    def claim(
+        self, now: datetime, limit: int = 100
+    ) -> tuple[list[ClaimedNotification], datetime | None]:
         """Claim queued notifications that are due, for the lease; SKIP LOCKED on PostgreSQL
-        so that any number of dispatchers share the work without sending anything twice."""
+        so that any number of dispatchers share the work without sending anything twice.
+        With none due, nothing is claimed and the second value says when the earliest
+        claimable one is due (None: none queued): found by one read, without a write
+        transaction."""
         n = t.notifications
         claimable = sa.or_(n.c.claimed_until.is_(None), n.c.claimed_until < now)
+        with self._engine.connect() as conn:
+            earliest: datetime | None = conn.scalar(
+                sa.select(sa.func.min(n.c.next_attempt_at)).where(n.c.status == "queued", claimable)
+            )
+        if earliest is None or earliest > now:
+            return [], earliest
         ids_query = (
             sa.select(n.c.id)
             .where(n.c.status == "queued", n.c.next_attempt_at <= now, claimable)
             .order_by(n.c.next_attempt_at)
             .limit(limit)
         )
-        if not any_row(self._engine, ids_query):
-            return []  # the usual answer, without taking the write lock
         if self._postgres:
             ids_query = ids_query.with_for_update(skip_locked=True)
         with write_transaction(self._engine) as conn:
             ids = list(conn.scalars(ids_query))
             if not ids:
-                return []
+                return [], None
             conn.execute(n.update().where(n.c.id.in_(ids)).values(claimed_until=now + self._lease))
             rows = conn.execute(
                 sa.select(
@@ -95,7 +104,7 @@ class SqlOutbox:
                 .where(n.c.id.in_(ids))
                 .order_by(n.c.next_attempt_at)
             ).all()
-        return [
+        claimed = [
             ClaimedNotification(
                 row.id,
                 row.incident_id,
@@ -112,15 +121,7 @@ class SqlOutbox:
             )
             for row in rows
         ]
-
-    def next_due_at(self) -> datetime | None:
-        n = t.notifications
-        query = sa.select(sa.func.min(n.c.next_attempt_at)).where(
-            n.c.status == "queued", n.c.claimed_until.is_(None)
-        )
-        with self._engine.connect() as conn:
-            due: datetime | None = conn.scalar(query)
-            return due
+        return claimed, None
 
     def record(self, attempts: Sequence[Attempt]) -> None:
         """Record attempts, each `sent`, `retry` (queued again for `retry_at`) or `failed`,

@@ -36,16 +36,6 @@ def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
-def any_row(engine: Engine, query: sa.Select[Any]) -> bool:
-    """Whether `query` (with no FOR UPDATE) finds anything. A claim asks this first: after
-    most commits nothing is due, and the answer then costs no write transaction (on SQLite,
-    no wait for the one writer). Whatever falls due meanwhile is found by the next wake-up
-    or poll."""
-    probe = query.with_only_columns(sa.literal(1)).order_by(None).limit(1)
-    with engine.connect() as conn:
-        return conn.execute(probe).first() is not None
-
-
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them."""
     for prefix in ("postgresql://", "postgres://"):
