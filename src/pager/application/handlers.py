@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pager.domain.commands import (
 )
 from pager.domain.errors import DomainError, IncidentNotFound, ServiceNotFound
 from pager.domain.events import PolicyEvent, ServiceEvent
-from pager.domain.incident import ServiceState, decide, fold
+from pager.domain.incident import ServiceState, decide, evolve
 from pager.domain.policy import EscalationPolicy
 from pager.domain.policy_stream import decide_policy
 
@@ -52,8 +53,22 @@ class AlertOutcome:
     events: tuple[ServiceEvent, ...]
 
 
+_random_bytes: list[bytes] = []
+_random_lock = threading.Lock()
+os.register_at_fork(after_in_child=_random_bytes.clear)  # a child draws its own
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID in hex, as `uuid.uuid4().hex`. The randomness is read 256
+    ids at a time: one system call per id cost more than deciding an alert."""
+    with _random_lock:
+        if not _random_bytes:
+            pool = os.urandom(16 * 256)
+            _random_bytes.extend(pool[n : n + 16] for n in range(0, len(pool), 16))
+        raw = bytearray(_random_bytes.pop())
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 class Handlers:
@@ -180,6 +195,7 @@ class Handlers:
             loaded = uow.services.load_many([command.service_id for command in commands])
             states = {service_id: item.state for service_id, item in loaded.items()}
             appended: dict[str, list[ServiceEvent]] = defaultdict(list)
+            after: dict[str, list[ServiceState]] = defaultdict(list)
             policies: dict[str, EscalationPolicy | None] = {}
             now = self._clock.now()
             results: list[Outcome | DomainError] = []
@@ -196,13 +212,17 @@ class Handlers:
                     results.append(refused)
                     continue
                 results.append(Outcome(state, events))
-                states[command.service_id] = fold(state, events)
+                for event in events:
+                    state = evolve(state, event)
+                    after[command.service_id].append(state)
+                states[command.service_id] = state
                 appended[command.service_id].extend(events)
             fired = [c for c in commands if isinstance(c, ReceiveAckTimeout)]
             if fired:
                 uow.timers.remove_many([(c.incident_id, c.level, c.round) for c in fired])
             uow.services.append_many(
-                [(loaded[service_id], events) for service_id, events in appended.items()]
+                [(loaded[service_id], events) for service_id, events in appended.items()],
+                [after[service_id] for service_id in appended],
             )
             return results
 

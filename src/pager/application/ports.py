@@ -48,8 +48,14 @@ class ServiceStreams(Protocol):
         ...
 
     def append_many(
-        self, appends: Sequence[tuple[Loaded[ServiceState], Sequence[ServiceEvent]]]
-    ) -> None: ...
+        self,
+        appends: Sequence[tuple[Loaded[ServiceState], Sequence[ServiceEvent]]],
+        states: Sequence[Sequence[ServiceState]] | None = None,
+    ) -> None:
+        """`append` for several services in one go. `states`, if given, holds for each
+        append the state after each of its events, as the caller has folded them already:
+        they are not worked out again."""
+        ...
 
     def service_of_incident(self, incident_id: str) -> str | None: ...
 

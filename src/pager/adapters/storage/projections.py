@@ -80,7 +80,9 @@ class Projection:
     deleted_services: list[str] = field(default_factory=list)
     service_states: dict[str, dict[str, Any]] = field(default_factory=dict)
     opened: list[dict[str, Any]] = field(default_factory=list)
-    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    incidents: dict[str, tuple[OpenIncident, tuple[datetime, str] | None]] = field(
+        default_factory=dict
+    )
     notifications: list[dict[str, Any]] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
@@ -145,18 +147,9 @@ class Projection:
     def _incident(
         self, incident: OpenIncident, resolved: tuple[datetime, str] | None = None
     ) -> None:
-        self.incidents[incident.id] = {
-            "b_id": incident.id,
-            "status": "resolved" if resolved else incident.status,
-            "alert_count": incident.alert_count,
-            "level": incident.level,
-            "round": incident.round,
-            "dedup_keys": list(incident.open_keys),
-            "acknowledged_at": incident.acknowledged_at,
-            "acknowledged_by": incident.acknowledged_by,
-            "resolved_at": resolved[0] if resolved else None,
-            "resolved_by": resolved[1] if resolved else None,
-        }
+        """The incident's row as of this event; the last one of a batch is written (and only
+        that one turned into a row: an incident may hold hundreds of keys)."""
+        self.incidents[incident.id] = (incident, resolved)
 
     def _service_state(self, state: ServiceState, at: datetime) -> None:
         incident = state.incident
@@ -201,7 +194,7 @@ class Projection:
         _INSERT_SERVICES.executemany(conn, self.created_services)
         _UPDATE_SERVICE.executemany(conn, list(self.updated_services.values()))
         _INSERT_INCIDENTS.executemany(conn, self.opened)
-        _INCIDENT.executemany(conn, list(self.incidents.values()))
+        _INCIDENT.executemany(conn, [_incident_row(*item) for item in self.incidents.values()])
         _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
         _INSERT_TIMERS.executemany(conn, self.timers)
         finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
@@ -210,6 +203,21 @@ class Projection:
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
         if self.deleted_services:
             conn.execute(t.services.delete().where(t.services.c.id.in_(self.deleted_services)))
+
+
+def _incident_row(incident: OpenIncident, resolved: tuple[datetime, str] | None) -> dict[str, Any]:
+    return {
+        "b_id": incident.id,
+        "status": "resolved" if resolved else incident.status,
+        "alert_count": incident.alert_count,
+        "level": incident.level,
+        "round": incident.round,
+        "dedup_keys": list(incident.open_keys),
+        "acknowledged_at": incident.acknowledged_at,
+        "acknowledged_by": incident.acknowledged_by,
+        "resolved_at": resolved[0] if resolved else None,
+        "resolved_by": resolved[1] if resolved else None,
+    }
 
 
 def project_policy_event(conn: sa.Connection, event: PolicyEvent) -> None:

@@ -145,18 +145,21 @@ class SqlServiceStreams(_Streams):
         self.append_many([(loaded, events)])
 
     def append_many(
-        self, appends: Sequence[tuple[Loaded[ServiceState], Sequence[ServiceEvent]]]
+        self,
+        appends: Sequence[tuple[Loaded[ServiceState], Sequence[ServiceEvent]]],
+        states: Sequence[Sequence[ServiceState]] | None = None,
     ) -> None:
         """Append to several streams at once, with their snapshots, read models, outbox and
         timers; one statement per kind of row."""
         projection = Projection()
         streams = []
-        for loaded, events in appends:
+        for n, (loaded, events) in enumerate(appends):
             if not events:
                 continue
             state = loaded.state
-            for event in events:
-                after = evolve(state, event)
+            afters = states[n] if states is not None else None
+            for m, event in enumerate(events):
+                after = afters[m] if afters is not None else evolve(state, event)
                 projection.add(state, event, after)
                 state = after
             snapshot = encode_service_state(state)
