@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -13,6 +14,7 @@ from pager.adapters.ack_links import AckLinks
 from pager.adapters.clock import SystemClock
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.notify.email import SmtpChannel, SmtpSettings
+from pager.adapters.notify.handoff import Handoff
 from pager.adapters.notify.log import LogChannel
 from pager.adapters.notify.outbox import ClaimedNotification, SqlOutbox
 from pager.adapters.notify.slack import SlackChannel
@@ -39,6 +41,7 @@ class App:
     clock: Clock
     handlers: Handlers
     wakeup: Wakeup = field(default_factory=Wakeup)
+    handoff: Handoff = field(default_factory=Handoff)
 
 
 def bootstrap(
@@ -54,8 +57,9 @@ def bootstrap(
         migrate(engine)
     clock = clock or SystemClock()
     wakeup = Wakeup()
-    handlers = Handlers(unit_of_work_factory(engine, wakeup.notify), clock)
-    return App(settings, engine, clock, handlers, wakeup)
+    handoff = Handoff()
+    handlers = Handlers(unit_of_work_factory(engine, wakeup.notify, handoff), clock)
+    return App(settings, engine, clock, handlers, wakeup, handoff)
 
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
@@ -113,6 +117,6 @@ def build_worker(app: App, channels: Mapping[str, Channel] | None = None) -> Wor
     dispatcher = Dispatcher(outbox, channels or build_channels(settings), app.clock, retry, links)
     modules: list[Module] = [
         TimersModule(timers, app.handlers, app.clock),
-        DispatcherModule(dispatcher),
+        DispatcherModule(dispatcher, app.handoff, timedelta(seconds=settings.worker_lease_seconds)),
     ]
     return Worker(modules, app.clock, app.wakeup, app.engine, settings.worker_poll_seconds)

@@ -4,12 +4,16 @@ the test process, real databases, and policies with 1 s ack timeouts."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from pager.adapters.notify.handoff import Handoff
+from pager.adapters.notify.outbox import ClaimedNotification
 from pager.adapters.storage import tables as t
+from pager.adapters.wakeup import Wakeup
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget
@@ -71,6 +75,60 @@ def test_level_one_by_email_and_sms_then_the_timeout_pages_level_two(
         (1, f"sms:{ALICE_PHONE}", "sent", 1),
         (2, f"email:{BOB}", "sent", 1),
     ]
+
+
+def test_a_page_queued_in_the_workers_process_goes_out_without_waiting_for_a_claim(
+    app: App, smtp: SmtpSink
+) -> None:
+    # As in `pagerd serve`: the commit that queues the page claims it for this process's
+    # dispatcher and hands it over. Here nothing else would send it for a minute: the worker
+    # polls once a minute and hears of no commit.
+    app.settings = app.settings.model_copy(update={"worker_poll_seconds": 60.0})
+    app.wakeup = Wakeup()
+    with running_worker(app):
+        wait_until(lambda: app.handoff.attached, what="the dispatcher takes handoffs")
+        time.sleep(0.2)  # its first poll is over
+        app.handlers.receive_alert("db", "disk full")
+        [mail] = smtp.wait_for(1, timeout=5)
+        assert mail.rcpt_tos == (ALICE,)
+        wait_until(lambda: ("email:" + ALICE, "sent") in statuses(app), what="recorded sent")
+    assert (f"email:{ALICE}", "sent") in statuses(app)
+    assert not app.handoff.attached
+
+
+def test_handoff_reserves_only_the_room_the_dispatcher_has() -> None:
+    class Receiver:
+        def __init__(self) -> None:
+            self.taken: list[ClaimedNotification] = []
+
+        def room(self) -> int:
+            return 2 - len(self.taken)
+
+        def accept(self, claimed: Sequence[ClaimedNotification]) -> None:
+            self.taken.extend(claimed)
+
+    handoff = Handoff()
+    assert handoff.reserve() is None  # no dispatcher in this process
+    receiver = Receiver()
+    detach = handoff.attach(receiver, timedelta(seconds=30))
+    assert handoff.reserve() == timedelta(seconds=30)
+    assert handoff.reserve() == timedelta(seconds=30)
+    assert handoff.reserve() is None  # full: left for a claim
+    handoff.cancel(1)  # a transaction that reserved one rolled back
+    assert handoff.reserve() is not None
+    page = ClaimedNotification(
+        "n1", "i1", "db", "Database", "disk full", 1, datetime.now(UTC), 1, 1,
+        EmailTarget(ALICE), 0, datetime.now(UTC),
+    )  # fmt: skip
+    handoff.deliver([page, page])
+    assert receiver.taken == [page, page]
+    assert handoff.reserve() is None  # both slots are in flight now
+    detach()
+    assert not handoff.attached
+
+
+def statuses(app: App) -> list[tuple[str, str]]:
+    return [(target, status) for _, target, status, _ in notification_statuses(app)]
 
 
 def test_an_acknowledgement_stops_the_escalation(app: App, smtp: SmtpSink) -> None:

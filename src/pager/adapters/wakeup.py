@@ -5,16 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+TIMERS = "timers"
+"""Work for the timers module: ack timers were queued."""
+PAGES = "pages"
+"""Work for the dispatcher: pages were queued that no dispatcher has claimed yet."""
+EVERYTHING = frozenset({TIMERS, PAGES})
+
 
 class Wakeup:
     """Thread-safe fan-out: handlers call `notify` after a commit that wrote timers or
-    notifications; each worker loop subscribes a callback."""
+    notifications, saying which; each worker loop subscribes a callback."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: list[Callable[[], None]] = []
+        self._subscribers: list[Callable[[frozenset[str]], None]] = []
 
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[frozenset[str]], None]) -> Callable[[], None]:
         with self._lock:
             self._subscribers.append(callback)
 
@@ -24,8 +30,8 @@ class Wakeup:
 
         return unsubscribe
 
-    def notify(self) -> None:
+    def notify(self, topics: frozenset[str] = EVERYTHING) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
-            callback()
+            callback(topics)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import psycopg
@@ -17,9 +18,10 @@ from sqlalchemy.engine import Engine
 
 from pager import metrics
 from pager.adapters.notify.dispatcher import Dispatcher
+from pager.adapters.notify.handoff import Handoff
 from pager.adapters.storage.uow import WORK_CHANNEL
 from pager.adapters.timers import DueTimer, SqlTimerQueue
-from pager.adapters.wakeup import Wakeup
+from pager.adapters.wakeup import EVERYTHING, PAGES, TIMERS, Wakeup
 from pager.application.handlers import Handlers
 from pager.application.ports import Clock
 from pager.domain.commands import ReceiveAckTimeout
@@ -31,6 +33,8 @@ logger = logging.getLogger("pager.worker")
 
 class Module(Protocol):
     name: str
+    topic: str
+    """The kind of work (`pager.adapters.wakeup`) a commit wakes this module for."""
 
     async def tick(self) -> int:
         """Do what is due now; return how much was done (0: nothing was due)."""
@@ -46,12 +50,13 @@ class Module(Protocol):
         ...
 
     def bind(self, wake: Callable[[], None]) -> None:
-        """Learn how to wake the module loops (when capacity frees up, say)."""
+        """Learn how to wake its own loop (when capacity frees up, say)."""
         ...
 
 
 class TimersModule:
     name = "timers"
+    topic = TIMERS
 
     def __init__(
         self, queue: SqlTimerQueue, handlers: Handlers, clock: Clock, batch: int = 200
@@ -112,9 +117,19 @@ class TimersModule:
 
 class DispatcherModule:
     name = "dispatcher"
+    topic = PAGES
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        handoff: Handoff | None = None,
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        """With `handoff`, pages queued by this process's commits go straight to the
+        dispatcher (see `pager.adapters.notify.handoff`)."""
         self._dispatcher = dispatcher
+        self._handoff = handoff
+        self._lease = lease
 
     async def tick(self) -> int:
         return await self._dispatcher.tick()
@@ -127,6 +142,8 @@ class DispatcherModule:
 
     def bind(self, wake: Callable[[], None]) -> None:
         self._dispatcher.on_capacity = wake
+        if self._handoff is not None:
+            self._dispatcher.take_handoffs(self._handoff, self._lease)
 
 
 class Worker:
@@ -146,10 +163,12 @@ class Worker:
         self._events = {module.name: asyncio.Event() for module in modules}
         self._stopping = asyncio.Event()
 
-    def wake(self) -> None:
-        """Wake every module loop. Call from the worker's own event loop."""
-        for event in self._events.values():
-            event.set()
+    def wake(self, topics: frozenset[str] = EVERYTHING) -> None:
+        """Wake the module loops that have work of these kinds. Call from the worker's own
+        event loop."""
+        for module in self._modules:
+            if module.topic in topics:
+                self._events[module.name].set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -158,12 +177,12 @@ class Worker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
 
-        def wake_from_any_thread() -> None:
-            loop.call_soon_threadsafe(self.wake)
+        def wake_from_any_thread(topics: frozenset[str]) -> None:
+            loop.call_soon_threadsafe(self.wake, topics)
 
         unsubscribe = self._wakeup.subscribe(wake_from_any_thread)
         for module in self._modules:
-            module.bind(self.wake)
+            module.bind(functools.partial(self.wake, frozenset({module.topic})))
         tasks = [asyncio.create_task(self._loop(module)) for module in self._modules]
         if self._engine.dialect.name == "postgresql":
             tasks.append(asyncio.create_task(self._listen()))

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pager import metrics
+from pager.adapters.notify.handoff import Handoff
 from pager.adapters.notify.outbox import Attempt, ClaimedNotification, SqlOutbox
 from pager.application.ports import Channel, Clock, DeliveryFailed, OutgoingNotification
 
@@ -61,20 +63,53 @@ class Dispatcher:
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
         self._next_due: datetime | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arriving = 0
+        """Handed over (`accept`) and not yet started on the loop."""
+        self._arriving_lock = threading.Lock()
+        self._detach: Callable[[], None] = lambda: None
+
+    def take_handoffs(self, handoff: Handoff, lease: timedelta) -> None:
+        """Take the pages this process's commits queue straight from them (see `handoff`),
+        from now on; call on the loop this dispatcher runs on."""
+        self._loop = asyncio.get_running_loop()
+        self._detach = handoff.attach(self, lease)
+
+    def room(self) -> int:
+        return self._concurrency - len(self._in_flight) - self._arriving
+
+    def accept(self, claimed: Sequence[ClaimedNotification]) -> None:
+        """Pages claimed for this dispatcher by a commit in another thread: sent at once."""
+        assert self._loop is not None, "take_handoffs first"
+        with self._arriving_lock:
+            self._arriving += len(claimed)
+        try:
+            self._loop.call_soon_threadsafe(self._start_handed, list(claimed))
+        except RuntimeError:  # the loop is closed: the claims lapse, and are sent after all
+            with self._arriving_lock:
+                self._arriving -= len(claimed)
+
+    def _start_handed(self, claimed: list[ClaimedNotification]) -> None:
+        with self._arriving_lock:
+            self._arriving -= len(claimed)
+        self._start(claimed)
+
+    def _start(self, claimed: Sequence[ClaimedNotification]) -> None:
+        for notification in claimed:
+            task = asyncio.create_task(self._deliver(notification))
+            self._in_flight[task] = notification
+            task.add_done_callback(self._done)
 
     async def tick(self) -> int:
         """Claim what is due, up to the free capacity, and start sending it without waiting:
         a slow provider must not hold back the next page. Returns how many were claimed."""
-        free = self._concurrency - len(self._in_flight)
+        free = self.room()
         if free <= 0:
             return 0
         claimed, self._next_due = await asyncio.to_thread(
             self._outbox.claim, self._clock.now(), free
         )
-        for notification in claimed:
-            task = asyncio.create_task(self._deliver(notification))
-            self._in_flight[task] = notification
-            task.add_done_callback(self._done)
+        self._start(claimed)
         return len(claimed)
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -89,6 +124,8 @@ class Dispatcher:
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Let sends in flight finish (up to the grace period); give the rest back."""
+        self._detach()
+        await asyncio.sleep(0)  # pages handed over just before: in flight now
         await self._stop_sends(grace_seconds)
         for channel in self._channels.values():
             close = getattr(channel, "close", None)

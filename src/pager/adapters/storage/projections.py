@@ -5,16 +5,19 @@ alerts costs a handful of round trips, not hundreds."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from pager.adapters.notify.handoff import Handoff
+from pager.adapters.notify.outbox import ClaimedNotification
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_levels, encode_target
 from pager.adapters.storage.prepared import Prepared
+from pager.adapters.wakeup import PAGES, TIMERS
+from pager.application.handlers import new_id
 from pager.domain.events import (
     Acknowledged,
     IncidentOpened,
@@ -73,7 +76,12 @@ _CANCEL_NOTIFICATIONS = Prepared(
 
 @dataclass
 class Projection:
-    """Everything a batch of service events implies for the read models, written at once."""
+    """Everything a batch of service events implies for the read models, written at once.
+    With a `handoff`, the pages it queues are claimed for this process's dispatcher as far
+    as it has room (`handed`: to give it once the transaction has committed)."""
+
+    handoff: Handoff | None = None
+    handed: list[ClaimedNotification] = field(default_factory=list)
 
     created_services: list[dict[str, Any]] = field(default_factory=list)
     updated_services: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,8 +97,14 @@ class Projection:
     """Incidents acknowledged or resolved: their timers and unsent pages go."""
 
     @property
-    def queued_work(self) -> bool:
-        return bool(self.notifications or self.timers)
+    def queued_work(self) -> frozenset[str]:
+        """What the worker should wake up for (pages handed off need no waking)."""
+        work = set()
+        if self.timers:
+            work.add(TIMERS)
+        if any(row["claimed_until"] is None for row in self.notifications):
+            work.add(PAGES)
+        return frozenset(work)
 
     def add(self, before: ServiceState, event: ServiceEvent, after: ServiceState) -> None:
         match event:
@@ -138,7 +152,7 @@ class Projection:
                     self._service_state(after, event.at)
             case _:
                 if isinstance(event, LevelNotified):
-                    self._notify(event, after.service_id)
+                    self._notify(event, after)
                 if isinstance(event, Acknowledged):
                     self.finished.append(event.incident_id)
                 if after.incident is not None:
@@ -160,10 +174,12 @@ class Projection:
             "updated_at": at,
         }
 
-    def _notify(self, event: LevelNotified, service_id: str) -> None:
-        self.notifications.extend(
-            {
-                "id": uuid.uuid4().hex,
+    def _notify(self, event: LevelNotified, after: ServiceState) -> None:
+        service_id = after.service_id
+        for target in event.targets:
+            notification_id = new_id()
+            row: dict[str, Any] = {
+                "id": notification_id,
                 "incident_id": event.incident_id,
                 "service_id": service_id,
                 "round": event.round,
@@ -175,9 +191,29 @@ class Projection:
                 "attempts": 0,
                 "next_attempt_at": event.at,
                 "created_at": event.at,
+                "claimed_until": None,
             }
-            for target in event.targets
-        )
+            lease = self.handoff.reserve() if self.handoff is not None else None
+            if lease is not None:
+                assert after.incident is not None
+                row["claimed_until"] = event.at + lease
+                self.handed.append(
+                    ClaimedNotification(
+                        notification_id,
+                        event.incident_id,
+                        service_id,
+                        after.name or service_id,
+                        after.incident.message,
+                        after.incident.alert_count,
+                        after.incident.opened_at,
+                        event.level,
+                        event.round,
+                        target,
+                        0,
+                        event.at,
+                    )
+                )
+            self.notifications.append(row)
         self.timers.append(
             {
                 "incident_id": event.incident_id,

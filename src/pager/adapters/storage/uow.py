@@ -11,6 +11,8 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from pager.adapters.notify.handoff import Handoff
+from pager.adapters.notify.outbox import ClaimedNotification
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import (
     Event,
@@ -120,9 +122,18 @@ _REMOVE_TIMER = Prepared(
 
 
 class SqlServiceStreams(_Streams):
-    def __init__(self, conn: sa.Connection, locking: bool, on_work: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        locking: bool,
+        on_work: Callable[[frozenset[str]], None],
+        handoff: Handoff | None = None,
+        handed: list[ClaimedNotification] | None = None,
+    ) -> None:
         super().__init__(conn, locking)
         self._on_work = on_work
+        self._handoff = handoff
+        self._handed = handed if handed is not None else []
 
     def load(self, service_id: str) -> Loaded[ServiceState]:
         return self.load_many([service_id])[service_id]
@@ -151,7 +162,7 @@ class SqlServiceStreams(_Streams):
     ) -> None:
         """Append to several streams at once, with their snapshots, read models, outbox and
         timers; one statement per kind of row."""
-        projection = Projection()
+        projection = Projection(self._handoff, self._handed)
         streams = []
         for n, (loaded, events) in enumerate(appends):
             if not events:
@@ -168,8 +179,8 @@ class SqlServiceStreams(_Streams):
             return
         self._append(streams)
         projection.write(self._conn)
-        if projection.queued_work:
-            self._on_work()
+        if work := projection.queued_work:
+            self._on_work(work)
 
     def service_of_incident(self, incident_id: str) -> str | None:
         service_id: str | None = self._conn.scalar(
@@ -232,11 +243,18 @@ class SqlUnitOfWork:
     policies: SqlPolicyStreams
     timers: SqlTimers
 
-    def __init__(self, engine: Engine, after_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        after_commit: Callable[[frozenset[str]], None] | None = None,
+        handoff: Handoff | None = None,
+    ) -> None:
         self._engine = engine
         self._after_commit = after_commit
+        self._handoff = handoff
+        self._handed: list[ClaimedNotification] = []
         self._postgres = engine.dialect.name == "postgresql"
-        self._work_queued = False
+        self._work_queued: set[str] = set()
         self._conn: sa.Connection | None = None
         self._lock: AbstractContextManager[object] = nullcontext()
 
@@ -245,7 +263,10 @@ class SqlUnitOfWork:
         self._lock.__enter__()
         self._conn = self._engine.connect().execution_options(**WRITE)
         self._conn.begin()
-        self.services = SqlServiceStreams(self._conn, self._postgres, self._queue_work)
+        self._handed = []
+        self.services = SqlServiceStreams(
+            self._conn, self._postgres, self._queue_work, self._handoff, self._handed
+        )
         self.policies = SqlPolicyStreams(self._conn, self._postgres)
         self.timers = SqlTimers(self._conn)
         return self
@@ -264,29 +285,38 @@ class SqlUnitOfWork:
             self._conn.close()
             self._conn = None
             self._lock.__exit__(None, None, None)
+            if self._handed and self._handoff is not None:  # reserved, never committed
+                self._handoff.cancel(len(self._handed))
+                self._handed.clear()
 
     @property
     def connection(self) -> sa.Connection:
         assert self._conn is not None, "the unit of work is not open"
         return self._conn
 
-    def _queue_work(self) -> None:
+    def _queue_work(self, work: frozenset[str]) -> None:
         if self._postgres and not self._work_queued:
             # Delivered to listeners only when (and if) this transaction commits.
             self.connection.execute(sa.select(sa.func.pg_notify(WORK_CHANNEL, "")))
-        self._work_queued = True
+        self._work_queued |= work
 
     def commit(self) -> None:
         try:
             self.connection.commit()
         except sa.exc.IntegrityError as error:
             raise ConcurrencyConflict(str(error.orig)) from error
+        if self._handed and self._handoff is not None:
+            handed = list(self._handed)
+            self._handed.clear()
+            self._handoff.deliver(handed)
         if self._work_queued and self._after_commit is not None:
-            self._after_commit()
-        self._work_queued = False
+            self._after_commit(frozenset(self._work_queued))
+        self._work_queued = set()
 
 
 def unit_of_work_factory(
-    engine: Engine, after_commit: Callable[[], None] | None = None
+    engine: Engine,
+    after_commit: Callable[[frozenset[str]], None] | None = None,
+    handoff: Handoff | None = None,
 ) -> Callable[[], SqlUnitOfWork]:
-    return lambda: SqlUnitOfWork(engine, after_commit)
+    return lambda: SqlUnitOfWork(engine, after_commit, handoff)
