@@ -51,6 +51,7 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         links: Callable[[ClaimedNotification], tuple[str | None, str | None]] = links_none,
         concurrency: int = 50,
+        record_linger: float = 0.02,
     ) -> None:
         self._outbox = outbox
         self._channels = channels
@@ -58,6 +59,7 @@ class Dispatcher:
         self._retry = retry or RetryPolicy()
         self._links = links
         self._concurrency = concurrency
+        self._record_linger = record_linger
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
         self.on_capacity: Callable[[], None] = lambda: None
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
@@ -114,7 +116,8 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
-        self.on_capacity()
+        if len(self._in_flight) == self._concurrency - 1:  # it was full: look for more now
+            self.on_capacity()
 
     async def next_due_at(self) -> datetime | None:
         """As the last tick found it (the worker asks right after a tick that did nothing)."""
@@ -224,6 +227,9 @@ class Dispatcher:
 
     async def _write_records(self) -> None:
         while self._to_record:
+            # The pages have gone out; what is left is bookkeeping, which can wait a moment
+            # for the attempts that finish meanwhile: one transaction for all of them.
+            await asyncio.sleep(self._record_linger)
             batch, self._to_record = self._to_record, []
             try:
                 await asyncio.to_thread(self._outbox.record, [attempt for attempt, _ in batch])
