@@ -125,6 +125,7 @@ class SmtpChannel:
         self._pool_size = pool_size
         self._idle: list[aiosmtplib.SMTP] = []
         self._connections = asyncio.Semaphore(pool_size)
+        self._sender = parseaddr(settings.from_address)[1]
         self._local_hostname: str | None = None
 
     async def send(self, notification: OutgoingNotification) -> str | None:
@@ -162,9 +163,7 @@ class SmtpChannel:
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: Message, to: str) -> str | None:
         try:
-            _, answer = await client.send_message(
-                message, sender=parseaddr(self._settings.from_address)[1], recipients=[to]
-            )
+            _, answer = await client.send_message(message, sender=self._sender, recipients=[to])
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             await _quit(client)  # the server answered: leave politely, and leave nothing open
             raise

@@ -63,6 +63,9 @@ def create_app(container: App) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Pager's metrics are Prometheus's (/metrics). FastAPI's own OpenTelemetry hooks
+        # look up the global providers on every request, which an alert storm pays for.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     ctx = app.state.pager = Context(
         container=container,
