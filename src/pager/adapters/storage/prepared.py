@@ -12,7 +12,8 @@ as SQLAlchemy's (IntegrityError and so on), as Core would raise them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,3 +120,22 @@ def query(
     finally:
         cursor.close()
     return rows
+
+
+@contextmanager
+def pipelined(conn: sa.Connection) -> Iterator[None]:
+    """On PostgreSQL, the statements run in the block are sent together and their answers
+    awaited once at the end (psycopg's pipeline mode), instead of one round trip each; a
+    driver error, raised there, is raised as SQLAlchemy's. Elsewhere, nothing changes."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.pipeline():
+            yield
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise sa.exc.DBAPIError.instance(
+            None, None, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from error

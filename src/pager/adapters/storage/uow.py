@@ -24,7 +24,7 @@ from pager.adapters.storage.codec import (
     encode_service_state,
 )
 from pager.adapters.storage.engine import WRITE, write_lock
-from pager.adapters.storage.prepared import Prepared, query
+from pager.adapters.storage.prepared import Prepared, pipelined, query
 from pager.adapters.storage.projections import Projection, project_policy_event
 from pager.application.ports import ConcurrencyConflict, Loaded
 from pager.domain.events import PolicyEvent, ServiceEvent
@@ -177,8 +177,12 @@ class SqlServiceStreams(_Streams):
             streams.append((service_stream(state.service_id), loaded.version, events, snapshot))
         if not streams:
             return
-        self._append(streams)
-        projection.write(self._conn)
+        try:
+            with pipelined(self._conn):
+                self._append(streams)
+                projection.write(self._conn)
+        except sa.exc.IntegrityError as error:  # from the pipeline's end, on PostgreSQL
+            raise ConcurrencyConflict(str(error.orig)) from error
         if work := projection.queued_work:
             self._on_work(work)
 
