@@ -15,9 +15,12 @@ import asyncio
 import itertools
 import json
 import random
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,6 +29,7 @@ import aiohttp
 
 from bench.harness import (
     Seeded,
+    free_port,
     percentile,
     py_spy,
     running,
@@ -162,6 +166,40 @@ def run(
     return Result(name, len(latencies), alerts, seconds, latencies, errors)
 
 
+@contextmanager
+def noop_server() -> Iterator[str]:
+    """uvicorn serving `bench.noop` (as `pagerd serve` runs uvicorn), on a free port."""
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "bench.noop:app", "--port", str(port)]
+    args += ["--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(args)
+    try:
+        wait_until_listening(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_until_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def ceiling(quick: bool, connections: int) -> Result:
+    """The load generator against a server that does nothing: the most it can measure."""
+    total = 3_000 if quick else 20_000
+    seeded = Seeded("", "token", [f"svc-{n:06d}" for n in range(1_000)], {})
+    with noop_server() as url:
+        make = partial(single_alerts, seeded, total, 0.5)
+        return run("no-op server (the load generator's ceiling)", [url], make, total, connections)
+
+
 def bench(
     quick: bool,
     backends: Sequence[str] = BACKENDS,
@@ -172,6 +210,9 @@ def bench(
     single = 3_000 if quick else 20_000
     webhook_alerts = 10_000 if quick else 50_000
     results = []
+    if "single" in shapes:
+        results.append(ceiling(quick, connections))
+        print(results[-1].line(), flush=True)
     for backend in backends:
         temporary = temporary_sqlite if backend == "sqlite" else temporary_postgres
         with temporary() as url:

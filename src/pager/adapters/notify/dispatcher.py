@@ -51,7 +51,6 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         links: Callable[[ClaimedNotification], tuple[str | None, str | None]] = links_none,
         concurrency: int = 50,
-        record_linger: float = 0.02,
     ) -> None:
         self._outbox = outbox
         self._channels = channels
@@ -59,7 +58,6 @@ class Dispatcher:
         self._retry = retry or RetryPolicy()
         self._links = links
         self._concurrency = concurrency
-        self._record_linger = record_linger
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
         self.on_capacity: Callable[[], None] = lambda: None
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
@@ -227,9 +225,9 @@ class Dispatcher:
 
     async def _write_records(self) -> None:
         while self._to_record:
-            # The pages have gone out; what is left is bookkeeping, which can wait a moment
-            # for the attempts that finish meanwhile: one transaction for all of them.
-            await asyncio.sleep(self._record_linger)
+            # The pages have gone out: let the attempts that finish on this turn of the loop
+            # join them, in one transaction. (Waiting longer would hold their send slots.)
+            await asyncio.sleep(0)
             batch, self._to_record = self._to_record, []
             try:
                 await asyncio.to_thread(self._outbox.record, [attempt for attempt, _ in batch])
