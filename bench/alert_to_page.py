@@ -111,7 +111,11 @@ def bench(quick: bool, profile: Path | None = None) -> list[str]:
                 for rate, count in plan:
                     ids = seeded.services[offset : offset + count]
                     offset += count
-                    spy = py_spy(profile, cluster.pids) if profile and rate > 10 else nullcontext()
+                    spy = (
+                        py_spy(profile, cluster.pids, "alert-to-page")
+                        if profile and rate > 10
+                        else nullcontext()
+                    )
                     with spy:
                         line = measure(rate, count, arrivals, cluster.urls[0], seeded.token, ids)
                     lines.append(line)

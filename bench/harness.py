@@ -192,7 +192,7 @@ def running(
 
 
 @contextmanager
-def py_spy(directory: Path, pids: list[int]) -> Iterator[None]:
+def py_spy(directory: Path, pids: list[int], label: str = "profile") -> Iterator[None]:
     """Sample each process with py-spy while the block runs: collapsed stacks, one file per
     process and one line per stack (`python -m bench.profile FILE` sums them up)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def py_spy(directory: Path, pids: list[int]) -> Iterator[None]:
                 "--threads",
                 "--nonblocking",
                 "-o",
-                str(directory / f"{pid}.txt"),
+                str(directory / f"{label}-{pid}.txt"),
             ],
             stdout=subprocess.DEVNULL,
         )
