@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pager.domain.errors import DomainError
 from pager.entrypoints.http import errors
@@ -25,6 +25,7 @@ from pager.entrypoints.http.alertmanager import WebhookMessage, accept_webhook
 from pager.entrypoints.http.auth import identify, integration_key
 from pager.entrypoints.http.context import Context
 from pager.entrypoints.http.incidents import accept_alert
+from pager.entrypoints.http.limits import read_body, replay
 from pager.entrypoints.http.schemas import AlertIn
 
 logger = logging.getLogger("pager.http")
@@ -72,21 +73,13 @@ class FastIngest:
         if secret is None:
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False)
-            if size > self.max_bytes:  # the app answers 413
-                await self.app(scope, _replay(chunks, more, receive), send)
-                return
-            if not more:
-                break
+        read = await read_body(receive, self.max_bytes)
+        if read is None:  # the client went away
+            return
+        chunks, more = read
+        if more or sum(map(len, chunks)) > self.max_bytes:  # the app answers 413
+            await self.app(scope, replay(chunks, more, receive), send)
+            return
         body = b"".join(chunks)
         try:
             answer = await endpoint(self.ctx, body, secret)
@@ -101,7 +94,7 @@ class FastIngest:
             await errors.render(Request(scope), errors.INTERNAL)(scope, receive, send)
             return
         if answer is None:  # not valid: the endpoint says why, in its words
-            await self.app(scope, _replay(chunks, False, receive), send)
+            await self.app(scope, replay(chunks, False, receive), send)
             return
         content = answer.__pydantic_serializer__.to_json(answer)
         headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
@@ -119,17 +112,3 @@ def _bearer(scope: Scope) -> str | None:
                 return credentials
             return None
     return None
-
-
-def _replay(chunks: list[bytes], more: bool, receive: Receive) -> Receive:
-    """`receive` for the app: what was read already, then the rest of the body."""
-    pending = list(chunks)
-
-    async def replay() -> Message:
-        if pending:
-            body = b"".join(pending)
-            pending.clear()
-            return {"type": "http.request", "body": body, "more_body": more}
-        return await receive()
-
-    return replay

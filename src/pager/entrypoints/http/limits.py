@@ -30,31 +30,45 @@ class BodyLimitMiddleware:
         if declared is not None and declared > self.max_bytes:
             await self.reject(scope)(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self.reject(scope)(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
+        read = await read_body(receive, self.max_bytes)
+        if read is None:  # the client went away
+            return
+        chunks, more = read
+        if more or sum(map(len, chunks)) > self.max_bytes:
+            await self.reject(scope)(scope, receive, send)
+            return
+        await self.app(scope, replay(chunks, False, receive), send)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+async def read_body(receive: Receive, max_bytes: int) -> tuple[list[bytes], bool] | None:
+    """The request body's chunks, read to its end or until they are over `max_bytes`, and
+    whether more of it is still to come (then it is over). None if the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more: bool = message.get("more_body", False)
+        if size > max_bytes or not more:
+            return chunks, more
+
+
+def replay(chunks: list[bytes], more: bool, receive: Receive) -> Receive:
+    """`receive` for the app: what was read already, then the rest of the body."""
+    pending = list(chunks)
+
+    async def replayed() -> Message:
+        if pending:
+            body = b"".join(pending)
+            pending.clear()
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replayed
 
 
 def _content_length(scope: Scope) -> int | None:
