@@ -119,7 +119,7 @@ class Dispatcher:
 
     async def next_due_at(self) -> datetime | None:
         """As the last tick found it (the worker asks right after a tick that did nothing)."""
-        if len(self._in_flight) >= self._concurrency:
+        if self.room() <= 0:
             return None  # woken by on_capacity instead
         return self._next_due
 

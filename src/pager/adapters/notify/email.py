@@ -122,7 +122,6 @@ class SmtpChannel:
         self._settings = settings
         self._tls_context = tls_context
         self._keep_alive = keep_alive
-        self._pool_size = pool_size
         self._idle: list[aiosmtplib.SMTP] = []
         self._connections = asyncio.Semaphore(pool_size)
         self._sender = parseaddr(settings.from_address)[1]

@@ -66,11 +66,8 @@ class Prepared:
             params.append(values if compiled.positional else dict(zip(names, values, strict=True)))
         cursor = conn.connection.cursor()
         try:
-            cursor.executemany(compiled.sql, params)
-        except dialect.loaded_dbapi.Error as error:
-            raise sa.exc.DBAPIError.instance(
-                compiled.sql, params, error, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from error
+            with driver_errors(conn, compiled.sql, params):
+                cursor.executemany(compiled.sql, params)
         finally:
             cursor.close()
 
@@ -111,12 +108,9 @@ def query(
     PostgreSQL)."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql, params)
-        rows: list[tuple[Any, ...]] = list(cursor.fetchall())
-    except conn.dialect.loaded_dbapi.Error as error:
-        raise sa.exc.DBAPIError.instance(
-            sql, params, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from error
+        with driver_errors(conn, sql, params):
+            cursor.execute(sql, params)
+            rows: list[tuple[Any, ...]] = list(cursor.fetchall())
     finally:
         cursor.close()
     return rows
@@ -132,10 +126,16 @@ def pipelined(conn: sa.Connection) -> Iterator[None]:
         return
     driver = conn.connection.driver_connection
     assert driver is not None
+    with driver_errors(conn, None, None), driver.pipeline():
+        yield
+
+
+@contextmanager
+def driver_errors(conn: sa.Connection, sql: str | None, params: Any) -> Iterator[None]:
+    """The driver's errors raised as SQLAlchemy's (IntegrityError and so on), as Core raises
+    them for the statements it runs itself."""
+    base = conn.dialect.loaded_dbapi.Error
     try:
-        with driver.pipeline():
-            yield
-    except conn.dialect.loaded_dbapi.Error as error:
-        raise sa.exc.DBAPIError.instance(
-            None, None, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from error
+        yield
+    except base as error:
+        raise sa.exc.DBAPIError.instance(sql, params, error, base, dialect=conn.dialect) from error
