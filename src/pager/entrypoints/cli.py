@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -71,6 +72,15 @@ def configure_logging() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def settle_heap() -> None:
+    """Move everything start-up built (modules, the app, caches) out of the garbage
+    collector's sight. A full collection walks every tracked object; with start-up's few
+    hundred thousand among them it stalled the event loop for 30-60 ms every few seconds
+    under load (a page late by that much). Called last, just before serving."""
+    gc.collect()
+    gc.freeze()
+
+
 def _start(with_migrations: bool = True) -> App:
     configure_logging()
     try:
@@ -87,7 +97,9 @@ def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     from pager.entrypoints.http.app import create_app
 
     container = _start()
-    uvicorn.run(create_app(container), host=host, port=port, log_config=None)
+    api = create_app(container)
+    settle_heap()
+    uvicorn.run(api, host=host, port=port, log_config=None)
 
 
 @app.command()
@@ -118,6 +130,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
             f"Log in at {url}/login and change it; this is the only time it is shown.",
             err=True,
         )
+    settle_heap()
     uvicorn.run(api, host=host, port=port, log_config=None)
 
 
@@ -154,6 +167,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, background.stop)
         await background.run()
 
+    settle_heap()
     asyncio.run(main())
 
 
