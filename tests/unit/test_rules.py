@@ -498,7 +498,7 @@ def test_an_alert_with_a_dedup_key_opens_the_incident_with_that_key_open() -> No
     )
 
     assert after.state.incident is not None
-    assert after.state.incident.open_keys == ("k1",)
+    assert after.state.incident.open_keys == {"k1"}
 
 
 def test_a_repeated_trigger_for_an_open_key_is_a_no_op() -> None:
@@ -533,7 +533,7 @@ def test_a_trigger_with_a_new_key_attaches_and_opens_that_key() -> None:
     )
 
     assert after.state.incident is not None
-    assert after.state.incident.open_keys == ("k1", "k2")
+    assert after.state.incident.open_keys == {"k1", "k2"}
     assert after.state.incident.alert_count == 2
 
 
@@ -564,7 +564,7 @@ def test_resolving_one_of_two_keys_keeps_the_incident_open() -> None:
         .then(notified(2, now=at(60)))
     )
     assert after.state.incident is not None
-    assert after.state.incident.open_keys == ("k2",)
+    assert after.state.incident.open_keys == {"k2"}
 
     after.when(ResolveAlert(SERVICE, "k2"), now=at(70)).then(
         AlertResolved(INCIDENT, "k2", at(70)),
@@ -585,7 +585,7 @@ def test_a_resolved_key_that_fires_again_attaches_again() -> None:
     )
 
     assert after.state.incident is not None
-    assert after.state.incident.open_keys == ("k2", "k1")
+    assert after.state.incident.open_keys == {"k2", "k1"}
 
 
 @pytest.mark.parametrize(

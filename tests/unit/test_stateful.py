@@ -318,7 +318,7 @@ class EscalationMachine(RuleBasedStateMachine):
         )
         before = self.snapshots[service].incident
         any_key = st.sampled_from(DEDUP_KEYS)
-        open_keys = before.open_keys if before else ()
+        open_keys = sorted(before.open_keys) if before else []
         dedup_key = data.draw(
             st.one_of(st.sampled_from(open_keys), any_key) if open_keys else any_key
         )

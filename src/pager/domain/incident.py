@@ -57,7 +57,7 @@ class OpenIncident:
     opened_at: datetime
     level: int = 0
     round: int = 1
-    open_keys: tuple[str, ...] = ()
+    open_keys: frozenset[str] = frozenset()  # dedup keys of the alerts still firing
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     exhausted: bool = False
@@ -122,19 +122,19 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 event.message,
                 1,
                 event.at,
-                open_keys=(event.dedup_key,) if event.dedup_key else (),
+                open_keys=frozenset((event.dedup_key,)) if event.dedup_key else frozenset(),
             )
             return ServiceState(state.service_id, state.exists, state.name, state.policy_id, opened)
     incident = state.incident
     assert incident is not None, f"{type(event).__name__} needs an open incident"
-    keys: tuple[str, ...]
+    keys: frozenset[str]
     # The two events of every storm are built field by field: dataclasses.replace costs
     # several times a constructor call, and this runs for every alert.
     match event:
         case AlertAttached():
             keys = incident.open_keys
             if event.dedup_key and event.dedup_key not in keys:
-                keys = (*keys, event.dedup_key)
+                keys = keys | {event.dedup_key}
             incident = OpenIncident(
                 incident.id,
                 incident.status,
@@ -169,8 +169,7 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 incident, status="acknowledged", acknowledged_at=event.at, acknowledged_by=event.by
             )
         case AlertResolved():
-            keys = tuple(key for key in incident.open_keys if key != event.dedup_key)
-            incident = replace(incident, open_keys=keys)
+            incident = replace(incident, open_keys=incident.open_keys - {event.dedup_key})
         case IncidentResolved():
             return replace(state, incident=None)
         case _:

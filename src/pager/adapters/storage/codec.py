@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, get_args
 
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
@@ -52,6 +55,11 @@ def decode_service_state(data: str | dict[str, Any]) -> ServiceState:
     return _service_state.validate_python(data)
 
 
+def encode_keys(keys: Iterable[str]) -> str:
+    """An incident's firing dedup keys as JSON text, sorted (for its read-model row)."""
+    return to_json(sorted(keys)).decode()
+
+
 def encode_policy_state(state: PolicyState) -> str:
     return _policy_state.dump_json(state).decode()
 
@@ -68,7 +76,15 @@ def encode_levels(levels: tuple[Level, ...]) -> list[dict[str, Any]]:
 
 
 def decode_policy(id_: str, name: str, repeat: int, levels: Any) -> EscalationPolicy:
+    if isinstance(levels, str):
+        return _policy_from_text(id_, name, repeat, levels)
     return EscalationPolicy(id_, name, _levels.validate_python(levels), repeat)
+
+
+@lru_cache(maxsize=256)
+def _policy_from_text(id_: str, name: str, repeat: int, levels: str) -> EscalationPolicy:
+    """Every incident opened reads its policy; keyed by the row as stored, like snapshots."""
+    return EscalationPolicy(id_, name, _levels.validate_json(levels), repeat)
 
 
 def encode_target(target: Target) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pager.adapters.notify.handoff import Handoff
 from pager.adapters.notify.outbox import ClaimedNotification
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.codec import encode_levels, encode_target
+from pager.adapters.storage.codec import encode_keys, encode_levels, encode_target
 from pager.adapters.storage.prepared import Prepared
 from pager.adapters.wakeup import PAGES, TIMERS
 from pager.application.handlers import new_id
@@ -37,7 +37,7 @@ from pager.domain.incident import OpenIncident, ServiceState
 _b = sa.bindparam
 
 _INSERT_SERVICES = Prepared(t.services.insert())
-_INSERT_INCIDENTS = Prepared(t.incidents.insert())
+_INSERT_INCIDENTS = Prepared(t.incidents.insert(), json_text=["dedup_keys"])
 _INSERT_NOTIFICATIONS = Prepared(t.notifications.insert())
 _INSERT_TIMERS = Prepared(t.timers.insert())
 
@@ -64,7 +64,8 @@ _INCIDENT = Prepared(
         acknowledged_by=_b("acknowledged_by"),
         resolved_at=_b("resolved_at"),
         resolved_by=_b("resolved_by"),
-    )
+    ),
+    json_text=["dedup_keys"],
 )
 _DROP_TIMERS = Prepared(t.timers.delete().where(t.timers.c.incident_id == _b("b_id")))
 _CANCEL_NOTIFICATIONS = Prepared(
@@ -139,7 +140,7 @@ class Projection:
                         "alert_count": 1,
                         "level": 0,
                         "round": 1,
-                        "dedup_keys": [event.dedup_key] if event.dedup_key else [],
+                        "dedup_keys": encode_keys((event.dedup_key,) if event.dedup_key else ()),
                         "opened_at": event.at,
                     }
                 )
@@ -248,7 +249,7 @@ def _incident_row(incident: OpenIncident, resolved: tuple[datetime, str] | None)
         "alert_count": incident.alert_count,
         "level": incident.level,
         "round": incident.round,
-        "dedup_keys": list(incident.open_keys),
+        "dedup_keys": encode_keys(incident.open_keys),
         "acknowledged_at": incident.acknowledged_at,
         "acknowledged_by": incident.acknowledged_by,
         "resolved_at": resolved[0] if resolved else None,

@@ -3,6 +3,7 @@ outbox and timers. The same code runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
@@ -98,9 +99,12 @@ _LOAD_STREAMS = (
     "ORDER BY stream_id"
 )
 _LOCK_STREAMS = (
-    "SELECT stream_id, version, snapshot FROM streams WHERE stream_id = ANY(%(ids)s) "
+    "SELECT stream_id, version, snapshot::text FROM streams WHERE stream_id = ANY(%(ids)s) "
     "ORDER BY stream_id FOR UPDATE"
 )
+# Levels as text on both (decoded from text, and cached by it: see codec).
+_POLICY = "SELECT name, repeat, levels FROM policies WHERE id = ?"
+_POLICY_PG = "SELECT name, repeat, levels::text FROM policies WHERE id = %(id)s"
 _INSERT_EVENTS = Prepared(t.events.insert(), json_text=["data"])
 _INSERT_STREAMS = Prepared(t.streams.insert(), json_text=["snapshot"])
 _UPDATE_STREAM = Prepared(
@@ -119,6 +123,41 @@ _REMOVE_TIMER = Prepared(
         t.timers.c.round == sa.bindparam("b_round"),
     )
 )
+
+
+class _DecodedSnapshots:
+    """The last snapshot of each of the services this process wrote or read lately, with
+    its decoded state. A command loads its service's snapshot, most often the one the last
+    command on that service wrote, and decoding it cost more than deciding the alert. A
+    state is reused only for the very text it was decoded from (or encoded to), so a hit is
+    what decoding would give, whoever wrote the row; a snapshot written in a transaction
+    that then rolled back is never read back, so it is never matched. States are frozen:
+    one is shared safely. The least recently stored service goes first when it is full."""
+
+    def __init__(self, services: int) -> None:
+        self._services = services
+        self._known: dict[str, tuple[str, ServiceState]] = {}
+        self._lock = threading.Lock()
+
+    def decode(self, service_id: str, snapshot: str | dict[str, Any]) -> ServiceState:
+        known = self._known.get(service_id)
+        if known is not None and known[0] == snapshot:
+            return known[1]
+        state = decode_service_state(snapshot)
+        if isinstance(snapshot, str):
+            self.remember(service_id, snapshot, state)
+        return state
+
+    def remember(self, service_id: str, snapshot: str, state: ServiceState) -> None:
+        with self._lock:
+            known = self._known
+            known.pop(service_id, None)
+            known[service_id] = (snapshot, state)
+            if len(known) > self._services:
+                del known[next(iter(known))]
+
+
+_SNAPSHOTS = _DecodedSnapshots(services=4096)
 
 
 class SqlServiceStreams(_Streams):
@@ -149,7 +188,7 @@ class SqlServiceStreams(_Streams):
                 loaded[service_id] = Loaded(ServiceState(service_id), 0)
             else:
                 version, snapshot = row
-                loaded[service_id] = Loaded(decode_service_state(snapshot), version)
+                loaded[service_id] = Loaded(_SNAPSHOTS.decode(service_id, snapshot), version)
         return loaded
 
     def append(self, loaded: Loaded[ServiceState], events: Sequence[ServiceEvent]) -> None:
@@ -174,6 +213,7 @@ class SqlServiceStreams(_Streams):
                 projection.add(state, event, after)
                 state = after
             snapshot = encode_service_state(state)
+            _SNAPSHOTS.remember(state.service_id, snapshot, state)
             streams.append((service_stream(state.service_id), loaded.version, events, snapshot))
         if not streams:
             return
@@ -211,10 +251,14 @@ class SqlPolicyStreams(_Streams):
             project_policy_event(self._conn, event)
 
     def current(self, policy_id: str) -> EscalationPolicy | None:
-        row = self._conn.execute(sa.select(t.policies).where(t.policies.c.id == policy_id)).first()
-        if row is None:
+        if self._locking:
+            rows = query(self._conn, _POLICY_PG, {"id": policy_id})
+        else:
+            rows = query(self._conn, _POLICY, (policy_id,))
+        if not rows:
             return None
-        return decode_policy(row.id, row.name, row.repeat, row.levels)
+        name, repeat, levels = rows[0]
+        return decode_policy(policy_id, name, repeat, levels)
 
     def used_by(self, policy_id: str) -> tuple[str, ...]:
         rows = self._conn.scalars(

@@ -5,6 +5,7 @@ from `pager.bootstrap`. Handlers are synchronous and commit before they return, 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -54,9 +55,24 @@ class _Started:
         await self.app(scope, receive, send)
 
 
+class _PagerAPI(FastAPI):
+    """FastAPI with the storm endpoints' fast path (`FastIngest`) in front of everything,
+    FastAPI's own outer layers (error page, telemetry, body limit) included: under load
+    they cost more than the fast path itself. What the fast path does not answer whole
+    goes through the full stack, as any other request."""
+
+    fast_ingest: FastIngest | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_ingest is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.fast_ingest(scope, receive, send)
+
+
 def create_app(container: App) -> FastAPI:
     settings = container.settings
-    app = FastAPI(
+    app = _PagerAPI(
         title="Pager",
         version="1",
         description=DESCRIPTION,
@@ -87,7 +103,7 @@ def create_app(container: App) -> FastAPI:
         reject=lambda scope: errors.render(Request(scope), too_large),
     )
     app.add_middleware(_Started)
-    app.add_middleware(FastIngest, ctx=ctx, max_bytes=limit)  # outermost: first to see
+    app.fast_ingest = FastIngest(partial(FastAPI.__call__, app), ctx=ctx, max_bytes=limit)
     for module in (
         incidents,
         services,

@@ -57,7 +57,7 @@ ENDPOINTS: dict[str, _Endpoint] = {
 
 
 class FastIngest:
-    """ASGI middleware, outermost: the fast path for ENDPOINTS, everything else passes."""
+    """ASGI, in front of the whole app: the fast path for ENDPOINTS, everything else passes."""
 
     def __init__(self, app: ASGIApp, ctx: Context, max_bytes: int) -> None:
         self.app = app
