@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,13 +30,11 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            # What SQLAlchemy's SQLite DATETIME stores ("2026-11-29 01:05:00.000000"), made
-            # by datetime's own C code: its %-formatting cost more than the row's insert.
             if value is None:
                 return None
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UtcDateTime column")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return _sqlite_text(value)
 
         return process
 
@@ -45,6 +44,14 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _sqlite_text(value: datetime) -> str:
+    """What SQLAlchemy's SQLite DATETIME stores ("2026-11-29 01:05:00.000000"), made by
+    datetime's own C code: its %-formatting cost more than the row's insert. Cached: the
+    rows of one batch share a few instants (equal instants in any zone give one text)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def json_type() -> sa.types.TypeEngine[Any]:
