@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,12 +13,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.codec import decode_event
+from pager.adapters.storage.codec import decode_event, encode_service_state
 from pager.adapters.storage.migrate import head_revision, migrate
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
 from pager.application.handlers import Handlers
 from pager.application.ports import ConcurrencyConflict
-from pager.domain.events import ServiceCreated
+from pager.domain.events import ServiceCreated, ServiceUpdated
 from pager.domain.incident import ServiceState, fold
 from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
@@ -186,6 +188,44 @@ def test_a_failed_unit_of_work_leaves_nothing_behind(
     with pytest.raises(RuntimeError):
         crash_before_commit()
     assert row_counts(engine) == before
+
+
+def test_a_load_reads_the_snapshot_another_process_wrote(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.receive_alert("db", "disk full", dedup_key="a")  # this process knows that one
+    with SqlUnitOfWork(engine) as uow:
+        mine = uow.services.load("db")
+    assert mine.state.name == "Database"
+    elsewhere = replace(mine.state, name="Renamed elsewhere")
+    with engine.begin() as conn:  # as another process would write it
+        conn.execute(
+            t.streams.update()
+            .where(t.streams.c.stream_id == service_stream("db"))
+            .values(version=mine.version + 1, snapshot=json.loads(encode_service_state(elsewhere)))
+        )
+
+    with SqlUnitOfWork(engine) as uow:
+        loaded = uow.services.load("db")
+    assert loaded.version == mine.version + 1
+    assert loaded.state == elsewhere
+
+
+def test_a_snapshot_from_a_rolled_back_unit_of_work_is_never_loaded(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    def rename_then_crash() -> None:
+        with SqlUnitOfWork(engine) as uow:
+            loaded = uow.services.load("db")
+            renamed = ServiceUpdated("db", "Never committed", "ops", clock.now())
+            uow.services.append(loaded, [renamed])  # its snapshot is encoded here
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        rename_then_crash()
+
+    with SqlUnitOfWork(engine) as uow:
+        assert uow.services.load("db").state.name == "Database"
 
 
 def test_times_come_back_as_utc(engine: Engine, handlers: Handlers, clock: FakeClock) -> None:
