@@ -3,6 +3,7 @@ one by one, refuses bad commands on their own, and concurrent alerts still open 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import shutil
@@ -152,6 +153,27 @@ def test_group_commit_reports_refusals_to_their_callers(engine: Engine, clock: F
     with pytest.raises(ServiceNotFound):
         committer.submit(handlers.alert_command("nope", "x")).result(10)
     committer.close()
+
+
+def test_callers_on_an_event_loop_hear_their_own_outcomes(engine: Engine, clock: FakeClock) -> None:
+    handlers = make_handlers(engine, clock)
+    committer = GroupCommitter(handlers)
+
+    async def storm() -> list[list[object]]:
+        requests = [
+            [handlers.alert_command(service, f"alert {n}") for service in ("db", "nope", "web")]
+            for n in range(40)
+        ]
+        return await asyncio.gather(*(committer.submit_async(r) for r in requests))
+
+    answers = asyncio.run(storm())
+    committer.close()
+    assert len(answers) == 40
+    assert all(isinstance(db, Outcome) and isinstance(web, Outcome) for db, _, web in answers)
+    assert all(isinstance(nope, ServiceNotFound) for _, nope, _ in answers)
+    with engine.connect() as conn:
+        counts = conn.execute(sa.select(t.incidents.c.alert_count)).scalars().all()
+    assert sorted(counts) == [40, 40]  # every alert of every request committed
 
 
 def run_threads(target: Callable[[], None], count: int) -> None:

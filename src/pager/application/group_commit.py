@@ -4,9 +4,11 @@ transaction commits, the next batch gathers; at low load a batch is a single com
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -23,19 +25,32 @@ Result = Outcome | DomainError
 @dataclass(slots=True)
 class _Group:
     """Commands queued together, with one future: for one command its outcome (a refusal
-    raised), for several the list of their outcomes and refusals, in order."""
+    raised), for several the list of their outcomes and refusals, in order. The future is
+    an asyncio one, of `loop`, for a caller on an event loop."""
 
     commands: Sequence[BatchCommand]
-    future: Future[Any]
+    future: Future[Any] | asyncio.Future[Any]
     single: bool
+    loop: asyncio.AbstractEventLoop | None = None
 
-    def settle(self, results: Sequence[Result]) -> None:
+    def outcome(self, results: Sequence[Result]) -> Any:
         if not self.single:
-            self.future.set_result(list(results))
-        elif isinstance(results[0], DomainError):
-            self.future.set_exception(results[0])
-        else:
-            self.future.set_result(results[0])
+            return list(results)
+        return results[0]  # a DomainError is raised
+
+
+def _settle(future: Future[Any] | asyncio.Future[Any], outcome: Any) -> None:
+    if future.cancelled():  # an asyncio caller that went away
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
 
 
 class GroupCommitter:
@@ -62,6 +77,18 @@ class GroupCommitter:
             future.set_result([])
             return future
         self._put(_Group(commands, future, single=False))
+        return future
+
+    def submit_async(self, commands: Sequence[BatchCommand]) -> asyncio.Future[list[Result]]:
+        """`submit_many` for a caller on a running event loop. The batch's asyncio callers
+        are settled with one call into each loop, not one each: a storm's requests are
+        answered by the dozen."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Result]] = loop.create_future()
+        if not commands:
+            future.set_result([])
+            return future
+        self._put(_Group(commands, future, single=False, loop=loop))
         return future
 
     def close(self) -> None:
@@ -103,15 +130,29 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Group]) -> None:
         commands = [command for group in batch for command in group.commands]
+        outcomes: list[Any]
         try:
             results = self._handlers.execute_many(commands)
         except Exception as error:  # the database is down, say: every caller hears of it
             logger.warning("a batch of %d commands failed: %s", len(commands), error)
+            outcomes = [error] * len(batch)
+        else:
+            outcomes = []
+            start = 0
             for group in batch:
-                group.future.set_exception(error)
-            return
-        start = 0
-        for group in batch:
-            end = start + len(group.commands)
-            group.settle(results[start:end])
-            start = end
+                end = start + len(group.commands)
+                outcomes.append(group.outcome(results[start:end]))
+                start = end
+        loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]]
+        loops = defaultdict(list)
+        for group, outcome in zip(batch, outcomes, strict=True):
+            if group.loop is None:
+                _settle(group.future, outcome)
+            else:
+                assert isinstance(group.future, asyncio.Future)
+                loops[group.loop].append((group.future, outcome))
+        for loop, settled in loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                logger.debug("dropped %d outcomes for a closed event loop", len(settled))

@@ -4,7 +4,6 @@ the metrics."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from pager.application.handlers import AlertOutcome, BatchCommand, Outcome, alert_outcome
@@ -17,7 +16,7 @@ from pager.metrics import ALERTS_RECEIVED, INCIDENTS_OPENED
 async def commit(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
     """Committed when it returns (so a 2xx may follow). Raises the first command's
     DomainError, if one was refused."""
-    return _accepted(await asyncio.wrap_future(ctx.commits.submit_many(commands)))
+    return _accepted(await ctx.commits.submit_async(commands))
 
 
 def commit_blocking(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
