@@ -98,7 +98,9 @@ class IncidentOut(BaseModel):
     alert_count: int
     level: int = Field(description="The last level notified (0: none yet).")
     round: int
-    dedup_keys: list[str] = Field(description="Dedup keys of the alerts still firing.")
+    dedup_keys: list[str] = Field(
+        description="Dedup keys of the alerts still firing, in no particular order."
+    )
     opened_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
