@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -224,6 +224,42 @@ def py_spy(directory: Path, pids: list[int], label: str = "profile") -> Iterator
             spy.send_signal(signal.SIGINT)
         for spy in spies:
             spy.wait(timeout=60)
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) each thread of a process has used so far (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        used[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+@contextmanager
+def cpu_per_alert(
+    pids: list[int], labels: Sequence[str], alerts: Callable[[], int]
+) -> Iterator[None]:
+    """Print, after the block, the CPU each process spent per alert: its main thread (the
+    event loop), its busiest other thread (the group commit, where there is one) and the
+    rest, in microseconds."""
+    before = {pid: thread_cpu(pid) for pid in pids}
+    yield
+    count = max(alerts(), 1)
+    for label, pid in zip(labels, pids, strict=True):
+        spent = {tid: t - before[pid].get(tid, 0.0) for tid, t in thread_cpu(pid).items()}
+        loop = spent.pop(pid, 0.0)
+        others = sorted(spent.values(), reverse=True)
+        busiest, rest = (others[0] if others else 0.0), sum(others[1:])
+        print(
+            f"  CPU per alert of the run, {label}: event loop {loop / count * 1e6:.0f} µs, "
+            f"busiest other thread {busiest / count * 1e6:.0f} µs, "
+            f"other threads {rest / count * 1e6:.0f} µs",
+            flush=True,
+        )
 
 
 def table_count(database_url: str, table: str) -> int:

@@ -30,6 +30,7 @@ import uvloop
 
 from bench.harness import (
     Seeded,
+    cpu_per_alert,
     free_port,
     percentile,
     py_spy,
@@ -232,9 +233,11 @@ def bench(
                         make = partial(alertmanager_webhooks, seeded, webhook_alerts, 100)
                         requests, parallel = webhook_alerts // 100, 8
                     spy = profile(cluster.pids, f"{backend}-{kind}") if profile else nullcontext()
-                    with spy:
+                    labels = ["serve"] if backend == "sqlite" else ["api 1", "api 2", "worker"]
+                    cpu = cpu_per_alert(cluster.pids, labels, lambda: results[-1].alerts)
+                    with spy, cpu:
                         results.append(run(name, cluster.urls, make, requests, parallel))
-                    print(results[-1].line(), flush=True)
+                        print(results[-1].line(), flush=True)
             events = table_count(url, "events")
             print(f"  ({events:,} events committed in the {backend} database)", flush=True)
     return results
