@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_event, encode_service_state
 from pager.adapters.storage.migrate import head_revision, migrate
+from pager.adapters.storage.types import UtcDateTime
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
 from pager.application.handlers import Handlers
 from pager.application.ports import ConcurrencyConflict
@@ -226,6 +228,26 @@ def test_a_snapshot_from_a_rolled_back_unit_of_work_is_never_loaded(
 
     with SqlUnitOfWork(engine) as uow:
         assert uow.services.load("db").state.name == "Database"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 29, 1, 5, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-8))),
+    ],
+)
+def test_sqlite_stores_times_as_sqlalchemy_writes_them(value: datetime) -> None:
+    # Times are compared as text in SQLite (timers fall due by `due_at <= ?`): Pager's own
+    # formatting must give exactly the text SQLAlchemy's DATETIME gives for the UTC time.
+    dialect = sqlite.dialect()
+    ours = UtcDateTime().bind_processor(dialect)
+    theirs = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours(value) == theirs(value.astimezone(UTC).replace(tzinfo=None))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(value.replace(tzinfo=None))
 
 
 def test_times_come_back_as_utc(engine: Engine, handlers: Handlers, clock: FakeClock) -> None:

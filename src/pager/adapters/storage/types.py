@@ -26,6 +26,8 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, process_bind_param and DATETIME's own processor in one step, giving
+        the same text (see _sqlite_text); elsewhere, as TypeDecorator does it."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
