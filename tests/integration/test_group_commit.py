@@ -53,6 +53,25 @@ def random_commands(handlers: Handlers, count: int, seed: int) -> list[BatchComm
     return commands
 
 
+def webhook_commands(handlers: Handlers, count: int, seed: int) -> list[BatchCommand]:
+    """Runs of alerts for one service, as webhooks bring them (some keys repeated, some
+    alerts without a key, now and then one refused), between resolves and healthy marks."""
+    rng = random.Random(seed)
+    commands: list[BatchCommand] = []
+    while len(commands) < count:
+        service = rng.choice(["db", "web", "api"])
+        for n in range(rng.randint(1, 30)):
+            key = rng.choice(["a", "b", "c", "d", "e", "f", None])
+            message = " " if rng.random() < 0.05 else f"alert {len(commands)}-{n}"
+            commands.append(handlers.alert_command(service, message, dedup_key=key))
+        roll = rng.random()
+        if roll < 0.3:
+            commands.append(ResolveAlert(service, rng.choice(["a", "b", "c"])))
+        elif roll < 0.45:
+            commands.append(MarkHealthy(service))
+    return commands
+
+
 def everything(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
     with engine.connect() as conn:
         events = conn.execute(
@@ -85,16 +104,23 @@ def everything(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("shape", "seed"),
+    [(random_commands, 1), (random_commands, 2), (random_commands, 3), (webhook_commands, 4)],
+)
 def test_a_batch_decides_what_the_same_commands_decide_one_by_one(
-    sqlite_template: Path, tmp_path: Path, seed: int, database_url: str
+    sqlite_template: Path,
+    tmp_path: Path,
+    shape: Callable[[Handlers, int, int], list[BatchCommand]],
+    seed: int,
+    database_url: str,
 ) -> None:
     shutil.copy(sqlite_template, tmp_path / "alone.db")
     alone_url = f"sqlite:///{tmp_path / 'alone.db'}"
     batched_engine, alone_engine = create_engine(database_url), create_engine(alone_url)
     clock = FakeClock()
     batched, alone = make_handlers(batched_engine, clock), make_handlers(alone_engine, clock)
-    commands = random_commands(batched, 150, seed)
+    commands = shape(batched, 150, seed)
     for command in commands:
         alone.execute_many([command])
     batched.execute_many(commands)

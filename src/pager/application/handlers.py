@@ -8,9 +8,9 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from pager.application.ports import Clock, ConcurrencyConflict, UnitOfWork, UnitOfWorkFactory
 from pager.domain.commands import (
@@ -28,7 +28,7 @@ from pager.domain.commands import (
 )
 from pager.domain.errors import DomainError, IncidentNotFound, ServiceNotFound
 from pager.domain.events import PolicyEvent, ServiceEvent
-from pager.domain.incident import ServiceState, decide, evolve
+from pager.domain.incident import ServiceState, attach_alerts, decide, evolve
 from pager.domain.policy import EscalationPolicy
 from pager.domain.policy_stream import decide_policy
 
@@ -199,7 +199,22 @@ class Handlers:
             policies: dict[str, EscalationPolicy | None] = {}
             now = self._clock.now()
             results: list[Outcome | DomainError] = []
-            for command in commands:
+            for group in _runs(commands, states):
+                if len(group) > 1:  # alerts for one open incident: decided together
+                    service_id = group[0].service_id
+                    state = states[service_id]
+                    alerts = cast(Sequence[ReceiveAlert], group)  # _runs made sure
+                    decided, state_after = attach_alerts(state, alerts, now)
+                    for events in decided:
+                        if isinstance(events, DomainError):
+                            results.append(events)
+                            continue
+                        results.append(Outcome(state, events))
+                        appended[service_id].extend(events)
+                        after[service_id].extend(state_after for _ in events)
+                    states[service_id] = state_after
+                    continue
+                [command] = group
                 state = states[command.service_id]
                 policy = None
                 if _needs_policy(state, command):
@@ -276,6 +291,27 @@ class Handlers:
                 # Another writer got there first: read its outcome and decide again.
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
         raise AssertionError("unreachable")
+
+
+def _runs(
+    commands: Sequence[BatchCommand], states: dict[str, ServiceState]
+) -> Iterator[Sequence[BatchCommand]]:
+    """The commands one by one, except that consecutive alerts for a service whose incident
+    is open (as the batch starts) come as one run, for `attach_alerts`."""
+    start = 0
+    while start < len(commands):
+        first = commands[start]
+        end = start + 1
+        state = states[first.service_id]
+        if isinstance(first, ReceiveAlert) and state.exists and state.incident is not None:
+            while (
+                end < len(commands)
+                and isinstance(commands[end], ReceiveAlert)
+                and commands[end].service_id == first.service_id
+            ):
+                end += 1
+        yield commands[start:end]
+        start = end
 
 
 def alert_outcome(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:

@@ -7,7 +7,7 @@ events that follow (possibly none). It never reads a clock and never does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import reduce
@@ -25,6 +25,7 @@ from pager.domain.commands import (
     ServiceCommand,
 )
 from pager.domain.errors import (
+    DomainError,
     IncidentAlreadyResolved,
     PolicyNotFound,
     ServiceNotFound,
@@ -210,11 +211,7 @@ def _delete(state: ServiceState, now: datetime) -> tuple[ServiceEvent, ...]:
 def _receive_alert(
     state: ServiceState, command: ReceiveAlert, policy: EscalationPolicy | None, now: datetime
 ) -> tuple[ServiceEvent, ...]:
-    message = command.message.strip()
-    if not message or len(message) > MAX_MESSAGE_LENGTH:
-        raise ValidationFailed(
-            (("message", f"must be between 1 and {MAX_MESSAGE_LENGTH} characters"),)
-        )
+    message = _alert_message(command)
     incident = state.incident
     if incident is not None:
         if command.dedup_key and command.dedup_key in incident.open_keys:
@@ -235,6 +232,64 @@ def _receive_alert(
         now,
     )
     return (opened, _notify(command.incident_id, policy, 1, 1, now))
+
+
+def _alert_message(command: ReceiveAlert) -> str:
+    message = command.message.strip()
+    if not message or len(message) > MAX_MESSAGE_LENGTH:
+        raise ValidationFailed(
+            (("message", f"must be between 1 and {MAX_MESSAGE_LENGTH} characters"),)
+        )
+    return message
+
+
+def attach_alerts(
+    state: ServiceState, commands: Sequence[ReceiveAlert], now: datetime
+) -> tuple[list[tuple[ServiceEvent, ...] | DomainError], ServiceState]:
+    """What `decide` then `evolve` give, alert after alert, on a service whose incident is
+    open: each alert attaches to it, changes nothing (its key is still firing) or is
+    refused. The same events, and the same state after them all, but the incident is
+    rebuilt once for the run instead of once per alert: a webhook brings a hundred alerts,
+    and in a storm an incident holds hundreds of firing keys, which each rebuild copied.
+    Returns each alert's events (or refusal) and the state after the run."""
+    incident = state.incident
+    assert state.exists, "attach_alerts needs a service"
+    assert incident is not None, "attach_alerts needs an open incident"
+    firing = incident.open_keys
+    added: set[str] = set()
+    results: list[tuple[ServiceEvent, ...] | DomainError] = []
+    attached = 0
+    for command in commands:
+        try:
+            message = _alert_message(command)
+        except ValidationFailed as refused:
+            results.append(refused)
+            continue
+        key = command.dedup_key
+        if key and (key in firing or key in added):
+            results.append(())  # as in _receive_alert: a key still firing restarts nothing
+            continue
+        event = AlertAttached(incident.id, message, key, command.severity, command.source, now)
+        results.append((event,))
+        attached += 1
+        if key:
+            added.add(key)
+    if not attached:
+        return results, state
+    after = OpenIncident(
+        incident.id,
+        incident.status,
+        incident.message,
+        incident.alert_count + attached,
+        incident.opened_at,
+        incident.level,
+        incident.round,
+        firing | added if added else firing,
+        incident.acknowledged_at,
+        incident.acknowledged_by,
+        incident.exhausted,
+    )
+    return results, ServiceState(state.service_id, state.exists, state.name, state.policy_id, after)
 
 
 def _acknowledge(
