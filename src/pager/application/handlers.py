@@ -40,7 +40,10 @@ BatchCommand = ReceiveAlert | ResolveAlert | MarkHealthy | ReceiveAckTimeout
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a command did: the state it was decided on and the events it committed."""
+    """What a command did: the state it was decided on and the events it committed. For
+    alerts that a batch decided together on one open incident (`attach_alerts`), `before`
+    is the state at the start of their run: the same incident, as it was before any of
+    them attached."""
 
     before: ServiceState
     events: tuple[ServiceEvent, ...]
@@ -189,7 +192,8 @@ class Handlers:
         service, one write per kind of row. Each command's outcome is what it would have been
         had it been handled alone, in this order; a command that is refused (a DomainError in
         its place) does not stop the others. The timer of each ReceiveAckTimeout goes in the
-        same transaction, handled or refused (a refused one could never be handled)."""
+        same transaction, handled or refused (a refused one could never be handled).
+        Consecutive alerts for a service whose incident is open are decided as one run."""
 
         def run(uow: UnitOfWork) -> list[Outcome | DomainError]:
             loaded = uow.services.load_many([command.service_id for command in commands])
