@@ -29,8 +29,9 @@ _target = TypeAdapter(Target)
 
 
 # Events and snapshots are written as JSON text (pydantic encodes it directly, faster than
-# json.dumps of its Python output) and read back from text (SQLite) or from the driver's
-# decoded JSON (PostgreSQL's JSONB).
+# json.dumps of its Python output). Snapshots are read back as text on both databases
+# (PostgreSQL's JSONB cast to text); events from text (SQLite) or from the driver's decoded
+# JSON (PostgreSQL).
 
 
 def encode_event(event: Event) -> tuple[str, str]:
@@ -49,10 +50,8 @@ def encode_service_state(state: ServiceState) -> str:
     return _service_state.dump_json(state).decode()
 
 
-def decode_service_state(data: str | dict[str, Any]) -> ServiceState:
-    if isinstance(data, str):
-        return _service_state.validate_json(data)
-    return _service_state.validate_python(data)
+def decode_service_state(text: str) -> ServiceState:
+    return _service_state.validate_json(text)
 
 
 def encode_keys(keys: Collection[str]) -> str:
@@ -66,10 +65,8 @@ def encode_policy_state(state: PolicyState) -> str:
     return _policy_state.dump_json(state).decode()
 
 
-def decode_policy_state(data: str | dict[str, Any]) -> PolicyState:
-    if isinstance(data, str):
-        return _policy_state.validate_json(data)
-    return _policy_state.validate_python(data)
+def decode_policy_state(text: str) -> PolicyState:
+    return _policy_state.validate_json(text)
 
 
 def encode_levels(levels: tuple[Level, ...]) -> list[dict[str, Any]]:

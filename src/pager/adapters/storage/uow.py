@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -50,8 +50,9 @@ class _Streams:
         self._conn = conn
         self._locking = locking
 
-    def _load_rows(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, Any]]:
-        """Each stream's (version, snapshot): in one lock order on PostgreSQL (no deadlocks)."""
+    def _load_rows(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """Each stream's (version, snapshot as JSON text): in one lock order on PostgreSQL
+        (no deadlocks)."""
         if not stream_ids:
             return {}
         if self._locking:
@@ -139,13 +140,12 @@ class _DecodedSnapshots:
         self._known: dict[str, tuple[str, ServiceState]] = {}
         self._lock = threading.Lock()
 
-    def decode(self, service_id: str, snapshot: str | dict[str, Any]) -> ServiceState:
+    def decode(self, service_id: str, snapshot: str) -> ServiceState:
         known = self._known.get(service_id)
         if known is not None and known[0] == snapshot:
             return known[1]
         state = decode_service_state(snapshot)
-        if isinstance(snapshot, str):
-            self.remember(service_id, snapshot, state)
+        self.remember(service_id, snapshot, state)
         return state
 
     def remember(self, service_id: str, snapshot: str, state: ServiceState) -> None:
