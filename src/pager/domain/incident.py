@@ -125,7 +125,7 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 event.at,
                 open_keys=frozenset((event.dedup_key,)) if event.dedup_key else frozenset(),
             )
-            return ServiceState(state.service_id, state.exists, state.name, state.policy_id, opened)
+            return _with_incident(state, opened)
     incident = state.incident
     assert incident is not None, f"{type(event).__name__} needs an open incident"
     keys: frozenset[str]
@@ -136,19 +136,7 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             keys = incident.open_keys
             if event.dedup_key and event.dedup_key not in keys:
                 keys = keys | {event.dedup_key}
-            incident = OpenIncident(
-                incident.id,
-                incident.status,
-                incident.message,
-                incident.alert_count + 1,
-                incident.opened_at,
-                incident.level,
-                incident.round,
-                keys,
-                incident.acknowledged_at,
-                incident.acknowledged_by,
-                incident.exhausted,
-            )
+            incident = _with_alerts(incident, 1, keys)
         case LevelNotified():
             incident = OpenIncident(
                 incident.id,
@@ -175,6 +163,27 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             return replace(state, incident=None)
         case _:
             assert_never(event)
+    return _with_incident(state, incident)
+
+
+def _with_alerts(incident: OpenIncident, alerts: int, keys: frozenset[str]) -> OpenIncident:
+    """`incident` with `alerts` more alerts attached and these keys firing."""
+    return OpenIncident(
+        incident.id,
+        incident.status,
+        incident.message,
+        incident.alert_count + alerts,
+        incident.opened_at,
+        incident.level,
+        incident.round,
+        keys,
+        incident.acknowledged_at,
+        incident.acknowledged_by,
+        incident.exhausted,
+    )
+
+
+def _with_incident(state: ServiceState, incident: OpenIncident) -> ServiceState:
     return ServiceState(state.service_id, state.exists, state.name, state.policy_id, incident)
 
 
@@ -276,20 +285,8 @@ def attach_alerts(
             added.add(key)
     if not attached:
         return results, state
-    after = OpenIncident(
-        incident.id,
-        incident.status,
-        incident.message,
-        incident.alert_count + attached,
-        incident.opened_at,
-        incident.level,
-        incident.round,
-        firing | added if added else firing,
-        incident.acknowledged_at,
-        incident.acknowledged_by,
-        incident.exhausted,
-    )
-    return results, ServiceState(state.service_id, state.exists, state.name, state.policy_id, after)
+    after = _with_alerts(incident, attached, firing | added if added else firing)
+    return results, _with_incident(state, after)
 
 
 def _acknowledge(
