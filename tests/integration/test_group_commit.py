@@ -97,7 +97,12 @@ def everything(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         ).all()
     return {
         "events": [(s, v, decode_event(ty, d)) for s, v, ty, d in events],
-        "incidents": [tuple(row) for row in incidents],
+        # Firing keys are a set ("in no particular order"): a run decided together builds
+        # it in another order than alert by alert does.
+        "incidents": [
+            tuple(sorted(v) if k == "dedup_keys" else v for k, v in row._mapping.items())
+            for row in incidents
+        ],
         "services": [tuple(row) for row in services],
         "outbox": [tuple(row) for row in outbox],
         "timers": [tuple(row) for row in timers],
