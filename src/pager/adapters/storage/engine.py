@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from pager.adapters.storage.prepared import driver_errors
+
 WRITE = {"pager_write": True}
 """Execution options for a connection that will write: on SQLite it takes the write lock at
 BEGIN (BEGIN IMMEDIATE), so two writers queue instead of failing to upgrade a read lock."""
@@ -81,6 +83,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get("pager_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        # Straight to the driver (its errors raised as SQLAlchemy's): Core's execution of a
+        # statement costs more than the BEGIN itself, and every group commit begins one.
+        with driver_errors(conn, sql, ()):
+            conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
 
     return engine
