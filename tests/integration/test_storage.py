@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_event, encode_service_state
+from pager.adapters.storage.engine import WAL_CHECKPOINT_PAGES, create_engine
 from pager.adapters.storage.migrate import head_revision, migrate
 from pager.adapters.storage.types import UtcDateTime
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
@@ -257,3 +258,22 @@ def test_times_come_back_as_utc(engine: Engine, handlers: Handlers, clock: FakeC
     assert opened_at == clock.now()
     assert opened_at is not None
     assert opened_at.utcoffset() == timedelta(0)
+
+
+def test_every_sqlite_connection_commits_durably_to_a_write_ahead_log(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            settings = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "wal_autocheckpoint", "foreign_keys")
+            }
+    finally:
+        engine.dispose()
+    # synchronous 2 is FULL: every commit reaches the disk before a 2xx is sent.
+    assert settings == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "wal_autocheckpoint": WAL_CHECKPOINT_PAGES,
+        "foreign_keys": 1,
+    }

@@ -19,6 +19,10 @@ WRITE = {"pager_write": True}
 BEGIN (BEGIN IMMEDIATE), so two writers queue instead of failing to upgrade a read lock."""
 
 
+WAL_CHECKPOINT_PAGES = 4000
+"""SQLite copies its write-ahead log back into the database file once it holds this many
+pages (see `_on_connect`)."""
+
 _write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -78,6 +82,11 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # The WAL is copied back into the database every 4,000 pages (16 MiB with 4 KiB
+        # pages) rather than SQLite's 1,000: an alert storm rewrites the same hot pages
+        # (its services' snapshots and incidents) over and over, and each checkpoint copies
+        # them once. With 1,000 the group commit spent 10-15 % more CPU per alert.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
