@@ -20,9 +20,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UtcDateTime column")
-        value = value.astimezone(UTC)
+        value = _utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Any:
@@ -32,11 +30,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to a UtcDateTime column")
-            return _sqlite_text(value)
+            return None if value is None else _sqlite_text(value)
 
         return process
 
@@ -53,7 +47,13 @@ def _sqlite_text(value: datetime) -> str:
     """What SQLAlchemy's SQLite DATETIME stores ("2026-11-29 01:05:00.000000"), made by
     datetime's own C code: its %-formatting cost more than the row's insert. Cached: the
     rows of one batch share a few instants (equal instants in any zone give one text)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UtcDateTime column")
+    return value.astimezone(UTC)
 
 
 def json_type() -> sa.types.TypeEngine[Any]:
