@@ -40,9 +40,9 @@ def grow(url: str, services: list[str], events: int) -> None:
         for first in range(0, len(services), chunk):
             part = services[first : first + chunk]
             clock.value += timedelta(minutes=1)
-            handlers.execute_many([handlers.alert_command(s, "old outage") for s in part])
+            handlers.execute([handlers.alert_command(s, "old outage") for s in part])
             clock.value += timedelta(minutes=1)
-            handlers.execute_many([MarkHealthy(s) for s in part])
+            handlers.execute([MarkHealthy(s) for s in part])
     engine.dispose()
 
 

@@ -60,7 +60,7 @@ def seed(url: str, incidents: int, window: float, start: datetime) -> None:
     for first in range(0, incidents, chunk):
         # Alerts "received" so that their timers fall due between start and start + window.
         clock.value = start + timedelta(seconds=window * first / incidents - TIMEOUT)
-        handlers.execute_many(
+        handlers.execute(
             [handlers.alert_command(s, "disk full") for s in ids[first : first + chunk]]
         )
     engine.dispose()

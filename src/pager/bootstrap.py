@@ -1,37 +1,52 @@
-"""The composition root: the one place that builds the database, clock, handlers, channels
-and worker from the settings."""
+"""The composition root: the one place that builds, from the settings, what the HTTP API,
+the console, the CLI and the worker use: the database, the clock, the handlers and group
+commit, the read side, accounts, the signing key, and the worker's parts (timer queue,
+outbox, channels, dispatcher)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
 from pager.adapters.ack_links import AckLinks
 from pager.adapters.clock import SystemClock
+from pager.adapters.handoff import Handoff
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.notify.email import SmtpChannel, SmtpSettings
-from pager.adapters.notify.handoff import Handoff
 from pager.adapters.notify.log import LogChannel
-from pager.adapters.notify.outbox import ClaimedNotification, SqlOutbox
 from pager.adapters.notify.slack import SlackChannel
 from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
 from pager.adapters.notify.webhook import WebhookChannel
+from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.api_tokens import SqlApiTokens
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate
+from pager.adapters.storage.outbox import SqlOutbox
+from pager.adapters.storage.queries import SqlQueries
 from pager.adapters.storage.secret_key import SecretKey
+from pager.adapters.storage.timers import SqlTimerQueue
 from pager.adapters.storage.uow import unit_of_work_factory
-from pager.adapters.timers import SqlTimerQueue
 from pager.adapters.wakeup import Wakeup
+from pager.application.accounts import Accounts
+from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
-from pager.application.ports import Channel, Clock
+from pager.application.ports import Channel, ClaimedNotification, Clock
+from pager.application.queries import ReadModel
 from pager.config import Settings
-from pager.entrypoints.worker import DispatcherModule, Module, TimersModule, Worker
 
 logger = logging.getLogger("pager")
+
+
+@dataclass
+class WorkerParts:
+    """What the background worker runs: due ack timers and the dispatcher."""
+
+    timers: SqlTimerQueue
+    dispatcher: Dispatcher
 
 
 @dataclass
@@ -39,9 +54,56 @@ class App:
     settings: Settings
     engine: Engine
     clock: Clock
+    wakeup: Wakeup
+    handoff: Handoff
     handlers: Handlers
-    wakeup: Wakeup = field(default_factory=Wakeup)
-    handoff: Handoff = field(default_factory=Handoff)
+    queries: ReadModel
+    accounts: Accounts
+    account_store: SqlAccountStore
+    api_tokens: SqlApiTokens
+    secret: SecretKey
+
+    @cached_property
+    def commits(self) -> GroupCommitter:
+        """Group commit: how the HTTP API's concurrent requests share transactions."""
+        return GroupCommitter(self.handlers)
+
+    @cached_property
+    def ack_links(self) -> AckLinks:
+        settings = self.settings
+        return AckLinks(
+            self.secret.value,
+            self.clock,
+            settings.public_url.rstrip("/"),
+            settings.ack_link_ttl_seconds,
+        )
+
+    def worker_parts(self, channels: Mapping[str, Channel] | None = None) -> WorkerParts:
+        """The worker's timer queue and dispatcher, sending through `channels` (by default
+        those the settings configure). Raises ValueError for a bad channel setting."""
+        settings = self.settings
+        public_url = settings.public_url.rstrip("/")
+        self.secret.value()  # read (or made) now: the first page must not wait for it
+        ack_links = self.ack_links
+
+        def links(claimed: ClaimedNotification) -> tuple[str | None, str | None]:
+            ack_url = ack_links.url(claimed.incident_id, claimed.level, claimed.target)
+            return f"{public_url}/incidents/{claimed.incident_id}", ack_url
+
+        timers = SqlTimerQueue(self.engine, settings.worker_lease_seconds)
+        outbox = SqlOutbox(self.engine, settings.worker_lease_seconds)
+        if self.engine.dialect.name == "sqlite":
+            # One worker per SQLite database: claims left by a killed worker are its own.
+            timers.release_all()
+            outbox.release_all()
+        retry = RetryPolicy(
+            settings.delivery_max_attempts,
+            settings.delivery_max_seconds,
+            settings.delivery_backoff_base_seconds,
+            settings.delivery_backoff_max_seconds,
+        )
+        channels = channels or build_channels(settings)
+        return WorkerParts(timers, Dispatcher(outbox, channels, self.clock, retry, links))
 
 
 def bootstrap(
@@ -58,8 +120,27 @@ def bootstrap(
     clock = clock or SystemClock()
     wakeup = Wakeup()
     handoff = Handoff()
-    handlers = Handlers(unit_of_work_factory(engine, wakeup.notify, handoff), clock)
-    return App(settings, engine, clock, handlers, wakeup, handoff)
+    queries = SqlQueries(engine)
+    handlers = Handlers(
+        unit_of_work_factory(engine, wakeup.notify, handoff),
+        clock,
+        incident_service=queries.incident_service,
+    )
+    account_store = SqlAccountStore(engine)
+    accounts = Accounts(account_store, clock, cache_seconds=settings.credential_cache_seconds)
+    return App(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        wakeup=wakeup,
+        handoff=handoff,
+        handlers=handlers,
+        queries=queries,
+        accounts=accounts,
+        account_store=account_store,
+        api_tokens=SqlApiTokens(engine),
+        secret=SecretKey(settings.secret_key, engine),
+    )
 
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
@@ -87,36 +168,3 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
     else:
         logger.warning("PAGER_TWILIO_* are not all set: SMS notifications go to the log")
     return {"email": email, "sms": sms, "webhook": WebhookChannel(), "slack": SlackChannel()}
-
-
-def build_worker(app: App, channels: Mapping[str, Channel] | None = None) -> Worker:
-    settings = app.settings
-    public_url = settings.public_url.rstrip("/")
-
-    # Read (or made) now, not on the first page: that one must not wait for it.
-    secret = SecretKey(settings.secret_key, app.engine)
-    secret.value()
-    ack_links = AckLinks(secret.value, app.clock, public_url, settings.ack_link_ttl_seconds)
-
-    def links(claimed: ClaimedNotification) -> tuple[str | None, str | None]:
-        ack_url = ack_links.url(claimed.incident_id, claimed.level, claimed.target)
-        return f"{public_url}/incidents/{claimed.incident_id}", ack_url
-
-    timers = SqlTimerQueue(app.engine, settings.worker_lease_seconds)
-    outbox = SqlOutbox(app.engine, settings.worker_lease_seconds)
-    if app.engine.dialect.name == "sqlite":
-        # One worker per SQLite database: claims left by a killed worker are its own.
-        timers.release_all()
-        outbox.release_all()
-    retry = RetryPolicy(
-        settings.delivery_max_attempts,
-        settings.delivery_max_seconds,
-        settings.delivery_backoff_base_seconds,
-        settings.delivery_backoff_max_seconds,
-    )
-    dispatcher = Dispatcher(outbox, channels or build_channels(settings), app.clock, retry, links)
-    modules: list[Module] = [
-        TimersModule(timers, app.handlers, app.clock),
-        DispatcherModule(dispatcher, app.handoff, timedelta(seconds=settings.worker_lease_seconds)),
-    ]
-    return Worker(modules, app.clock, app.wakeup, app.engine, settings.worker_poll_seconds)

@@ -20,9 +20,9 @@ from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.engine import create_engine
+from pager.adapters.storage.queries import SqlQueries
 from pager.application.accounts import Accounts
 from pager.application.config_as_code import policy_differences
-from pager.application.queries import Queries
 from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
@@ -129,7 +129,7 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     ]
     assert ok(pagerd("apply", "-f", str(EXAMPLE), env=EXAMPLE_ENV)) == "no changes\n"
 
-    queries = Queries(db)
+    queries = SqlQueries(db)
     policy = queries.policy("payments-oncall")
     assert policy is not None
     assert policy.used_by == ("checkout", "payments-ledger")
@@ -245,7 +245,7 @@ def test_updates_are_shown_in_detail_and_applied(pagerd: Pagerd, db: Engine) -> 
     assert applied.splitlines()[-1] == "applied: 1 created, 3 updated, 0 deleted"
     assert ok(pagerd("apply", "-f", "FILE", yaml=changed)) == "no changes\n"
 
-    policy = Queries(db).policy("ops")
+    policy = SqlQueries(db).policy("ops")
     assert policy is not None
     assert policy.policy.name == "Operations"
     assert policy.policy.levels[0].ack_timeout_seconds == 120
@@ -269,7 +269,7 @@ def test_moving_a_service_to_a_new_policy(pagerd: Pagerd, db: Engine) -> None:
         "+ create escalation policy dba (1 level, repeat 0)",
         "~ update service db: escalation policy ops -> dba",
     ]
-    service = Queries(db).service("db")
+    service = SqlQueries(db).service("db")
     assert service is not None
     assert service.escalation_policy == "dba"
 
@@ -315,7 +315,7 @@ def test_things_not_in_the_file_are_kept_unless_pruned(pagerd: Pagerd, db: Engin
         "dry run: 0 to create, 0 to update, 2 to delete; nothing was written",
     ]
     ok(pagerd("apply", "--prune", "-f", "FILE"))
-    assert [s.id for s in Queries(db).services()] == ["api"]
+    assert [s.id for s in SqlQueries(db).services()] == ["api"]
     assert [user.email for user in accounts(db).users()] == ["carol@example.com"]
     assert stream_types(db, "service:db") == ["ServiceCreated", "ServiceDeleted"]
 
@@ -329,8 +329,8 @@ def test_prune_leaves_the_sections_the_file_does_not_have(pagerd: Pagerd, db: En
         "- delete user alice@example.com",
         "applied: 1 created, 0 updated, 1 deleted",
     ]
-    assert len(Queries(db).services()) == 2
-    assert len(Queries(db).policies()) == 1
+    assert len(SqlQueries(db).services()) == 2
+    assert len(SqlQueries(db).policies()) == 1
 
 
 def test_pruning_a_service_deletes_policies_after_their_services(
@@ -356,7 +356,7 @@ def test_pruning_a_service_deletes_policies_after_their_services(
         "- delete escalation policy ops",
         "applied: 2 created, 0 updated, 3 deleted",
     ]
-    assert [p.policy.id for p in Queries(db).policies()] == ["web"]
+    assert [p.policy.id for p in SqlQueries(db).policies()] == ["web"]
     assert len(accounts(db).users()) == 1  # no users section: users untouched
 
 

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.queries import SqlQueries
 from pager.application.accounts import Accounts, Role, User
-from pager.application.queries import Queries
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.policy import EscalationPolicy
@@ -83,7 +83,7 @@ class Console:
         return self.app.handlers.receive_alert(service, message).incident_id
 
     def policy(self, policy_id: str) -> EscalationPolicy | None:
-        view = Queries(self.app.engine).policy(policy_id)
+        view = SqlQueries(self.app.engine).policy(policy_id)
         return None if view is None else view.policy
 
     def incident_status(self, incident_id: str) -> str:

@@ -21,8 +21,8 @@ from pager.adapters.storage.codec import decode_event
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.uow import SqlUnitOfWork
 from pager.application.group_commit import GroupCommitter
-from pager.application.handlers import BatchCommand, Handlers, Outcome, alert_outcome
-from pager.domain.commands import MarkHealthy, ResolveAlert
+from pager.application.handlers import Handlers, Outcome, alert_outcome
+from pager.domain.commands import MarkHealthy, ResolveAlert, ServiceCommand
 from pager.domain.errors import ServiceNotFound, ValidationFailed
 from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
@@ -37,9 +37,9 @@ def make_handlers(engine: Engine, clock: FakeClock) -> Handlers:
     return handlers
 
 
-def random_commands(handlers: Handlers, count: int, seed: int) -> list[BatchCommand]:
+def random_commands(handlers: Handlers, count: int, seed: int) -> list[ServiceCommand]:
     rng = random.Random(seed)
-    commands: list[BatchCommand] = []
+    commands: list[ServiceCommand] = []
     for n in range(count):
         service = rng.choice(["db", "web", "api"])
         key = rng.choice(["a", "b", "c", None])
@@ -53,11 +53,11 @@ def random_commands(handlers: Handlers, count: int, seed: int) -> list[BatchComm
     return commands
 
 
-def webhook_commands(handlers: Handlers, count: int, seed: int) -> list[BatchCommand]:
+def webhook_commands(handlers: Handlers, count: int, seed: int) -> list[ServiceCommand]:
     """Runs of alerts for one service, as webhooks bring them (some keys repeated, some
     alerts without a key, now and then one refused), between resolves and healthy marks."""
     rng = random.Random(seed)
-    commands: list[BatchCommand] = []
+    commands: list[ServiceCommand] = []
     while len(commands) < count:
         service = rng.choice(["db", "web", "api"])
         for n in range(rng.randint(1, 30)):
@@ -116,7 +116,7 @@ def everything(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
 def test_a_batch_decides_what_the_same_commands_decide_one_by_one(
     sqlite_template: Path,
     tmp_path: Path,
-    shape: Callable[[Handlers, int, int], list[BatchCommand]],
+    shape: Callable[[Handlers, int, int], list[ServiceCommand]],
     seed: int,
     database_url: str,
 ) -> None:
@@ -127,8 +127,8 @@ def test_a_batch_decides_what_the_same_commands_decide_one_by_one(
     batched, alone = make_handlers(batched_engine, clock), make_handlers(alone_engine, clock)
     commands = shape(batched, 150, seed)
     for command in commands:
-        alone.execute_many([command])
-    batched.execute_many(commands)
+        alone.execute([command])
+    batched.execute(commands)
     assert everything(batched_engine) == everything(alone_engine)
     batched_engine.dispose()
     alone_engine.dispose()
@@ -137,7 +137,7 @@ def test_a_batch_decides_what_the_same_commands_decide_one_by_one(
 def test_a_refused_command_does_not_stop_the_others(engine: Engine, clock: FakeClock) -> None:
     handlers = make_handlers(engine, clock)
     first = handlers.alert_command("db", "disk full")
-    results = handlers.execute_many(
+    results = handlers.execute(
         [first, handlers.alert_command("nope", "x"), handlers.alert_command("db", " "), first]
     )
     assert isinstance(results[0], Outcome)

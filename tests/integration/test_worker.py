@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from pager.adapters.notify.handoff import Handoff
-from pager.adapters.notify.outbox import ClaimedNotification
+from pager.adapters.handoff import Handoff
 from pager.adapters.storage import tables as t
 from pager.adapters.wakeup import Wakeup
+from pager.application.ports import ClaimedNotification
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from pager.adapters.storage import tables as t
-from pager.bootstrap import App, build_worker
-from pager.entrypoints.worker import Worker
+from pager.bootstrap import App
+from pager.entrypoints.worker import Worker, build_worker
 
 
 @contextmanager

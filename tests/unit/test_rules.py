@@ -9,6 +9,7 @@ import pytest
 
 from pager.domain.commands import (
     Acknowledge,
+    AcknowledgeAlert,
     DefinePolicy,
     DefineService,
     DeletePolicy,
@@ -300,6 +301,28 @@ def test_acknowledging_a_resolved_incident_raises_incident_already_resolved() ->
 
     assert error.incident_id == INCIDENT
     assert error.code == "conflict"
+
+
+def test_acknowledging_by_a_firing_dedup_key_acknowledges_its_incident() -> None:
+    (
+        given(created(), *page_level_1(dedup_key="disk"))
+        .when(AcknowledgeAlert(SERVICE, "disk", "pagerduty"), now=at(10))
+        .then(Acknowledged(INCIDENT, "pagerduty", at(10)))
+        .when(AcknowledgeAlert(SERVICE, "disk", "again"), now=at(20))
+        .then()
+    )
+
+
+def test_acknowledging_by_a_key_that_is_not_firing_changes_nothing() -> None:
+    resolved = AlertResolved(INCIDENT, "disk", at(5))
+    given(created(), *page_level_1(dedup_key="cpu")).when(
+        AcknowledgeAlert(SERVICE, "disk", "pagerduty"), now=at(10)
+    ).then()
+    given(created(), *page_level_1(dedup_key="disk"), resolved).when(
+        AcknowledgeAlert(SERVICE, "disk", "pagerduty"), now=at(10)
+    ).then()
+    given(created()).when(AcknowledgeAlert(SERVICE, "disk", "pagerduty")).then()
+    given().when(AcknowledgeAlert(SERVICE, "disk", "pagerduty")).raises(ServiceNotFound)
 
 
 def test_acknowledging_a_resolved_incident_leaves_the_open_one_alone() -> None:

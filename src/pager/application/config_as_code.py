@@ -18,7 +18,7 @@ from pager.application.accounts import (
     Accounts,
     Role,
 )
-from pager.application.queries import Queries
+from pager.application.queries import ReadModel
 from pager.domain.errors import ValidationFailed
 from pager.domain.policy import (
     ID_PATTERN,
@@ -114,7 +114,7 @@ class AccountsWriter(Protocol):
     def forget_integration_key(self, service_id: str) -> None: ...
 
 
-def current_config(queries: Queries, accounts: Accounts) -> Config:
+def current_config(queries: ReadModel, accounts: Accounts) -> Config:
     """Everything the database holds, as a configuration with every section."""
     return Config(
         tuple(view.policy for view in queries.policies()),

@@ -14,12 +14,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from pager.application.handlers import BatchCommand, Handlers, Outcome
-from pager.domain.errors import DomainError
+from pager.application.handlers import Handlers, Outcome, Result
+from pager.domain.commands import ServiceCommand
 
 logger = logging.getLogger("pager.group_commit")
-
-Result = Outcome | DomainError
 
 
 @dataclass(slots=True)
@@ -28,7 +26,7 @@ class _Group:
     raised), for several the list of their outcomes and refusals, in order. The future is
     an asyncio one, of `loop`, for a caller on an event loop."""
 
-    commands: Sequence[BatchCommand]
+    commands: Sequence[ServiceCommand]
     future: Future[Any] | asyncio.Future[Any]
     single: bool
     loop: asyncio.AbstractEventLoop | None = None
@@ -61,14 +59,14 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, command: BatchCommand) -> Future[Outcome]:
+    def submit(self, command: ServiceCommand) -> Future[Outcome]:
         """The future is set after the transaction holding the command has committed (or
         refused the command with a DomainError, or failed)."""
         future: Future[Outcome] = Future()
         self._put(_Group((command,), future, single=True))
         return future
 
-    def submit_many(self, commands: Sequence[BatchCommand]) -> Future[list[Result]]:
+    def submit_many(self, commands: Sequence[ServiceCommand]) -> Future[list[Result]]:
         """Several commands, handled in this order and committed in one transaction (one
         webhook's alerts); the future holds each one's outcome or refusal. One future for
         them all: a future per command cost more than deciding the command."""
@@ -79,7 +77,7 @@ class GroupCommitter:
         self._put(_Group(commands, future, single=False))
         return future
 
-    def submit_async(self, commands: Sequence[BatchCommand]) -> asyncio.Future[list[Result]]:
+    def submit_async(self, commands: Sequence[ServiceCommand]) -> asyncio.Future[list[Result]]:
         """`submit_many` for a caller on a running event loop. The batch's asyncio callers
         are settled with one call into each loop, not one each: a storm's requests are
         answered by the dozen."""
@@ -132,7 +130,7 @@ class GroupCommitter:
         commands = [command for group in batch for command in group.commands]
         outcomes: list[Any]
         try:
-            results = self._handlers.execute_many(commands)
+            results = self._handlers.execute(commands)
         except Exception as error:  # the database is down, say: every caller hears of it
             logger.warning("a batch of %d commands failed: %s", len(commands), error)
             outcomes = [error] * len(batch)

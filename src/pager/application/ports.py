@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Generic, Literal, Protocol, Self, TypeVar
 
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
@@ -144,3 +144,70 @@ class Channel(Protocol):
     async def send(self, notification: OutgoingNotification) -> str | None:
         """Send it; return the provider's id for it if there is one. Raise DeliveryFailed."""
         ...
+
+
+# -- delivery: what the dispatcher and the timers module need from storage
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedNotification:
+    """A queued page, claimed by one dispatcher for a lease: nobody else sends it meanwhile."""
+
+    id: str
+    incident_id: str
+    service_id: str
+    service_name: str
+    message: str
+    alert_count: int
+    opened_at: datetime
+    level: int
+    round: int
+    target: Target
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    claimed: ClaimedNotification
+    at: datetime
+    outcome: Literal["sent", "retry", "failed"]
+    error: str | None = None
+    provider_id: str | None = None
+    retry_at: datetime | None = None
+
+
+class Outbox(Protocol):
+    def claim(
+        self, now: datetime, limit: int = 100
+    ) -> tuple[list[ClaimedNotification], datetime | None]:
+        """Claim up to `limit` due pages for the lease. With none due: ([], when the earliest
+        claimable one is due, or None)."""
+        ...
+
+    def record(self, attempts: Sequence[Attempt]) -> None:
+        """Record attempts, in one transaction."""
+        ...
+
+    def release(self, claimed: list[ClaimedNotification]) -> None:
+        """Give claims back (at shutdown), so that nobody waits out their lease."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    id: int
+    incident_id: str
+    service_id: str
+    level: int
+    round: int
+    due_at: datetime
+
+
+class TimerQueue(Protocol):
+    def claim_due(self, now: datetime, limit: int = 200) -> tuple[list[DueTimer], datetime | None]:
+        """Claim up to `limit` due timers for the lease. With none due: ([], when the earliest
+        one falls due, or None)."""
+        ...
+
+    def release(self, timers: list[DueTimer]) -> None: ...

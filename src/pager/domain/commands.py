@@ -41,6 +41,16 @@ class Acknowledge:
 
 
 @dataclass(frozen=True, slots=True)
+class AcknowledgeAlert:
+    """Acknowledge the open incident if the alert with this dedup key is firing on it (the
+    PagerDuty and Opsgenie acknowledge-by-key calls); nothing otherwise."""
+
+    service_id: str
+    dedup_key: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiveAckTimeout:
     """The ack timer of `level` in `round` of an incident has run out (delivered at least once)."""
 
@@ -76,6 +86,7 @@ ServiceCommand = (
     | DeleteService
     | ReceiveAlert
     | Acknowledge
+    | AcknowledgeAlert
     | ReceiveAckTimeout
     | MarkHealthy
     | Resolve

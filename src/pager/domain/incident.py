@@ -7,14 +7,15 @@ events that follow (possibly none). It never reads a clock and never does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import reduce
-from typing import Literal, assert_never
+from typing import Literal, assert_never, cast
 
 from pager.domain.commands import (
     Acknowledge,
+    AcknowledgeAlert,
     DefineService,
     DeleteService,
     MarkHealthy,
@@ -95,6 +96,11 @@ def decide(
             return _receive_alert(state, command, policy, now)
         case Acknowledge():
             return _acknowledge(state, command, now)
+        case AcknowledgeAlert():
+            incident = state.incident
+            if incident is None or not _fires(incident.open_keys, command.dedup_key):
+                return ()
+            return _acknowledge(state, Acknowledge(state.service_id, incident.id, command.by), now)
         case ReceiveAckTimeout():
             return _ack_timeout(state, command, policy, now)
         case MarkHealthy():
@@ -223,8 +229,8 @@ def _receive_alert(
     message = _alert_message(command)
     incident = state.incident
     if incident is not None:
-        if command.dedup_key and command.dedup_key in incident.open_keys:
-            return ()  # a re-sent alert for a key that is still firing: never restart anything
+        if _fires(incident.open_keys, command.dedup_key):
+            return ()
         return (
             AlertAttached(
                 incident.id, message, command.dedup_key, command.severity, command.source, now
@@ -252,41 +258,119 @@ def _alert_message(command: ReceiveAlert) -> str:
     return message
 
 
-def attach_alerts(
-    state: ServiceState, commands: Sequence[ReceiveAlert], now: datetime
-) -> tuple[list[tuple[ServiceEvent, ...] | DomainError], ServiceState]:
-    """What `decide` then `evolve` give, alert after alert, on a service whose incident is
-    open: each alert attaches to it, changes nothing (its key is still firing) or is
-    refused. The same events, and the same state after them all, but the incident is
-    rebuilt once for the run instead of once per alert: a webhook brings a hundred alerts,
-    and in a storm an incident holds hundreds of firing keys, which each rebuild copied.
-    Returns each alert's events (or refusal) and the state after the run."""
+def _fires(firing: frozenset[str] | set[str], key: str | None) -> bool:
+    """Whether an alert with this dedup key is still firing on the incident: then its trigger
+    (a monitoring tool re-sends every few minutes) restarts nothing, and acknowledging or
+    resolving it by key reaches the incident."""
+    return key is not None and key in firing
+
+
+PolicyLookup = Callable[[str], EscalationPolicy | None]
+"""A policy by its id, as it is now (None: there is none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What `decide_all` decided, command by command: the state each was decided on and its
+    events, or its refusal; every event in order, each with the state after it; the final
+    state."""
+
+    results: tuple[tuple[ServiceState, tuple[ServiceEvent, ...]] | DomainError, ...]
+    events: tuple[ServiceEvent, ...]
+    states: tuple[ServiceState, ...]
+    state: ServiceState
+
+
+def decide_all(
+    state: ServiceState, commands: Sequence[ServiceCommand], policies: PolicyLookup, now: datetime
+) -> Decided:
+    """`decide` then `evolve` for each command in turn, one service's commands in their
+    order: a command sees what the ones before it did, and a refused one changes nothing.
+    The policy a command needs is looked up only then (a service's current one, or the one a
+    DefineService names).
+
+    Consecutive alerts while an incident is open are decided as one run: the same events and
+    final state as one by one, but the incident is rebuilt once for the run instead of once
+    per alert (a webhook brings a hundred, and in a storm an incident holds hundreds of
+    firing keys, which each rebuild copied). The events of a run all carry the state after
+    the whole run, and each alert of it is decided on the state before the run."""
+    results: list[tuple[ServiceState, tuple[ServiceEvent, ...]] | DomainError] = []
+    events: list[ServiceEvent] = []
+    states: list[ServiceState] = []
+    start = 0
+    while start < len(commands):
+        command = commands[start]
+        if isinstance(command, ReceiveAlert) and state.exists and state.incident is not None:
+            end = start + 1
+            while end < len(commands) and isinstance(commands[end], ReceiveAlert):
+                end += 1
+            alerts = cast(Sequence[ReceiveAlert], commands[start:end])
+            state = _attach_run(state, alerts, now, results, events, states)
+            start = end
+            continue
+        start += 1
+        try:
+            decided = decide(state, command, _policy_for(state, command, policies), now)
+        except DomainError as refused:
+            results.append(refused)
+            continue
+        results.append((state, decided))
+        for event in decided:
+            state = evolve(state, event)
+            events.append(event)
+            states.append(state)
+    return Decided(tuple(results), tuple(events), tuple(states), state)
+
+
+def _policy_for(
+    state: ServiceState, command: ServiceCommand, policies: PolicyLookup
+) -> EscalationPolicy | None:
+    """The policy `decide` needs for this command, looked up only if it needs one."""
+    if isinstance(command, DefineService):
+        return policies(command.policy_id)
+    if isinstance(command, ReceiveAckTimeout) or (
+        isinstance(command, ReceiveAlert) and state.incident is None
+    ):
+        return policies(state.policy_id)
+    return None
+
+
+def _attach_run(
+    state: ServiceState,
+    alerts: Sequence[ReceiveAlert],
+    now: datetime,
+    results: list[tuple[ServiceState, tuple[ServiceEvent, ...]] | DomainError],
+    events: list[ServiceEvent],
+    states: list[ServiceState],
+) -> ServiceState:
+    """`decide_all` for alerts on an open incident: each attaches, changes nothing (its key
+    is still firing) or is refused; the incident is rebuilt once, at the end."""
     incident = state.incident
-    assert state.exists, "attach_alerts needs a service"
-    assert incident is not None, "attach_alerts needs an open incident"
-    firing = incident.open_keys
-    added: set[str] = set()
-    results: list[tuple[ServiceEvent, ...] | DomainError] = []
-    attached = 0
-    for command in commands:
+    assert incident is not None
+    firing = set(incident.open_keys)
+    attached: list[ServiceEvent] = []
+    for command in alerts:
         try:
             message = _alert_message(command)
         except ValidationFailed as refused:
             results.append(refused)
             continue
         key = command.dedup_key
-        if key and (key in firing or key in added):
-            results.append(())  # as in _receive_alert: a key still firing restarts nothing
+        if _fires(firing, key):
+            results.append((state, ()))
             continue
         event = AlertAttached(incident.id, message, key, command.severity, command.source, now)
-        results.append((event,))
-        attached += 1
+        results.append((state, (event,)))
+        attached.append(event)
         if key:
-            added.add(key)
+            firing.add(key)
     if not attached:
-        return results, state
-    after = _with_alerts(incident, attached, firing | added if added else firing)
-    return results, _with_incident(state, after)
+        return state
+    keys = incident.open_keys if len(firing) == len(incident.open_keys) else frozenset(firing)
+    after = _with_incident(state, _with_alerts(incident, len(attached), keys))
+    events.extend(attached)
+    states.extend(after for _ in attached)
+    return after
 
 
 def _acknowledge(
@@ -335,7 +419,7 @@ def _resolve_alert(
     state: ServiceState, command: ResolveAlert, now: datetime
 ) -> tuple[ServiceEvent, ...]:
     incident = state.incident
-    if incident is None or command.dedup_key not in incident.open_keys:
+    if incident is None or not _fires(incident.open_keys, command.dedup_key):
         return ()
     resolved = AlertResolved(incident.id, command.dedup_key, now)
     if len(incident.open_keys) > 1:

@@ -15,10 +15,10 @@ import typer
 
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate as run_migrations
-from pager.bootstrap import App, bootstrap, build_worker
+from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.entrypoints.cli_common import fail, one_line
-from pager.entrypoints.worker import Worker
+from pager.entrypoints.worker import Worker, build_worker
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -109,8 +109,6 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     creates an admin and prints how to log in. Ctrl-C or SIGTERM stops it cleanly."""
     import uvicorn
 
-    from pager.adapters.storage.accounts import SqlAccountStore
-    from pager.application.accounts import Accounts
     from pager.entrypoints.http.app import create_app
 
     container = _start()
@@ -121,7 +119,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     api = create_app(container)
     run_alongside(api, background)
     url = f"http://{host}:{port}"
-    first = Accounts(SqlAccountStore(container.engine), container.clock).ensure_first_admin()
+    first = container.accounts.ensure_first_admin()
     typer.echo(f"Pager is running at {url}/ (API docs: {url}/docs)", err=True)
     if first is not None:
         email, password = first

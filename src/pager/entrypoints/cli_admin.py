@@ -9,11 +9,8 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine
 
-from pager.adapters.clock import SystemClock
-from pager.adapters.storage.accounts import SqlAccountStore
-from pager.adapters.storage.engine import create_engine
-from pager.adapters.storage.migrate import migrate
 from pager.application.accounts import Accounts
+from pager.bootstrap import bootstrap
 from pager.config import Settings
 from pager.domain.errors import DomainError
 
@@ -27,7 +24,7 @@ DatabaseOption = Annotated[
 
 
 def accounts_for(engine: Engine) -> Accounts:
-    return Accounts(SqlAccountStore(engine), SystemClock())
+    return bootstrap(Settings(), engine=engine).accounts
 
 
 def ensure_first_admin(engine: Engine) -> tuple[str, str] | None:
@@ -37,15 +34,16 @@ def ensure_first_admin(engine: Engine) -> tuple[str, str] | None:
 
 
 def _accounts(database_url: str | None) -> Accounts:
-    url = database_url or Settings().database_url
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
     try:
-        engine = create_engine(url)
-        migrate(engine)  # idempotent; lets `user add` be the first command on a new database
+        # Migrating is idempotent, and lets `user add` be the first command on a new database.
+        return bootstrap(settings, run_migrations=True).accounts
     except Exception as error:  # a bad URL or an unreachable database: one line
         text = str(getattr(error, "orig", None) or error).strip().splitlines()
         typer.echo(f"pagerd: cannot open the database: {text[0] if text else error}", err=True)
         raise typer.Exit(1) from None
-    return accounts_for(engine)
 
 
 def _fail(error: DomainError) -> typer.Exit:

@@ -13,11 +13,9 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine, make_url
 
-from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.migrate import current_revision, head_revision
 from pager.application import config_as_code as cac
 from pager.application.accounts import Accounts
-from pager.application.queries import Queries
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.errors import DomainError, ValidationFailed
@@ -69,7 +67,7 @@ def apply(
     """
     config = _load(file)
     with _database(database_url, migrate=not dry_run) as app:
-        accounts = None if app is None else _accounts(app)
+        accounts = None if app is None else app.accounts
         current = _current(app, accounts)
         try:
             cac.check(config, current, prune)
@@ -102,7 +100,7 @@ def export(
     with _database(database_url, migrate=False) as app:
         if app is None:
             raise fail(f"there is no Pager database at {_shown(database_url)} yet")
-        text = config_file.dump(cac.current_config(Queries(app.engine), _accounts(app)))
+        text = config_file.dump(cac.current_config(app.queries, app.accounts))
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -186,14 +184,10 @@ def _has_schema(engine: Engine) -> bool:
     return revision is not None
 
 
-def _accounts(app: App) -> Accounts:
-    return Accounts(SqlAccountStore(app.engine), app.clock)
-
-
 def _current(app: App | None, accounts: Accounts | None) -> cac.Config:
     if app is None or accounts is None:
         return cac.Config((), (), ())  # no database yet
-    return cac.current_config(Queries(app.engine), accounts)
+    return cac.current_config(app.queries, accounts)
 
 
 def _password_check(accounts: Accounts | None) -> Callable[[str, str], bool]:

@@ -20,11 +20,12 @@ from rich.table import Table
 
 from pager.adapters.storage.codec import decode_target
 from pager.application.ports import OutgoingNotification
-from pager.application.queries import Queries, StreamEvent
-from pager.bootstrap import App, bootstrap, build_worker
+from pager.application.queries import StreamEvent
+from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SlackTarget, SmsTarget
 from pager.entrypoints.cli_common import fail
+from pager.entrypoints.worker import build_worker
 
 commands = typer.Typer()
 
@@ -82,7 +83,7 @@ class Timeline:
 
     def __init__(self, console: Console, app: App, channel: RecordingChannel) -> None:
         self._console = console
-        self._queries = Queries(app.engine)
+        self._queries = app.queries
         self._channel = channel
         self._start = app.clock.now()
         self._version = 0

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -17,13 +17,13 @@ import psycopg
 from sqlalchemy.engine import Engine
 
 from pager import metrics
+from pager.adapters.handoff import Handoff
 from pager.adapters.notify.dispatcher import Dispatcher
-from pager.adapters.notify.handoff import Handoff
 from pager.adapters.storage.uow import WORK_CHANNEL
-from pager.adapters.timers import DueTimer, SqlTimerQueue
 from pager.adapters.wakeup import EVERYTHING, PAGES, TIMERS, Wakeup
 from pager.application.handlers import Handlers
-from pager.application.ports import Clock
+from pager.application.ports import Channel, Clock, DueTimer, TimerQueue
+from pager.bootstrap import App
 from pager.domain.commands import ReceiveAckTimeout
 from pager.domain.errors import DomainError
 from pager.domain.events import LevelNotified
@@ -59,7 +59,7 @@ class TimersModule:
     topic = TIMERS
 
     def __init__(
-        self, queue: SqlTimerQueue, handlers: Handlers, clock: Clock, batch: int = 200
+        self, queue: TimerQueue, handlers: Handlers, clock: Clock, batch: int = 200
     ) -> None:
         self._queue = queue
         self._handlers = handlers
@@ -84,7 +84,7 @@ class TimersModule:
             ReceiveAckTimeout(timer.service_id, timer.incident_id, timer.level, timer.round)
             for timer in timers
         ]
-        results = self._handlers.execute_many(commands)
+        results = self._handlers.execute(commands)
         fired_at = self._clock.now()
         for timer, result in zip(timers, results, strict=True):
             lateness = (fired_at - timer.due_at).total_seconds()
@@ -126,7 +126,7 @@ class DispatcherModule:
         lease: timedelta = timedelta(seconds=60),
     ) -> None:
         """With `handoff`, pages queued by this process's commits go straight to the
-        dispatcher (see `pager.adapters.notify.handoff`)."""
+        dispatcher (see `pager.adapters.handoff`)."""
         self._dispatcher = dispatcher
         self._handoff = handoff
         self._lease = lease
@@ -233,3 +233,18 @@ class Worker:
             except (psycopg.Error, OSError) as error:
                 logger.warning("LISTEN %s lost (%s); polling until it is back", WORK_CHANNEL, error)
                 await asyncio.sleep(self._poll)
+
+
+def build_worker(app: App, channels: Mapping[str, Channel] | None = None) -> Worker:
+    """The worker of `app`: its timers module and its dispatcher (sending through
+    `channels`, by default those the settings configure). Raises ValueError for a bad
+    channel setting."""
+    settings = app.settings
+    parts = app.worker_parts(channels)
+    modules: list[Module] = [
+        TimersModule(parts.timers, app.handlers, app.clock),
+        DispatcherModule(
+            parts.dispatcher, app.handoff, timedelta(seconds=settings.worker_lease_seconds)
+        ),
+    ]
+    return Worker(modules, app.clock, app.wakeup, app.engine, settings.worker_poll_seconds)

@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pager import metrics
-from pager.adapters.notify.handoff import Handoff
-from pager.adapters.notify.outbox import Attempt, ClaimedNotification, SqlOutbox
-from pager.application.ports import Channel, Clock, DeliveryFailed, OutgoingNotification
+from pager.adapters.handoff import Handoff
+from pager.application.ports import (
+    Attempt,
+    Channel,
+    ClaimedNotification,
+    Clock,
+    DeliveryFailed,
+    Outbox,
+    OutgoingNotification,
+)
 
 logger = logging.getLogger("pager.dispatcher")
 
@@ -45,7 +52,7 @@ def links_none(_: ClaimedNotification) -> tuple[str | None, str | None]:
 class Dispatcher:
     def __init__(
         self,
-        outbox: SqlOutbox,
+        outbox: Outbox,
         channels: Mapping[str, Channel],
         clock: Clock,
         retry: RetryPolicy | None = None,

@@ -11,13 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pager.adapters.notify.handoff import Handoff
-from pager.adapters.notify.outbox import ClaimedNotification
+from pager.adapters.handoff import Handoff
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_keys, encode_levels, encode_target
 from pager.adapters.storage.prepared import Prepared
 from pager.adapters.wakeup import PAGES, TIMERS
-from pager.application.handlers import new_id
+from pager.application.ports import ClaimedNotification
 from pager.domain.events import (
     Acknowledged,
     IncidentOpened,
@@ -33,6 +32,7 @@ from pager.domain.events import (
     ServiceUpdated,
 )
 from pager.domain.incident import OpenIncident, ServiceState
+from pager.ids import new_id
 
 _b = sa.bindparam
 

@@ -12,8 +12,7 @@ from typing import Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from pager.adapters.notify.handoff import Handoff
-from pager.adapters.notify.outbox import ClaimedNotification
+from pager.adapters.handoff import Handoff
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import (
     Event,
@@ -27,7 +26,7 @@ from pager.adapters.storage.codec import (
 from pager.adapters.storage.engine import WRITE, write_lock
 from pager.adapters.storage.prepared import Prepared, pipelined, query
 from pager.adapters.storage.projections import Projection, project_policy_event
-from pager.application.ports import ConcurrencyConflict, Loaded
+from pager.application.ports import ClaimedNotification, ConcurrencyConflict, Loaded
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, evolve
 from pager.domain.policy import EscalationPolicy

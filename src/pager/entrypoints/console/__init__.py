@@ -7,10 +7,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pager.adapters.ack_links import AckLinks
-from pager.adapters.storage.accounts import SqlAccountStore
-from pager.adapters.storage.api_tokens import SqlApiTokens
-from pager.adapters.storage.secret_key import SecretKey
 from pager.bootstrap import App
 from pager.entrypoints.console import ack, admin, auth, incidents, policies, services
 from pager.entrypoints.console.session import SessionCodec
@@ -25,19 +21,13 @@ SIGN_IN_BURST = 10
 
 def mount(app: FastAPI, container: App) -> None:
     settings = container.settings
-    secret = SecretKey(settings.secret_key, container.engine)
     api: Context = app.state.pager
     app.state.console = Console(
         api=api,
-        store=SqlAccountStore(container.engine),
-        tokens=SqlApiTokens(container.engine),
         sessions=SessionCodec(
-            secret.value,
+            container.secret.value,
             max_age_seconds=settings.session_max_age_seconds,
             secure=settings.public_url.lower().startswith("https://"),
-        ),
-        ack_links=AckLinks(
-            secret.value, container.clock, settings.public_url, settings.ack_link_ttl_seconds
         ),
         sign_in_limiter=RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST),
     )

@@ -25,7 +25,7 @@ from pager.adapters.storage.api_tokens import SqlApiTokens
 from pager.application.accounts import Accounts, User
 from pager.application.handlers import Handlers
 from pager.application.ports import Clock
-from pager.application.queries import Queries
+from pager.application.queries import ReadModel
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pager.entrypoints.console import display
 from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
@@ -65,18 +65,27 @@ class Console:
     """The console's share of the container, as `app.state.console`."""
 
     api: Context
-    store: SqlAccountStore
-    tokens: SqlApiTokens
     sessions: SessionCodec
-    ack_links: AckLinks
     sign_in_limiter: RateLimiter
+
+    @property
+    def store(self) -> SqlAccountStore:
+        return self.api.container.account_store
+
+    @property
+    def tokens(self) -> SqlApiTokens:
+        return self.api.container.api_tokens
+
+    @property
+    def ack_links(self) -> AckLinks:
+        return self.api.container.ack_links
 
     @property
     def handlers(self) -> Handlers:
         return self.api.handlers
 
     @property
-    def queries(self) -> Queries:
+    def queries(self) -> ReadModel:
         return self.api.queries
 
     @property

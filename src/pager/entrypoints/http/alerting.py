@@ -1,30 +1,30 @@
-"""The one way every endpoint turns alerts into commands: through group commit (concurrent
-requests share a transaction; each is answered after the commit that holds it), counted in
-the metrics."""
+"""The one way every endpoint turns a request into commands and commits them: through group
+commit (concurrent requests share a transaction; each is answered after the commit that
+holds it), with alerts counted in the metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pager.application.handlers import AlertOutcome, BatchCommand, Outcome, alert_outcome
-from pager.domain.commands import ReceiveAlert
+from pager.application.handlers import AlertOutcome, Outcome, Result, alert_outcome
+from pager.domain.commands import ReceiveAlert, ServiceCommand
 from pager.domain.errors import DomainError
 from pager.entrypoints.http.context import Context
 from pager.metrics import ALERTS_RECEIVED, INCIDENTS_OPENED
 
 
-async def commit(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
+async def commit(ctx: Context, commands: Sequence[ServiceCommand]) -> list[Outcome]:
     """Committed when it returns (so a 2xx may follow). Raises the first command's
     DomainError, if one was refused."""
     return _accepted(await ctx.commits.submit_async(commands))
 
 
-def commit_blocking(ctx: Context, commands: Sequence[BatchCommand]) -> list[Outcome]:
+def commit_blocking(ctx: Context, commands: Sequence[ServiceCommand]) -> list[Outcome]:
     """`commit` for a synchronous endpoint (FastAPI runs those in a thread pool)."""
     return _accepted(ctx.commits.submit_many(commands).result())
 
 
-def _accepted(results: list[Outcome | DomainError]) -> list[Outcome]:
+def _accepted(results: list[Result]) -> list[Outcome]:
     outcomes = []
     for result in results:
         if isinstance(result, DomainError):
@@ -43,7 +43,7 @@ def counted(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:
     return result
 
 
-def receive_alert(
+async def receive_alert(
     ctx: Context,
     service_id: str,
     message: str,
@@ -52,11 +52,10 @@ def receive_alert(
     severity: str | None,
     source: str,
 ) -> AlertOutcome:
-    """One alert, from a synchronous endpoint."""
     command = ctx.handlers.alert_command(
         service_id, message, dedup_key=dedup_key, severity=severity, source=source
     )
-    [outcome] = commit_blocking(ctx, [command])
+    [outcome] = await commit(ctx, [command])
     return counted(command, outcome)
 
 

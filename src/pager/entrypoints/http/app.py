@@ -10,10 +10,6 @@ from functools import partial
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pager.adapters.storage.accounts import SqlAccountStore
-from pager.application.accounts import Accounts
-from pager.application.group_commit import GroupCommitter
-from pager.application.queries import Queries
 from pager.bootstrap import App
 from pager.entrypoints import console
 from pager.entrypoints.http import (
@@ -84,15 +80,7 @@ def create_app(container: App) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     ctx = app.state.pager = Context(
-        container=container,
-        accounts=Accounts(
-            SqlAccountStore(container.engine),
-            container.clock,
-            cache_seconds=settings.credential_cache_seconds,
-        ),
-        queries=Queries(container.engine),
-        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-        commits=GroupCommitter(container.handlers),
+        container, RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
     errors.install(app)
     limit = settings.max_body_bytes

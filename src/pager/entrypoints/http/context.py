@@ -9,7 +9,7 @@ from fastapi import Request
 from pager.application.accounts import Accounts
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
-from pager.application.queries import Queries
+from pager.application.queries import ReadModel
 from pager.bootstrap import App
 from pager.entrypoints.http.limits import RateLimiter
 
@@ -17,14 +17,24 @@ from pager.entrypoints.http.limits import RateLimiter
 @dataclass(frozen=True, slots=True)
 class Context:
     container: App
-    accounts: Accounts
-    queries: Queries
     limiter: RateLimiter
-    commits: GroupCommitter
+    """Per credential, per process."""
 
     @property
     def handlers(self) -> Handlers:
         return self.container.handlers
+
+    @property
+    def commits(self) -> GroupCommitter:
+        return self.container.commits
+
+    @property
+    def accounts(self) -> Accounts:
+        return self.container.accounts
+
+    @property
+    def queries(self) -> ReadModel:
+        return self.container.queries
 
 
 async def context(request: Request) -> Context:

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from pager.entrypoints.http.alerting import commit, counted
+from pager.domain.commands import Acknowledge, Resolve
+from pager.entrypoints.http.alerting import commit, commit_blocking, counted
 from pager.entrypoints.http.auth import AnyCaller, Caller, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import forbidden, not_found, responses
@@ -80,7 +81,8 @@ def acknowledge(
     incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
 ) -> IncidentDetailOut:
     """Stops the escalation. Acknowledging twice is harmless; a resolved incident is a 409."""
-    ctx.handlers.acknowledge(incident_id, _by(caller, body))
+    service_id = ctx.handlers.service_of(incident_id)
+    commit_blocking(ctx, [Acknowledge(service_id, incident_id, _by(caller, body))])
     return _detail(ctx, incident_id)
 
 
@@ -92,7 +94,8 @@ def resolve(
     incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
 ) -> IncidentDetailOut:
     """Ends the incident; its service is healthy again. Resolving twice is harmless."""
-    ctx.handlers.resolve(incident_id, _by(caller, body))
+    service_id = ctx.handlers.service_of(incident_id)
+    commit_blocking(ctx, [Resolve(service_id, incident_id, _by(caller, body))])
     return _detail(ctx, incident_id)
 
 

@@ -16,8 +16,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from pager.entrypoints.http.alerting import clean, receive_alert
+from pager.domain.commands import (
+    Acknowledge,
+    AcknowledgeAlert,
+    Resolve,
+    ResolveAlert,
+    ServiceCommand,
+)
+from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
@@ -69,14 +77,14 @@ def _accepted(request: Request) -> Accepted:
 
 
 @router.post("", status_code=202, responses=ERRORS, summary="Opsgenie: create alert")
-def create_alert(
+async def create_alert(
     body: CreateAlert, service_id: GenieKeyService, ctx: Ctx, request: Request
 ) -> Accepted:
     """`alias` is the dedup key: a second alert with an open alias changes nothing."""
     message = clean(body.message, MAX_OPSGENIE_MESSAGE).strip()
     if not message:
         message = "alert"
-    receive_alert(
+    await receive_alert(
         ctx,
         service_id,
         message,
@@ -93,7 +101,7 @@ def create_alert(
     responses=ERRORS,
     summary="Opsgenie: acknowledge alert",
 )
-def acknowledge_alert(
+async def acknowledge_alert(
     identifier: Identifier,
     service_id: GenieKeyService,
     ctx: Ctx,
@@ -103,17 +111,18 @@ def acknowledge_alert(
 ) -> Accepted:
     by = _by(body)
     if identifier_type == "alias":
-        ctx.handlers.acknowledge_key(service_id, clean(identifier, 512), by)
+        command: ServiceCommand = AcknowledgeAlert(service_id, clean(identifier, 512), by)
     else:
-        _check_owner(ctx, service_id, identifier)
-        ctx.handlers.acknowledge(identifier, by)
+        await run_in_threadpool(_check_owner, ctx, service_id, identifier)
+        command = Acknowledge(service_id, identifier, by)
+    await commit(ctx, [command])
     return _accepted(request)
 
 
 @router.post(
     "/{identifier}/close", status_code=202, responses=ERRORS, summary="Opsgenie: close alert"
 )
-def close_alert(
+async def close_alert(
     identifier: Identifier,
     service_id: GenieKeyService,
     ctx: Ctx,
@@ -124,10 +133,11 @@ def close_alert(
     """By alias: that alert stopped firing (the incident ends with its last open alias).
     By id: the incident is resolved."""
     if identifier_type == "alias":
-        ctx.handlers.resolve_alert(service_id, clean(identifier, 512))
+        command: ServiceCommand = ResolveAlert(service_id, clean(identifier, 512))
     else:
-        _check_owner(ctx, service_id, identifier)
-        ctx.handlers.resolve(identifier, _by(body))
+        await run_in_threadpool(_check_owner, ctx, service_id, identifier)
+        command = Resolve(service_id, identifier, _by(body))
+    await commit(ctx, [command])
     return _accepted(request)
 
 

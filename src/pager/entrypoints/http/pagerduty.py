@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from pager.domain.commands import AcknowledgeAlert, ResolveAlert
 from pager.domain.incident import MAX_MESSAGE_LENGTH
-from pager.entrypoints.http.alerting import clean, receive_alert
+from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import integration_key
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError
@@ -130,11 +131,11 @@ async def enqueue(request: Request, ctx: Ctx) -> JSONResponse:
     by = clean(str(event.get("client") or "PagerDuty Events API"), 200)
     if action == "trigger":
         assert payload is not None
-        await run_in_threadpool(_trigger, ctx, service_id, key, payload)
+        await _trigger(ctx, service_id, key, payload)
     elif action == "acknowledge":
-        await run_in_threadpool(ctx.handlers.acknowledge_key, service_id, key, by)
+        await commit(ctx, [AcknowledgeAlert(service_id, key, by)])
     else:
-        await run_in_threadpool(ctx.handlers.resolve_alert, service_id, key)
+        await commit(ctx, [ResolveAlert(service_id, key)])
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": key}, status_code=202
     )
@@ -172,9 +173,9 @@ def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
     return action, clean(key, MAX_DEDUP_KEY) if key else uuid.uuid4().hex, payload
 
 
-def _trigger(ctx: Context, service_id: str, key: str, payload: dict[str, Any]) -> None:
+async def _trigger(ctx: Context, service_id: str, key: str, payload: dict[str, Any]) -> None:
     summary = clean(str(payload["summary"]), MAX_SUMMARY).strip()
-    receive_alert(
+    await receive_alert(
         ctx,
         service_id,
         summary[:MAX_MESSAGE_LENGTH] or "alert",

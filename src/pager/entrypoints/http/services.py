@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from pager.application.accounts import IssuedKey
 from pager.application.queries import ServiceView
+from pager.domain.commands import MarkHealthy
 from pager.domain.events import ServiceCreated
+from pager.entrypoints.http.alerting import commit_blocking
 from pager.entrypoints.http.auth import AdminCaller, AnyCaller, Caller, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import forbidden, not_found, responses
@@ -83,7 +85,7 @@ def mark_healthy(service_id: ServiceId, caller: AnyCaller, ctx: Ctx) -> ServiceO
     the service's own integration key."""
     if not caller.may_act_for(service_id):
         raise forbidden("an integration key may only act for its own service")
-    ctx.handlers.mark_healthy(service_id, caller.name)
+    commit_blocking(ctx, [MarkHealthy(service_id, caller.name)])
     return _service(ctx, caller, service_id)
 
 

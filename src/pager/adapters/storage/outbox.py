@@ -1,11 +1,10 @@
-"""The outbox as the dispatcher sees it: claim queued notifications, record each attempt."""
+"""The outbox as the dispatcher sees it (`Outbox`): claim queued notifications, record each
+attempt."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -13,34 +12,7 @@ from sqlalchemy.engine import Engine
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_target
 from pager.adapters.storage.engine import write_transaction
-from pager.domain.policy import Target
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedNotification:
-    id: str
-    incident_id: str
-    service_id: str
-    service_name: str
-    message: str
-    alert_count: int
-    opened_at: datetime
-    level: int
-    round: int
-    target: Target
-    attempts: int
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    claimed: ClaimedNotification
-    at: datetime
-    outcome: Literal["sent", "retry", "failed"]
-    error: str | None = None
-    provider_id: str | None = None
-    retry_at: datetime | None = None
-
+from pager.application.ports import Attempt, ClaimedNotification
 
 _n = t.notifications
 _b = sa.bindparam

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from pager.adapters.notify.outbox import ClaimedNotification
+from pager.application.ports import ClaimedNotification
 
 
 class Receiver(Protocol):

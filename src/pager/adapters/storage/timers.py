@@ -1,8 +1,8 @@
-"""Durable ack timers: claim due rows (SKIP LOCKED on PostgreSQL) for the timers module."""
+"""Durable ack timers (`TimerQueue`): claim due rows (SKIP LOCKED on PostgreSQL) for the
+timers module."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -10,16 +10,7 @@ from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.engine import write_transaction
-
-
-@dataclass(frozen=True, slots=True)
-class DueTimer:
-    id: int
-    incident_id: str
-    service_id: str
-    level: int
-    round: int
-    due_at: datetime
+from pager.application.ports import DueTimer
 
 
 class SqlTimerQueue:

@@ -1,0 +1,275 @@
+"""The read side's SQL (`ReadModel`): read straight from the read models and the event
+store. Nothing here writes."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_policy
+from pager.adapters.storage.migrate import current_revision, head_revision
+from pager.adapters.storage.uow import service_stream
+from pager.application.queries import (
+    OPEN_STATUSES,
+    IncidentDetail,
+    IncidentView,
+    NotificationView,
+    PolicyView,
+    ServiceView,
+    StreamEvent,
+    TimelineEntry,
+    redact,
+)
+
+
+def _incident(row: Any) -> IncidentView:
+    return IncidentView(
+        id=row.id,
+        service=row.service_id,
+        status=row.status,
+        message=row.message,
+        alert_count=row.alert_count,
+        level=row.level,
+        round=row.round,
+        dedup_keys=tuple(row.dedup_keys or ()),
+        opened_at=row.opened_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+    )
+
+
+class SqlQueries:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- services
+
+    def services(self) -> list[ServiceView]:
+        return self._services(None)
+
+    def service(self, service_id: str) -> ServiceView | None:
+        found = self._services(service_id)
+        return found[0] if found else None
+
+    def _services(self, service_id: str | None) -> list[ServiceView]:
+        query = (
+            sa.select(t.services, t.incidents)
+            .outerjoin(t.incidents, t.incidents.c.id == t.services.c.open_incident_id)
+            .order_by(t.services.c.id)
+        )
+        if service_id is not None:
+            query = query.where(t.services.c.id == service_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        views = []
+        for row in rows:
+            mapping = row._mapping
+            open_incident = None
+            if mapping[t.incidents.c.id] is not None:
+                open_incident = _incident(_IncidentRow(mapping))
+            views.append(
+                ServiceView(
+                    id=mapping[t.services.c.id],
+                    name=mapping[t.services.c.name],
+                    escalation_policy=mapping[t.services.c.policy_id],
+                    state=mapping[t.services.c.state],
+                    open_incident=open_incident,
+                    created_at=mapping[t.services.c.created_at],
+                    updated_at=mapping[t.services.c.updated_at],
+                )
+            )
+        return views
+
+    # -- escalation policies
+
+    def policies(self) -> list[PolicyView]:
+        return self._policies(None)
+
+    def policy(self, policy_id: str) -> PolicyView | None:
+        found = self._policies(policy_id)
+        return found[0] if found else None
+
+    def _policies(self, policy_id: str | None) -> list[PolicyView]:
+        query = sa.select(t.policies).order_by(t.policies.c.id)
+        if policy_id is not None:
+            query = query.where(t.policies.c.id == policy_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+            users: dict[str, list[str]] = {}
+            service_rows = conn.execute(
+                sa.select(t.services.c.policy_id, t.services.c.id).order_by(t.services.c.id)
+            )
+            for used_policy, service_id in service_rows:
+                users.setdefault(used_policy, []).append(service_id)
+        return [
+            PolicyView(
+                decode_policy(row.id, row.name, row.repeat, row.levels),
+                tuple(users.get(row.id, ())),
+                row.created_at,
+                row.updated_at,
+            )
+            for row in rows
+        ]
+
+    # -- incidents
+
+    def incidents(
+        self, service_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[IncidentView]:
+        query = sa.select(t.incidents).order_by(t.incidents.c.opened_at.desc()).limit(limit)
+        if service_id is not None:
+            query = query.where(t.incidents.c.service_id == service_id)
+        if status == "open":
+            query = query.where(t.incidents.c.status.in_(OPEN_STATUSES))
+        elif status is not None:
+            query = query.where(t.incidents.c.status == status)
+        with self._engine.connect() as conn:
+            return [_incident(row) for row in conn.execute(query)]
+
+    def incident(self, incident_id: str) -> IncidentDetail | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.incidents).where(t.incidents.c.id == incident_id)
+            ).first()
+            if row is None:
+                return None
+            events = conn.execute(
+                sa.select(t.events.c.type, t.events.c.data, t.events.c.recorded_at)
+                .where(t.events.c.incident_id == incident_id)
+                .order_by(t.events.c.position)
+            ).all()
+            notifications = conn.execute(
+                sa.select(t.notifications)
+                .where(t.notifications.c.incident_id == incident_id)
+                .order_by(t.notifications.c.created_at, t.notifications.c.level)
+            ).all()
+            attempts = conn.execute(
+                sa.select(t.notification_attempts, t.notifications.c.channel)
+                .join(
+                    t.notifications,
+                    t.notifications.c.id == t.notification_attempts.c.notification_id,
+                )
+                .where(t.notifications.c.incident_id == incident_id)
+                .order_by(t.notification_attempts.c.id)
+            ).all()
+        timeline = [
+            TimelineEntry(
+                recorded_at,
+                type_,
+                redact({k: v for k, v in data.items() if k not in ("at", "incident_id")}),
+            )
+            for type_, data, recorded_at in events
+        ]
+        timeline += [
+            TimelineEntry(
+                attempt.at,
+                "NotificationAttempted",
+                {
+                    "notification_id": attempt.notification_id,
+                    "channel": attempt.channel,
+                    "attempt": attempt.attempt,
+                    "outcome": attempt.outcome,
+                    "error": attempt.error,
+                },
+            )
+            for attempt in attempts
+        ]
+        timeline.sort(key=lambda entry: entry.at)  # stable: events keep their order
+        return IncidentDetail(
+            _incident(row),
+            tuple(timeline),
+            tuple(
+                NotificationView(
+                    id=n.id,
+                    channel=n.channel,
+                    target=redact(n.target),
+                    level=n.level,
+                    round=n.round,
+                    status=n.status,
+                    attempts=n.attempts,
+                    last_error=n.last_error,
+                    created_at=n.created_at,
+                    sent_at=n.sent_at,
+                )
+                for n in notifications
+            ),
+        )
+
+    def incident_service(self, incident_id: str) -> str | None:
+        with self._engine.connect() as conn:
+            found: str | None = conn.scalar(
+                sa.select(t.incidents.c.service_id).where(t.incidents.c.id == incident_id)
+            )
+        return found
+
+    def open_incident_count(self) -> int:
+        with self._engine.connect() as conn:
+            count = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(t.incidents)
+                .where(t.incidents.c.status.in_(OPEN_STATUSES))
+            )
+        return int(count or 0)
+
+    # -- the event stream
+
+    def service_events(
+        self, service_id: str, after: int = 0, limit: int = 100
+    ) -> list[StreamEvent] | None:
+        """Events after version `after`, oldest first; None if the service never existed."""
+        stream_id = service_stream(service_id)
+        with self._engine.connect() as conn:
+            exists = conn.scalar(
+                sa.select(t.streams.c.version).where(t.streams.c.stream_id == stream_id)
+            )
+            if exists is None:
+                return None
+            rows = conn.execute(
+                sa.select(t.events)
+                .where(t.events.c.stream_id == stream_id, t.events.c.version > after)
+                .order_by(t.events.c.version)
+                .limit(limit)
+            ).all()
+        return [
+            StreamEvent(
+                row.version,
+                row.type,
+                row.recorded_at,
+                row.incident_id,
+                redact({k: v for k, v in row.data.items() if k != "at"}),
+            )
+            for row in rows
+        ]
+
+    # -- operations
+
+    def ready(self) -> str | None:
+        """None if the database answers and is at the newest schema; else what is wrong."""
+        try:
+            revision = current_revision(self._engine)
+        except Exception as error:  # any failure to reach the database means "not ready"
+            return f"database unreachable: {type(error).__name__}"
+        if revision != _head():
+            return f"database schema at {revision or 'nothing'}, expected {_head()}"
+        return None
+
+
+@cache
+def _head() -> str | None:
+    return head_revision()
+
+
+class _IncidentRow:
+    """Attribute access to the incident columns of a services-join-incidents row."""
+
+    def __init__(self, mapping: Any) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        return self._mapping[t.incidents.c[name]]
