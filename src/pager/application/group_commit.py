@@ -132,7 +132,7 @@ class GroupCommitter:
         try:
             results = self._handlers.execute(commands)
         except Exception as error:  # the database is down, say: every caller hears of it
-            logger.warning("a batch of %d commands failed: %s", len(commands), error)
+            logger.debug("a batch of %d commands failed: %s", len(commands), error)
             outcomes = [error] * len(batch)
         else:
             outcomes = []

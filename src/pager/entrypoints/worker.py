@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from pager import metrics
 from pager.adapters.handoff import Handoff
 from pager.adapters.notify.dispatcher import Dispatcher
+from pager.adapters.storage.engine import outage
 from pager.adapters.storage.uow import WORK_CHANNEL
 from pager.adapters.wakeup import EVERYTHING, PAGES, TIMERS, Wakeup
 from pager.application.handlers import Handlers
@@ -206,8 +207,12 @@ class Worker:
                 if await module.tick():
                     continue
                 wait = await self._wait_for(module)
-            except Exception:
-                logger.exception("worker module %s failed; retrying", module.name)
+            except Exception as error:
+                reason = outage(error)
+                if reason is None:
+                    logger.exception("worker module %s failed; retrying", module.name)
+                else:  # one line a poll, not a traceback, while the database is away
+                    logger.error("worker module %s: %s; retrying", module.name, reason)
                 wait = self._poll
             if wait > 0:
                 with contextlib.suppress(TimeoutError):

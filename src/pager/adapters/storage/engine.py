@@ -42,6 +42,28 @@ def write_transaction(engine: Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
+OUTAGES: tuple[type[Exception], ...] = (sa.exc.DBAPIError, sa.exc.TimeoutError)
+"""The kinds of error that a database outage raises (and, for DBAPIError, other failures)."""
+
+
+_SQLITE_MISTAKES = ("no such ", "near ", "table ", "incomplete input", "unrecognized token")
+
+
+def outage(error: BaseException) -> str | None:
+    """If `error` says the database cannot be reached or used now (down, restarting, out of
+    connections, locked past the busy timeout, disk full) rather than that a statement is
+    wrong: what happened, in one line fit for a log (no SQL, no parameters)."""
+    unavailable = isinstance(
+        error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError
+    ) or (isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated)
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    # SQLite raises OperationalError for a wrong statement as well as for a locked file.
+    if not unavailable or (lines and lines[0].startswith(_SQLITE_MISTAKES)):
+        return None
+    return f"database unavailable: {type(cause).__name__}: {lines[0] if lines else ''}".rstrip()
+
+
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them."""
     for prefix in ("postgresql://", "postgres://"):

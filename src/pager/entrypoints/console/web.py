@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from pager.adapters.ack_links import AckLinks
 from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.api_tokens import SqlApiTokens
+from pager.adapters.storage.engine import outage
 from pager.application.accounts import Accounts, User
 from pager.application.handlers import Handlers
 from pager.application.ports import Clock
@@ -30,7 +31,7 @@ from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFaile
 from pager.entrypoints.console import display
 from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
 from pager.entrypoints.http.context import Context
-from pager.entrypoints.http.errors import ApiError
+from pager.entrypoints.http.errors import RETRY_AFTER_OUTAGE, ApiError
 from pager.entrypoints.http.limits import RateLimiter
 
 logger = logging.getLogger("pager.console")
@@ -269,11 +270,24 @@ def _error_page(request: Request, error: Exception) -> Response:
         return _problem(request, page)
     if isinstance(error, RequestValidationError):
         return _problem(request, ConsoleError(400, "Bad request", "That address is not valid."))
+    reason = outage(error)
+    if reason is not None:
+        logger.error("%s %s: %s", request.method, request.url.path, reason)
+        return _outage_page(request)
     logger.error("error in %s %s", request.method, request.url.path, exc_info=error)
     page = ConsoleError(
         500, "Something broke", "Pager hit an internal error; the server log says more."
     )
     return _problem(request, page)
+
+
+def _outage_page(request: Request) -> Response:
+    page = ConsoleError(
+        503, "Pager cannot reach its database", "Nothing was done. Try again in a minute."
+    )
+    response = _problem(request, page)
+    response.headers["Retry-After"] = str(RETRY_AFTER_OUTAGE)
+    return response
 
 
 def _from_domain(error: DomainError) -> ConsoleError:
@@ -327,7 +341,14 @@ class ConsoleRoute(APIRoute):
                 response = _error_page(request, error)
             session: Session | None = getattr(request.state, "session", None)
             if session is not None:
-                console(request).sessions.save(session, response)
+                try:
+                    console(request).sessions.save(session, response)
+                except Exception as error:
+                    if outage(error) is None:
+                        raise
+                    # The signing key is in the database: the outage page, with no cookie.
+                    if response.status_code != 503:
+                        response = _error_page(request, error)
             _secure(response, ack_page)
             return response
 

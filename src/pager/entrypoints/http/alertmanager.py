@@ -20,9 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pager.domain.commands import ResolveAlert
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.entrypoints.http.alerting import clean, commit, counted
-from pager.entrypoints.http.auth import BearerKeyService
 from pager.entrypoints.http.context import Context, context
-from pager.entrypoints.http.errors import responses
 
 router = APIRouter(tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
@@ -65,22 +63,9 @@ class WebhookAccepted(BaseModel):
     alerts: list[HandledAlert]
 
 
-@router.post(
-    "/integrations/alertmanager",
-    status_code=202,
-    responses=responses(400, 401, 403, 404, 413, 422, 429),
-    summary="Alertmanager (version 4) and Grafana (version 1) webhooks",
-)
-async def alertmanager_webhook(
-    body: WebhookMessage, service_id: BearerKeyService, ctx: Ctx
-) -> WebhookAccepted:
-    """Authenticate with `Authorization: Bearer <the service's integration key>`
-    (`http_config.authorization.credentials` in Alertmanager)."""
-    return await accept_webhook(ctx, body, service_id)
-
-
 async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) -> WebhookAccepted:
-    """What the webhook does, here and on its fast path (`fast_ingest`)."""
+    """What the webhook does (`ingest` answers it): firing alerts, then resolved ones, in one
+    commit."""
     source: Literal["alertmanager", "grafana"] = (
         "grafana" if body.version == "1" or body.orgId is not None else "alertmanager"
     )

@@ -24,7 +24,7 @@ from pager.entrypoints.http import (
     users,
 )
 from pager.entrypoints.http.context import Context
-from pager.entrypoints.http.fast_ingest import FastIngest
+from pager.entrypoints.http.ingest import Ingest, documented
 from pager.entrypoints.http.limits import BodyLimitMiddleware, RateLimiter
 
 DESCRIPTION = """\
@@ -52,18 +52,14 @@ class _Started:
 
 
 class _PagerAPI(FastAPI):
-    """FastAPI with the storm endpoints' fast path (`FastIngest`) in front of everything,
-    FastAPI's own outer layers (error page, telemetry, body limit) included: under load
-    they cost more than the fast path itself. What the fast path does not answer whole
-    goes through the full stack, as any other request."""
+    """FastAPI with the ingest path (`Ingest`) in front of everything, FastAPI's own outer
+    layers (error page, telemetry, body limit) included: under load they cost more than
+    deciding and committing an alert."""
 
-    fast_ingest: FastIngest | None = None
+    ingest: Ingest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_ingest is None:
-            await super().__call__(scope, receive, send)
-        else:
-            await self.fast_ingest(scope, receive, send)
+        await self.ingest(scope, receive, send)
 
 
 def create_app(container: App) -> FastAPI:
@@ -84,14 +80,14 @@ def create_app(container: App) -> FastAPI:
     )
     errors.install(app)
     limit = settings.max_body_bytes
-    too_large = errors.ApiError(413, "too_large", f"the request body is over {limit} bytes")
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=limit,
-        reject=lambda scope: errors.render(Request(scope), too_large),
+        reject=lambda scope: errors.render(Request(scope), errors.too_large(limit)),
     )
     app.add_middleware(_Started)
-    app.fast_ingest = FastIngest(partial(FastAPI.__call__, app), ctx=ctx, max_bytes=limit)
+    app.ingest = Ingest(partial(FastAPI.__call__, app), ctx=ctx, max_bytes=limit)
+    app.include_router(documented)
     for module in (
         incidents,
         services,

@@ -12,10 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Scope
 
+from pager.adapters.storage.engine import OUTAGES, outage
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 logger = logging.getLogger("pager.http")
@@ -83,6 +85,47 @@ def _code(status: int) -> str:
 
 
 INTERNAL = ApiError(500, "internal", "internal error; see the server log")
+RETRY_AFTER_OUTAGE = 5
+UNAVAILABLE = ApiError(
+    503,
+    "unavailable",
+    "the database is unavailable; nothing was done, try again in a few seconds",
+    headers={"Retry-After": str(RETRY_AFTER_OUTAGE)},
+)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"the request body is over {limit} bytes")
+
+
+def from_exception(method: str, path: str, error: Exception) -> ApiError:
+    """The answer to anything an endpoint raised. A database outage is a 503 with
+    Retry-After and one log line; any other unexpected error is a 500, logged with its
+    traceback for the operator (the client learns nothing internal)."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, DomainError):
+        return from_domain(error)
+    reason = outage(error)
+    if reason is not None:
+        logger.error("%s %s: %s", method, path, reason)
+        return UNAVAILABLE
+    logger.error("error in %s %s", method, path, exc_info=error)
+    return INTERNAL
+
+
+def method_not_allowed(scope: Scope, allowed: Sequence[str]) -> ASGIApp:
+    """OPTIONS: 204 with `Allow`; any other method the route lacks: 405 with `Allow`."""
+    allow = ", ".join(sorted({*allowed, "OPTIONS"}))
+    if scope["method"] == "OPTIONS":
+        return Response(status_code=204, headers={"Allow": allow})
+    error = ApiError(
+        405,
+        "method_not_allowed",
+        f"{scope['method']} is not allowed here; use {', '.join(allowed)}",
+        headers={"Allow": allow},
+    )
+    return render(Request(scope), error)
 
 
 def render(request: Request, error: ApiError) -> JSONResponse:
@@ -115,9 +158,11 @@ def from_domain(error: DomainError) -> ApiError:
     return ApiError(400, error.code, error.message)
 
 
-def _from_validation(error: RequestValidationError) -> ApiError:
+def from_validation(items: Sequence[Any]) -> ApiError:
+    """400 for a body that is not JSON; else 422 naming each invalid field (pydantic's and
+    FastAPI's validation errors, whose places start with "body")."""
     problems = []
-    for item in error.errors():
+    for item in items:
         if item.get("type") == "json_invalid":
             return ApiError(400, "invalid_json", "the request body is not valid JSON")
         where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
@@ -137,7 +182,7 @@ def install(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return render(request, _from_validation(exc))
+        return render(request, from_validation(exc.errors()))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -146,14 +191,16 @@ def install(app: FastAPI) -> None:
         return render(request, error)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with its traceback for the operator; the client learns nothing internal.
-        logger.error("error in %s %s", request.method, request.url.path, exc_info=exc)
-        return render(request, INTERNAL)
+        return render(request, from_exception(request.method, request.url.path, exc))
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    # Storage errors are answered where the other errors are (not where Starlette re-raises
+    # after answering, which would log a second traceback for every request of an outage).
+    for kind in OUTAGES:
+        app.add_exception_handler(kind, unexpected)
     app.add_exception_handler(Exception, unexpected)
 
 

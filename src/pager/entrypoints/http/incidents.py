@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from pager.domain.commands import Acknowledge, Resolve
 from pager.entrypoints.http.alerting import commit, commit_blocking, counted
-from pager.entrypoints.http.auth import AnyCaller, Caller, UserCaller
+from pager.entrypoints.http.auth import Caller, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import forbidden, not_found, responses
 from pager.entrypoints.http.schemas import (
@@ -27,20 +27,8 @@ Ctx = Annotated[Context, Depends(context)]
 IncidentId = Annotated[str, Path(pattern=INCIDENT_ID_REGEX)]
 
 
-@router.post(
-    "/alerts",
-    status_code=202,
-    responses=responses(400, 401, 403, 404, 413, 422, 429),
-    summary="Send an alert for a service",
-)
-async def post_alert(body: AlertIn, caller: AnyCaller, ctx: Ctx) -> AlertAccepted:
-    """Opens an incident if the service is healthy, else attaches to its open incident.
-    Takes an API token, or the integration key of the service named in the body."""
-    return await accept_alert(ctx, body, caller)
-
-
 async def accept_alert(ctx: Context, body: AlertIn, caller: Caller) -> AlertAccepted:
-    """What POST /api/v1/alerts does, here and on its fast path (`fast_ingest`)."""
+    """What POST /api/v1/alerts does (`ingest` answers it)."""
     if not caller.may_act_for(body.service):
         raise forbidden("an integration key may only send alerts for its own service")
     command = ctx.handlers.alert_command(

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pager.entrypoints.http.errors import ApiError
@@ -69,6 +70,25 @@ def replay(chunks: list[bytes], more: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+def require_json(content_type: str) -> None:
+    """Refuse (415) a body whose Content-Type says it is something other than JSON; a body
+    without one is taken as JSON, as many monitoring tools send it."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"the body must be JSON (Content-Type: application/json), not {media}",
+        )
+
+
+async def json_body(request: Request) -> None:
+    """A route dependency: `require_json` for a request that has a body."""
+    headers = request.headers
+    if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+        require_json(headers.get("content-type", ""))
 
 
 def _content_length(scope: Scope) -> int | None:

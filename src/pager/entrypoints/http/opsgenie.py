@@ -29,9 +29,10 @@ from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
+from pager.entrypoints.http.limits import json_body
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
 
-router = APIRouter(prefix="/v2/alerts", tags=["integrations"])
+router = APIRouter(prefix="/v2/alerts", tags=["integrations"], dependencies=[Depends(json_body)])
 Ctx = Annotated[Context, Depends(context)]
 Identifier = Annotated[str, Path(min_length=1, max_length=512)]
 IdentifierType = Annotated[
@@ -39,7 +40,7 @@ IdentifierType = Annotated[
     Query(alias="identifierType", description="`id` is Pager's incident id."),
 ]
 MAX_OPSGENIE_MESSAGE = 130
-ERRORS = responses(400, 401, 403, 404, 409, 413, 422, 429)
+ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 
 
 class CreateAlert(BaseModel):

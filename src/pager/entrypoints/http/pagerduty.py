@@ -25,6 +25,7 @@ from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import integration_key
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError
+from pager.entrypoints.http.limits import require_json
 
 router = APIRouter(tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
@@ -103,6 +104,7 @@ def _string(event: dict[str, Any], field: str, where: str = "") -> str | None:
     responses={
         400: {"model": InvalidEvent, "description": "Invalid event"},
         413: {"model": InvalidEvent, "description": "Request body too large"},
+        415: {"model": InvalidEvent, "description": "The body is not JSON"},
         429: {"model": InvalidEvent, "description": "Too many events for this routing key"},
     },
     openapi_extra={
@@ -111,6 +113,7 @@ def _string(event: dict[str, Any], field: str, where: str = "") -> str | None:
     summary="PagerDuty Events API v2",
 )
 async def enqueue(request: Request, ctx: Ctx) -> JSONResponse:
+    require_json(request.headers.get("content-type", ""))
     raw = await request.body()
     try:
         event = json.loads(raw)
