@@ -4,12 +4,16 @@ stored hashed, found by their secret, and the first admin is made once."""
 from __future__ import annotations
 
 import threading
+from typing import Literal
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 
+from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.accounts import SqlAccountStore
 from pager.application.accounts import FIRST_ADMIN_EMAIL, Accounts, UserExists, UserNotFound
 from pager.domain.errors import ValidationFailed
 from pager.entrypoints.cli_admin import accounts_for, ensure_first_admin
@@ -45,6 +49,41 @@ def test_passwords_are_checked(accounts: Accounts) -> None:
     assert accounts.check_password("BOB@example.com", "hunter2hunter2") is not None
     assert accounts.check_password("bob@example.com", "wrong password") is None
     assert accounts.check_password("nobody@example.com", "hunter2hunter2") is None
+
+
+class CountingHasher(PasswordHasher):
+    """argon2 as it is, recording the hash of every verification."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verified: list[str] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verified.append(str(hash))
+        return super().verify(hash, password)
+
+
+def argon2_parameters(password_hash: str) -> str:
+    """`$argon2id$v=19$m=65536,t=3,p=4`: what a verification costs, without the salt."""
+    return "$".join(password_hash.split("$")[:4])
+
+
+def test_an_unknown_email_costs_one_argon2_verification_like_a_known_one(
+    engine: Engine,
+) -> None:
+    hasher = CountingHasher()
+    accounts = Accounts(SqlAccountStore(engine), SystemClock(), hasher=hasher)
+    accounts.add_user("bob@example.com", "responder", "hunter2hunter2")
+    accounts.add_user("tokens-only@example.com")  # no password at all
+    assert accounts.check_password("bob@example.com", "wrong password") is None
+    assert accounts.check_password("nobody@example.com", "wrong password") is None
+    assert accounts.check_password("tokens-only@example.com", "wrong password") is None
+    assert accounts.check_password("nobody@example.com", "hunter2hunter2") is None
+    real, *dummies = hasher.verified
+    assert len(dummies) == 3
+    assert len(set(dummies)) == 1  # made once
+    assert dummies[0] != real
+    assert argon2_parameters(dummies[0]) == argon2_parameters(real)
 
 
 def test_user_errors_are_domain_errors(accounts: Accounts) -> None:

@@ -153,11 +153,18 @@ class _TtlCache:
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, clock: Clock, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        clock: Clock,
+        cache_seconds: float = 0.0,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         self._cache = _TtlCache(cache_seconds)
+        self._dummy_hash: str | None = None
 
     # -- users
 
@@ -218,16 +225,30 @@ class Accounts:
             raise UserNotFound(email)
 
     def check_password(self, email: str, password: str) -> User | None:
-        """The user if the password is theirs; None otherwise (also for unknown users)."""
+        """The user if the password is theirs; None otherwise (also for unknown users and
+        users without a password, who cost the same argon2 verification as the others)."""
         email = normalize_email(email)
         stored = self._store.password_hash(email)
         if stored is None:
+            # Else how long a wrong answer takes tells which emails have an account.
+            self._verify(self._dummy(), password)
             return None
-        try:
-            self._hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
+        if not self._verify(stored, password):
             return None
         return self._store.user_by_email(email)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy(self) -> str:
+        """A hash of a random password, made with this hasher's parameters (so that checking
+        it costs as much as checking a real one), once: making it costs as much again."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
+        return self._dummy_hash
 
     # -- API tokens
 
