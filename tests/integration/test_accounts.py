@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.engine import create_engine
 from pager.application.accounts import (
     FIRST_ADMIN_EMAIL,
     Accounts,
@@ -233,6 +234,25 @@ def test_removing_a_user_ends_their_sessions(timed: Accounts, engine: Engine) ->
     assert timed.session_user(session.session_id, user.id) is None
     assert timed.session_user(others.session_id, other.id) == other
     assert [row["user_id"] for row in stored(engine, t.console_sessions)] == [other.id]
+
+
+def test_removing_a_user_leaves_no_rows_where_foreign_keys_are_not_enforced(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    engine = create_engine(sqlite_url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    accounts = Accounts(SqlAccountStore(engine), clock)
+    accounts.add_user("leo@example.com", "responder", "hunter2hunter2")
+    accounts.create_token("leo@example.com")
+    signed_in(accounts, "leo@example.com")
+    accounts.delete_user("leo@example.com")
+    assert stored(engine, t.api_tokens) == []
+    assert stored(engine, t.console_sessions) == []
+    engine.dispose()
 
 
 def test_no_session_starts_on_a_password_changed_after_it_was_checked(

@@ -4,11 +4,16 @@ hostile client can send."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -20,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
-from pager.application.accounts import Accounts, Role, User
+from pager.application.accounts import Accounts, Role, User, secret_hash
 from pager.application.queries import Queries
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
@@ -107,11 +112,16 @@ def add_user(container: App, email: str, role: Role) -> User:
 
 
 def signed_in(container: App, client: TestClient, user: User) -> Browser:
-    """`client` with the session cookie that signing in as `user` would have set."""
+    """`client` with the session (row and cookie) that signing in as `user` would have made,
+    without paying for argon2 in every test."""
     console: web.Console = client.app.state.console  # type: ignore[attr-defined]
+    session_id = secrets.token_urlsafe(32)
+    now = container.clock.now()
+    lifetime = timedelta(seconds=container.settings.session_max_age_seconds)
+    store = SqlAccountStore(container.engine)
+    assert store.add_session(secret_hash(session_id), user.id, password_hash(), now, now + lifetime)
     session = Session.new()
-    tag = console.sessions.password_tag(password_hash())
-    session.sign_in(user.id, user.email, tag, int(container.clock.now().timestamp()))
+    session.sign_in(session_id, user.id, int(now.timestamp()))
     client.cookies.set(COOKIE, console.sessions.encode(session))
     return Browser(client)
 
@@ -209,6 +219,45 @@ def test_signing_out_ends_the_session(console: Console) -> None:
     assert not browser.signed_in
 
 
+def copy_of(console: Console, browser: Browser) -> Browser:
+    """Another client, in an app of its own (as another process would be), sending the
+    same session cookie: what someone who copied the cookie has."""
+    cookie = browser.client.cookies[COOKIE]
+    return Browser(TestClient(create_app(console.app), cookies={COOKIE: cookie}))
+
+
+def sessions_of(console: Console, email: str) -> int:
+    with console.app.engine.connect() as conn:
+        count: int = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(t.console_sessions.join(t.users))
+            .where(t.users.c.email == email)
+        )
+    return count
+
+
+def test_a_cookie_copied_before_signing_out_is_no_use_after_it(console: Console) -> None:
+    browser = console.browser()
+    browser.sign_in(ADMIN)
+    copy = copy_of(console, browser)
+    assert copy.get("/", follow_redirects=False).status_code == 200
+    browser.post("/logout")
+    answer = copy.get("/", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+    assert sessions_of(console, ADMIN) == 1  # the fixture's own
+
+
+def test_signing_in_again_ends_the_session_that_was_there(console: Console) -> None:
+    browser = console.browser()
+    browser.sign_in(ADMIN)
+    as_admin = copy_of(console, browser)
+    browser.sign_in(RESPONDER)
+    assert not as_admin.signed_in
+    assert 'href="/admin"' not in browser.get("/").text  # signed in as the responder
+    assert sessions_of(console, ADMIN) == 1  # the fixture's own
+
+
 def test_a_session_ends_after_its_max_age(console: Console) -> None:
     assert console.admin.signed_in
     console.clock.advance(console.app.settings.session_max_age_seconds + 1)
@@ -219,18 +268,46 @@ def test_a_session_ends_after_its_max_age(console: Console) -> None:
 def test_a_removed_user_is_signed_out_at_once(console: Console) -> None:
     console.accounts.delete_user(RESPONDER)
     assert not console.responder.signed_in
+    assert sessions_of(console, RESPONDER) == 0
+
+
+def test_pagerd_user_remove_ends_their_sessions(console: Console, database_url: str) -> None:
+    copy = copy_of(console, console.responder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGER_")}
+    removed = subprocess.run(
+        [sys.executable, "-m", "pager", "user", "remove", RESPONDER],
+        env={**env, "PAGER_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert not copy.signed_in
+    assert not console.responder.signed_in
+
+
+def test_an_admin_removing_a_user_ends_their_sessions(console: Console) -> None:
+    copy = copy_of(console, console.responder)
+    console.admin.post("/admin/users/delete", {"email": RESPONDER})
+    assert not copy.signed_in
+    assert not console.responder.signed_in
+    assert console.admin.signed_in
 
 
 def test_changing_a_password_signs_out_the_other_sessions(console: Console) -> None:
     other = console.browser()
     other.sign_in(ADMIN)
+    copy = copy_of(console, console.admin)
     answer = console.admin.post(
         "/account/password",
         {"current": PASSWORD, "new": "a new password", "repeat": "a new password"},
     )
     assert answer.status_code == 303
-    assert console.admin.signed_in  # this session goes on
+    assert console.admin.signed_in  # this session goes on, in every copy of its cookie
+    assert copy.signed_in
     assert not other.signed_in
+    assert sessions_of(console, ADMIN) == 1
     assert console.browser().sign_in(ADMIN, "a new password").status_code == 303
 
 

@@ -141,12 +141,11 @@ def session_of(request: Request) -> Session:
 
 def signed_in_user(request: Request, c: ConsoleDep) -> User:
     session = session_of(request)
-    if not session.signed_in or session.email is None:
+    if session.session_id is None or session.user_id is None:
         raise SignInRequired
-    user = c.store.user_by_email(session.email)
-    tag = c.sessions.password_tag(c.store.password_hash(session.email))
-    if user is None or user.id != session.user_id or tag != session.password_tag:
-        # Removed, replaced, or their password changed since: this session is over.
+    user = c.accounts.session_user(session.session_id, session.user_id)
+    if user is None:
+        # Signed out, expired, their password changed or they were removed: it is over.
         session.sign_out()
         raise SignInRequired
     request.state.user = user
