@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -32,7 +32,14 @@ from pager.config import Settings
 from pager.domain.policy import EscalationPolicy
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.console import web
+from pager.entrypoints.console.auth import NOT_RECOGNISED
 from pager.entrypoints.console.session import COOKIE, Session
+from pager.entrypoints.console.throttle import (
+    CLIENT_BURST,
+    SignInLimiter,
+    TooManyTries,
+    client_key,
+)
 from pager.entrypoints.http.app import create_app
 from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
@@ -331,13 +338,53 @@ def test_a_bad_password_change_says_what_is_wrong_next_to_the_field(
     assert re.search(rf'id="{field}-error"[^>]*>[^<]*{message}', answer.text), answer.text
 
 
-def test_sign_in_attempts_are_throttled_per_account(console: Console) -> None:
-    browser = console.browser()
-    # An unknown account, so that no argon2 check slows the tries below the refill rate.
-    answers = [browser.sign_in("mallory@example.com", "guess").text for _ in range(12)]
-    assert "Too many tries for mallory@example.com" in answers[-1]
-    assert "Too many tries" not in answers[0]
-    assert "Too many tries" not in browser.sign_in(ADMIN, "wrong").text
+def at_addresses(console: Console, *hosts: str) -> list[Browser]:
+    """Browsers at those client addresses on one app (so one process's sign-in limits), whose
+    limits stand still in time: no try is refilled however slow argon2 is."""
+    app = create_app(console.app)
+    state: web.Console = app.state.console
+    app.state.console = replace(state, sign_in_limiter=SignInLimiter(monotonic=lambda: 0.0))
+    return [Browser(TestClient(app, client=(host, 50000))) for host in hosts]
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    # The limits live in the process, not the database: SQLite alone says all there is.
+    with make_console(sqlite_url, clock) as console:
+        attacker, owner = at_addresses(console, "10.0.0.1", "10.0.0.2")
+        answers = [attacker.sign_in(ADMIN, f"guess {n}").text for n in range(13)]
+        assert all(NOT_RECOGNISED in answer for answer in answers[:10])
+        assert all(f"Too many tries for {ADMIN}" in answer for answer in answers[10:])
+        assert "Too many tries" in attacker.sign_in(ADMIN).text  # even the right password
+        assert owner.sign_in(ADMIN).status_code == 303
+        assert owner.signed_in
+        assert attacker.sign_in(RESPONDER).status_code == 303  # another account
+
+
+def test_one_address_trying_many_accounts_is_throttled(sqlite_url: str, clock: FakeClock) -> None:
+    with make_console(sqlite_url, clock) as console:
+        sprayer, owner = at_addresses(console, "10.0.0.1", "10.0.0.2")
+        emails = [f"user{n}@example.com" for n in range(CLIENT_BURST)]
+        answers = [sprayer.sign_in(email, "password1").text for email in emails]
+        assert all(NOT_RECOGNISED in answer for answer in answers)
+        refused = sprayer.sign_in(ADMIN)
+        assert "Too many tries from your address" in refused.text
+        assert not sprayer.signed_in
+        assert owner.sign_in(ADMIN).status_code == 303
+
+
+def test_an_ipv6_client_is_its_64() -> None:
+    limiter = SignInLimiter(monotonic=lambda: 0.0)
+    for n in range(CLIENT_BURST):
+        limiter.check(f"user{n}@example.com", f"2001:db8::{n + 1:x}")
+    with pytest.raises(TooManyTries) as refused:
+        limiter.check(ADMIN, "2001:db8::ffff:1")
+    assert not refused.value.per_account
+    limiter.check(ADMIN, "2001:db8:0:1::1")  # another /64
+    limiter.check(ADMIN, "10.0.0.1")
+    assert client_key("::ffff:10.0.0.1") == "10.0.0.1"
+    assert client_key(None) == client_key("unknown")
 
 
 def test_the_login_page_explains_the_first_admin_on_an_empty_install(

@@ -14,13 +14,9 @@ from pager.adapters.storage.secret_key import SecretKey
 from pager.bootstrap import App
 from pager.entrypoints.console import ack, admin, auth, incidents, policies, services
 from pager.entrypoints.console.session import SessionCodec
+from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.console.web import STATIC, Console
 from pager.entrypoints.http.context import Context
-from pager.entrypoints.http.limits import RateLimiter
-
-# Per email address: ten tries at once, then one every five seconds.
-SIGN_IN_RATE = 0.2
-SIGN_IN_BURST = 10
 
 
 def mount(app: FastAPI, container: App) -> None:
@@ -39,7 +35,7 @@ def mount(app: FastAPI, container: App) -> None:
         ack_links=AckLinks(
             secret.value, container.clock, settings.public_url, settings.ack_link_ttl_seconds
         ),
-        sign_in_limiter=RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST),
+        sign_in_limiter=SignInLimiter(),
     )
     for module in (auth, incidents, services, policies, admin, ack):
         app.include_router(module.router)

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from pager.domain.errors import ValidationFailed
 from pager.entrypoints.console import web
+from pager.entrypoints.console.throttle import TooManyTries
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
-from pager.entrypoints.http.errors import ApiError
 
 router = web.router()
 NOT_RECOGNISED = "Wrong email or password."
@@ -53,11 +53,12 @@ def login(request: Request, form: FormDep, c: ConsoleDep) -> Response:
     if not isinstance(password, str) or not email or not password:
         return _login(request, c, destination, email, "Enter your email and password.")
     try:
-        c.sign_in_limiter.check(f"sign-in:{email}")
-    except ApiError as limited:
-        wait = limited.headers.get("Retry-After", "a few")
+        c.sign_in_limiter.check(email, request.client.host if request.client else None)
+    except TooManyTries as limited:
+        whose = f"for {email}" if limited.per_account else "from your address"
+        wait = limited.retry_after
         return _login(
-            request, c, destination, email, f"Too many tries for {email}: wait {wait} seconds."
+            request, c, destination, email, f"Too many tries {whose}: wait {wait} seconds."
         )
     signed_in = c.accounts.sign_in(email, password[:1024], timedelta(seconds=c.sessions.max_age))
     if signed_in is None:

@@ -29,9 +29,9 @@ from pager.application.queries import Queries
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pager.entrypoints.console import display
 from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
+from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.http.context import Context
 from pager.entrypoints.http.errors import ApiError
-from pager.entrypoints.http.limits import RateLimiter
 
 logger = logging.getLogger("pager.console")
 
@@ -69,7 +69,7 @@ class Console:
     tokens: SqlApiTokens
     sessions: SessionCodec
     ack_links: AckLinks
-    sign_in_limiter: RateLimiter
+    sign_in_limiter: SignInLimiter
 
     @property
     def handlers(self) -> Handlers:
