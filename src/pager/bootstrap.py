@@ -59,7 +59,6 @@ class App:
     handlers: Handlers
     queries: ReadModel
     accounts: Accounts
-    account_store: SqlAccountStore
     api_tokens: SqlApiTokens
     secret: SecretKey
 
@@ -126,8 +125,9 @@ def bootstrap(
         clock,
         incident_service=queries.incident_service,
     )
-    account_store = SqlAccountStore(engine)
-    accounts = Accounts(account_store, clock, cache_seconds=settings.credential_cache_seconds)
+    accounts = Accounts(
+        SqlAccountStore(engine), clock, cache_seconds=settings.credential_cache_seconds
+    )
     return App(
         settings=settings,
         engine=engine,
@@ -137,7 +137,6 @@ def bootstrap(
         handlers=handlers,
         queries=queries,
         accounts=accounts,
-        account_store=account_store,
         api_tokens=SqlApiTokens(engine),
         secret=SecretKey(settings.secret_key, engine),
     )

@@ -1,18 +1,32 @@
-"""Accounts on real storage (SQLite and PostgreSQL): users, tokens and integration keys are
-stored hashed, found by their secret, and the first admin is made once."""
+"""Accounts on real storage (SQLite and PostgreSQL): users, tokens, console sessions and
+integration keys are stored hashed, found by their secret, and the first admin is made once."""
 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
+from typing import Any, Literal
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 
+from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
-from pager.application.accounts import FIRST_ADMIN_EMAIL, Accounts, UserExists, UserNotFound
+from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.engine import create_engine
+from pager.application.accounts import (
+    FIRST_ADMIN_EMAIL,
+    Accounts,
+    SignedIn,
+    UserExists,
+    UserNotFound,
+    secret_hash,
+)
 from pager.domain.errors import ValidationFailed
 from pager.entrypoints.cli_admin import accounts_for, ensure_first_admin
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture
@@ -45,6 +59,41 @@ def test_passwords_are_checked(accounts: Accounts) -> None:
     assert accounts.check_password("BOB@example.com", "hunter2hunter2") is not None
     assert accounts.check_password("bob@example.com", "wrong password") is None
     assert accounts.check_password("nobody@example.com", "hunter2hunter2") is None
+
+
+class CountingHasher(PasswordHasher):
+    """argon2 as it is, recording the hash of every verification."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verified: list[str] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verified.append(str(hash))
+        return super().verify(hash, password)
+
+
+def argon2_parameters(password_hash: str) -> str:
+    """`$argon2id$v=19$m=65536,t=3,p=4`: what a verification costs, without the salt."""
+    return "$".join(password_hash.split("$")[:4])
+
+
+def test_an_unknown_email_costs_one_argon2_verification_like_a_known_one(
+    engine: Engine,
+) -> None:
+    hasher = CountingHasher()
+    accounts = Accounts(SqlAccountStore(engine), SystemClock(), hasher=hasher)
+    accounts.add_user("bob@example.com", "responder", "hunter2hunter2")
+    accounts.add_user("tokens-only@example.com")  # no password at all
+    assert accounts.check_password("bob@example.com", "wrong password") is None
+    assert accounts.check_password("nobody@example.com", "wrong password") is None
+    assert accounts.check_password("tokens-only@example.com", "wrong password") is None
+    assert accounts.check_password("nobody@example.com", "hunter2hunter2") is None
+    real, *dummies = hasher.verified
+    assert len(dummies) == 3
+    assert len(set(dummies)) == 1  # made once
+    assert dummies[0] != real
+    assert argon2_parameters(dummies[0]) == argon2_parameters(real)
 
 
 def test_user_errors_are_domain_errors(accounts: Accounts) -> None:
@@ -112,3 +161,110 @@ def test_the_first_admin_is_made_once_even_when_raced(engine: Engine) -> None:
     assert user is not None
     assert user.role == "admin"
     assert ensure_first_admin(engine) is None
+
+
+# -- console sessions
+
+WEEK = timedelta(days=7)
+
+
+@pytest.fixture
+def timed(engine: Engine, clock: FakeClock) -> Accounts:
+    return Accounts(SqlAccountStore(engine), clock)
+
+
+def signed_in(accounts: Accounts, email: str, password: str = "hunter2hunter2") -> SignedIn:
+    session = accounts.sign_in(email, password, WEEK)
+    assert session is not None
+    return session
+
+
+def test_a_session_is_its_users_until_it_ends_and_only_its_hash_is_stored(
+    timed: Accounts, engine: Engine
+) -> None:
+    user = timed.add_user("frank@example.com", "responder", "hunter2hunter2")
+    assert timed.sign_in("frank@example.com", "wrong password", WEEK) is None
+    assert timed.sign_in("nobody@example.com", "hunter2hunter2", WEEK) is None
+    session = signed_in(timed, "Frank@Example.com")
+    assert session.user == user
+    assert timed.session_user(session.session_id, user.id) == user
+    assert timed.session_user(session.session_id, "someone else") is None
+    assert timed.session_user(session.session_id + "x", user.id) is None
+    (row,) = stored(engine, t.console_sessions)
+    assert session.session_id not in str(row)
+    assert row["id_hash"] == secret_hash(session.session_id)
+
+    timed.end_session(session.session_id)
+    assert timed.session_user(session.session_id, user.id) is None
+    assert stored(engine, t.console_sessions) == []
+
+
+def test_a_session_expires_and_the_next_sign_in_forgets_it(
+    timed: Accounts, engine: Engine, clock: FakeClock
+) -> None:
+    user = timed.add_user("grace@example.com", "responder", "hunter2hunter2")
+    old = signed_in(timed, "grace@example.com")
+    clock.advance(WEEK.total_seconds() - 1)
+    assert timed.session_user(old.session_id, user.id) == user
+    clock.advance(1)
+    assert timed.session_user(old.session_id, user.id) is None
+    new = signed_in(timed, "grace@example.com")
+    assert [row["id_hash"] for row in stored(engine, t.console_sessions)] == [
+        secret_hash(new.session_id)
+    ]
+
+
+def test_a_new_password_ends_every_session_but_the_one_kept(timed: Accounts) -> None:
+    user = timed.add_user("heidi@example.com", "responder", "hunter2hunter2")
+    kept, other, third = (signed_in(timed, "heidi@example.com") for _ in range(3))
+    timed.set_password("heidi@example.com", "a new password", keep_session=kept.session_id)
+    assert timed.session_user(kept.session_id, user.id) == user
+    assert timed.session_user(other.session_id, user.id) is None
+    assert timed.session_user(third.session_id, user.id) is None
+    timed.set_password("heidi@example.com", "another password")  # an admin's reset
+    assert timed.session_user(kept.session_id, user.id) is None
+
+
+def test_removing_a_user_ends_their_sessions(timed: Accounts, engine: Engine) -> None:
+    user = timed.add_user("ivan@example.com", "responder", "hunter2hunter2")
+    other = timed.add_user("judy@example.com", "responder", "hunter2hunter2")
+    session = signed_in(timed, "ivan@example.com")
+    others = signed_in(timed, "judy@example.com")
+    timed.delete_user("ivan@example.com")
+    assert timed.session_user(session.session_id, user.id) is None
+    assert timed.session_user(others.session_id, other.id) == other
+    assert [row["user_id"] for row in stored(engine, t.console_sessions)] == [other.id]
+
+
+def test_removing_a_user_leaves_no_rows_where_foreign_keys_are_not_enforced(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    engine = create_engine(sqlite_url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    accounts = Accounts(SqlAccountStore(engine), clock)
+    accounts.add_user("leo@example.com", "responder", "hunter2hunter2")
+    accounts.create_token("leo@example.com")
+    signed_in(accounts, "leo@example.com")
+    accounts.delete_user("leo@example.com")
+    assert stored(engine, t.api_tokens) == []
+    assert stored(engine, t.console_sessions) == []
+    engine.dispose()
+
+
+def test_no_session_starts_on_a_password_changed_after_it_was_checked(
+    engine: Engine, clock: FakeClock
+) -> None:
+    store = SqlAccountStore(engine)
+    accounts = Accounts(store, clock)
+    user = accounts.add_user("ken@example.com", "responder", "hunter2hunter2")
+    checked = store.password_hash("ken@example.com")
+    assert checked is not None
+    accounts.set_password("ken@example.com", "a new password")
+    now = clock.now()
+    assert not store.add_session("0" * 64, user.id, checked, now, now + WEEK)
+    assert not store.add_session("0" * 64, "no such user", checked, now, now + WEEK)
+    assert stored(engine, t.console_sessions) == []

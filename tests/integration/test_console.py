@@ -4,11 +4,16 @@ hostile client can send."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -21,13 +26,20 @@ from fastapi.testclient import TestClient
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.queries import SqlQueries
-from pager.application.accounts import Accounts, Role, User
+from pager.application.accounts import Accounts, Role, User, secret_hash
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.policy import EscalationPolicy
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.console import web
+from pager.entrypoints.console.auth import NOT_RECOGNISED
 from pager.entrypoints.console.session import COOKIE, Session
+from pager.entrypoints.console.throttle import (
+    CLIENT_BURST,
+    SignInLimiter,
+    TooManyTries,
+    client_key,
+)
 from pager.entrypoints.http.app import create_app
 from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
@@ -107,11 +119,16 @@ def add_user(container: App, email: str, role: Role) -> User:
 
 
 def signed_in(container: App, client: TestClient, user: User) -> Browser:
-    """`client` with the session cookie that signing in as `user` would have set."""
+    """`client` with the session (row and cookie) that signing in as `user` would have made,
+    without paying for argon2 in every test."""
     console: web.Console = client.app.state.console  # type: ignore[attr-defined]
+    session_id = secrets.token_urlsafe(32)
+    now = container.clock.now()
+    lifetime = timedelta(seconds=container.settings.session_max_age_seconds)
+    store = SqlAccountStore(container.engine)
+    assert store.add_session(secret_hash(session_id), user.id, password_hash(), now, now + lifetime)
     session = Session.new()
-    tag = console.sessions.password_tag(password_hash())
-    session.sign_in(user.id, user.email, tag, int(container.clock.now().timestamp()))
+    session.sign_in(session_id, user.id, int(now.timestamp()))
     client.cookies.set(COOKIE, console.sessions.encode(session))
     return Browser(client)
 
@@ -209,6 +226,45 @@ def test_signing_out_ends_the_session(console: Console) -> None:
     assert not browser.signed_in
 
 
+def copy_of(console: Console, browser: Browser) -> Browser:
+    """Another client, in an app of its own (as another process would be), sending the
+    same session cookie: what someone who copied the cookie has."""
+    cookie = browser.client.cookies[COOKIE]
+    return Browser(TestClient(create_app(console.app), cookies={COOKIE: cookie}))
+
+
+def sessions_of(console: Console, email: str) -> int:
+    with console.app.engine.connect() as conn:
+        count: int = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(t.console_sessions.join(t.users))
+            .where(t.users.c.email == email)
+        )
+    return count
+
+
+def test_a_cookie_copied_before_signing_out_is_no_use_after_it(console: Console) -> None:
+    browser = console.browser()
+    browser.sign_in(ADMIN)
+    copy = copy_of(console, browser)
+    assert copy.get("/", follow_redirects=False).status_code == 200
+    browser.post("/logout")
+    answer = copy.get("/", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+    assert sessions_of(console, ADMIN) == 1  # the fixture's own
+
+
+def test_signing_in_again_ends_the_session_that_was_there(console: Console) -> None:
+    browser = console.browser()
+    browser.sign_in(ADMIN)
+    as_admin = copy_of(console, browser)
+    browser.sign_in(RESPONDER)
+    assert not as_admin.signed_in
+    assert 'href="/admin"' not in browser.get("/").text  # signed in as the responder
+    assert sessions_of(console, ADMIN) == 1  # the fixture's own
+
+
 def test_a_session_ends_after_its_max_age(console: Console) -> None:
     assert console.admin.signed_in
     console.clock.advance(console.app.settings.session_max_age_seconds + 1)
@@ -219,18 +275,46 @@ def test_a_session_ends_after_its_max_age(console: Console) -> None:
 def test_a_removed_user_is_signed_out_at_once(console: Console) -> None:
     console.accounts.delete_user(RESPONDER)
     assert not console.responder.signed_in
+    assert sessions_of(console, RESPONDER) == 0
+
+
+def test_pagerd_user_remove_ends_their_sessions(console: Console, database_url: str) -> None:
+    copy = copy_of(console, console.responder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGER_")}
+    removed = subprocess.run(
+        [sys.executable, "-m", "pager", "user", "remove", RESPONDER],
+        env={**env, "PAGER_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert not copy.signed_in
+    assert not console.responder.signed_in
+
+
+def test_an_admin_removing_a_user_ends_their_sessions(console: Console) -> None:
+    copy = copy_of(console, console.responder)
+    console.admin.post("/admin/users/delete", {"email": RESPONDER})
+    assert not copy.signed_in
+    assert not console.responder.signed_in
+    assert console.admin.signed_in
 
 
 def test_changing_a_password_signs_out_the_other_sessions(console: Console) -> None:
     other = console.browser()
     other.sign_in(ADMIN)
+    copy = copy_of(console, console.admin)
     answer = console.admin.post(
         "/account/password",
         {"current": PASSWORD, "new": "a new password", "repeat": "a new password"},
     )
     assert answer.status_code == 303
-    assert console.admin.signed_in  # this session goes on
+    assert console.admin.signed_in  # this session goes on, in every copy of its cookie
+    assert copy.signed_in
     assert not other.signed_in
+    assert sessions_of(console, ADMIN) == 1
     assert console.browser().sign_in(ADMIN, "a new password").status_code == 303
 
 
@@ -254,13 +338,53 @@ def test_a_bad_password_change_says_what_is_wrong_next_to_the_field(
     assert re.search(rf'id="{field}-error"[^>]*>[^<]*{message}', answer.text), answer.text
 
 
-def test_sign_in_attempts_are_throttled_per_account(console: Console) -> None:
-    browser = console.browser()
-    # An unknown account, so that no argon2 check slows the tries below the refill rate.
-    answers = [browser.sign_in("mallory@example.com", "guess").text for _ in range(12)]
-    assert "Too many tries for mallory@example.com" in answers[-1]
-    assert "Too many tries" not in answers[0]
-    assert "Too many tries" not in browser.sign_in(ADMIN, "wrong").text
+def at_addresses(console: Console, *hosts: str) -> list[Browser]:
+    """Browsers at those client addresses on one app (so one process's sign-in limits), whose
+    limits stand still in time: no try is refilled however slow argon2 is."""
+    app = create_app(console.app)
+    state: web.Console = app.state.console
+    app.state.console = replace(state, sign_in_limiter=SignInLimiter(monotonic=lambda: 0.0))
+    return [Browser(TestClient(app, client=(host, 50000))) for host in hosts]
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    # The limits live in the process, not the database: SQLite alone says all there is.
+    with make_console(sqlite_url, clock) as console:
+        attacker, owner = at_addresses(console, "10.0.0.1", "10.0.0.2")
+        answers = [attacker.sign_in(ADMIN, f"guess {n}").text for n in range(13)]
+        assert all(NOT_RECOGNISED in answer for answer in answers[:10])
+        assert all(f"Too many tries for {ADMIN}" in answer for answer in answers[10:])
+        assert "Too many tries" in attacker.sign_in(ADMIN).text  # even the right password
+        assert owner.sign_in(ADMIN).status_code == 303
+        assert owner.signed_in
+        assert attacker.sign_in(RESPONDER).status_code == 303  # another account
+
+
+def test_one_address_trying_many_accounts_is_throttled(sqlite_url: str, clock: FakeClock) -> None:
+    with make_console(sqlite_url, clock) as console:
+        sprayer, owner = at_addresses(console, "10.0.0.1", "10.0.0.2")
+        emails = [f"user{n}@example.com" for n in range(CLIENT_BURST)]
+        answers = [sprayer.sign_in(email, "password1").text for email in emails]
+        assert all(NOT_RECOGNISED in answer for answer in answers)
+        refused = sprayer.sign_in(ADMIN)
+        assert "Too many tries from your address" in refused.text
+        assert not sprayer.signed_in
+        assert owner.sign_in(ADMIN).status_code == 303
+
+
+def test_an_ipv6_client_is_its_64() -> None:
+    limiter = SignInLimiter(monotonic=lambda: 0.0)
+    for n in range(CLIENT_BURST):
+        limiter.check(f"user{n}@example.com", f"2001:db8::{n + 1:x}")
+    with pytest.raises(TooManyTries) as refused:
+        limiter.check(ADMIN, "2001:db8::ffff:1")
+    assert not refused.value.per_account
+    limiter.check(ADMIN, "2001:db8:0:1::1")  # another /64
+    limiter.check(ADMIN, "10.0.0.1")
+    assert client_key("::ffff:10.0.0.1") == "10.0.0.1"
+    assert client_key(None) == client_key("unknown")
 
 
 def test_the_login_page_explains_the_first_admin_on_an_empty_install(

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Engine
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_event, encode_service_state
 from pager.adapters.storage.engine import WAL_CHECKPOINT_PAGES, create_engine
-from pager.adapters.storage.migrate import head_revision, migrate
+from pager.adapters.storage.migrate import MIGRATIONS, head_revision, migrate
 from pager.adapters.storage.types import UtcDateTime
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
 from pager.application.handlers import Handlers
@@ -55,6 +57,24 @@ def test_schema_is_at_head_and_matches_the_tables(engine: Engine) -> None:
 
 def test_migrating_again_changes_nothing(engine: Engine) -> None:
     assert migrate(engine) == (head_revision(), head_revision())
+
+
+def test_the_console_sessions_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0003")
+            conn.commit()
+            tables = sa.inspect(conn).get_table_names()
+            assert "console_sessions" not in tables
+            assert "users" in tables
+    finally:
+        before_after = migrate(engine)  # the database is shared with other tests
+    assert before_after == ("0003", head_revision())
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
 
 
 def test_a_new_stream_loads_empty_at_version_zero(engine: Engine) -> None:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, get_args
 
 from argon2 import PasswordHasher
@@ -55,6 +55,14 @@ class KeyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A new console session. `session_id` exists only here: the store keeps its hash."""
+
+    user: User
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedKey:
     """A new integration key. `key` exists only here: the store keeps its hash."""
 
@@ -87,15 +95,39 @@ class AccountStore(Protocol):
 
     def users(self) -> list[User]: ...
 
-    def delete_user(self, email: str) -> bool: ...
+    def delete_user(self, email: str) -> bool:
+        """Also deletes the user's API tokens and console sessions."""
+        ...
 
     def set_role(self, email: str, role: Role) -> bool:
         """False if there is no such user."""
         ...
 
-    def set_password_hash(self, email: str, password_hash: str) -> bool:
-        """False if there is no such user."""
+    def set_password_hash(
+        self, email: str, password_hash: str, keep_session_hash: str | None = None
+    ) -> bool:
+        """Also ends every console session of the user but `keep_session_hash`, in the same
+        transaction. False if there is no such user."""
         ...
+
+    def add_session(
+        self,
+        session_hash: str,
+        user_id: str,
+        password_hash: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> bool:
+        """Store a console session unless the user's password hash is no longer
+        `password_hash` (changed or the user removed since it was checked): False then.
+        Also deletes every session expired at `at`."""
+        ...
+
+    def user_by_session(self, session_hash: str, user_id: str, at: datetime) -> User | None:
+        """The user of that session if it is theirs (`user_id`) and unexpired at `at`."""
+        ...
+
+    def delete_session(self, session_hash: str) -> None: ...
 
     def add_token(
         self, token_id: str, user_id: str, name: str, token_hash: str, at: datetime
@@ -153,11 +185,18 @@ class _TtlCache:
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, clock: Clock, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        clock: Clock,
+        cache_seconds: float = 0.0,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         self._cache = _TtlCache(cache_seconds)
+        self._dummy_hash: str | None = None
 
     # -- users
 
@@ -209,25 +248,73 @@ class Accounts:
         if not self._store.set_role(normalize_email(email), role):
             raise UserNotFound(email)
 
-    def set_password(self, email: str, password: str) -> None:
+    def set_password(self, email: str, password: str, keep_session: str | None = None) -> None:
+        """Ends every console session of the user but `keep_session` (the one that made the
+        change, when it is their own)."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValidationFailed(
                 (("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"),)
             )
-        if not self._store.set_password_hash(normalize_email(email), self._hasher.hash(password)):
+        password_hash = self._hasher.hash(password)
+        keep = None if keep_session is None else secret_hash(keep_session)
+        if not self._store.set_password_hash(normalize_email(email), password_hash, keep):
             raise UserNotFound(email)
 
     def check_password(self, email: str, password: str) -> User | None:
-        """The user if the password is theirs; None otherwise (also for unknown users)."""
+        """The user if the password is theirs; None otherwise (also for unknown users and
+        users without a password, who cost the same argon2 verification as the others)."""
+        verified = self._verified(email, password)
+        return None if verified is None else verified[0]
+
+    def _verified(self, email: str, password: str) -> tuple[User, str] | None:
         email = normalize_email(email)
         stored = self._store.password_hash(email)
         if stored is None:
+            # Else how long a wrong answer takes tells which emails have an account.
+            self._verify(self._dummy(), password)
             return None
+        if not self._verify(stored, password):
+            return None
+        user = self._store.user_by_email(email)
+        return None if user is None else (user, stored)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
         try:
-            self._hasher.verify(stored, password)
+            return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy(self) -> str:
+        """A hash of a random password, made with this hasher's parameters (so that checking
+        it costs as much as checking a real one), once: making it costs as much again."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
+        return self._dummy_hash
+
+    # -- console sessions
+
+    def sign_in(self, email: str, password: str, lifetime: timedelta) -> SignedIn | None:
+        """A new console session, ending `lifetime` from now, if the password is the user's;
+        None otherwise, at the cost of `check_password`. Forgets expired sessions."""
+        verified = self._verified(email, password)
+        if verified is None:
             return None
-        return self._store.user_by_email(email)
+        user, password_hash = verified
+        session_id = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        if not self._store.add_session(
+            secret_hash(session_id), user.id, password_hash, now, now + lifetime
+        ):
+            return None  # the password changed, or the user was removed, meanwhile
+        return SignedIn(user, session_id)
+
+    def session_user(self, session_id: str, user_id: str) -> User | None:
+        """The user signed in with `session_id`, if that session is theirs and has not ended.
+        Never cached: signing out must hold at once in every process."""
+        return self._store.user_by_session(secret_hash(session_id), user_id, self._clock.now())
+
+    def end_session(self, session_id: str) -> None:
+        self._store.delete_session(secret_hash(session_id))
 
     # -- API tokens
 

@@ -1,4 +1,5 @@
-"""Accounts on SQLAlchemy Core: users, API tokens and integration keys (hashes only)."""
+"""Accounts on SQLAlchemy Core: users, API tokens, console sessions and integration keys
+(hashes only)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def _user(row: sa.Row[Any]) -> User:
 
 
 _USER_COLUMNS = (t.users.c.id, t.users.c.email, t.users.c.role, t.users.c.created_at)
+_sessions = t.console_sessions
 
 
 class SqlAccountStore:
@@ -68,19 +70,79 @@ class SqlAccountStore:
                 return False
             # Explicitly, so that it holds where foreign keys are not enforced.
             conn.execute(t.api_tokens.delete().where(t.api_tokens.c.user_id == user_id))
+            conn.execute(_sessions.delete().where(_sessions.c.user_id == user_id))
             conn.execute(t.users.delete().where(t.users.c.id == user_id))
         return True
 
     def set_role(self, email: str, role: Role) -> bool:
         return self._update_user(email, role=role)
 
-    def set_password_hash(self, email: str, password_hash: str) -> bool:
-        return self._update_user(email, password_hash=password_hash)
+    def set_password_hash(
+        self, email: str, password_hash: str, keep_session_hash: str | None = None
+    ) -> bool:
+        with self._write() as conn, conn.begin():
+            user_id = conn.scalar(
+                t.users.update()
+                .where(t.users.c.email == email)
+                .values(password_hash=password_hash)
+                .returning(t.users.c.id)
+            )
+            if user_id is None:
+                return False
+            ended = _sessions.delete().where(_sessions.c.user_id == user_id)
+            if keep_session_hash is not None:
+                ended = ended.where(_sessions.c.id_hash != keep_session_hash)
+            conn.execute(ended)
+        return True
 
     def _update_user(self, email: str, **values: str) -> bool:
         with self._write() as conn, conn.begin():
             updated = conn.execute(t.users.update().where(t.users.c.email == email).values(values))
         return bool(updated.rowcount == 1)
+
+    def add_session(
+        self,
+        session_hash: str,
+        user_id: str,
+        password_hash: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> bool:
+        with self._write() as conn, conn.begin():
+            # FOR SHARE on PostgreSQL: a password change or removal of this user waits for
+            # this insert, or this reads its outcome; SQLite serialises writers anyway.
+            current = conn.scalar(
+                sa.select(t.users.c.password_hash)
+                .where(t.users.c.id == user_id)
+                .with_for_update(read=True)
+            )
+            if current != password_hash:
+                return False
+            conn.execute(_sessions.delete().where(_sessions.c.expires_at <= at))
+            conn.execute(
+                _sessions.insert().values(
+                    id_hash=session_hash, user_id=user_id, created_at=at, expires_at=expires_at
+                )
+            )
+        return True
+
+    def user_by_session(self, session_hash: str, user_id: str, at: datetime) -> User | None:
+        query = (
+            sa.select(*_USER_COLUMNS)
+            .join(_sessions, _sessions.c.user_id == t.users.c.id)
+            .where(
+                _sessions.c.id_hash == session_hash,
+                _sessions.c.user_id == user_id,
+                _sessions.c.expires_at > at,
+            )
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _user(row)
+
+    def delete_session(self, session_hash: str) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(_sessions.delete().where(_sessions.c.id_hash == session_hash))
 
     def add_token(
         self, token_id: str, user_id: str, name: str, token_hash: str, at: datetime

@@ -177,3 +177,20 @@ server_secrets = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# Console sessions (migration 0004): the sha256 of each session's random id, never the id,
+# so that a copy of the database signs nobody in. Signing out deletes the row.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey("users.id", ondelete="CASCADE", name="fk_console_sessions_user_id_users"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)

@@ -10,13 +10,9 @@ from fastapi.staticfiles import StaticFiles
 from pager.bootstrap import App
 from pager.entrypoints.console import ack, admin, auth, incidents, policies, services
 from pager.entrypoints.console.session import SessionCodec
+from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.console.web import STATIC, Console
 from pager.entrypoints.http.context import Context
-from pager.entrypoints.http.limits import RateLimiter
-
-# Per email address: ten tries at once, then one every five seconds.
-SIGN_IN_RATE = 0.2
-SIGN_IN_BURST = 10
 
 
 def mount(app: FastAPI, container: App) -> None:
@@ -29,7 +25,7 @@ def mount(app: FastAPI, container: App) -> None:
             max_age_seconds=settings.session_max_age_seconds,
             secure=settings.public_url.lower().startswith("https://"),
         ),
-        sign_in_limiter=RateLimiter(SIGN_IN_RATE, SIGN_IN_BURST),
+        sign_in_limiter=SignInLimiter(),
     )
     for module in (auth, incidents, services, policies, admin, ack):
         app.include_router(module.router)

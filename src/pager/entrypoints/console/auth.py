@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -9,8 +10,8 @@ from starlette.responses import Response
 
 from pager.domain.errors import ValidationFailed
 from pager.entrypoints.console import web
+from pager.entrypoints.console.throttle import TooManyTries
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
-from pager.entrypoints.http.errors import ApiError
 
 router = web.router()
 NOT_RECOGNISED = "Wrong email or password."
@@ -52,17 +53,20 @@ def login(request: Request, form: FormDep, c: ConsoleDep) -> Response:
     if not isinstance(password, str) or not email or not password:
         return _login(request, c, destination, email, "Enter your email and password.")
     try:
-        c.sign_in_limiter.check(f"sign-in:{email}")
-    except ApiError as limited:
-        wait = limited.headers.get("Retry-After", "a few")
+        c.sign_in_limiter.check(email, request.client.host if request.client else None)
+    except TooManyTries as limited:
+        whose = f"for {email}" if limited.per_account else "from your address"
+        wait = limited.retry_after
         return _login(
-            request, c, destination, email, f"Too many tries for {email}: wait {wait} seconds."
+            request, c, destination, email, f"Too many tries {whose}: wait {wait} seconds."
         )
-    user = c.accounts.check_password(email, password[:1024])
-    if user is None:
+    signed_in = c.accounts.sign_in(email, password[:1024], timedelta(seconds=c.sessions.max_age))
+    if signed_in is None:
         return _login(request, c, destination, email, NOT_RECOGNISED)
-    tag = c.sessions.password_tag(c.store.password_hash(user.email))
-    web.session_of(request).sign_in(user.id, user.email, tag, int(c.now().timestamp()))
+    session = web.session_of(request)
+    if session.session_id is not None:  # whoever was signed in here before is not any more
+        c.accounts.end_session(session.session_id)
+    session.sign_in(signed_in.session_id, signed_in.user.id, int(c.now().timestamp()))
     return web.redirect(request, destination)
 
 
@@ -75,8 +79,10 @@ def logout_page(request: Request) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, _form: FormDep) -> Response:
+def logout(request: Request, _form: FormDep, c: ConsoleDep) -> Response:
     session = web.session_of(request)
+    if session.session_id is not None:
+        c.accounts.end_session(session.session_id)  # a copy of the cookie is no use now
     session.sign_out()
     session.flash("You are signed out.")
     return web.redirect(request, "/login")
@@ -92,6 +98,7 @@ def change_password(request: Request, user: UserDep, form: FormDep, c: ConsoleDe
     current = web.field(form, "current", 1024)
     new = form.get("new", "")
     repeated = form.get("repeat", "")
+    session = web.session_of(request)
     errors: dict[str, str] = {}
     if not isinstance(new, str) or not isinstance(repeated, str) or len(new) > 1024:
         errors["new"] = "at most 1024 characters"
@@ -101,14 +108,11 @@ def change_password(request: Request, user: UserDep, form: FormDep, c: ConsoleDe
         errors["repeat"] = "the two new passwords differ"
     else:
         try:
-            c.accounts.set_password(user.email, new)
+            # This session stays signed in; every other one of this user ends.
+            c.accounts.set_password(user.email, new, keep_session=session.session_id)
         except ValidationFailed as failed:
             errors["new"] = "; ".join(what for _, what in failed.problems)
     if errors:
         return web.render(request, "account.html", status=422, errors=errors)
-    # The password tag in every session changed: this one stays signed in, the others end.
-    tag = c.sessions.password_tag(c.store.password_hash(user.email))
-    session = web.session_of(request)
-    session.sign_in(user.id, user.email, tag, int(c.now().timestamp()))
     session.flash("Password changed. Your other sessions are signed out.")
     return web.redirect(request, "/account")

@@ -1,12 +1,12 @@
-"""The console's session: one signed cookie holding who is signed in, the CSRF token of
-their forms, and the messages to show on the next page.
+"""The console's session: one signed cookie holding the id of the visit's session on the
+server, the CSRF token of its forms, and the messages to show on the next page.
 
-The cookie is signed (itsdangerous, HMAC-SHA256) but not encrypted, so it holds nothing
-secret: a user id, an HMAC of the user's password hash (changing the password signs out
-every other session), the sign-in time (sessions end `max_age` after it), a random CSRF
-token. Every form carries that token and every POST must give it back (the synchronizer
-token pattern, kept in the signed cookie instead of a server-side store, so that any
-number of processes can serve the console).
+The cookie is signed (itsdangerous, HMAC-SHA256) but not encrypted: it holds the session's
+random id (the database keeps only its sha256, and the session is over once that row is
+gone: signed out, expired, password changed, user removed), the user's id, the sign-in
+time (to say a session expired), and a random CSRF token. Every form carries that token and
+every POST must give it back (the synchronizer token pattern, kept in the signed cookie, so
+that any number of processes can serve the console).
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ class Session:
     """One visit's view of the cookie; `changed` says whether it must be written back."""
 
     csrf: str
+    session_id: str | None = None
     user_id: str | None = None
-    email: str | None = None
-    password_tag: str | None = None
     signed_in_at: int | None = None
     flashes: list[tuple[FlashKind, str]] = field(default_factory=list)
     changed: bool = False
@@ -44,19 +43,18 @@ class Session:
 
     @property
     def signed_in(self) -> bool:
-        return self.user_id is not None
+        """Whether the cookie says so; only the server's session row makes it true."""
+        return self.session_id is not None
 
-    def sign_in(self, user_id: str, email: str, password_tag: str, now: int) -> None:
+    def sign_in(self, session_id: str, user_id: str, now: int) -> None:
         # A new CSRF token too: nothing learnt before signing in is of use after it.
         self.csrf = secrets.token_urlsafe(24)
-        self.user_id, self.email, self.password_tag = user_id, email, password_tag
-        self.signed_in_at = now
+        self.session_id, self.user_id, self.signed_in_at = session_id, user_id, now
         self.changed = True
 
     def sign_out(self) -> None:
         self.csrf = secrets.token_urlsafe(24)
-        self.user_id = self.email = self.password_tag = None
-        self.signed_in_at = None
+        self.session_id = self.user_id = self.signed_in_at = None
         self.changed = True
 
     def flash(self, text: str, kind: FlashKind = "ok") -> None:
@@ -76,13 +74,8 @@ class Session:
 
     def _data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"c": self.csrf}
-        if self.user_id is not None:
-            data |= {
-                "u": self.user_id,
-                "e": self.email,
-                "p": self.password_tag,
-                "t": self.signed_in_at,
-            }
+        if self.session_id is not None:
+            data |= {"s": self.session_id, "u": self.user_id, "t": self.signed_in_at}
         if self.flashes:
             data["f"] = [list(flash) for flash in self.flashes]
         return data
@@ -120,10 +113,6 @@ class SessionCodec:
             session.flash("Your session expired: please sign in again.", "error")
         return session
 
-    def password_tag(self, password_hash: str | None) -> str:
-        key = hmac.new(self._secret(), b"pager.console.password", hashlib.sha256).digest()
-        return hmac.new(key, (password_hash or "").encode(), hashlib.sha256).hexdigest()[:24]
-
     def encode(self, session: Session) -> str:
         encoded: str = self._serializer().dumps(session._data())
         return encoded
@@ -146,17 +135,11 @@ def _parse(data: Any) -> Session | None:
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         return None
     session = Session(csrf=data["c"])
-    if "u" in data:
-        user_id, email, tag, at = data.get("u"), data.get("e"), data.get("p"), data.get("t")
-        if not (
-            isinstance(user_id, str)
-            and isinstance(email, str)
-            and isinstance(tag, str)
-            and isinstance(at, int)
-        ):
+    if "s" in data or "u" in data:  # "u" alone: a cookie from before migration 0004
+        session_id, user_id, at = data.get("s"), data.get("u"), data.get("t")
+        if not (isinstance(session_id, str) and isinstance(user_id, str) and isinstance(at, int)):
             return None
-        session.user_id, session.email, session.password_tag = user_id, email, tag
-        session.signed_in_at = at
+        session.session_id, session.user_id, session.signed_in_at = session_id, user_id, at
     flashes = data.get("f", [])
     if isinstance(flashes, list):
         for item in flashes[:10]:

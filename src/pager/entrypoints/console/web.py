@@ -20,7 +20,6 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from pager.adapters.ack_links import AckLinks
-from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.api_tokens import SqlApiTokens
 from pager.adapters.storage.engine import outage
 from pager.application.accounts import Accounts, User
@@ -30,9 +29,9 @@ from pager.application.queries import ReadModel
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pager.entrypoints.console import display
 from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
+from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.http.context import Context
 from pager.entrypoints.http.errors import RETRY_AFTER_OUTAGE, ApiError
-from pager.entrypoints.http.limits import RateLimiter
 
 logger = logging.getLogger("pager.console")
 
@@ -67,11 +66,7 @@ class Console:
 
     api: Context
     sessions: SessionCodec
-    sign_in_limiter: RateLimiter
-
-    @property
-    def store(self) -> SqlAccountStore:
-        return self.api.container.account_store
+    sign_in_limiter: SignInLimiter
 
     @property
     def tokens(self) -> SqlApiTokens:
@@ -151,12 +146,11 @@ def session_of(request: Request) -> Session:
 
 def signed_in_user(request: Request, c: ConsoleDep) -> User:
     session = session_of(request)
-    if not session.signed_in or session.email is None:
+    if session.session_id is None or session.user_id is None:
         raise SignInRequired
-    user = c.store.user_by_email(session.email)
-    tag = c.sessions.password_tag(c.store.password_hash(session.email))
-    if user is None or user.id != session.user_id or tag != session.password_tag:
-        # Removed, replaced, or their password changed since: this session is over.
+    user = c.accounts.session_user(session.session_id, session.user_id)
+    if user is None:
+        # Signed out, expired, their password changed or they were removed: it is over.
         session.sign_out()
         raise SignInRequired
     request.state.user = user
