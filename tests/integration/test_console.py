@@ -362,6 +362,27 @@ def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere(
         assert attacker.sign_in(RESPONDER).status_code == 303  # another account
 
 
+def test_a_stolen_session_cannot_guess_the_password_faster_than_signing_in(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    with make_console(sqlite_url, clock) as console:
+        [thief] = at_addresses(console, "10.0.0.1")
+        assert thief.sign_in(ADMIN).status_code == 303
+        guesses = [
+            thief.post(
+                "/account/password", {"current": f"guess {n}", "new": "x" * 9, "repeat": "x" * 9}
+            )
+            for n in range(11)
+        ]
+        # Signing in took one try of the ten: nine guesses, then the wait.
+        assert all("not your current password" in g.text for g in guesses[:9])
+        assert all("too many tries" in g.text for g in guesses[9:])
+        right = thief.post(
+            "/account/password", {"current": PASSWORD, "new": "x" * 9, "repeat": "x" * 9}
+        )
+        assert "too many tries" in right.text  # even the right one, until the wait is over
+
+
 def test_one_address_trying_many_accounts_is_throttled(sqlite_url: str, clock: FakeClock) -> None:
     with make_console(sqlite_url, clock) as console:
         sprayer, owner = at_addresses(console, "10.0.0.1", "10.0.0.2")

@@ -70,6 +70,15 @@ def login(request: Request, form: FormDep, c: ConsoleDep) -> Response:
     return web.redirect(request, destination)
 
 
+def _too_many(request: Request, c: web.Console, email: str) -> str | None:
+    """A stolen session must not guess its owner's password faster than signing in could."""
+    try:
+        c.sign_in_limiter.check(email, request.client.host if request.client else None)
+    except TooManyTries as limited:
+        return f"too many tries: wait {limited.retry_after} seconds"
+    return None
+
+
 @router.get("/logout")
 def logout_page(request: Request) -> Response:
     """Signing out is a POST (a link must not sign anyone out); this page asks for it."""
@@ -102,6 +111,8 @@ def change_password(request: Request, user: UserDep, form: FormDep, c: ConsoleDe
     errors: dict[str, str] = {}
     if not isinstance(new, str) or not isinstance(repeated, str) or len(new) > 1024:
         errors["new"] = "at most 1024 characters"
+    elif (limited := _too_many(request, c, user.email)) is not None:
+        errors["current"] = limited
     elif c.accounts.check_password(user.email, current) is None:
         errors["current"] = "this is not your current password"
     elif new != repeated:
