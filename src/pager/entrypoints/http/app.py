@@ -14,6 +14,7 @@ from pager.bootstrap import App
 from pager.entrypoints import console
 from pager.entrypoints.http import (
     alertmanager,
+    docs,
     errors,
     incidents,
     ops,
@@ -69,7 +70,7 @@ def create_app(container: App) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by `docs`, with its own assets rather than a CDN's
         redoc_url=None,
         # Pager's metrics are Prometheus's (/metrics). FastAPI's own OpenTelemetry hooks
         # look up the global providers on every request, which an alert storm pays for.
@@ -88,6 +89,7 @@ def create_app(container: App) -> FastAPI:
     app.add_middleware(_Started)
     app.ingest = Ingest(partial(FastAPI.__call__, app), ctx=ctx, max_bytes=limit)
     app.include_router(documented)
+    docs.mount(app)
     for module in (
         incidents,
         services,
