@@ -79,10 +79,17 @@ class Server:
 
 
 @dataclass
+class Side:
+    result: Result
+    cpu: float
+    """The server's CPU per alert while the clock ran, in µs."""
+
+
+@dataclass
 class Measured:
     pairing: str
-    pager: Result
-    alertmanager: Result
+    pager: Side
+    alertmanager: Side
 
 
 @contextmanager
@@ -205,7 +212,7 @@ def measure(
     seconds: float,
     profile: Callable[[list[int], str], AbstractContextManager[object]] | None,
     label: str,
-) -> Result:
+) -> Side:
     """One measurement on a fresh server (`target`: "pager" or "alertmanager"); then the CPU
     the server and the load generator spent per alert while the clock ran."""
     requests = int(MOST_PER_SECOND[pairing] * seconds)
@@ -232,13 +239,13 @@ def measure(
             print(result.line(), flush=True)
     (server_before, client_before), (server_after, client_after) = marks
     alerts = max(result.alerts, 1)
+    cpu = (server_after - server_before) / alerts * 1e6
     print(
-        f"  CPU per alert: {TARGETS[target]} {(server_after - server_before) / alerts * 1e6:.0f}"
-        f" µs, load generator {(client_after - client_before) / alerts * 1e6:.0f} µs; "
-        f"{result.seconds:.1f} s",
+        f"  CPU per alert: {TARGETS[target]} {cpu:.0f} µs, load generator "
+        f"{(client_after - client_before) / alerts * 1e6:.0f} µs; {result.seconds:.1f} s",
         flush=True,
     )
-    return result
+    return Side(result, cpu)
 
 
 def bench(
@@ -267,21 +274,19 @@ def rate(result: Result) -> float:
 
 
 def summary(measured: list[Measured]) -> None:
-    """Each pairing: both sides' alerts/s over the rounds, and Pager / Alertmanager in each
-    round (the two measured one after the other)."""
+    """Each pairing: Pager / Alertmanager in each round (the two measured one after the
+    other), then each side's alerts/s, p99 and CPU per alert over the rounds."""
     print(f"\nPager / Alertmanager, {CONNECTIONS} connections:")
     for pairing, title in PAIRINGS.items():
         pairs = [m for m in measured if m.pairing == pairing]
-        pager_rates = [rate(m.pager) for m in pairs]
-        alertmanager_rates = [rate(m.alertmanager) for m in pairs]
-        ratios = ", ".join(f"{rate(m.pager) / rate(m.alertmanager):.2f}" for m in pairs)
-        pager_p99 = [percentile(m.pager.latencies, 99) * 1000 for m in pairs]
-        alertmanager_p99 = [percentile(m.alertmanager.latencies, 99) * 1000 for m in pairs]
-        print(
-            f"  {title}: {ratios} (Pager {spread(pager_rates)} alerts/s, p99 "
-            f"{spread(pager_p99, '.1f')} ms; Alertmanager {spread(alertmanager_rates)} "
-            f"alerts/s, p99 {spread(alertmanager_p99, '.1f')} ms)"
-        )
+        ratios = [rate(m.pager.result) / rate(m.alertmanager.result) for m in pairs]
+        print(f"  {title}: " + ", ".join(f"{ratio:.2f}" for ratio in ratios), flush=True)
+        for target, name in TARGETS.items():
+            sides: list[Side] = [getattr(m, target) for m in pairs]
+            rates = spread([rate(side.result) for side in sides])
+            p99 = spread([percentile(side.result.latencies, 99) * 1000 for side in sides], ".1f")
+            cpu = spread([side.cpu for side in sides])
+            print(f"    {name}: {rates} alerts/s, p99 {p99} ms, CPU per alert {cpu} µs")
 
 
 def spread(values: list[float], form: str = ",.0f") -> str:
