@@ -67,11 +67,19 @@ Request = tuple[str, str, dict[str, str], int]  # url path, body, headers, alert
 
 
 async def load(
-    urls: list[str], requests: Iterator[Request], total: int, connections: int
+    urls: list[str],
+    requests: Iterator[Request],
+    total: int,
+    connections: int,
+    duration: float | None = None,
+    accepted: int = 202,
+    on_start: Callable[[], object] | None = None,
 ) -> tuple[int, list[float], int, float]:
     """Send every request, `connections` at a time (each connection sends its next request
-    when the answer to the last one is in). The requests are made before the clock starts,
-    so that the load generator spends its time sending, not building JSON."""
+    when the answer to the last one is in), or until `duration` seconds have passed. The
+    requests are made before the clock starts, so that the load generator spends its time
+    sending, not building JSON. An answer with status `accepted` counts the request's
+    alerts; `on_start` is called just before the clock starts."""
     ready = [
         (base + path, body.encode(), headers, count)
         for (path, body, headers, count), base in zip(requests, itertools.cycle(urls))
@@ -89,14 +97,20 @@ async def load(
                 started = time.perf_counter()
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
-                    ok = response.status == 202
-                latencies.append(time.perf_counter() - started)
+                    ok = response.status == accepted
+                ended = time.perf_counter()
+                latencies.append(ended - started)
                 if ok:
                     alerts += count
                 else:
                     errors += 1
+                if ended >= deadline:
+                    break
 
+        if on_start is not None:
+            on_start()
         started = time.perf_counter()
+        deadline = started + duration if duration is not None else float("inf")
         await asyncio.gather(*(one_connection() for _ in range(connections)))
         seconds = time.perf_counter() - started
     return alerts, latencies, errors, seconds
@@ -160,11 +174,14 @@ def run(
     make: Callable[[], Iterator[Request]],
     total_requests: int,
     connections: int,
+    duration: float | None = None,
+    accepted: int = 202,
+    on_start: Callable[[], object] | None = None,
 ) -> Result:
     # A short warm-up on other data would skew the mix; the first requests are counted.
     uvloop.install()  # the faster event loop, as `pagerd serve` runs on: more load per core
     alerts, latencies, errors, seconds = asyncio.run(
-        load(urls, make(), total_requests, connections)
+        load(urls, make(), total_requests, connections, duration, accepted, on_start)
     )
     return Result(name, len(latencies), alerts, seconds, latencies, errors)
 
