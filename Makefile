@@ -2,42 +2,52 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUNTIME := $(VENV)/.runtime-stamp
+DEV := $(VENV)/.dev-stamp
 PORT ?= 8080
 
 .PHONY: install run test check bench clean
 
-$(STAMP): pyproject.toml
+# What Pager needs to run; `make test`, `check` and `bench` add the development tools.
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV)
 
-install: $(STAMP)
+install: $(RUNTIME)
 
-# The embedded default: SQLite in ./pager.db, the example configuration, one process.
-# The example reads a password and two secrets from the environment; unset, they get
-# stand-ins (a fresh random password for alice@example.com, printed below).
-run: install
-	@PAGER_ALICE_PASSWORD="$${PAGER_ALICE_PASSWORD:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))')}" \
-	PAGER_SLACK_PAYMENTS_URL="$${PAGER_SLACK_PAYMENTS_URL:-https://hooks.slack.com/services/T0/B0/example}" \
-	PAGER_BOT_WEBHOOK_SECRET="$${PAGER_BOT_WEBHOOK_SECRET:-example-secret}" \
-	sh -c '$(BIN)/pagerd apply -f examples/pager.yaml && \
-	  echo "Console: http://127.0.0.1:$(PORT)/  log in as alice@example.com, password $$PAGER_ALICE_PASSWORD" && \
-	  exec $(BIN)/pagerd serve --port $(PORT)'
+# The embedded default: SQLite in ./pager.db, the example configuration, one process. The
+# example gives alice@example.com the password in PAGER_ALICE_PASSWORD (a fresh random one
+# when that is unset) when it creates her, and never changes it afterwards.
+run: $(RUNTIME)
+	@password="$${PAGER_ALICE_PASSWORD:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))')}"; \
+	applied=$$(PAGER_ALICE_PASSWORD="$$password" $(BIN)/pagerd apply -f examples/pager.yaml) \
+	  || { echo "$$applied"; exit 1; }; \
+	echo "$$applied"; \
+	case "$$applied" in \
+	  *"create user alice@example.com"*) login="password $$password";; \
+	  *) login="with the password she was given when this database was made";; \
+	esac; \
+	echo "Console: http://127.0.0.1:$(PORT)/  log in as alice@example.com, $$login"; \
+	exec $(BIN)/pagerd serve --port $(PORT)
 
 # The domain is pure and fully specified: every branch of it must be exercised.
-test: install
+test: $(DEV)
 	$(BIN)/pytest --cov=pager.domain --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
 
-check: install
+check: $(DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: install
+bench: $(DEV)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov mutants

@@ -9,7 +9,8 @@
 #   PAGER_API_PORTS     ports of the API processes (default "8081 8082"), one process each
 #   PAGER_HOST          address they listen on (default 127.0.0.1)
 #   PAGER_WORKERS       how many workers (default 2)
-#   PAGERD              the pagerd command (default: pagerd on PATH)
+#   PAGERD              the pagerd command (default: pagerd on PATH, else this checkout's
+#                       .venv/bin/pagerd, which `make run` or `make test` installs)
 #   and every PAGER_* setting of Pager itself (PAGER_SMTP_URL, PAGER_PUBLIC_URL, ...),
 #   which all processes read alike.
 #
@@ -22,7 +23,8 @@ case "$PAGER_DATABASE_URL" in
   postgres://* | postgresql://* | postgresql+psycopg://*) ;;
   *) echo "run.sh: PAGER_DATABASE_URL must be PostgreSQL: SQLite is for one process" >&2; exit 2 ;;
 esac
-PAGERD=${PAGERD:-pagerd}
+here=$(cd "$(dirname "$0")" && pwd)
+PAGERD=${PAGERD:-$(command -v pagerd || echo "$here/../../.venv/bin/pagerd")}
 HOST=${PAGER_HOST:-127.0.0.1}
 API_PORTS=${PAGER_API_PORTS:-"8081 8082"}
 WORKERS=${PAGER_WORKERS:-2}

@@ -73,7 +73,7 @@ class App:
         return AckLinks(
             self.secret.value,
             self.clock,
-            settings.public_url.rstrip("/"),
+            settings.links_url,
             settings.ack_link_ttl_seconds,
         )
 
@@ -81,7 +81,7 @@ class App:
         """The worker's timer queue and dispatcher, sending through `channels` (by default
         those the settings configure). Raises ValueError for a bad channel setting."""
         settings = self.settings
-        public_url = settings.public_url.rstrip("/")
+        public_url = settings.links_url
         self.secret.value()  # read (or made) now: the first page must not wait for it
         ack_links = self.ack_links
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAGER_", extra="ignore")
 
     database_url: str = "sqlite:///./pager.db"
     log_level: str = "INFO"
-    public_url: str = "http://127.0.0.1:8080"
+    # Where people reach Pager (links in pages; Secure cookies when https). Unset, `pagerd
+    # serve` and `pagerd api` use the address they listen on; `pagerd worker` falls back to
+    # DEFAULT_PUBLIC_URL and says so.
+    public_url: str | None = None
     secret_key: SecretStr | None = None
     # Web console sessions and ack links, signed with secret_key (or, when it is unset, with
     # a key Pager makes once and keeps in the database). Cookies are Secure when public_url
@@ -26,6 +31,10 @@ class Settings(BaseSettings):
     # How long a process trusts a checked API token or integration key before asking the
     # database again (revoking one elsewhere takes effect within this time).
     credential_cache_seconds: float = 2.0
+
+    # HTTPS for `pagerd serve` and `pagerd api` (PEM files); also --tls-cert and --tls-key.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     smtp_url: SecretStr | None = None
     smtp_from: str = "pager@localhost"
@@ -43,3 +52,8 @@ class Settings(BaseSettings):
     # How long a worker may hold a claimed timer or notification before another takes it over
     # (only matters when a worker dies mid-work).
     worker_lease_seconds: float = 60.0
+
+    @property
+    def links_url(self) -> str:
+        """The base of every link Pager sends or sets, without a trailing slash."""
+        return (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")

@@ -8,7 +8,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from tests.support.db import (
     running_in_ci,
     temporary_postgres_database,
 )
+from tests.support.readme import fresh_shell
 from tests.support.servers import SmtpSink, free_port
 from tests.support.worker import wait_until
 
@@ -102,13 +102,11 @@ class Cluster:
 def test_two_apis_and_two_workers_send_each_notification_once(
     cluster_database: str, smtp: SmtpSink, tmp_path: Path
 ) -> None:
-    env = base_env(
-        cluster_database,
-        {
-            "PAGER_SMTP_URL": smtp.url(),
-            "PAGER_SMTP_FROM": "pager@example.com",
-            "PAGERD": str(Path(sys.executable).with_name("pagerd")),
-        },
+    # As the README's snippet runs it, from a new terminal: run.sh finds the checkout's pagerd.
+    env = fresh_shell(
+        PAGER_DATABASE_URL=cluster_database,
+        PAGER_SMTP_URL=smtp.url(),
+        PAGER_SMTP_FROM="pager@example.com",
     )
     (tmp_path / "pager.yaml").write_text(CONFIG)
     # An operator's first steps, on the database directly.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -13,17 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import PagerProcess, base_env
-from tests.support.readme import README, snippet, snippets
-from tests.support.servers import free_port
+from tests.e2e.harness import PagerProcess
+from tests.support.readme import README, fresh_shell, snippet, snippets
+from tests.support.servers import SmtpSink, free_port
 from tests.support.worker import wait_until
 
 ROOT = README.parent
-EXAMPLE_SECRETS = {
-    "PAGER_ALICE_PASSWORD": "correct horse battery",
-    "PAGER_SLACK_PAYMENTS_URL": "http://127.0.0.1:9/slack",
-    "PAGER_BOT_WEBHOOK_SECRET": "s3cret",
-}
 
 
 def test_every_snippet_is_run_by_a_test() -> None:
@@ -37,11 +33,8 @@ def test_every_snippet_is_run_by_a_test() -> None:
     assert snippet("make-test").strip() == "make test"  # the command running this very test
 
 
-def test_make_run_applies_the_example_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    assert snippet("make-run").strip() == "make run"
-    port = free_port()
-    env = base_env(f"sqlite:///{tmp_path / 'pager.db'}")
-    process = subprocess.Popen(
+def make_run(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         ["make", "run", f"PORT={port}"],
         cwd=ROOT,
         env=env,
@@ -49,34 +42,91 @@ def test_make_run_applies_the_example_serves_and_stops_on_ctrl_c(tmp_path: Path)
         stderr=subprocess.STDOUT,
         start_new_session=True,  # a process group, as a terminal's Ctrl-C reaches
     )
+
+
+def stop(process: subprocess.Popen[bytes]) -> str:
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    return output.decode()
+
+
+def test_make_run_applies_the_example_serves_and_stops_on_ctrl_c(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    assert snippet("make-run").strip() == "make run"
+    port = free_port()
+    # The database and the mail server are the test's, not the checkout's.
+    env = fresh_shell(
+        PAGER_DATABASE_URL=f"sqlite:///{tmp_path / 'pager.db'}",
+        PAGER_SMTP_URL=smtp.url(),
+        PAGER_SMTP_FROM="pager@example.com",
+    )
+    process = make_run(port, env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _ready(url), 120, "make run to serve")
-        services = httpx.get(f"{url}/openapi.json").json()
-        assert services["info"]["title"] == "Pager"
+        assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "Pager"
+        pager = subprocess.run(
+            [str(ROOT / ".venv/bin/pagerd"), "token", "create", "--user", "alice@example.com"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        token = pager.stdout.strip()
+        sent = httpx.post(
+            f"{url}/api/v1/alerts",
+            json={"service": "checkout", "message": "disk full"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert sent.status_code == 202, sent.text
+        [mail, *_] = smtp.wait_for(1, timeout=10)
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    text = output.decode()
+        text = stop(process)
     assert "create service checkout" in text
+    assert "integration key of checkout" in text
     assert "log in as alice@example.com, password" in text
     assert "Application shutdown complete" in text  # stopped cleanly
+    # The link follows the port served, with no PAGER_PUBLIC_URL.
+    assert f"http://127.0.0.1:{port}/ack/" in mail.body
+    password = text.split("log in as alice@example.com, password ", 1)[1].split()[0]
+
+    again = make_run(port, env)
+    try:
+        wait_until(lambda: _ready(url), 120, "make run to serve again")
+        assert _signs_in(url, "alice@example.com", password)  # not reset by the second run
+    finally:
+        second = stop(again)
+    assert "no changes" in second
+    assert f"password {password}" not in second
+
+
+def test_make_run_installs_what_pager_runs_on_and_no_development_tool(tmp_path: Path) -> None:
+    planned = subprocess.run(
+        ["make", "-n", "run", f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT, env=fresh_shell(), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "pip install --quiet -e ." in planned
+    assert "[dev]" not in planned
+    tested = subprocess.run(
+        ["make", "-n", "test", f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT, env=fresh_shell(), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "-e '.[dev]'" in tested
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[PagerProcess, dict[str, str]]]:
-    database_url = f"sqlite:///{tmp_path / 'pager.db'}"
-    env = {**EXAMPLE_SECRETS}
-    with PagerProcess.start(database_url, tmp_path / "server", env) as pager:
-        yield pager, base_env(database_url, env)
+    """`pagerd serve` on ./pager.db of a directory that stands for the checkout, and the
+    environment of a new terminal there (only what the README exports is added to it)."""
+    checkout = tmp_path / "sh"
+    checkout.mkdir()
+    for linked in (".venv", "examples"):
+        (checkout / linked).symlink_to(ROOT / linked)
+    database_url = f"sqlite:///{checkout / 'pager.db'}"
+    with PagerProcess.start(database_url, tmp_path / "server") as pager:
+        yield pager, fresh_shell()
 
 
 def run_snippets(names: list[str], pager: PagerProcess, env: dict[str, str], cwd: Path) -> str:
     """The snippets, in one shell, as a reader would paste them, with Pager's real URL."""
-    cwd.mkdir(exist_ok=True)
-    for linked in (".venv", "examples"):
-        if not (cwd / linked).exists():
-            (cwd / linked).symlink_to(ROOT / linked)
     script = "set -euo pipefail\n" + "\n".join(
         snippet(name).replace("http://127.0.0.1:8080", pager.url) for name in names
     )
@@ -104,7 +154,7 @@ def test_pagerduty_and_opsgenie_snippets(
     run_snippets(["apply", "token"], pager, env, tmp_path / "sh")
     token = subprocess.run(
         [str(ROOT / ".venv/bin/pagerd"), "token", "create", "--user", "alice@example.com"],
-        env=env, capture_output=True, text=True, check=True,
+        cwd=tmp_path / "sh", env=env, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     with pager.client(token) as admin:
         rotated = admin.post("/api/v1/services/checkout/integration-key")
@@ -118,6 +168,15 @@ def test_pagerduty_and_opsgenie_snippets(
         assert incident is not None
         detail = admin.get(f"/api/v1/incidents/{incident['id']}").json()
         assert detail["alert_count"] == 2  # the PagerDuty trigger opened it, Opsgenie's attached
+
+
+def _signs_in(url: str, email: str, password: str) -> bool:
+    with httpx.Client(base_url=url) as browser:
+        page = browser.get("/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf is not None, page
+        form = {"email": email, "password": password, "csrf_token": csrf[1], "next": "/"}
+        return browser.post("/login", data=form).status_code == 303
 
 
 def _ready(url: str) -> bool:

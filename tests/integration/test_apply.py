@@ -5,6 +5,7 @@ a dry run writes nothing, an invalid file is refused whole, nothing is deleted w
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,7 +28,6 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
-    SlackTarget,
     SmsTarget,
     WebhookTarget,
 )
@@ -35,11 +35,10 @@ from pager.entrypoints.cli import app
 from tests.support.db import row_counts
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "pager.yaml"
-EXAMPLE_ENV = {
-    "PAGER_SLACK_PAYMENTS_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
-    "PAGER_BOT_WEBHOOK_SECRET": "bot-signing-secret",
-    "PAGER_ALICE_PASSWORD": "correct horse battery",
-}
+EXAMPLE_ENV = {"PAGER_ALICE_PASSWORD": "correct horse battery"}
+KEY_LINE = re.compile(
+    r"  integration key of ([\w-]+) \(shown once, only its hash is kept\): ([0-9a-f]{32})"
+)
 
 SMALL = """\
 escalation_policies:
@@ -115,7 +114,10 @@ def stream_types(engine: Engine, stream_id: str) -> list[str]:
 
 def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) -> None:
     first = ok(pagerd("apply", "-f", str(EXAMPLE), env=EXAMPLE_ENV))
-    assert first.splitlines() == [
+    keys = dict(KEY_LINE.findall(first))
+    assert sorted(keys) == ["build-farm", "checkout", "payments-ledger", "status-page"]
+    lines = [line for line in first.splitlines() if not KEY_LINE.fullmatch(line)]
+    assert lines == [
         "+ create escalation policy payments-oncall (3 levels, repeat 1)",
         "+ create escalation policy platform-business-hours (2 levels, repeat 0)",
         "+ create service checkout (escalation policy payments-oncall)",
@@ -127,7 +129,10 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
         "+ create user payments-lead@example.com (role responder)",
         "applied: 9 created, 0 updated, 0 deleted",
     ]
-    assert ok(pagerd("apply", "-f", str(EXAMPLE), env=EXAMPLE_ENV)) == "no changes\n"
+    # Applied again with another password (or none): alice keeps the one she was given.
+    again = {"PAGER_ALICE_PASSWORD": "another password"}
+    assert ok(pagerd("apply", "-f", str(EXAMPLE), env=again)) == "no changes\n"
+    assert ok(pagerd("apply", "-f", str(EXAMPLE))) == "no changes\n"
 
     queries = SqlQueries(db)
     policy = queries.policy("payments-oncall")
@@ -138,13 +143,10 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert policy.policy.levels[1].targets == (
         EmailTarget("bob@example.com"),
         SmsTarget("+14155550101"),
-        SlackTarget(EXAMPLE_ENV["PAGER_SLACK_PAYMENTS_URL"]),
     )
-    bot = queries.policy("platform-business-hours")
-    assert bot is not None
-    assert bot.policy.levels[1].targets == (
-        WebhookTarget("https://bots.example.com/pager", EXAMPLE_ENV["PAGER_BOT_WEBHOOK_SECRET"]),
-    )
+    platform = queries.policy("platform-business-hours")
+    assert platform is not None
+    assert platform.policy.levels[1].targets == (EmailTarget("platform-lead@example.com"),)
     assert {(s.id, s.name, s.escalation_policy, s.state) for s in queries.services()} == {
         ("checkout", "Checkout API", "payments-oncall", "healthy"),
         ("payments-ledger", "Payments ledger", "payments-oncall", "healthy"),
@@ -158,6 +160,8 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
         ("payments-lead@example.com", "responder"),
     ]
     assert people.check_password("alice@example.com", EXAMPLE_ENV["PAGER_ALICE_PASSWORD"])
+    for service_id, key in keys.items():  # like services made over the API
+        assert people.service_for_key(key) == service_id
     # Through the handlers: event-sourced like any other change.
     assert stream_types(db, "policy:payments-oncall") == ["PolicyCreated"]
     assert stream_types(db, "service:checkout") == ["ServiceCreated"]
@@ -167,7 +171,6 @@ def test_an_export_applies_as_no_changes(pagerd: Pagerd, tmp_path: Path) -> None
     ok(pagerd("apply", "-f", str(EXAMPLE), env=EXAMPLE_ENV))
     exported = ok(pagerd("export"))
     assert "password" not in exported
-    assert "keep it private" in exported  # it holds a Slack URL and a webhook secret
     assert ok(pagerd("apply", "-f", "FILE", yaml=exported)) == "no changes\n"
     # With --prune too: the export lists everything there is.
     assert ok(pagerd("apply", "--prune", "-f", "FILE", yaml=exported)) == "no changes\n"
@@ -348,7 +351,8 @@ def test_pruning_a_service_deletes_policies_after_their_services(
         """
     )
     out = ok(pagerd("apply", "--prune", "-f", "FILE", yaml=other))
-    assert out.splitlines() == [
+    assert KEY_LINE.search(out) is not None  # www is new: its key, once
+    assert [line for line in out.splitlines() if not KEY_LINE.fullmatch(line)] == [
         "+ create escalation policy web (1 level, repeat 0)",
         "+ create service www (escalation policy web)",
         "- delete service api",
@@ -703,3 +707,53 @@ def test_policy_differences_name_each_change() -> None:
         EscalationPolicy("ops", "Ops", (Level((alice, hook), 300),)), reordered
     ) == ("level 1 targets reordered",)
     assert policy_differences(reordered, after)[-1] == "level 2 added"
+
+
+# -- integration keys and first passwords
+
+
+def test_a_service_key_is_shown_by_its_hint_and_rotated_on_demand(
+    pagerd: Pagerd, db: Engine
+) -> None:
+    first = ok(pagerd("apply", "-f", "FILE", yaml=SMALL))
+    keys = dict(KEY_LINE.findall(first))
+    shown = ok(pagerd("service", "key", "api"))
+    assert shown.startswith(f"api: integration key …{keys['api'][-4:]}, made ")
+    rotated = ok(pagerd("service", "key", "api", "--rotate")).strip()
+    assert re.fullmatch("[0-9a-f]{32}", rotated)
+    people = accounts(db)
+    assert people.service_for_key(rotated) == "api"
+    assert people.service_for_key(keys["api"]) is None  # the old key stopped working
+    assert people.service_for_key(keys["db"]) == "db"
+    missing = pagerd("service", "key", "nope")
+    assert missing.exit_code == 1
+    assert "service 'nope' does not exist" in missing.stderr
+
+
+def test_a_service_without_a_key_says_how_to_make_one(pagerd: Pagerd, db: Engine) -> None:
+    ok(pagerd("apply", "-f", "FILE", yaml=SMALL))
+    accounts(db).forget_integration_key("db")
+    assert "db has no integration key yet" in ok(pagerd("service", "key", "db"))
+
+
+def test_an_initial_password_is_set_only_when_the_user_is_made(pagerd: Pagerd, db: Engine) -> None:
+    config = (
+        SMALL.replace(
+            "- {email: alice@example.com, role: admin}",
+            "- {email: alice@example.com, role: admin, initial_password_env: FIRST}",
+        )
+        + "  - {email: bob@example.com, initial_password_env: FIRST_BOB}\n"
+    )
+    first = ok(pagerd("apply", "-f", "FILE", yaml=config, env={"FIRST": "first password"}))
+    assert "+ create user alice@example.com (role admin, password)" in first
+    assert "+ create user bob@example.com (role responder)" in first  # FIRST_BOB unset
+    again = ok(pagerd("apply", "-f", "FILE", yaml=config, env={"FIRST": "second password"}))
+    assert again == "no changes\n"
+    people = accounts(db)
+    assert people.check_password("alice@example.com", "first password") is not None
+    assert people.check_password("alice@example.com", "second password") is None
+    both = config.replace(
+        "initial_password_env: FIRST}", "initial_password_env: A, password_env: B}"
+    )
+    err = refused(pagerd("apply", "-f", "FILE", yaml=both, env={"A": "x" * 9, "B": "y" * 9}))
+    assert "user alice@example.com password_env: give password_env or initial_password_env" in err

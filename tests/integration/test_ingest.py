@@ -166,3 +166,22 @@ def test_the_openapi_document_still_describes_the_ingest_routes(api: Api) -> Non
         "AlertIn"
     )
     assert "post" in paths["/integrations/alertmanager"]
+
+
+def test_every_integration_route_takes_a_trailing_slash_without_a_redirect(api: Api) -> None:
+    event = {"routing_key": api.key, "event_action": "trigger", "dedup_key": "disk"}
+    event["payload"] = {"summary": "disk full", "source": "db-1", "severity": "critical"}
+    enqueued = api.client.post("/v2/enqueue/", json=event, follow_redirects=False)
+    assert enqueued.status_code == 202, enqueued.text
+    genie = {"Authorization": f"GenieKey {api.key}"}
+    created = api.client.post(
+        "/v2/alerts/", json={"message": "x", "alias": "a"}, headers=genie, follow_redirects=False
+    )
+    assert created.status_code == 202, created.text
+    acknowledged = api.client.post(
+        "/v2/alerts/a/acknowledge/?identifierType=alias", headers=genie, follow_redirects=False
+    )
+    assert acknowledged.status_code == 202, acknowledged.text
+    listed = api.client.get("/api/v1/incidents/", headers={"Authorization": f"Bearer {api.token}"})
+    assert listed.status_code == 200
+    assert listed.json()["incidents"][0]["status"] == "acknowledged"

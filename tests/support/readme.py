@@ -3,6 +3,7 @@ tests run exactly what the README shows."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,3 +19,18 @@ def snippet(name: str) -> str:
     found = snippets()
     assert name in found, f"README.md has no snippet {name!r}"
     return found[name]
+
+
+def fresh_shell(**exported: str) -> dict[str, str]:
+    """The environment of a new terminal on this machine (no virtual environment active, no
+    PAGER_ setting), plus what the reader exported as the README says."""
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if ".venv" not in Path(entry).parts
+    )
+    env = {"PATH": path, "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
+    # Not the reader's: the tests' own way to run a checkout's code in place (a worktree).
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env | exported

@@ -16,6 +16,7 @@ from pager.application.accounts import (
     ROLES,
     USER_EMAIL_PATTERN,
     Accounts,
+    IssuedKey,
     Role,
 )
 from pager.application.queries import ReadModel
@@ -49,6 +50,8 @@ class UserSpec:
     role: Role = "responder"
     password: str | None = None
     """Taken from the environment; None leaves the password as it is."""
+    initial_password: str | None = None
+    """Taken from the environment too, but set only when the user is created."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,8 @@ class AccountsWriter(Protocol):
     def delete_user(self, email: str) -> None: ...
 
     def forget_integration_key(self, service_id: str) -> None: ...
+
+    def ensure_integration_key(self, service_id: str) -> IssuedKey | None: ...
 
 
 def current_config(queries: ReadModel, accounts: Accounts) -> Config:
@@ -203,7 +208,7 @@ def _user_changes(
         before = existing.get(user.email)
         if before is None:
             summary: tuple[str, ...] = (f"role {user.role}",)
-            if user.password is not None:
+            if user.password is not None or user.initial_password is not None:
                 summary += (PASSWORD_CHANGED,)
             changes.append(Change("create", "user", user.email, summary))
             continue
@@ -239,13 +244,17 @@ def apply(
     handlers: Writer,
     accounts: AccountsWriter,
     on_applied: Callable[[Change], None] = lambda change: None,
+    on_key: Callable[[str, str], None] = lambda service_id, key: None,
 ) -> None:
     """Make each change of `plan` (computed for `config`), in order. Each change commits on
-    its own; `on_applied` hears of each one once it is committed."""
+    its own; `on_applied` hears of each one once it is committed. A service created or
+    changed that has no integration key yet gets one, as over the API: `on_key(service,
+    key)` hears of it, the one time it can be shown."""
     policies = {p.id: p for p in config.policies or ()}
     services = {s.id: s for s in config.services or ()}
     users = {u.email: u for u in config.users or ()}
     for change in plan.changes:
+        issued: IssuedKey | None = None
         match change.kind, change.action:
             case "escalation policy", "create" | "update":
                 handlers.define_policy(policies[change.id])
@@ -254,13 +263,14 @@ def apply(
             case "service", "create" | "update":
                 service = services[change.id]
                 handlers.define_service(service.id, service.name, service.escalation_policy)
+                issued = accounts.ensure_integration_key(service.id)
             case "service", "delete":
                 handlers.delete_service(change.id)
                 # Else a service made again under this id would answer to the old key.
                 accounts.forget_integration_key(change.id)
             case "user", "create":
                 user = users[change.id]
-                accounts.add_user(user.email, user.role, user.password)
+                accounts.add_user(user.email, user.role, user.password or user.initial_password)
             case "user", "update":
                 user = users[change.id]
                 accounts.set_role(user.email, user.role)
@@ -269,6 +279,8 @@ def apply(
             case "user", "delete":
                 accounts.delete_user(change.id)
         on_applied(change)
+        if issued is not None:
+            on_key(issued.info.service_id, issued.key)
 
 
 # -- checks
@@ -341,10 +353,11 @@ def _user_problems(users: Sequence[UserSpec]) -> list[tuple[str, str]]:
             problems.append((f"{where} email", f"{user.email!r} is not an email address"))
         if user.role not in ROLES:
             problems.append((f"{where} role", f"must be one of {', '.join(ROLES)}"))
-        if user.password is not None and len(user.password) < MIN_PASSWORD_LENGTH:
-            problems.append(
-                (f"{where} password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-            )
+        for password in (user.password, user.initial_password):
+            if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+                problems.append(
+                    (f"{where} password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+                )
     problems += _duplicates("user", [u.email for u in users])
     return problems
 

@@ -7,8 +7,11 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -61,6 +64,58 @@ def migrate(
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+TlsCertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert",
+        envvar="PAGER_TLS_CERT",
+        help="Serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key.",
+    ),
+]
+TlsKeyOption = Annotated[
+    Path | None,
+    typer.Option("--tls-key", envvar="PAGER_TLS_KEY", help="The certificate's private key (PEM)."),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where `pagerd serve` or `pagerd api` listens, and how."""
+
+    host: str
+    port: int
+    cert: Path | None = None
+    key: Path | None = None
+
+    @classmethod
+    def checked(cls, host: str, port: int, cert: Path | None, key: Path | None) -> Listen:
+        if (cert is None) != (key is None):
+            raise fail("--tls-cert and --tls-key go together (or PAGER_TLS_CERT and PAGER_TLS_KEY)")
+        for path in (cert, key):
+            if path is not None and not path.is_file():
+                raise fail(f"no such file: {path}")
+        return cls(host, port, cert, key)
+
+    @property
+    def url(self) -> str:
+        """This address as people reach it: a wildcard address is this machine's name."""
+        scheme = "https" if self.cert else "http"
+        host = socket.getfqdn() if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    def run(self, api: FastAPI) -> None:
+        import uvicorn
+
+        uvicorn.run(
+            api,
+            host=self.host,
+            port=self.port,
+            log_config=None,
+            ssl_certfile=str(self.cert) if self.cert else None,
+            ssl_keyfile=str(self.key) if self.key else None,
+        )
 
 
 def configure_logging() -> None:
@@ -81,44 +136,62 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def _start(with_migrations: bool = True) -> App:
+def _start(listen: Listen | None = None) -> App:
+    """The container, migrated; for a process that listens, links point at where it
+    listens unless PAGER_PUBLIC_URL says otherwise."""
     configure_logging()
     try:
-        return bootstrap(run_migrations=with_migrations)
+        settings = Settings()
+        if settings.public_url is None and listen is not None:
+            settings = settings.model_copy(update={"public_url": listen.url})
+        elif settings.public_url is None:
+            logging.getLogger("pager").warning(
+                "PAGER_PUBLIC_URL is not set: links in pages point at %s", settings.links_url
+            )
+        return bootstrap(settings, run_migrations=True)
     except Exception as error:  # unreachable database, bad URL, bad settings
         raise fail(f"cannot start: {one_line(error)}") from None
 
 
 @app.command()
-def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+def api(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+) -> None:
     """Run the HTTP API and console only (no worker): for scaling out on PostgreSQL."""
-    import uvicorn
-
     from pager.entrypoints.http.app import create_app
 
-    container = _start()
+    listen = Listen.checked(host, port, tls_cert, tls_key)
+    container = _start(listen)
     api = create_app(container)
     settle_heap()
-    uvicorn.run(api, host=host, port=port, log_config=None)
+    listen.run(api)
 
 
 @app.command()
-def serve(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+) -> None:
     """Run everything in one process: HTTP API, web console and worker. Migrates the database
     on start (the embedded SQLite file by default); on a first start with no users it
-    creates an admin and prints how to log in. Ctrl-C or SIGTERM stops it cleanly."""
-    import uvicorn
-
+    creates an admin and prints how to log in. Ctrl-C or SIGTERM stops it cleanly. Links
+    in pages point at the address it listens on unless PAGER_PUBLIC_URL is set."""
     from pager.entrypoints.http.app import create_app
 
-    container = _start()
+    listen = Listen.checked(host, port, tls_cert, tls_key)
+    container = _start(listen)
     try:
         background = build_worker(container)
     except ValueError as error:  # a bad PAGER_SMTP_URL, say
         raise fail(str(error)) from None
     api = create_app(container)
     run_alongside(api, background)
-    url = f"http://{host}:{port}"
+    url = listen.url
     first = container.accounts.ensure_first_admin()
     typer.echo(f"Pager is running at {url}/ (API docs: {url}/docs)", err=True)
     if first is not None:
@@ -129,7 +202,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
             err=True,
         )
     settle_heap()
-    uvicorn.run(api, host=host, port=port, log_config=None)
+    listen.run(api)
 
 
 def run_alongside(api: FastAPI, background: Worker) -> None:
@@ -169,10 +242,15 @@ def worker() -> None:
     asyncio.run(main())
 
 
-from pager.entrypoints.cli_admin import token_app, user_app  # noqa: E402 - after `app`
+from pager.entrypoints.cli_admin import (  # noqa: E402 - after `app`
+    service_app,
+    token_app,
+    user_app,
+)
 
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(service_app, name="service")
 
 from pager.entrypoints import cli_client, cli_config, cli_demo  # noqa: E402 - after `app`
 

@@ -10,12 +10,15 @@ import typer
 from sqlalchemy.engine import Engine
 
 from pager.application.accounts import Accounts
-from pager.bootstrap import bootstrap
+from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.errors import DomainError
 
 user_app = typer.Typer(help="Manage users (on the database directly).", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens (on the database directly).", no_args_is_help=True)
+service_app = typer.Typer(
+    help="Services' integration keys (on the database directly).", no_args_is_help=True
+)
 
 DatabaseOption = Annotated[
     str | None,
@@ -34,12 +37,16 @@ def ensure_first_admin(engine: Engine) -> tuple[str, str] | None:
 
 
 def _accounts(database_url: str | None) -> Accounts:
+    return _app(database_url).accounts
+
+
+def _app(database_url: str | None) -> App:
     settings = Settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     try:
         # Migrating is idempotent, and lets `user add` be the first command on a new database.
-        return bootstrap(settings, run_migrations=True).accounts
+        return bootstrap(settings, run_migrations=True)
     except Exception as error:  # a bad URL or an unreachable database: one line
         text = str(getattr(error, "orig", None) or error).strip().splitlines()
         typer.echo(f"pagerd: cannot open the database: {text[0] if text else error}", err=True)
@@ -106,3 +113,33 @@ def token_create(
     except DomainError as error:
         raise _fail(error) from None
     typer.echo(token)
+
+
+@service_app.command("key")
+def service_key(
+    service: Annotated[str, typer.Argument(help="The service's id.")],
+    rotate: Annotated[
+        bool,
+        typer.Option(
+            "--rotate",
+            help="Make a new key and print it alone on standard output, once; the old one "
+            "stops working at once.",
+        ),
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show which integration key a service has (its last characters and age), or rotate it.
+    Only the key's hash is stored, so a key is shown only when it is made."""
+    app = _app(database_url)
+    if app.queries.service(service) is None:
+        typer.echo(f"pagerd: service {service!r} does not exist", err=True)
+        raise typer.Exit(1)
+    if rotate:
+        typer.echo(app.accounts.rotate_integration_key(service).key)
+        return
+    info = app.accounts.integration_key(service)
+    if info is None:
+        typer.echo(f"{service} has no integration key yet: `pagerd service key {service} --rotate`")
+        return
+    made = info.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    typer.echo(f"{service}: integration key …{info.hint}, made {made}")

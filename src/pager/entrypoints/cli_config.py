@@ -203,8 +203,11 @@ def _apply(plan: cac.Plan, config: cac.Config, app: App, accounts: Accounts) -> 
         applied.append(change)
         typer.echo(change.describe())
 
+    def key(service_id: str, key: str) -> None:
+        typer.echo(f"  integration key of {service_id} (shown once, only its hash is kept): {key}")
+
     try:
-        cac.apply(plan, config, app.handlers, accounts, done)
+        cac.apply(plan, config, app.handlers, accounts, done, key)
     except Exception as error:  # a conflict or a lost database: what was done, in one line
         failed = plan.changes[len(applied)]
         message = error.message if isinstance(error, DomainError) else one_line(error)

@@ -114,6 +114,7 @@ class UserModel(_Model):
     email: str
     role: Literal["admin", "responder"] = "responder"
     password_env: str | None = None
+    initial_password_env: str | None = None
     password: Any = None
 
     @field_validator("password", mode="before")
@@ -331,11 +332,18 @@ class _Translation:
 
     def _user(self, model: UserModel) -> UserSpec:
         email = normalize_email(model.email)
-        password = None
-        if model.password_env is not None:
+        password = initial = None
+        if model.password_env is not None and model.initial_password_env is not None:
+            self._problems.append(
+                (f"user {email} password_env", "give password_env or initial_password_env")
+            )
+        elif model.password_env is not None:
             where = f"user {email} password_env"
             password = self._from_env(where, model.password_env, _PASSWORD)
-        return UserSpec(email, model.role, password)
+        elif model.initial_password_env and self._env.get(model.initial_password_env):
+            where = f"user {email} initial_password_env"
+            initial = self._from_env(where, model.initial_password_env, _PASSWORD)
+        return UserSpec(email, model.role, password, initial)
 
     def _from_env(self, where: str, name: str, kind: TypeAdapter[str]) -> str | None:
         value = self._env.get(name)

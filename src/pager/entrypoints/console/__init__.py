@@ -23,7 +23,7 @@ def mount(app: FastAPI, container: App) -> None:
         sessions=SessionCodec(
             container.secret.value,
             max_age_seconds=settings.session_max_age_seconds,
-            secure=settings.public_url.lower().startswith("https://"),
+            secure=settings.links_url.lower().startswith("https://"),
         ),
         sign_in_limiter=SignInLimiter(),
     )

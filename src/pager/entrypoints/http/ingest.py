@@ -88,6 +88,7 @@ ROUTES = {
     "/integrations/alertmanager": _Route(_webhook, "an integration key is required"),
 }
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_NO_TRAILING_SLASH = ("/api/", "/integrations/", "/v2/")
 
 
 class _Gone(Exception):
@@ -95,7 +96,8 @@ class _Gone(Exception):
 
 
 class Ingest:
-    """ASGI, in front of the whole app: answers ROUTES; everything else goes to `app`."""
+    """ASGI, in front of the whole app: answers ROUTES; everything else goes to `app`, an
+    API or integration path without its trailing slash."""
 
     def __init__(self, app: ASGIApp, ctx: Context, max_bytes: int) -> None:
         self.app = app
@@ -103,7 +105,16 @@ class Ingest:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = ROUTES.get(scope["path"].rstrip("/")) if scope["type"] == "http" else None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/") and path.startswith(_NO_TRAILING_SLASH):
+            # Clients differ (Opsgenie's Node SDK posts to /v2/alerts/, pypd to
+            # /v2/enqueue/): the same route answers, where a redirect would lose the body.
+            path = path.rstrip("/")
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        route = ROUTES.get(path)
         if route is None:
             await self.app(scope, receive, send)
             return
