@@ -3,6 +3,7 @@ input that a client can send gets a clear 4xx, never a 500."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +176,15 @@ def test_the_rate_limiter_refills_over_time() -> None:
     now[0] += 0.5
     limiter.check("a")
     RateLimiter(rate=0, burst=0).check("anything")  # 0 turns it off
+
+
+def test_no_page_loads_anything_from_another_site(client: TestClient) -> None:
+    for path in ("/docs", "/login"):
+        page = client.get(path)
+        assert page.status_code == 200
+        linked = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert linked, path
+        for url in linked:
+            assert url.startswith("/"), (path, url)  # this server's, not a CDN's
+            assert client.get(url).status_code == 200, url
+        assert "https://" not in page.text, path
