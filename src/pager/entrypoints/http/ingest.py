@@ -30,7 +30,7 @@ from pager.entrypoints.http.auth import AnyCaller, BearerKeyService, identify, i
 from pager.entrypoints.http.context import Context
 from pager.entrypoints.http.errors import responses
 from pager.entrypoints.http.incidents import accept_alert
-from pager.entrypoints.http.limits import read_body, require_json
+from pager.entrypoints.http.limits import TooLarge, read_within, require_json
 from pager.entrypoints.http.schemas import AlertAccepted, AlertIn
 
 logger = logging.getLogger("pager.http")
@@ -136,22 +136,19 @@ class Ingest:
 
     async def _answer(self, route: _Route, scope: Scope, receive: Receive) -> BaseModel:
         headers = dict(scope["headers"])
-        declared = headers.get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise errors.too_large(self.max_bytes)
-        read = await read_body(receive, self.max_bytes)
-        if read is None:
+        try:
+            body = await read_within(scope, receive, self.max_bytes)
+        except TooLarge:
+            raise errors.too_large(self.max_bytes) from None
+        if body is None:
             raise _Gone
-        chunks, more = read
-        if more or sum(map(len, chunks)) > self.max_bytes:
-            raise errors.too_large(self.max_bytes)
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, credentials = authorization.partition(" ")
         secret = credentials.strip() if scheme.lower() == "bearer" else None
         if authorization and not secret:
             raise errors.unauthorized(route.no_bearer)
         content_type = headers.get(b"content-type", b"").decode("latin-1")
-        return await route.accept(self.ctx, _Posted(secret, content_type, b"".join(chunks)))
+        return await route.accept(self.ctx, _Posted(secret, content_type, body))
 
 
 # -- the OpenAPI document's view of the two routes (never routed: `Ingest` answers them)

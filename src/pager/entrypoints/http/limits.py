@@ -27,23 +27,26 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        try:
+            body = await read_within(scope, receive, self.max_bytes)
+        except TooLarge:
             await self.reject(scope)(scope, receive, send)
             return
-        read = await read_body(receive, self.max_bytes)
-        if read is None:  # the client went away
+        if body is None:  # the client went away
             return
-        chunks, more = read
-        if more or sum(map(len, chunks)) > self.max_bytes:
-            await self.reject(scope)(scope, receive, send)
-            return
-        await self.app(scope, replay(chunks, False, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
 
-async def read_body(receive: Receive, max_bytes: int) -> tuple[list[bytes], bool] | None:
-    """The request body's chunks, read to its end or until they are over `max_bytes`, and
-    whether more of it is still to come (then it is over). None if the client went away."""
+class TooLarge(Exception):
+    """The request body is over the limit (said by its Content-Length, or found reading)."""
+
+
+async def read_within(scope: Scope, receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole request body; TooLarge once it is over `max_bytes` (before reading any of
+    it when its Content-Length says so). None if the client went away."""
+    declared = _content_length(scope)
+    if declared is not None and declared > max_bytes:
+        raise TooLarge
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -53,20 +56,20 @@ async def read_body(receive: Receive, max_bytes: int) -> tuple[list[bytes], bool
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
-        more: bool = message.get("more_body", False)
-        if size > max_bytes or not more:
-            return chunks, more
+        if size > max_bytes:
+            raise TooLarge
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def replay(chunks: list[bytes], more: bool, receive: Receive) -> Receive:
-    """`receive` for the app: what was read already, then the rest of the body."""
-    pending = list(chunks)
+def replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the app: the body read already, then whatever the server says next
+    (a disconnect)."""
+    pending = [body]
 
     async def replayed() -> Message:
         if pending:
-            body = b"".join(pending)
-            pending.clear()
-            return {"type": "http.request", "body": body, "more_body": more}
+            return {"type": "http.request", "body": pending.pop(), "more_body": False}
         return await receive()
 
     return replayed
