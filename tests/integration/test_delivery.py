@@ -1,0 +1,132 @@
+"""Delivery under failure and under load, with real parts: an SMTP server (aiosmtpd) that is
+down for a while or slow to answer, the real worker and dispatcher, both databases.
+
+- A transient failure never ends a page before PAGER_DELIVERY_MAX_SECONDS; past it, the page
+  fails loudly (the incident, the metrics, one ERROR line).
+- A page is sent once in a healthy system however long it waits for a connection: its
+  claim is extended while it is in flight, and the dispatcher never starts a page it holds.
+- What is recorded is what happened: a page delivered while its incident was acknowledged is
+  `sent`; a page written to the log for want of a provider is `logged`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import pytest
+from prometheus_client import REGISTRY
+
+from pager.application.ports import (
+    Channel,
+    OutgoingNotification,
+)
+from pager.bootstrap import App, bootstrap, build_channels
+from pager.config import Settings
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, Target
+from tests.support.servers import SmtpSink
+from tests.support.worker import notification_statuses, running_worker, wait_until
+
+ALICE, PHONE = "alice@example.com", "+14155550100"
+
+
+def oncall(count: int) -> tuple[EmailTarget, ...]:
+    return tuple(EmailTarget(f"oncall{n:02d}@example.com") for n in range(count))
+
+
+@pytest.fixture
+def apps() -> Iterator[list[App]]:
+    made: list[App] = []
+    yield made
+    for app in made:
+        app.engine.dispose()
+
+
+def pager(apps: list[App], database_url: str, targets: Sequence[Target], **settings: object) -> App:
+    """Pager with one service whose policy pages `targets` and does not escalate meanwhile."""
+    app = bootstrap(
+        Settings(database_url=database_url, smtp_from="pager@example.com", **settings)  # type: ignore[arg-type]
+    )
+    apps.append(app)
+    app.handlers.define_policy(
+        EscalationPolicy("ops", "Ops", (Level(tuple(targets), ack_timeout_seconds=3600),))
+    )
+    app.handlers.define_service("db", "Database", "ops")
+    return app
+
+
+def metric(name: str, channel: str = "email") -> float:
+    return REGISTRY.get_sample_value(name, {"channel": channel}) or 0.0
+
+
+def statuses(app: App) -> Counter[str]:
+    return Counter(status for _, _, status, _ in notification_statuses(app))
+
+
+def attempts(app: App) -> list[int]:
+    return [count for _, _, _, count in notification_statuses(app)]
+
+
+# --- item 3: what really happened ------------------------------------------------------------
+
+
+def test_a_page_in_flight_when_the_incident_is_acknowledged_is_recorded_sent(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    smtp.answer_delay = 1.0  # the server has the message; its 250 comes a second later
+    app = pager(apps, database_url, (EmailTarget(ALICE),), smtp_url=smtp.url())
+    with running_worker(app):
+        incident_id = app.handlers.receive_alert("db", "disk full").incident_id
+        smtp.wait_for(1)
+        app.handlers.acknowledge(incident_id, ALICE)
+        assert statuses(app) == {"cancelled": 1}  # not sent yet, as far as anyone knows
+        wait_until(lambda: statuses(app) == {"sent": 1}, timeout=10, what="recorded sent")
+    assert_sent_after_the_ack(app, incident_id)
+
+
+class HeldAfterSending:
+    """The real SMTP channel, holding back the news of each accepted page until the test
+    lets it go: the provider has it, the dispatcher has not recorded it yet."""
+
+    def __init__(self, inner: Channel) -> None:
+        self._inner = inner
+        self.accepted = threading.Event()
+        self.go = threading.Event()
+
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        answer = await self._inner.send(notification)
+        self.accepted.set()
+        await asyncio.to_thread(self.go.wait, 10)
+        return answer
+
+    async def close(self) -> None:
+        await self._inner.close()  # type: ignore[attr-defined]
+
+
+def test_a_page_accepted_before_the_ack_and_recorded_after_it_is_recorded_sent(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    app = pager(apps, database_url, (EmailTarget(ALICE),), smtp_url=smtp.url())
+    channels = dict(build_channels(app.settings))
+    held = HeldAfterSending(channels["email"])
+    channels["email"] = held
+    with running_worker(app, channels):
+        incident_id = app.handlers.receive_alert("db", "disk full").incident_id
+        assert held.accepted.wait(10)
+        app.handlers.acknowledge(incident_id, ALICE)
+        held.go.set()
+        wait_until(lambda: statuses(app) == {"sent": 1}, timeout=10, what="recorded sent")
+    assert len(smtp.messages) == 1
+    assert_sent_after_the_ack(app, incident_id)
+
+
+def assert_sent_after_the_ack(app: App, incident_id: str) -> None:
+    detail = app.queries.incident(incident_id)
+    assert detail is not None
+    (page,) = detail.notifications
+    assert (page.status, page.attempts, page.last_error) == ("sent", 1, None)
+    assert page.sent_at is not None
+    kinds = [(e.type, e.data.get("outcome")) for e in detail.timeline]
+    assert kinds.index(("Acknowledged", None)) < kinds.index(("NotificationAttempted", "sent"))
