@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 import pytest
 from prometheus_client import REGISTRY
 
-from pager.application.ports import (
-    Channel,
-    OutgoingNotification,
-)
+from pager.adapters.notify.dispatcher import Dispatcher
+from pager.adapters.storage.outbox import SqlOutbox
+from pager.application.ports import Attempt, Channel, ClaimedNotification, OutgoingNotification
 from pager.bootstrap import App, bootstrap, build_channels
 from pager.config import Settings
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, Target
+from pager.entrypoints.worker import DispatcherModule, Worker
 from tests.support.servers import SmtpSink
-from tests.support.worker import notification_statuses, running_worker, wait_until
+from tests.support.worker import notification_statuses, running, running_worker, wait_until
 
 ALICE, PHONE = "alice@example.com", "+14155550100"
 
@@ -67,6 +69,95 @@ def statuses(app: App) -> Counter[str]:
 
 def attempts(app: App) -> list[int]:
     return [count for _, _, _, count in notification_statuses(app)]
+
+
+# --- item 2: no duplicate page in a healthy system ---------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["handoff", "claim"])
+def test_a_slow_mail_server_gets_each_page_exactly_once(
+    database_url: str, smtp: SmtpSink, apps: list[App], path: str
+) -> None:
+    # 30 pages, 8 pooled connections, each message answered after 1 s, a 1 s lease: most
+    # pages wait several leases for a connection.
+    smtp.answer_delay = 1.0
+    app = pager(apps, database_url, oncall(30), smtp_url=smtp.url(), worker_lease_seconds=1.0)
+    # "handoff": the worker's own process commits the alert and hands the pages over (as in
+    # `pagerd serve`); "claim": another process commits it, the worker claims the pages.
+    alerting = app
+    if path == "claim":
+        alerting = bootstrap(Settings(database_url=database_url))
+        apps.append(alerting)
+    with running_worker(app):
+        if path == "handoff":
+            wait_until(lambda: app.handoff.attached, what="the dispatcher takes handoffs")
+        alerting.handlers.receive_alert("db", "disk full")
+        smtp.wait_for(30, timeout=30)
+        wait_until(lambda: statuses(app) == {"sent": 30}, timeout=10, what="all recorded sent")
+    # The worker has stopped: nothing is still on its way.
+    ids = Counter(mail.message["Message-ID"] for mail in smtp.messages)
+    assert len(smtp.messages) == 30, f"{len(smtp.messages)} emails for 30 pages"
+    assert set(ids.values()) == {1}
+    assert attempts(app) == [1] * 30
+
+
+def test_a_page_waiting_in_one_dispatcher_is_never_taken_by_another(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    # Two dispatchers on one database (two workers on PostgreSQL): the one that claimed the
+    # pages first keeps them while they wait for its connections, though its 1 s claims
+    # would have lapsed three times over.
+    smtp.answer_delay = 1.0
+    app = pager(apps, database_url, oncall(30), smtp_url=smtp.url(), worker_lease_seconds=1.0)
+    other = Dispatcher(
+        SqlOutbox(app.engine, lease_seconds=1.0), build_channels(app.settings), app.clock
+    )
+    second = Worker([DispatcherModule(other)], app.clock, app.wakeup, app.engine, 0.1)
+    with running_worker(app), running(second):
+        app.handlers.receive_alert("db", "disk full")
+        smtp.wait_for(30, timeout=30)
+        wait_until(lambda: statuses(app) == {"sent": 30}, timeout=10, what="all recorded sent")
+    assert len(smtp.messages) == 30, f"{len(smtp.messages)} emails for 30 pages"
+    assert len({mail.message["Message-ID"] for mail in smtp.messages}) == 30
+
+
+class NoRenewals:
+    """The real outbox, except that extending claims fails (as when the database does not
+    answer for a while): the claims of pages in flight lapse."""
+
+    def __init__(self, outbox: SqlOutbox) -> None:
+        self._outbox = outbox
+        self.lease = outbox.lease
+
+    def claim(
+        self, now: datetime, limit: int = 100
+    ) -> tuple[list[ClaimedNotification], datetime | None]:
+        return self._outbox.claim(now, limit)
+
+    def record(self, attempts: Sequence[Attempt]) -> None:
+        self._outbox.record(attempts)
+
+    def release(self, claimed: list[ClaimedNotification]) -> None:
+        self._outbox.release(claimed)
+
+    def renew(self, ids: Sequence[str], now: datetime) -> None:
+        raise ConnectionError("the database is unreachable")
+
+
+def test_a_page_claimed_again_while_in_flight_is_not_sent_again(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    smtp.answer_delay = 2.0
+    app = pager(apps, database_url, (EmailTarget(ALICE),), smtp_url=smtp.url())
+    outbox = NoRenewals(SqlOutbox(app.engine, lease_seconds=0.3))
+    dispatcher = Dispatcher(outbox, build_channels(app.settings), app.clock)
+    worker = Worker([DispatcherModule(dispatcher)], app.clock, app.wakeup, app.engine, 0.1)
+    with running(worker):
+        app.handlers.receive_alert("db", "disk full")
+        smtp.wait_for(1)
+        wait_until(lambda: statuses(app) == {"sent": 1}, timeout=10, what="recorded sent")
+        time.sleep(0.3)  # it was claimed again meanwhile, every 0.3 s
+    assert len(smtp.messages) == 1
 
 
 # --- item 3: what really happened ------------------------------------------------------------

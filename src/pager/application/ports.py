@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Literal, Protocol, Self, TypeVar
 
@@ -178,11 +178,21 @@ class Attempt:
 
 
 class Outbox(Protocol):
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim lasts unless it is renewed."""
+        ...
+
     def claim(
         self, now: datetime, limit: int = 100
     ) -> tuple[list[ClaimedNotification], datetime | None]:
         """Claim up to `limit` due pages for the lease. With none due: ([], when the earliest
         claimable one is due, or None)."""
+        ...
+
+    def renew(self, ids: Sequence[str], now: datetime) -> None:
+        """Extend the claims on these pages in flight by a lease from `now`, in one
+        statement; pages no longer claimed (recorded meanwhile) are left alone."""
         ...
 
     def record(self, attempts: Sequence[Attempt]) -> None:

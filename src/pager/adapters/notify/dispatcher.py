@@ -66,6 +66,9 @@ class Dispatcher:
         self._links = links
         self._concurrency = concurrency
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
+        self._holding: set[str] = set()
+        """The ids of the pages in flight: one claimed again meanwhile is not started twice."""
+        self._renewer: asyncio.Task[None] | None = None
         self.on_capacity: Callable[[], None] = lambda: None
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -101,26 +104,41 @@ class Dispatcher:
             self._arriving -= len(claimed)
         self._start(claimed)
 
-    def _start(self, claimed: Sequence[ClaimedNotification]) -> None:
+    def _start(self, claimed: Sequence[ClaimedNotification]) -> int:
+        started = 0
         for notification in claimed:
+            if notification.id in self._holding:
+                # Its claim lapsed while it was in flight (the renewal failed or came late),
+                # and it was claimed again: the send under way records it.
+                logger.warning(
+                    "notification %s was claimed again while in flight; not sent twice",
+                    notification.id,
+                )
+                continue
             task = asyncio.create_task(self._deliver(notification))
             self._in_flight[task] = notification
+            self._holding.add(notification.id)
             task.add_done_callback(self._done)
+            started += 1
+        if started and (self._renewer is None or self._renewer.done()):
+            self._renewer = asyncio.create_task(self._renew_claims())
+        return started
 
     async def tick(self) -> int:
         """Claim what is due, up to the free capacity, and start sending it without waiting:
-        a slow provider must not hold back the next page. Returns how many were claimed."""
+        a slow provider must not hold back the next page. Returns how many it started."""
         free = self.room()
         if free <= 0:
             return 0
         claimed, self._next_due = await asyncio.to_thread(
             self._outbox.claim, self._clock.now(), free
         )
-        self._start(claimed)
-        return len(claimed)
+        return self._start(claimed)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+        notification = self._in_flight.pop(task, None)
+        if notification is not None:
+            self._holding.discard(notification.id)
         if len(self._in_flight) == self._concurrency - 1:  # it was full: look for more now
             self.on_capacity()
 
@@ -135,6 +153,9 @@ class Dispatcher:
         self._detach()
         await asyncio.sleep(0)  # pages handed over just before: in flight now
         await self._stop_sends(grace_seconds)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
         for channel in self._channels.values():
             close = getattr(channel, "close", None)
             if close is not None:
@@ -149,6 +170,23 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.to_thread(self._outbox.release, unfinished)
+
+    async def _renew_claims(self) -> None:
+        """While pages are in flight, extend their claims every third of the lease, all in
+        one statement: a page waiting for a pooled connection or a slow provider is never
+        taken for one its sender abandoned, by this process or another."""
+        period = self._outbox.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            ids = list(self._holding)
+            if not ids:
+                return  # started again by the next page
+            try:
+                await asyncio.to_thread(self._outbox.renew, ids, self._clock.now())
+            except Exception:
+                # The claims may lapse; the in-flight set still keeps this process from
+                # sending a page twice.
+                logger.exception("could not extend the claims of %d pages in flight", len(ids))
 
     async def _deliver(self, claimed: ClaimedNotification) -> None:
         try:

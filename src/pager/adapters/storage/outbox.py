@@ -34,6 +34,10 @@ class SqlOutbox:
         self._lease = timedelta(seconds=lease_seconds)
         self._postgres = engine.dialect.name == "postgresql"
 
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
     def claim(
         self, now: datetime, limit: int = 100
     ) -> tuple[list[ClaimedNotification], datetime | None]:
@@ -94,6 +98,20 @@ class SqlOutbox:
             for row in rows
         ]
         return claimed, None
+
+    def renew(self, ids: Sequence[str], now: datetime) -> None:
+        """Extend the claims on these pages to `now` plus the lease, in one statement. A page
+        whose attempt was recorded meanwhile (sent, or queued for a retry with no claim) is
+        left as it is."""
+        if not ids:
+            return
+        n = t.notifications
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                n.update()
+                .where(n.c.id.in_(ids), n.c.status == "queued", n.c.claimed_until.is_not(None))
+                .values(claimed_until=now + self._lease)
+            )
 
     def record(self, attempts: Sequence[Attempt]) -> None:
         """Record attempts, each `sent`, `retry` (queued again for `retry_at`) or `failed`,
