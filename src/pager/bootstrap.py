@@ -97,7 +97,6 @@ class App:
             timers.release_all()
             outbox.release_all()
         retry = RetryPolicy(
-            settings.delivery_max_attempts,
             settings.delivery_max_seconds,
             settings.delivery_backoff_base_seconds,
             settings.delivery_backoff_max_seconds,

@@ -14,7 +14,8 @@ NOTIFICATIONS_SENT = Counter(
 )
 NOTIFICATIONS_FAILED = Counter(
     "pager_notifications_failed_total",
-    "Notifications given up on (permanent failure or out of attempts), by channel.",
+    "Notifications that failed for good (a permanent failure, or transient ones past "
+    "PAGER_DELIVERY_MAX_SECONDS), by channel.",
     ["channel"],
 )
 DELIVERY_ATTEMPTS = Counter(

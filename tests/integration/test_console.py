@@ -448,6 +448,19 @@ def test_the_incident_page_shows_delivery_attempts_and_errors(console: Console) 
     assert "3 attempts" in page
     assert "Last error: 550 mailbox unavailable" in page
     assert "failed for good (attempt 3)" in page
+    # A page nobody got is flagged on the incident, wherever the incident is shown.
+    assert "1 page failed for good: nobody got it" in page
+    assert "Reach whoever is on call another way." in page
+    for listing in ("/", "/incidents", "/services/db"):
+        assert "1 page failed</span>" in console.admin.get(listing).text, listing
+
+
+def test_an_incident_whose_pages_went_out_carries_no_delivery_flag(console: Console) -> None:
+    incident_id = console.open_incident()
+    for path in ("/", "/incidents", f"/incidents/{incident_id}", "/services/db"):
+        page = console.admin.get(path).text
+        assert "delivery-flag" not in page, path
+        assert "delivery-problem" not in page, path
 
 
 def test_the_incident_list_filters_by_status(console: Console) -> None:

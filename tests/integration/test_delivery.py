@@ -12,21 +12,23 @@ down for a while or slow to answer, the real worker and dispatcher, both databas
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 
-from pager.adapters.notify.dispatcher import Dispatcher
+from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.storage.outbox import SqlOutbox
 from pager.application.ports import Attempt, Channel, ClaimedNotification, OutgoingNotification
 from pager.bootstrap import App, bootstrap, build_channels
 from pager.config import Settings
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, Target
+from pager.entrypoints.http.schemas import IncidentOut
 from pager.entrypoints.worker import DispatcherModule, Worker
 from tests.support.servers import SmtpSink
 from tests.support.worker import notification_statuses, running, running_worker, wait_until
@@ -69,6 +71,116 @@ def statuses(app: App) -> Counter[str]:
 
 def attempts(app: App) -> list[int]:
     return [count for _, _, _, count in notification_statuses(app)]
+
+
+# --- item 1: the time bound, not a count of attempts, ends delivery ---------------------------
+
+
+def test_a_mail_server_down_longer_than_the_old_attempt_limit_loses_no_page(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    # Backoff scaled down so that eight attempts (the old limit) take about a second.
+    app = pager(
+        apps,
+        database_url,
+        oncall(20),
+        smtp_url=smtp.url(),
+        delivery_backoff_base_seconds=0.05,
+        delivery_backoff_max_seconds=0.2,
+    )
+    failed_before = metric("pager_notifications_failed_total")
+    smtp.stop()
+    down_at = time.monotonic()
+    with running_worker(app):
+        app.handlers.receive_alert("db", "disk full")
+        wait_until(
+            lambda: min(attempts(app)) > 8 or "failed" in statuses(app),
+            timeout=20,
+            what="every page tried more than 8 times",
+        )
+        assert statuses(app) == {"queued": 20}
+        time.sleep(max(0.0, 3.0 - (time.monotonic() - down_at)))  # down for 3 s in all
+        smtp.start()  # same port
+        smtp.wait_for(20, timeout=20)
+        wait_until(lambda: statuses(app) == {"sent": 20}, timeout=10, what="all recorded sent")
+    assert sorted(mail.rcpt_tos[0] for mail in smtp.messages) == [t.address for t in oncall(20)]
+    assert min(attempts(app)) > 8
+    assert metric("pager_notifications_failed_total") == failed_before
+
+
+def test_a_transient_failure_past_the_time_limit_fails_loudly_once(
+    database_url: str, smtp: SmtpSink, apps: list[App], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = pager(
+        apps,
+        database_url,
+        oncall(1),
+        smtp_url=smtp.url(),
+        delivery_backoff_base_seconds=0.05,
+        delivery_backoff_max_seconds=0.1,
+        delivery_max_seconds=0.5,
+    )
+    failed_before = metric("pager_notifications_failed_total")
+    smtp.stop()
+    with caplog.at_level(logging.ERROR, logger="pager.dispatcher"), running_worker(app):
+        incident_id = app.handlers.receive_alert("db", "disk full").incident_id
+        wait_until(lambda: statuses(app) == {"failed": 1}, timeout=10, what="failed")
+    detail = app.queries.incident(incident_id)
+    assert detail is not None
+    (page,) = detail.notifications
+    assert page.attempts > 1
+    assert page.last_error is not None
+    assert "not delivered within 0.5 s (PAGER_DELIVERY_MAX_SECONDS)" in page.last_error
+    assert f"port {smtp.port}" in page.last_error  # what went wrong, too
+    assert detail.timeline[-1].data["outcome"] == "failed"
+    # Loud: on the incident (detail, list, the service's open incident), in the metrics, and
+    # in the log, once.
+    assert detail.incident.failed_notifications == 1
+    assert IncidentOut.of(detail.incident).failed_notifications == 1
+    assert [i.failed_notifications for i in app.queries.incidents()] == [1]
+    service = app.queries.service("db")
+    assert service is not None
+    assert service.open_incident is not None
+    assert service.open_incident.failed_notifications == 1
+    assert metric("pager_notifications_failed_total") == failed_before + 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and page.id in r.getMessage()]
+    assert len(errors) == 1
+    assert "failed for good" in errors[0].getMessage()
+
+
+def test_a_refused_address_fails_at_once_however_long_the_time_limit(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    app = pager(apps, database_url, (EmailTarget(ALICE),), smtp_url=smtp.url())
+    smtp.refuse(ALICE)
+    with running_worker(app):
+        incident_id = app.handlers.receive_alert("db", "disk full").incident_id
+        wait_until(lambda: statuses(app) == {"failed": 1}, what="failed")
+    assert attempts(app) == [1]
+    detail = app.queries.incident(incident_id)
+    assert detail is not None
+    assert detail.incident.failed_notifications == 1
+    assert "refused recipient" in (detail.notifications[0].last_error or "")
+
+
+def test_the_retry_rule_is_bounded_by_time_alone() -> None:
+    retry = RetryPolicy(max_seconds=3600, base_seconds=1, cap_seconds=60)
+    queued = datetime(2026, 1, 1, tzinfo=UTC)
+    deadline = queued + timedelta(seconds=3600)
+    # Any number of attempts within the limit is retried, a provider's Retry-After honoured...
+    for attempt in (1, 8, 100, 100_000):
+        now = queued + timedelta(seconds=10)
+        at = retry.retry_at(attempt, queued, now, retry_after=None)
+        assert at is not None
+        assert now + timedelta(seconds=min(60, 2 ** (attempt - 1)) / 2) <= at
+        assert at <= now + timedelta(seconds=60)
+    later = retry.retry_at(1, queued, queued, retry_after=120)
+    assert later == queued + timedelta(seconds=120)
+    # ...the last attempt falls on the limit, not before it, and past it there is none.
+    assert retry.retry_at(9, queued, deadline - timedelta(seconds=1), None) == deadline
+    assert retry.retry_at(9, queued, queued, retry_after=7200) == deadline
+    assert retry.retry_at(9, queued, deadline, None) is None
+    assert retry.retry_at(1, queued, deadline + timedelta(seconds=5), None) is None
 
 
 # --- item 2: no duplicate page in a healthy system ---------------------------------------------
@@ -221,3 +333,4 @@ def assert_sent_after_the_ack(app: App, incident_id: str) -> None:
     assert page.sent_at is not None
     kinds = [(e.type, e.data.get("outcome")) for e in detail.timeline]
     assert kinds.index(("Acknowledged", None)) < kinds.index(("NotificationAttempted", "sent"))
+    assert detail.incident.failed_notifications == 0

@@ -1,6 +1,7 @@
 """The dispatcher: sends claimed notifications through their channels, after the commit that
 queued them, and records every attempt. Transient failures are retried with exponential
-backoff and jitter, bounded in attempts and total time; permanent ones are final."""
+backoff and jitter for as long as the delivery time limit allows; permanent ones are final.
+While pages are in flight their claims are kept alive, so that nobody sends them twice."""
 
 from __future__ import annotations
 
@@ -29,20 +30,34 @@ logger = logging.getLogger("pager.dispatcher")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 8
-    max_seconds: float = 600.0
+    """A transient failure is tried again, with capped exponential backoff and jitter, until
+    `max_seconds` after the page was queued: time alone ends delivery, never a count of
+    attempts, so that a provider down for any time within the limit loses no page. (A page
+    whose incident is acknowledged or resolved meanwhile is cancelled instead.)"""
+
+    max_seconds: float = 3600.0
     base_seconds: float = 1.0
     cap_seconds: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff; a provider's Retry-After is honoured."""
-        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        """Jittered exponential backoff after attempt number `attempt`; a provider's
+        Retry-After is honoured."""
+        # The exponent is bounded: a long limit with a short cap makes attempts by the
+        # thousand, and 2.0 ** 1024 overflows.
+        ceiling = min(self.cap_seconds, self.base_seconds * 2.0 ** min(attempt - 1, 64))
         delay = random.uniform(ceiling / 2, ceiling)
         return max(delay, retry_after or 0.0)
 
-    def gives_up(self, attempt: int, created_at: datetime, retry_at: datetime) -> bool:
-        too_late = retry_at - created_at > timedelta(seconds=self.max_seconds)
-        return attempt >= self.max_attempts or too_late
+    def retry_at(
+        self, attempt: int, created_at: datetime, now: datetime, retry_after: float | None
+    ) -> datetime | None:
+        """When to try again after attempt number `attempt` failed transiently at `now`; None
+        once the page has been queued for `max_seconds`. The last try falls on the limit
+        itself, however long the backoff or the Retry-After."""
+        deadline = created_at + timedelta(seconds=self.max_seconds)
+        if now >= deadline:
+            return None
+        return min(now + timedelta(seconds=self.delay(attempt, retry_after)), deadline)
 
 
 def links_none(_: ClaimedNotification) -> tuple[str | None, str | None]:
@@ -238,8 +253,10 @@ class Dispatcher:
         channel_name = claimed.target.type
         now = self._clock.now()
         attempt = claimed.attempts + 1
-        retry_at = now + timedelta(seconds=self._retry.delay(attempt, failure.retry_after))
-        if failure.transient and not self._retry.gives_up(attempt, claimed.created_at, retry_at):
+        retry_at = None
+        if failure.transient:
+            retry_at = self._retry.retry_at(attempt, claimed.created_at, now, failure.retry_after)
+        if retry_at is not None:
             metrics.DELIVERY_ATTEMPTS.labels(channel_name, "retry").inc()
             logger.warning(
                 "%s notification %s failed (attempt %d), retrying at %s: %s",
@@ -253,10 +270,20 @@ class Dispatcher:
             return
         reason = failure.reason
         if failure.transient:
-            reason = f"gave up after {attempt} attempts: {reason}"
+            reason = (
+                f"not delivered within {self._retry.max_seconds:.10g} s "
+                f"(PAGER_DELIVERY_MAX_SECONDS), after {attempt} attempts: {reason}"
+            )
         metrics.DELIVERY_ATTEMPTS.labels(channel_name, "failed").inc()
         metrics.NOTIFICATIONS_FAILED.labels(channel_name).inc()
-        logger.error("%s notification %s failed for good: %s", channel_name, claimed.id, reason)
+        logger.error(
+            "%s notification %s (incident %s, level %d) failed for good: %s",
+            channel_name,
+            claimed.id,
+            claimed.incident_id,
+            claimed.level,
+            reason,
+        )
         await self._record(Attempt(claimed, now, "failed", reason))
 
     async def _record(self, attempt: Attempt) -> None:
