@@ -455,6 +455,39 @@ def test_the_incident_page_shows_delivery_attempts_and_errors(console: Console) 
         assert "1 page failed</span>" in console.admin.get(listing).text, listing
 
 
+def test_a_page_written_to_the_log_says_so_on_the_incident_page(console: Console) -> None:
+    incident_id = console.open_incident()
+    with console.app.engine.begin() as conn:
+        pages = dict(
+            conn.execute(
+                sa.select(t.notifications.c.channel, t.notifications.c.id).where(
+                    t.notifications.c.incident_id == incident_id
+                )
+            ).all()
+        )
+        conn.execute(
+            t.notifications.update()
+            .where(t.notifications.c.incident_id == incident_id)
+            .values(status="logged", attempts=1)
+        )
+        conn.execute(
+            t.notification_attempts.insert(),
+            [
+                {"notification_id": pages[channel], "attempt": 1, "at": console.clock.now(),
+                 "outcome": "logged"}
+                for channel in ("email", "sms")
+            ],
+        )  # fmt: skip
+    page = console.admin.get(f"/incidents/{incident_id}").text
+    assert page.count('class="notification logged"') == 2
+    assert "Not sent: written to the log — no SMTP configured." in page
+    assert "Not sent: written to the log — no Twilio configured." in page
+    assert "Email written to the log — no SMTP configured" in page  # the timeline
+    assert "SMS written to the log — no Twilio configured" in page
+    assert " sent (attempt" not in page
+    assert "delivery-problem" not in page  # not a failure: the operator chose no provider
+
+
 def test_an_incident_whose_pages_went_out_carries_no_delivery_flag(console: Console) -> None:
     incident_id = console.open_incident()
     for path in ("/", "/incidents", f"/incidents/{incident_id}", "/services/db"):

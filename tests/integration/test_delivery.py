@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,9 +27,9 @@ from pager.adapters.storage.outbox import SqlOutbox
 from pager.application.ports import Attempt, Channel, ClaimedNotification, OutgoingNotification
 from pager.bootstrap import App, bootstrap, build_channels
 from pager.config import Settings
-from pager.domain.policy import EmailTarget, EscalationPolicy, Level, Target
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget, Target
 from pager.entrypoints.http.schemas import IncidentOut
-from pager.entrypoints.worker import DispatcherModule, Worker
+from pager.entrypoints.worker import DispatcherModule, Worker, build_worker
 from tests.support.servers import SmtpSink
 from tests.support.worker import notification_statuses, running, running_worker, wait_until
 
@@ -334,3 +334,90 @@ def assert_sent_after_the_ack(app: App, incident_id: str) -> None:
     kinds = [(e.type, e.data.get("outcome")) for e in detail.timeline]
     assert kinds.index(("Acknowledged", None)) < kinds.index(("NotificationAttempted", "sent"))
     assert detail.incident.failed_notifications == 0
+
+
+# --- item 4: honest statuses -----------------------------------------------------------------
+
+
+def test_with_no_provider_configured_pages_are_logged_not_sent(
+    database_url: str, apps: list[App], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = pager(apps, database_url, (EmailTarget(ALICE), SmsTarget(PHONE)))
+    before = {
+        (name, channel): metric(name, channel)
+        for name in ("pager_notifications_logged_total", "pager_notifications_sent_total")
+        for channel in ("email", "sms")
+    }
+    with caplog.at_level(logging.INFO, logger="pager"), running_worker(app):
+        incident_id = app.handlers.receive_alert("db", "disk full").incident_id
+        wait_until(lambda: statuses(app) == {"logged": 2}, what="both logged")
+    detail = app.queries.incident(incident_id)
+    assert detail is not None
+    assert {(n.channel, n.status, n.sent_at) for n in detail.notifications} == {
+        ("email", "logged", None),
+        ("sms", "logged", None),
+    }
+    outcomes = [e.data["outcome"] for e in detail.timeline if e.type == "NotificationAttempted"]
+    assert outcomes == ["logged", "logged"]
+    assert detail.incident.failed_notifications == 0
+    for channel in ("email", "sms"):
+        logged = ("pager_notifications_logged_total", channel)
+        sent = ("pager_notifications_sent_total", channel)
+        assert metric(*logged) == before[logged] + 1
+        assert metric(*sent) == before[sent]
+    pages = [r.getMessage() for r in caplog.records if r.name == "pager.notify"]
+    assert len(pages) == 2
+    assert all("disk full" in page and incident_id in page for page in pages)
+    # An ack link is a credential: it has no place in a log.
+    assert not [r for r in caplog.records if "/ack/" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name == "pager.dispatcher" and " sent " in r.msg]
+
+
+@pytest.mark.parametrize(
+    ("settings", "unconfigured"),
+    [
+        ({}, ["email (PAGER_SMTP_URL)", "SMS (PAGER_TWILIO_"]),
+        ({"smtp_url": "smtp://127.0.0.1:2525"}, ["SMS (PAGER_TWILIO_"]),
+        (
+            {"twilio_account_sid": "AC1", "twilio_auth_token": "t", "twilio_from": "+15005550006"},
+            ["email (PAGER_SMTP_URL)"],
+        ),
+    ],
+    ids=["neither", "smtp only", "twilio only"],
+)
+def test_the_worker_says_in_one_line_at_start_which_channels_go_to_the_log(
+    sqlite_url: str,
+    apps: list[App],
+    caplog: pytest.LogCaptureFixture,
+    settings: Mapping[str, str],
+    unconfigured: list[str],
+) -> None:
+    app = bootstrap(Settings(database_url=sqlite_url, **settings))  # type: ignore[arg-type]
+    apps.append(app)
+    with caplog.at_level(logging.INFO, logger="pager"):
+        build_worker(app)
+    lines = [r for r in caplog.records if "written to the log" in r.getMessage()]
+    assert len(lines) == 1
+    (line,) = lines
+    assert line.levelno == logging.WARNING
+    text = line.getMessage()
+    for name in ("email (PAGER_SMTP_URL)", "SMS (PAGER_TWILIO_"):
+        assert (name in text) is (name in unconfigured), text
+    assert "recorded as logged, not sent" in text
+
+
+def test_with_every_provider_configured_the_worker_says_nothing_of_the_log(
+    sqlite_url: str, apps: list[App], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        database_url=sqlite_url,
+        smtp_url="smtp://127.0.0.1:2525",  # type: ignore[arg-type]
+        twilio_account_sid="AC1",
+        twilio_auth_token="t",  # type: ignore[arg-type]
+        twilio_from="+15005550006",
+    )
+    app = bootstrap(settings)
+    apps.append(app)
+    with caplog.at_level(logging.INFO, logger="pager"):
+        build_worker(app)
+    assert not [r for r in caplog.records if "written to the log" in r.getMessage()]

@@ -139,7 +139,11 @@ class DeliveryFailed(Exception):
 
 
 class Channel(Protocol):
-    """Sends one notification to one target of the channel's type (email, sms, ...)."""
+    """Sends one notification to one target of the channel's type (email, sms, ...).
+
+    A channel that only writes pages down (the log, standing in for a provider that is not
+    configured) says so with a class attribute `delivers = False`: its pages are recorded
+    as `logged`, never as `sent`."""
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         """Send it; return the provider's id for it if there is one. Raise DeliveryFailed."""
@@ -171,7 +175,7 @@ class ClaimedNotification:
 class Attempt:
     claimed: ClaimedNotification
     at: datetime
-    outcome: Literal["sent", "retry", "failed"]
+    outcome: Literal["sent", "logged", "retry", "failed"]
     error: str | None = None
     provider_id: str | None = None
     retry_at: datetime | None = None

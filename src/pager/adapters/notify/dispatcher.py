@@ -229,14 +229,20 @@ class Dispatcher:
             ack_url=ack_url,
         )
         channel_name = claimed.target.type
+        channel = self._channels[channel_name]
         try:
-            provider_id = await self._channels[channel_name].send(outgoing)
+            provider_id = await channel.send(outgoing)
         except DeliveryFailed as failure:
             await self._failed(claimed, failure)
         except Exception as error:  # a bug in a channel must not stop the others
             logger.exception("channel %s crashed on notification %s", channel_name, claimed.id)
             await self._failed(claimed, DeliveryFailed(f"internal error: {error}", transient=True))
         else:
+            if getattr(channel, "delivers", True) is False:  # the log: nobody got it
+                await self._record(Attempt(claimed, self._clock.now(), "logged"))
+                metrics.DELIVERY_ATTEMPTS.labels(channel_name, "logged").inc()
+                metrics.NOTIFICATIONS_LOGGED.labels(channel_name).inc()
+                return
             await self._record(Attempt(claimed, self._clock.now(), "sent", provider_id=provider_id))
             metrics.DELIVERY_ATTEMPTS.labels(channel_name, "sent").inc()
             metrics.NOTIFICATIONS_SENT.labels(channel_name).inc()

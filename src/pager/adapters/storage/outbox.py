@@ -20,6 +20,9 @@ _b = sa.bindparam
 # happened to it, but never queue it again.
 _UNSENT = sa.or_(_n.c.status == "queued", _n.c.status == "cancelled")  # no IN: executemany
 _SENT = _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="sent", claimed_until=None)
+_LOGGED = (
+    _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="logged", claimed_until=None)
+)
 _FAILED = (
     _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="failed", claimed_until=None)
 )
@@ -114,11 +117,12 @@ class SqlOutbox:
             )
 
     def record(self, attempts: Sequence[Attempt]) -> None:
-        """Record attempts, each `sent`, `retry` (queued again for `retry_at`) or `failed`,
-        in one transaction: when many sends finish together they cost one commit."""
+        """Record attempts, each `sent`, `logged` (written to the log: no provider),
+        `retry` (queued again for `retry_at`) or `failed`, in one transaction: when many
+        sends finish together they cost one commit."""
         if not attempts:
             return
-        sent, retry, failed = [], [], []
+        sent, logged, retry, failed = [], [], [], []
         for a in attempts:
             row = {
                 "b_id": a.claimed.id,
@@ -127,12 +131,19 @@ class SqlOutbox:
             }
             if a.outcome == "sent":
                 sent.append({**row, "sent_at": a.at})
+            elif a.outcome == "logged":
+                logged.append(row)  # never sent: no sent_at
             elif a.outcome == "retry":
                 retry.append({**row, "next_attempt_at": a.retry_at})
             else:
                 failed.append(row)
         with write_transaction(self._engine) as conn:
-            for statement, rows in ((_SENT, sent), (_RETRY, retry), (_FAILED, failed)):
+            for statement, rows in (
+                (_SENT, sent),
+                (_LOGGED, logged),
+                (_RETRY, retry),
+                (_FAILED, failed),
+            ):
                 if rows:
                     conn.execute(statement, rows)
             conn.execute(

@@ -148,7 +148,11 @@ class NotificationOut(BaseModel):
     target: dict[str, Any]
     level: int
     round: int
-    status: str = Field(description="queued, sent, failed or cancelled")
+    status: str = Field(
+        description="queued (to be sent, or retried), sent, logged (written to Pager's log, "
+        "not sent: no provider is configured for its channel), failed (for good) or "
+        "cancelled (its incident was acknowledged or resolved first)"
+    )
     attempts: int
     last_error: str | None
     created_at: datetime
