@@ -233,6 +233,31 @@ def test_a_page_waiting_in_one_dispatcher_is_never_taken_by_another(
     assert len({mail.message["Message-ID"] for mail in smtp.messages}) == 30
 
 
+def test_a_retry_due_at_once_is_sent_though_the_attempt_before_is_still_finishing(
+    database_url: str, smtp: SmtpSink, apps: list[App], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Backoff of a millisecond: a page is often claimed for its retry between the commit that
+    # recorded its failed attempt and the end of that attempt's task. That is no duplicate,
+    # and must not wait out the (60 s) claim it was given.
+    app = pager(
+        apps,
+        database_url,
+        oncall(30),
+        smtp_url=smtp.url(),
+        delivery_backoff_base_seconds=0.001,
+        delivery_backoff_max_seconds=0.002,
+        worker_poll_seconds=0.01,
+    )
+    smtp.stop()
+    with caplog.at_level(logging.WARNING, logger="pager.dispatcher"), running_worker(app):
+        app.handlers.receive_alert("db", "disk full")
+        wait_until(lambda: min(attempts(app)) > 40, timeout=20, what="many quick retries")
+        smtp.start()
+        wait_until(lambda: statuses(app) == {"sent": 30}, timeout=15, what="all recorded sent")
+    assert len(smtp.messages) == 30
+    assert not [r for r in caplog.records if "claimed again" in r.getMessage()]
+
+
 class NoRenewals:
     """The real outbox, except that extending claims fails (as when the database does not
     answer for a while): the claims of pages in flight lapse."""

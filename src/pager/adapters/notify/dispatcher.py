@@ -81,8 +81,9 @@ class Dispatcher:
         self._links = links
         self._concurrency = concurrency
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
-        self._holding: set[str] = set()
-        """The ids of the pages in flight: one claimed again meanwhile is not started twice."""
+        self._holding: dict[str, asyncio.Task[None]] = {}
+        """Which task holds each page in flight: one claimed again meanwhile is not started
+        twice."""
         self._renewer: asyncio.Task[None] | None = None
         self.on_capacity: Callable[[], None] = lambda: None
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
@@ -122,9 +123,12 @@ class Dispatcher:
     def _start(self, claimed: Sequence[ClaimedNotification]) -> int:
         started = 0
         for notification in claimed:
-            if notification.id in self._holding:
-                # Its claim lapsed while it was in flight (the renewal failed or came late),
-                # and it was claimed again: the send under way records it.
+            holder = self._holding.get(notification.id)
+            # Claimed again with as many attempts recorded: its claim lapsed while it was in
+            # flight (the renewal failed or came late), and the send under way records it.
+            # (With more, the holder's attempt is recorded, a retry is due and the holder is
+            # only finishing: that retry is sent.)
+            if holder is not None and notification.attempts <= self._in_flight[holder].attempts:
                 logger.warning(
                     "notification %s was claimed again while in flight; not sent twice",
                     notification.id,
@@ -132,7 +136,7 @@ class Dispatcher:
                 continue
             task = asyncio.create_task(self._deliver(notification))
             self._in_flight[task] = notification
-            self._holding.add(notification.id)
+            self._holding[notification.id] = task
             task.add_done_callback(self._done)
             started += 1
         if started and (self._renewer is None or self._renewer.done()):
@@ -152,8 +156,8 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         notification = self._in_flight.pop(task, None)
-        if notification is not None:
-            self._holding.discard(notification.id)
+        if notification is not None and self._holding.get(notification.id) is task:
+            del self._holding[notification.id]
         if len(self._in_flight) == self._concurrency - 1:  # it was full: look for more now
             self.on_capacity()
 
