@@ -79,7 +79,8 @@ def attempts(app: App) -> list[int]:
 def test_a_mail_server_down_longer_than_the_old_attempt_limit_loses_no_page(
     database_url: str, smtp: SmtpSink, apps: list[App]
 ) -> None:
-    # Backoff scaled down so that eight attempts (the old limit) take about a second.
+    # Backoff scaled down (and the worker polling often enough to follow it) so that eight
+    # attempts, the old limit, take about a second: the old code failed all 20 for good.
     app = pager(
         apps,
         database_url,
@@ -87,6 +88,7 @@ def test_a_mail_server_down_longer_than_the_old_attempt_limit_loses_no_page(
         smtp_url=smtp.url(),
         delivery_backoff_base_seconds=0.05,
         delivery_backoff_max_seconds=0.2,
+        worker_poll_seconds=0.05,
     )
     failed_before = metric("pager_notifications_failed_total")
     smtp.stop()
