@@ -13,10 +13,10 @@ logger = logging.getLogger("pager.notify")
 
 class LogChannel:
     """Logs each notification at WARNING, so that an unconfigured channel is noticed; never
-    fails. The line never carries the ack link: whoever reads a log must not acknowledge
-    with it; it names the incident's page instead."""
+    fails. The line never carries the ack link (it acknowledges without a login: a
+    credential); it names the incident's page instead."""
 
-    delivers = False
+    delivers = False  # its pages are recorded as logged, not sent (see `Channel`)
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         n = notification
