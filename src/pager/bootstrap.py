@@ -96,7 +96,6 @@ class App:
             timers.release_all()
             outbox.release_all()
         retry = RetryPolicy(
-            settings.delivery_max_attempts,
             settings.delivery_max_seconds,
             settings.delivery_backoff_base_seconds,
             settings.delivery_backoff_max_seconds,
@@ -143,18 +142,19 @@ def bootstrap(
 
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
-    """Email and SMS go to the log until they are configured; webhooks and Slack need no
-    configuration of their own."""
+    """Email and SMS go to the log until they are configured (said once, in one line);
+    webhooks and Slack need no configuration of their own."""
     log = LogChannel()
     email: Channel = log
     sms: Channel = log
+    unconfigured = []
     if settings.smtp_url is not None:
         email = SmtpChannel(
             SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from),
             keep_alive=True,
         )
     else:
-        logger.warning("PAGER_SMTP_URL is not set: email notifications go to the log")
+        unconfigured.append("email (PAGER_SMTP_URL)")
     sid, token, sender = (
         settings.twilio_account_sid,
         settings.twilio_auth_token,
@@ -165,5 +165,13 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
             TwilioSettings(sid, token.get_secret_value(), sender, settings.twilio_base_url)
         )
     else:
-        logger.warning("PAGER_TWILIO_* are not all set: SMS notifications go to the log")
+        unconfigured.append(
+            "SMS (PAGER_TWILIO_ACCOUNT_SID, PAGER_TWILIO_AUTH_TOKEN, PAGER_TWILIO_FROM)"
+        )
+    if unconfigured:
+        logger.warning(
+            "not configured: %s; their pages are written to the log (logger pager.notify) "
+            "and recorded as logged, not sent",
+            " and ".join(unconfigured),
+        )
     return {"email": email, "sms": sms, "webhook": WebhookChannel(), "slack": SlackChannel()}

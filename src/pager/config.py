@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
 
-    # Delivery: transient failures are retried with exponential backoff and jitter.
-    delivery_max_attempts: int = 8
-    delivery_max_seconds: float = 600.0
+    # Delivery: transient failures are retried with exponential backoff and jitter until the
+    # page has been queued for delivery_max_seconds; no count of attempts ends delivery.
+    delivery_max_seconds: float = 3600.0
     delivery_backoff_base_seconds: float = 1.0
     delivery_backoff_max_seconds: float = 60.0
     worker_poll_seconds: float = 1.0

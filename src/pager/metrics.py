@@ -12,9 +12,16 @@ ESCALATIONS = Counter(
 NOTIFICATIONS_SENT = Counter(
     "pager_notifications_sent_total", "Notifications delivered, by channel.", ["channel"]
 )
+NOTIFICATIONS_LOGGED = Counter(
+    "pager_notifications_logged_total",
+    "Notifications written to the log, not delivered: no provider is configured for their "
+    "channel (PAGER_SMTP_URL, PAGER_TWILIO_*), by channel.",
+    ["channel"],
+)
 NOTIFICATIONS_FAILED = Counter(
     "pager_notifications_failed_total",
-    "Notifications given up on (permanent failure or out of attempts), by channel.",
+    "Notifications that failed for good (a permanent failure, or transient ones past "
+    "PAGER_DELIVERY_MAX_SECONDS), by channel.",
     ["channel"],
 )
 DELIVERY_ATTEMPTS = Counter(

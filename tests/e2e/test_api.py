@@ -197,7 +197,8 @@ def test_an_alert_opens_an_incident_that_pages_level_one(pager: Pager) -> None:
     assert incident["message"] == "checkout 5xx > 5%"
     notified = sorted((n["level"], n["channel"]) for n in incident["notifications"])
     assert notified == [(1, "email"), (1, "sms")]
-    assert {n["status"] for n in incident["notifications"]} <= {"queued", "sent", "failed"}
+    # No SMTP or Twilio configured here: pages are written to the log.
+    assert {n["status"] for n in incident["notifications"]} <= {"queued", "logged"}
     types = [e["type"] for e in incident["timeline"] if e["type"] != "NotificationAttempted"]
     assert types[:2] == ["IncidentOpened", "LevelNotified"]
 
@@ -264,7 +265,7 @@ def test_a_healthy_event_resolves_the_open_incident(pager: Pager) -> None:
     assert healthy.json()["open_incident"] is None
     incident = pager.incident(incident_id)
     assert incident["status"] == "resolved"
-    assert {n["status"] for n in incident["notifications"]} <= {"sent", "failed", "cancelled"}
+    assert {n["status"] for n in incident["notifications"]} <= {"logged", "cancelled"}
     assert pager.responder.post(f"/api/v1/services/{service_id}/healthy").status_code == 200
     error_of(pager.admin.post("/api/v1/services/no-such-service/healthy"), 404)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import Pager, start_pager
+from tests.support.worker import wait_until
 
 
 def test_health_and_readiness(pager: Pager) -> None:
@@ -37,6 +38,44 @@ def test_metrics_count_alerts_by_source_and_open_incidents(pager: Pager) -> None
     open_now = sample(after, "pager_open_incidents")
     listed = pager.admin.get("/api/v1/incidents", params={"status": "open", "limit": 1000})
     assert open_now == len(listed.json()["incidents"])
+
+
+def test_with_no_provider_configured_pages_are_logged_and_the_start_says_so(
+    pager: Pager,
+) -> None:
+    def sample(text: str, name: str) -> float:
+        for line in text.splitlines():
+            series, _, value = line.rpartition(" ")
+            if series == name:
+                return float(value)
+        return 0.0
+
+    said = [line for line in pager.process.log().splitlines() if "written to the log" in line]
+    assert len(said) == 1, said
+    assert "WARNING" in said[0]
+    assert "not configured: email (PAGER_SMTP_URL) and SMS (PAGER_TWILIO_" in said[0]
+    logged = [f'pager_notifications_logged_total{{channel="{c}"}}' for c in ("email", "sms")]
+    sent = [f'pager_notifications_sent_total{{channel="{c}"}}' for c in ("email", "sms")]
+    before = pager.anonymous.get("/metrics").text
+    service_id, key = pager.service()
+    incident_id = (
+        pager.client(key)
+        .post("/api/v1/alerts", json={"service": service_id, "message": "disk full"})
+        .json()["incident_id"]
+    )
+
+    def statuses() -> list[str]:
+        return sorted(n["status"] for n in pager.incident(incident_id)["notifications"])
+
+    wait_until(lambda: statuses() == ["logged", "logged"], 10, "both pages logged")
+    after = pager.anonymous.get("/metrics").text
+    for series in logged:
+        assert sample(after, series) == sample(before, series) + 1
+    for series in sent:
+        assert sample(after, series) == sample(before, series)
+    pages = [line for line in pager.process.log().splitlines() if incident_id in line]
+    assert [line for line in pages if "pager.notify" in line], "the pages are in the log"
+    assert not [line for line in pages if "/ack/" in line], "an ack link is a credential"
 
 
 @pytest.fixture(scope="module")

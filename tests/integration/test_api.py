@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from pager.adapters.storage import tables as t
 from pager.adapters.storage.engine import create_engine
 from pager.bootstrap import bootstrap
 from pager.config import Settings
@@ -53,6 +55,25 @@ def test_a_service_without_a_key_gets_one_on_its_next_put(client: TestClient) ->
         headers={"Authorization": f"Bearer {key}"},
     )
     assert sent.status_code == 202
+
+
+def test_an_incident_says_how_many_of_its_pages_failed_for_good(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    incident_id = client.post("/api/v1/alerts", json={"service": "db", "message": "x"}).json()[
+        "incident_id"
+    ]
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["failed_notifications"] == 0
+    with engine.begin() as conn:
+        conn.execute(
+            t.notifications.update()
+            .where(t.notifications.c.incident_id == incident_id, t.notifications.c.channel == "sms")
+            .values(status="failed", last_error="400 not a valid phone number")
+        )
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["failed_notifications"] == 1
+    (listed,) = client.get("/api/v1/incidents").json()["incidents"]
+    assert (listed["id"], listed["failed_notifications"]) == (incident_id, 1)
+    assert client.get("/api/v1/services/db").json()["open_incident"]["failed_notifications"] == 1
 
 
 @pytest.mark.parametrize(

@@ -699,11 +699,15 @@ def test_log_channel_logs_a_warning_and_never_fails(caplog: pytest.LogCaptureFix
         "level 2",
         INCIDENT,
         NOTIFICATION,
-        ACK_URL,
+        INCIDENT_URL,
     ):
         assert expected in text
     assert "slack hooks.slack.com" in text
     assert "SECRET" not in text
+    # The ack link acknowledges without a login: a credential, so never in a log.
+    assert ACK_URL not in text
+    assert "/ack/" not in text
+    assert LogChannel.delivers is False  # its pages are recorded as logged, not sent
 
 
 @pytest.mark.parametrize(

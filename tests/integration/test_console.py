@@ -593,6 +593,52 @@ def test_the_incident_page_shows_delivery_attempts_and_errors(console: Console) 
     assert "3 attempts" in page
     assert "Last error: 550 mailbox unavailable" in page
     assert "failed for good (attempt 3)" in page
+    # A page nobody got is flagged on the incident, wherever the incident is shown.
+    assert "1 page failed for good: nobody got it" in page
+    assert "Reach whoever is on call another way." in page
+    for listing in ("/", "/incidents", "/services/db"):
+        assert "1 page failed</span>" in console.admin.get(listing).text, listing
+
+
+def test_a_page_written_to_the_log_says_so_on_the_incident_page(console: Console) -> None:
+    incident_id = console.open_incident()
+    with console.app.engine.begin() as conn:
+        pages = dict(
+            conn.execute(
+                sa.select(t.notifications.c.channel, t.notifications.c.id).where(
+                    t.notifications.c.incident_id == incident_id
+                )
+            ).all()
+        )
+        conn.execute(
+            t.notifications.update()
+            .where(t.notifications.c.incident_id == incident_id)
+            .values(status="logged", attempts=1)
+        )
+        conn.execute(
+            t.notification_attempts.insert(),
+            [
+                {"notification_id": pages[channel], "attempt": 1, "at": console.clock.now(),
+                 "outcome": "logged"}
+                for channel in ("email", "sms")
+            ],
+        )  # fmt: skip
+    page = console.admin.get(f"/incidents/{incident_id}").text
+    assert page.count('class="notification logged"') == 2
+    assert "Not sent: written to the log — no SMTP configured." in page
+    assert "Not sent: written to the log — no Twilio configured." in page
+    assert "Email written to the log — no SMTP configured" in page  # the timeline
+    assert "SMS written to the log — no Twilio configured" in page
+    assert " sent (attempt" not in page
+    assert "delivery-problem" not in page  # not a failure: the operator chose no provider
+
+
+def test_an_incident_whose_pages_went_out_carries_no_delivery_flag(console: Console) -> None:
+    incident_id = console.open_incident()
+    for path in ("/", "/incidents", f"/incidents/{incident_id}", "/services/db"):
+        page = console.admin.get(path).text
+        assert "delivery-flag" not in page, path
+        assert "delivery-problem" not in page, path
 
 
 def test_the_incident_list_filters_by_status(console: Console) -> None:

@@ -35,7 +35,6 @@ def app(database_url: str, smtp: SmtpSink, twilio: TwilioServer) -> Iterator[App
         twilio_base_url=twilio.url,
         delivery_backoff_base_seconds=0.1,
         delivery_backoff_max_seconds=0.5,
-        delivery_max_attempts=40,
     )
     app = bootstrap(settings)
     app.handlers.define_policy(

@@ -219,6 +219,9 @@ class SmtpSink(_Server):
         self.answer_delay = 0.0
         """Seconds to wait, after recording a message, before answering 250 (to crash a
         sender between the server accepting and the sender recording it)."""
+        self.hold: threading.Event | None = None
+        """If set to an Event, each 250 also waits (up to 30 s) until that is set: the test
+        acts while the server has a message and the sender does not know it yet."""
 
     @property
     def host(self) -> str:
@@ -319,6 +322,8 @@ class _SmtpHandler:
         )
         if self.sink.answer_delay:
             await asyncio.sleep(self.sink.answer_delay)
+        if self.sink.hold is not None:
+            await asyncio.to_thread(self.sink.hold.wait, 30)
         return f"250 2.0.0 Ok: queued as {len(self.sink.messages)}"
 
 

@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
 from pager.adapters.storage import tables as t
+from pager.application.ports import Channel
 from pager.bootstrap import App
 from pager.entrypoints.worker import Worker, build_worker
 
 
 @contextmanager
-def running_worker(app: App) -> Iterator[Worker]:
-    worker = build_worker(app)
+def running_worker(app: App, channels: Mapping[str, Channel] | None = None) -> Iterator[Worker]:
+    """The worker of `app` (sending through `channels`, by default those its settings
+    configure), stopped on leaving: sends in flight are waited for."""
+    with running(build_worker(app, channels)) as worker:
+        yield worker
+
+
+@contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """Run `worker` in a background thread; stop it on leaving."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(worker.run(),))
     thread.start()

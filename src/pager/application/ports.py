@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Literal, Protocol, Self, TypeVar
 
@@ -139,7 +139,11 @@ class DeliveryFailed(Exception):
 
 
 class Channel(Protocol):
-    """Sends one notification to one target of the channel's type (email, sms, ...)."""
+    """Sends one notification to one target of the channel's type (email, sms, ...).
+
+    A channel that only writes pages down (the log, standing in for a provider that is not
+    configured) says so with a class attribute `delivers = False`: its pages are recorded
+    as `logged`, never as `sent`."""
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         """Send it; return the provider's id for it if there is one. Raise DeliveryFailed."""
@@ -171,18 +175,28 @@ class ClaimedNotification:
 class Attempt:
     claimed: ClaimedNotification
     at: datetime
-    outcome: Literal["sent", "retry", "failed"]
+    outcome: Literal["sent", "logged", "retry", "failed"]
     error: str | None = None
     provider_id: str | None = None
     retry_at: datetime | None = None
 
 
 class Outbox(Protocol):
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim lasts unless it is renewed."""
+        ...
+
     def claim(
         self, now: datetime, limit: int = 100
     ) -> tuple[list[ClaimedNotification], datetime | None]:
         """Claim up to `limit` due pages for the lease. With none due: ([], when the earliest
         claimable one is due, or None)."""
+        ...
+
+    def renew(self, ids: Sequence[str], now: datetime) -> None:
+        """Extend the claims on these pages in flight by a lease from `now`, in one
+        statement; pages no longer claimed (recorded meanwhile) are left alone."""
         ...
 
     def record(self, attempts: Sequence[Attempt]) -> None:

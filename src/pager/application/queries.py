@@ -28,6 +28,8 @@ class IncidentView:
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    failed_notifications: int = 0
+    """Its pages that failed for good: nobody got them, and nobody will try again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The dispatcher: sends claimed notifications through their channels, after the commit that
 queued them, and records every attempt. Transient failures are retried with exponential
-backoff and jitter, bounded in attempts and total time; permanent ones are final."""
+backoff and jitter for as long as the delivery time limit allows; permanent ones are final.
+While pages are in flight their claims are kept alive, so that nobody sends them twice."""
 
 from __future__ import annotations
 
@@ -29,20 +30,34 @@ logger = logging.getLogger("pager.dispatcher")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 8
-    max_seconds: float = 600.0
+    """A transient failure is tried again, with capped exponential backoff and jitter, until
+    `max_seconds` after the page was queued: time alone ends delivery, never a count of
+    attempts, so that a provider down for any time within the limit loses no page. (A page
+    whose incident is acknowledged or resolved meanwhile is cancelled instead.)"""
+
+    max_seconds: float = 3600.0
     base_seconds: float = 1.0
     cap_seconds: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff; a provider's Retry-After is honoured."""
-        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        """Jittered exponential backoff after attempt number `attempt`; a provider's
+        Retry-After is honoured."""
+        # The exponent is bounded: a long limit with a short cap makes attempts by the
+        # thousand, and 2.0 ** 1024 overflows.
+        ceiling = min(self.cap_seconds, self.base_seconds * 2.0 ** min(attempt - 1, 64))
         delay = random.uniform(ceiling / 2, ceiling)
         return max(delay, retry_after or 0.0)
 
-    def gives_up(self, attempt: int, created_at: datetime, retry_at: datetime) -> bool:
-        too_late = retry_at - created_at > timedelta(seconds=self.max_seconds)
-        return attempt >= self.max_attempts or too_late
+    def retry_at(
+        self, attempt: int, created_at: datetime, now: datetime, retry_after: float | None
+    ) -> datetime | None:
+        """When to try again after attempt number `attempt` failed transiently at `now`; None
+        once the page has been queued for `max_seconds`. The last try falls on the limit
+        itself, however long the backoff or the Retry-After."""
+        deadline = created_at + timedelta(seconds=self.max_seconds)
+        if now >= deadline:
+            return None
+        return min(now + timedelta(seconds=self.delay(attempt, retry_after)), deadline)
 
 
 def links_none(_: ClaimedNotification) -> tuple[str | None, str | None]:
@@ -66,6 +81,10 @@ class Dispatcher:
         self._links = links
         self._concurrency = concurrency
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
+        self._holding: dict[str, asyncio.Task[None]] = {}
+        """Which task holds each page in flight: one claimed again meanwhile is not started
+        twice."""
+        self._renewer: asyncio.Task[None] | None = None
         self.on_capacity: Callable[[], None] = lambda: None
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -101,26 +120,44 @@ class Dispatcher:
             self._arriving -= len(claimed)
         self._start(claimed)
 
-    def _start(self, claimed: Sequence[ClaimedNotification]) -> None:
+    def _start(self, claimed: Sequence[ClaimedNotification]) -> int:
+        started = 0
         for notification in claimed:
+            holder = self._holding.get(notification.id)
+            # Claimed again with as many attempts recorded: its claim lapsed while it was in
+            # flight (the renewal failed or came late), and the send under way records it.
+            # (With more, the holder's attempt is recorded, a retry is due and the holder is
+            # only finishing: that retry is sent.)
+            if holder is not None and notification.attempts <= self._in_flight[holder].attempts:
+                logger.warning(
+                    "notification %s was claimed again while in flight; not sent twice",
+                    notification.id,
+                )
+                continue
             task = asyncio.create_task(self._deliver(notification))
             self._in_flight[task] = notification
+            self._holding[notification.id] = task
             task.add_done_callback(self._done)
+            started += 1
+        if started and (self._renewer is None or self._renewer.done()):
+            self._renewer = asyncio.create_task(self._renew_claims())
+        return started
 
     async def tick(self) -> int:
         """Claim what is due, up to the free capacity, and start sending it without waiting:
-        a slow provider must not hold back the next page. Returns how many were claimed."""
+        a slow provider must not hold back the next page. Returns how many it started."""
         free = self.room()
         if free <= 0:
             return 0
         claimed, self._next_due = await asyncio.to_thread(
             self._outbox.claim, self._clock.now(), free
         )
-        self._start(claimed)
-        return len(claimed)
+        return self._start(claimed)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+        notification = self._in_flight.pop(task, None)
+        if notification is not None and self._holding.get(notification.id) is task:
+            del self._holding[notification.id]
         if len(self._in_flight) == self._concurrency - 1:  # it was full: look for more now
             self.on_capacity()
 
@@ -135,6 +172,9 @@ class Dispatcher:
         self._detach()
         await asyncio.sleep(0)  # pages handed over just before: in flight now
         await self._stop_sends(grace_seconds)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
         for channel in self._channels.values():
             close = getattr(channel, "close", None)
             if close is not None:
@@ -149,6 +189,23 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.to_thread(self._outbox.release, unfinished)
+
+    async def _renew_claims(self) -> None:
+        """While pages are in flight, extend their claims every third of the lease, all in
+        one statement: a page waiting for a pooled connection or a slow provider is never
+        taken for one its sender abandoned, by this process or another."""
+        period = self._outbox.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            ids = list(self._holding)
+            if not ids:
+                return  # started again by the next page
+            try:
+                await asyncio.to_thread(self._outbox.renew, ids, self._clock.now())
+            except Exception:
+                # The claims may lapse; the in-flight set still keeps this process from
+                # sending a page twice.
+                logger.exception("could not extend the claims of %d pages in flight", len(ids))
 
     async def _deliver(self, claimed: ClaimedNotification) -> None:
         try:
@@ -176,14 +233,20 @@ class Dispatcher:
             ack_url=ack_url,
         )
         channel_name = claimed.target.type
+        channel = self._channels[channel_name]
         try:
-            provider_id = await self._channels[channel_name].send(outgoing)
+            provider_id = await channel.send(outgoing)
         except DeliveryFailed as failure:
             await self._failed(claimed, failure)
         except Exception as error:  # a bug in a channel must not stop the others
             logger.exception("channel %s crashed on notification %s", channel_name, claimed.id)
             await self._failed(claimed, DeliveryFailed(f"internal error: {error}", transient=True))
         else:
+            if getattr(channel, "delivers", True) is False:  # the log: nobody got it
+                await self._record(Attempt(claimed, self._clock.now(), "logged"))
+                metrics.DELIVERY_ATTEMPTS.labels(channel_name, "logged").inc()
+                metrics.NOTIFICATIONS_LOGGED.labels(channel_name).inc()
+                return
             await self._record(Attempt(claimed, self._clock.now(), "sent", provider_id=provider_id))
             metrics.DELIVERY_ATTEMPTS.labels(channel_name, "sent").inc()
             metrics.NOTIFICATIONS_SENT.labels(channel_name).inc()
@@ -200,8 +263,10 @@ class Dispatcher:
         channel_name = claimed.target.type
         now = self._clock.now()
         attempt = claimed.attempts + 1
-        retry_at = now + timedelta(seconds=self._retry.delay(attempt, failure.retry_after))
-        if failure.transient and not self._retry.gives_up(attempt, claimed.created_at, retry_at):
+        retry_at = None
+        if failure.transient:
+            retry_at = self._retry.retry_at(attempt, claimed.created_at, now, failure.retry_after)
+        if retry_at is not None:
             metrics.DELIVERY_ATTEMPTS.labels(channel_name, "retry").inc()
             logger.warning(
                 "%s notification %s failed (attempt %d), retrying at %s: %s",
@@ -215,10 +280,20 @@ class Dispatcher:
             return
         reason = failure.reason
         if failure.transient:
-            reason = f"gave up after {attempt} attempts: {reason}"
+            reason = (
+                f"not delivered within {self._retry.max_seconds:.10g} s "
+                f"(PAGER_DELIVERY_MAX_SECONDS), after {attempt} attempts: {reason}"
+            )
         metrics.DELIVERY_ATTEMPTS.labels(channel_name, "failed").inc()
         metrics.NOTIFICATIONS_FAILED.labels(channel_name).inc()
-        logger.error("%s notification %s failed for good: %s", channel_name, claimed.id, reason)
+        logger.error(
+            "%s notification %s (incident %s, level %d) failed for good: %s",
+            channel_name,
+            claimed.id,
+            claimed.incident_id,
+            claimed.level,
+            reason,
+        )
         await self._record(Attempt(claimed, now, "failed", reason))
 
     async def _record(self, attempt: Attempt) -> None:

@@ -1,4 +1,5 @@
-"""The channel of last resort: with no channel configured, notifications go to the log."""
+"""The channel of last resort: with no provider configured for a channel (SMTP, Twilio), its
+notifications go to the log, and are recorded as `logged`, not `sent`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ logger = logging.getLogger("pager.notify")
 
 class LogChannel:
     """Logs each notification at WARNING, so that an unconfigured channel is noticed; never
-    fails."""
+    fails. The line never carries the ack link (it acknowledges without a login: a
+    credential); it names the incident's page instead."""
+
+    delivers = False  # its pages are recorded as logged, not sent (see `Channel`)
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         n = notification
@@ -24,7 +28,7 @@ class LogChannel:
             step(n),
             n.incident_id,
             n.id,
-            f" ack: {n.ack_url}" if n.ack_url else "",
+            f"; see {n.incident_url}" if n.incident_url else "",
             extra={
                 "notification_id": n.id,
                 "incident_id": n.incident_id,

@@ -20,6 +20,9 @@ _b = sa.bindparam
 # happened to it, but never queue it again.
 _UNSENT = sa.or_(_n.c.status == "queued", _n.c.status == "cancelled")  # no IN: executemany
 _SENT = _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="sent", claimed_until=None)
+_LOGGED = (
+    _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="logged", claimed_until=None)
+)
 _FAILED = (
     _n.update().where(_n.c.id == _b("b_id"), _UNSENT).values(status="failed", claimed_until=None)
 )
@@ -33,6 +36,10 @@ class SqlOutbox:
         self._engine = engine
         self._lease = timedelta(seconds=lease_seconds)
         self._postgres = engine.dialect.name == "postgresql"
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
 
     def claim(
         self, now: datetime, limit: int = 100
@@ -95,12 +102,27 @@ class SqlOutbox:
         ]
         return claimed, None
 
+    def renew(self, ids: Sequence[str], now: datetime) -> None:
+        """Extend the claims on these pages to `now` plus the lease, in one statement. A page
+        whose attempt was recorded meanwhile (sent, or queued for a retry with no claim) is
+        left as it is."""
+        if not ids:
+            return
+        n = t.notifications
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                n.update()
+                .where(n.c.id.in_(ids), n.c.status == "queued", n.c.claimed_until.is_not(None))
+                .values(claimed_until=now + self._lease)
+            )
+
     def record(self, attempts: Sequence[Attempt]) -> None:
-        """Record attempts, each `sent`, `retry` (queued again for `retry_at`) or `failed`,
-        in one transaction: when many sends finish together they cost one commit."""
+        """Record attempts, each `sent`, `logged` (written to the log: no provider),
+        `retry` (queued again for `retry_at`) or `failed`, in one transaction: when many
+        sends finish together they cost one commit."""
         if not attempts:
             return
-        sent, retry, failed = [], [], []
+        sent, logged, retry, failed = [], [], [], []
         for a in attempts:
             row = {
                 "b_id": a.claimed.id,
@@ -109,12 +131,19 @@ class SqlOutbox:
             }
             if a.outcome == "sent":
                 sent.append({**row, "sent_at": a.at})
+            elif a.outcome == "logged":
+                logged.append(row)  # never sent: no sent_at
             elif a.outcome == "retry":
                 retry.append({**row, "next_attempt_at": a.retry_at})
             else:
                 failed.append(row)
         with write_transaction(self._engine) as conn:
-            for statement, rows in ((_SENT, sent), (_RETRY, retry), (_FAILED, failed)):
+            for statement, rows in (
+                (_SENT, sent),
+                (_LOGGED, logged),
+                (_RETRY, retry),
+                (_FAILED, failed),
+            ):
                 if rows:
                     conn.execute(statement, rows)
             conn.execute(

@@ -25,8 +25,19 @@ from pager.application.queries import (
     redact,
 )
 
+# Pages of the incident that failed for good, beside each incident read: the API and the
+# console flag it.
+_FAILED_PAGES = (
+    sa.select(sa.func.count())
+    .select_from(t.notifications)
+    .where(t.notifications.c.incident_id == t.incidents.c.id, t.notifications.c.status == "failed")
+    .correlate(t.incidents)
+    .scalar_subquery()
+    .label("failed_notifications")
+)
 
-def _incident(row: Any) -> IncidentView:
+
+def _incident(row: Any, failed_notifications: int) -> IncidentView:
     return IncidentView(
         id=row.id,
         service=row.service_id,
@@ -41,6 +52,7 @@ def _incident(row: Any) -> IncidentView:
         acknowledged_by=row.acknowledged_by,
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,
+        failed_notifications=failed_notifications,
     )
 
 
@@ -59,7 +71,7 @@ class SqlQueries:
 
     def _services(self, service_id: str | None) -> list[ServiceView]:
         query = (
-            sa.select(t.services, t.incidents)
+            sa.select(t.services, t.incidents, _FAILED_PAGES)
             .outerjoin(t.incidents, t.incidents.c.id == t.services.c.open_incident_id)
             .order_by(t.services.c.id)
         )
@@ -72,7 +84,7 @@ class SqlQueries:
             mapping = row._mapping
             open_incident = None
             if mapping[t.incidents.c.id] is not None:
-                open_incident = _incident(_IncidentRow(mapping))
+                open_incident = _incident(_IncidentRow(mapping), mapping["failed_notifications"])
             views.append(
                 ServiceView(
                     id=mapping[t.services.c.id],
@@ -122,7 +134,11 @@ class SqlQueries:
     def incidents(
         self, service_id: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[IncidentView]:
-        query = sa.select(t.incidents).order_by(t.incidents.c.opened_at.desc()).limit(limit)
+        query = (
+            sa.select(t.incidents, _FAILED_PAGES)
+            .order_by(t.incidents.c.opened_at.desc())
+            .limit(limit)
+        )
         if service_id is not None:
             query = query.where(t.incidents.c.service_id == service_id)
         if status == "open":
@@ -130,7 +146,7 @@ class SqlQueries:
         elif status is not None:
             query = query.where(t.incidents.c.status == status)
         with self._engine.connect() as conn:
-            return [_incident(row) for row in conn.execute(query)]
+            return [_incident(row, row.failed_notifications) for row in conn.execute(query)]
 
     def incident(self, incident_id: str) -> IncidentDetail | None:
         with self._engine.connect() as conn:
@@ -181,8 +197,9 @@ class SqlQueries:
             for attempt in attempts
         ]
         timeline.sort(key=lambda entry: entry.at)  # stable: events keep their order
+        failed = sum(1 for n in notifications if n.status == "failed")
         return IncidentDetail(
-            _incident(row),
+            _incident(row, failed),
             tuple(timeline),
             tuple(
                 NotificationView(

@@ -95,6 +95,14 @@ def target(value: Target | Mapping[str, Any]) -> str:
     return "unknown target"
 
 
+_PROVIDERS = {"email": "SMTP", "sms": "Twilio", "voice": "Twilio"}
+
+
+def logged(channel: str) -> str:
+    """What became of a page with status `logged`: nobody got it."""
+    return f"written to the log — no {_PROVIDERS.get(channel, 'provider')} configured"
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One timeline entry in words; `kind` picks its colour."""
@@ -179,6 +187,8 @@ def _attempt(entry: TimelineEntry) -> Line:
     match data.get("outcome"):
         case "sent":
             return Line(entry.at, "ok", f"{label} sent (attempt {attempt})")
+        case "logged":
+            return Line(entry.at, "warn", f"{label} {logged(channel)}")
         case "retry":
             return Line(entry.at, "warn", f"{label} failed (attempt {attempt}), retrying", error)
         case _:

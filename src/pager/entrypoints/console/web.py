@@ -56,6 +56,7 @@ _environment.filters.update(
     when=display.when,
     duration=display.duration,
     target=display.target,
+    logged=display.logged,
     timeout_input=display.timeout_input,
 )
 

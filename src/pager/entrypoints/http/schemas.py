@@ -106,6 +106,11 @@ class IncidentOut(BaseModel):
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    failed_notifications: int = Field(
+        description="Pages of this incident that failed for good (a permanent failure, or "
+        "transient ones for longer than PAGER_DELIVERY_MAX_SECONDS): nobody got them and "
+        "nobody will try again. 0 when every page went out, or is still being tried."
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -123,6 +128,7 @@ class IncidentOut(BaseModel):
             acknowledged_by=view.acknowledged_by,
             resolved_at=view.resolved_at,
             resolved_by=view.resolved_by,
+            failed_notifications=view.failed_notifications,
         )
 
 
@@ -142,7 +148,11 @@ class NotificationOut(BaseModel):
     target: dict[str, Any]
     level: int
     round: int
-    status: str = Field(description="queued, sent, failed or cancelled")
+    status: str = Field(
+        description="queued (to be sent, or retried), sent, logged (written to Pager's log, "
+        "not sent: no provider is configured for its channel), failed (for good) or "
+        "cancelled (its incident was acknowledged or resolved first)"
+    )
     attempts: int
     last_error: str | None
     created_at: datetime
