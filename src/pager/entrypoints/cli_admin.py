@@ -4,6 +4,8 @@ can bootstrap a fresh install: `pagerd user add`, `pagerd token create`."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -36,21 +38,29 @@ def ensure_first_admin(engine: Engine) -> tuple[str, str] | None:
     return accounts_for(engine).ensure_first_admin()
 
 
-def _accounts(database_url: str | None) -> Accounts:
-    return _app(database_url).accounts
+@contextmanager
+def _accounts(database_url: str | None) -> Iterator[Accounts]:
+    with _app(database_url) as app:
+        yield app.accounts
 
 
-def _app(database_url: str | None) -> App:
+@contextmanager
+def _app(database_url: str | None) -> Iterator[App]:
+    """The database's container, its connections closed when the command is done."""
     settings = Settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     try:
         # Migrating is idempotent, and lets `user add` be the first command on a new database.
-        return bootstrap(settings, run_migrations=True)
+        app = bootstrap(settings, run_migrations=True)
     except Exception as error:  # a bad URL or an unreachable database: one line
         text = str(getattr(error, "orig", None) or error).strip().splitlines()
         typer.echo(f"pagerd: cannot open the database: {text[0] if text else error}", err=True)
         raise typer.Exit(1) from None
+    try:
+        yield app
+    finally:
+        app.engine.dispose()
 
 
 def _fail(error: DomainError) -> typer.Exit:
@@ -72,19 +82,20 @@ def user_add(
     password = None
     if password_stdin:
         password = sys.stdin.read().rstrip("\r\n")
-    accounts = _accounts(database_url)
-    try:
-        user = accounts.add_user(email, role, password)
-    except DomainError as error:
-        raise _fail(error) from None
+    with _accounts(database_url) as accounts:
+        try:
+            user = accounts.add_user(email, role, password)
+        except DomainError as error:
+            raise _fail(error) from None
     typer.echo(f"added {user.role} {user.email}")
 
 
 @user_app.command("list")
 def user_list(database_url: DatabaseOption = None) -> None:
     """Every user and their role."""
-    for user in _accounts(database_url).users():
-        typer.echo(f"{user.email}\t{user.role}")
+    with _accounts(database_url) as accounts:
+        for user in accounts.users():
+            typer.echo(f"{user.email}\t{user.role}")
 
 
 @user_app.command("remove")
@@ -93,10 +104,11 @@ def user_remove(
     database_url: DatabaseOption = None,
 ) -> None:
     """Remove a user and their API tokens."""
-    try:
-        _accounts(database_url).delete_user(email)
-    except DomainError as error:
-        raise _fail(error) from None
+    with _accounts(database_url) as accounts:
+        try:
+            accounts.delete_user(email)
+        except DomainError as error:
+            raise _fail(error) from None
     typer.echo(f"removed {email}")
 
 
@@ -108,10 +120,11 @@ def token_create(
 ) -> None:
     """Print a new API token, alone on standard output. It is shown only this once: only
     its hash is stored."""
-    try:
-        token = _accounts(database_url).create_token(user, name)
-    except DomainError as error:
-        raise _fail(error) from None
+    with _accounts(database_url) as accounts:
+        try:
+            token = accounts.create_token(user, name)
+        except DomainError as error:
+            raise _fail(error) from None
     typer.echo(token)
 
 
@@ -130,14 +143,14 @@ def service_key(
 ) -> None:
     """Show which integration key a service has (its last characters and age), or rotate it.
     Only the key's hash is stored, so a key is shown only when it is made."""
-    app = _app(database_url)
-    if app.queries.service(service) is None:
-        typer.echo(f"pagerd: service {service!r} does not exist", err=True)
-        raise typer.Exit(1)
-    if rotate:
-        typer.echo(app.accounts.rotate_integration_key(service).key)
-        return
-    info = app.accounts.integration_key(service)
+    with _app(database_url) as app:
+        if app.queries.service(service) is None:
+            typer.echo(f"pagerd: service {service!r} does not exist", err=True)
+            raise typer.Exit(1)
+        if rotate:
+            typer.echo(app.accounts.rotate_integration_key(service).key)
+            return
+        info = app.accounts.integration_key(service)
     if info is None:
         typer.echo(f"{service} has no integration key yet: `pagerd service key {service} --rotate`")
         return
