@@ -29,6 +29,16 @@ def test_sign_in_says_when_the_password_is_wrong(page: Page, pager: Pager) -> No
     expect(page).to_have_url(re.compile(r"/login$"))
 
 
+def test_a_wide_screen_shows_the_navigation_without_a_menu(page: Page, pager: Pager) -> None:
+    sign_in(page)
+    nav = page.get_by_role("navigation", name="Main")
+    expect(page.locator("summary", has_text="Menu")).to_be_hidden()
+    nav.get_by_role("link", name="Policies").click()
+    expect(page).to_have_url(re.compile(r"/policies$"))
+    expect(nav.get_by_role("link", name="Policies")).to_have_attribute("aria-current", "page")
+    expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
+
+
 def test_an_alert_appears_on_the_dashboard_without_reloading(page: Page, pager: Pager) -> None:
     service = pager.service()
     sign_in(page)

@@ -1,13 +1,17 @@
 """At 3 a.m. the console is a phone: the dashboard, the incident page and the ack page fit a
-390 px wide screen without sideways scrolling, and their buttons are big enough to tap."""
+390 px wide screen without sideways scrolling, their buttons are big enough to tap, and the
+navigation is one line (a menu) that leaves the screen to the incidents."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import PHONE, Pager, sign_in
+from tests.browser.conftest import ADMIN, PHONE, Pager, sign_in
 
 MIN_TAP = 44  # CSS pixels: Apple's and WCAG 2.5.5's smallest comfortable target
+ONE_LINE = 64  # CSS pixels: a header of one tappable row, padding included
 
 
 def assert_fits(page: Page) -> None:
@@ -63,3 +67,30 @@ def test_the_policy_editor_and_sign_in_fit_a_phone(phone: Page, pager: Pager) ->
     phone.goto(f"/policies/{service.policy}/edit")
     assert_fits(phone)
     assert_tappable(phone.get_by_role("button", name="Save policy"))
+
+
+def test_the_navigation_is_one_line_and_opens_as_a_menu(phone: Page, pager: Pager) -> None:
+    sign_in(phone)
+    header = phone.locator("header.top")
+    box = header.bounding_box()
+    assert box is not None
+    assert box["height"] <= ONE_LINE, f"the header is {box['height']}px high"
+    nav = phone.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Incidents")).to_be_hidden()
+    expect(nav.get_by_role("button", name="Sign out")).to_be_hidden()
+
+    menu = phone.locator("summary", has_text="Menu")
+    assert_tappable(menu)
+    menu.tap()
+    for link in ("Dashboard", "Incidents", "Policies", "Admin", ADMIN):
+        assert_tappable(nav.get_by_role("link", name=link, exact=True))
+    assert_tappable(nav.get_by_role("button", name="Sign out"))
+    assert_fits(phone)
+    phone.touchscreen.tap(PHONE["width"] // 2, PHONE["height"] - 50)  # elsewhere: it closes
+    expect(nav.get_by_role("link", name="Incidents")).to_be_hidden()
+
+    menu.tap()
+    nav.get_by_role("link", name="Incidents").tap()
+    expect(phone).to_have_url(re.compile(r"/incidents$"))
+    expect(phone.get_by_role("heading", name="Incidents", exact=True)).to_be_visible()
+    expect(nav.get_by_role("link", name="Incidents")).to_be_hidden()

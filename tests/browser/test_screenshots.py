@@ -51,5 +51,11 @@ def test_screenshots_of_the_dashboard_an_incident_and_the_policy_editor(
             expect(page.locator("main h1").first).to_be_visible()
             page.screenshot(path=str(shot), full_page=True)
             assert shot.read_bytes().startswith(b"\x89PNG"), shot
+        if phone:
+            shot = folder / f"menu-{size['width']}x{size['height']}.png"
+            shot.unlink(missing_ok=True)
+            page.locator("summary", has_text="Menu").tap()
+            page.screenshot(path=str(shot))
+            assert shot.read_bytes().startswith(b"\x89PNG"), shot
     finally:
         context.close()
