@@ -1,5 +1,5 @@
 """What an on-call engineer does in the console, in Chromium: sign in, watch an alert arrive,
-acknowledge it, mark the service healthy, fix a policy, and acknowledge from an email."""
+acknowledge it, resolve it, fix a policy, and acknowledge from an email."""
 
 from __future__ import annotations
 
@@ -64,21 +64,24 @@ def test_acknowledge_with_the_button(page: Page, pager: Pager) -> None:
 
     page.get_by_role("button", name="Acknowledge").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Acknowledged")
+    expect(page.get_by_role("status")).to_have_text(
+        f"Acknowledged {service.name}: “Disk full on db-1” ({incident_id[:8]}): "
+        "nobody else will be paged."
+    )
     expect(page.locator(".incident-head .badge")).to_have_text("acknowledged")
     expect(page.get_by_text(f"Acknowledged by {ADMIN}")).to_be_visible()
     assert pager.incident(incident_id)["status"] == "acknowledged"
 
 
-def test_mark_the_service_healthy(page: Page, pager: Pager) -> None:
+def test_resolve_from_the_dashboard_says_which_incident(page: Page, pager: Pager) -> None:
     service = pager.service()
-    incident_id = pager.alert(service)
+    incident_id = pager.alert(service, "Checkout answers 502")
     sign_in(page)
-    page.locator(f'[data-incident="{incident_id}"]').get_by_role(
-        "button", name="Mark healthy"
-    ).click()
+    page.locator(f'[data-incident="{incident_id}"]').get_by_role("button", name="Resolve").click()
 
-    expect(page.get_by_role("status")).to_have_text(f"{service.name} is marked healthy.")
+    expect(page.get_by_role("status")).to_have_text(
+        f"Resolved {service.name}: “Checkout answers 502” ({incident_id[:8]})."
+    )
     expect(page.locator(f'[data-incident="{incident_id}"]')).to_have_count(0)
     expect(page.locator(f'[data-service="{service.id}"] .badge')).to_have_text("healthy")
     assert pager.state(service) == "healthy"

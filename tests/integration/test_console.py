@@ -504,13 +504,17 @@ def test_responders_acknowledge_resolve_and_mark_healthy(console: Console) -> No
     incident_id = console.open_incident()
     answer = console.responder.post(f"/incidents/{incident_id}/acknowledge", {"next": "/"})
     assert answer.headers["location"] == "/"
-    assert "Acknowledged: nobody else will be paged" in console.responder.get("/").text
+    named = f"Database: “disk full” ({incident_id[:8]})"
+    assert f"Acknowledged {named}: nobody else will be paged." in console.responder.get("/").text
     assert console.incident_status(incident_id) == "acknowledged"
 
     console.responder.post(f"/incidents/{incident_id}/resolve")
     assert console.incident_status(incident_id) == "resolved"
     page = console.responder.get(f"/incidents/{incident_id}").text
+    assert f"Resolved {named}." in page
     assert f"Resolved by {RESPONDER}" in page
+    console.responder.post(f"/incidents/{incident_id}/resolve")
+    assert f"{named} was already resolved." in console.responder.get("/").text
 
     second = console.open_incident(message="again")
     console.responder.post("/services/db/healthy", {"next": "/"})
@@ -523,7 +527,23 @@ def test_acknowledging_a_resolved_incident_says_so(console: Console) -> None:
     console.app.handlers.resolve(incident_id, "someone")
     console.admin.post(f"/incidents/{incident_id}/acknowledge")
     page = console.admin.get(f"/incidents/{incident_id}").text
-    assert "This incident was already resolved." in page
+    assert f"Database: “disk full” ({incident_id[:8]}) was already resolved." in page
+
+
+def test_a_banner_names_a_long_message_in_short(console: Console) -> None:
+    incident_id = console.open_incident(message="x" * 300)
+    console.admin.post(f"/incidents/{incident_id}/acknowledge")
+    page = console.admin.get("/").text
+    assert f"Acknowledged Database: “{'x' * 79}…” ({incident_id[:8]})" in page
+
+
+def test_resolve_has_one_name_on_every_page(console: Console) -> None:
+    incident_id = console.open_incident()
+    for path in ("/", f"/incidents/{incident_id}", "/services/db"):
+        page = console.admin.get(path).text
+        assert f'action="/incidents/{incident_id}/resolve"' in page, path
+        assert ">Resolve</button>" in page, path
+        assert "Mark healthy" not in page, path
 
 
 def test_the_nav_shows_admin_only_to_admins(console: Console) -> None:
