@@ -9,6 +9,7 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import ADMIN, PHONE, Pager, sign_in
+from tests.support.servers import HttpServer, Reply
 
 MIN_TAP = 44  # CSS pixels: Apple's and WCAG 2.5.5's smallest comfortable target
 ONE_LINE = 64  # CSS pixels: a header of one tappable row, padding included
@@ -109,3 +110,38 @@ def test_the_navigation_is_one_line_and_opens_as_a_menu(phone: Page, pager: Page
     expect(phone).to_have_url(re.compile(r"/incidents$"))
     expect(phone.get_by_role("heading", name="Incidents", exact=True)).to_be_visible()
     expect(nav.get_by_role("link", name="Incidents")).to_be_hidden()
+
+
+def test_a_failing_webhook_is_one_line_of_the_timeline(
+    phone: Page, pager: Pager, webhook: HttpServer
+) -> None:
+    webhook.script(*[Reply.text(500, "database is locked")] * 6)
+    service = pager.service(webhook=f"{webhook.url}/hook")
+    incident_id = pager.alert(service, "Orders are stuck")
+    pager.wait_for_notification(incident_id, "webhook", "sent")
+    sign_in(phone)
+    phone.goto(f"/incidents/{incident_id}")
+
+    lines = phone.locator("ol.timeline > li")
+    expect(lines.filter(has_text="Opened by an alert")).to_be_visible()
+    webhook_lines = lines.filter(has_text=re.compile("webhook", re.IGNORECASE))
+    # The page's own line (Paged level 1: ..., webhook 127.0.0.1) and one for the attempts.
+    expect(webhook_lines).to_have_count(2)
+    folded = lines.filter(has_text="7 attempts")
+    expect(folded).to_contain_text("Webhook 127.0.0.1: 7 attempts, sent on the last")
+    expect(folded).to_contain_text(
+        "Last error: webhook 127.0.0.1 answered HTTP 500: database is locked"
+    )
+    third = folded.get_by_text("Webhook failed (attempt 3), retrying")
+    expect(third).to_be_hidden()
+
+    each = folded.locator("summary", has_text="Each attempt")
+    assert_tappable(each)
+    each.tap()
+    expect(third).to_be_visible()
+    expect(folded.locator(".attempts li")).to_have_count(7)
+    assert_fits(phone)
+    # The page refreshes itself every few seconds; what was opened stays open.
+    with phone.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+        pass
+    expect(third).to_be_visible()

@@ -615,6 +615,38 @@ def test_the_incident_page_shows_delivery_attempts_and_errors(console: Console) 
     assert "failed for good (attempt 3)" in page
 
 
+def test_the_timeline_folds_the_attempts_of_one_page_into_one_line(console: Console) -> None:
+    incident_id = console.open_incident()
+    with console.app.engine.begin() as conn:
+        email, sms = conn.execute(
+            sa.select(t.notifications.c.id)
+            .where(t.notifications.c.incident_id == incident_id)
+            .order_by(t.notifications.c.channel)
+        ).scalars()
+        attempts = [
+            {"notification_id": email, "attempt": n, "outcome": "retry", "error": f"421 busy {n}"}
+            for n in range(1, 6)
+        ] + [
+            {"notification_id": email, "attempt": 6, "outcome": "sent", "error": None},
+            {"notification_id": sms, "attempt": 1, "outcome": "sent", "error": None},
+        ]
+        for attempt in attempts:
+            console.clock.advance(2)
+            conn.execute(t.notification_attempts.insert().values(at=console.clock.now(), **attempt))
+    page = console.admin.get(f"/incidents/{incident_id}").text
+    timeline = page[page.index('<ol class="timeline">') :]
+    folded = timeline[: timeline.index("</details>")]
+    assert timeline.count('<details class="attempts">') == 1
+    assert "Email alice@example.com: 6 attempts, sent on the last" in folded
+    assert "Last error: 421 busy 5" in folded
+    for n in range(1, 6):  # each attempt is in the fold, none outside it
+        assert f"Email failed (attempt {n}), retrying" in folded
+    assert timeline.count("Email failed") == 5
+    assert timeline.count("SMS sent (attempt 1)") == 1  # a page sent at once is one line
+    # Newest first: the SMS, then the email's line where its last attempt was, then the rest.
+    assert timeline.index("SMS sent") < timeline.index("6 attempts") < timeline.index("Paged")
+
+
 def test_the_incident_list_filters_by_status(console: Console) -> None:
     first = console.open_incident()
     console.app.handlers.resolve(first, "x")

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from pager.application.queries import IncidentView, ServiceView
 from pager.domain.errors import IncidentAlreadyResolved
 from pager.domain.policy import ID_PATTERN
-from pager.entrypoints.console import display, web
+from pager.entrypoints.console import timeline, web
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
 
@@ -75,7 +75,7 @@ def incident_page(incident_id: str, request: Request, _user: UserDep, c: Console
         "incident.html",
         incident=detail.incident,
         service_name=service.name if service else detail.incident.service,
-        timeline=[display.timeline_line(entry) for entry in reversed(detail.timeline)],
+        timeline=timeline.story(detail),
         notifications=detail.notifications,
     )
 

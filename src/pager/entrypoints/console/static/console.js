@@ -49,3 +49,15 @@ document.addEventListener("keydown", (event) => {
   menu.open = false;
   menu.querySelector("summary").focus();
 });
+
+// The live pages are swapped in every few seconds: what the reader opened stays open.
+let opened = [];
+document.addEventListener("htmx:beforeSwap", () => {
+  opened = Array.from(document.querySelectorAll("#live details[open][id]"), (d) => d.id);
+});
+document.addEventListener("htmx:afterSwap", () => {
+  for (const id of opened) {
+    const details = document.getElementById(id);
+    if (details) details.open = true;
+  }
+});
