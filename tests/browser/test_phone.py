@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import ADMIN, PHONE, Pager, sign_in
+from tests.browser.conftest import ADMIN, PHONE, WEBHOOK_SECRET, Pager, Service, sign_in
 from tests.support.servers import HttpServer, Reply
 
 MIN_TAP = 44  # CSS pixels: Apple's and WCAG 2.5.5's smallest comfortable target
@@ -145,3 +145,43 @@ def test_a_failing_webhook_is_one_line_of_the_timeline(
     with phone.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
         pass
     expect(third).to_be_visible()
+
+
+def webhook_secret(pager: Pager, service: Service) -> str | None:
+    """As the API tells an admin."""
+    (hook,) = [t for t in pager.policy(service)["levels"][0]["targets"] if t["type"] == "webhook"]
+    secret: str | None = hook.get("secret")
+    return secret
+
+
+def test_a_webhook_secret_is_write_only_in_the_policy_editor(phone: Page, pager: Pager) -> None:
+    service = pager.service(webhook="https://hooks.example.com/pager")
+    sign_in(phone)
+    phone.goto(f"/policies/{service.policy}/edit")
+    assert WEBHOOK_SECRET not in phone.content()
+    secret = phone.get_by_label("Level 1 target 3: webhook signing secret")
+    expect(secret).to_have_value("")
+    expect(secret).to_have_attribute("placeholder", re.compile("^set — "))
+    expect(phone.get_by_text("Signing secret: set.")).to_be_visible()
+    assert_fits(phone)
+
+    phone.get_by_role("button", name="Save policy").tap()
+    expect(phone.get_by_role("status")).to_contain_text("Saved")
+    assert webhook_secret(pager, service) == WEBHOOK_SECRET
+
+    phone.goto(f"/policies/{service.policy}/edit")
+    secret.fill("whsec-replaced-0e9d")
+    phone.get_by_role("button", name="Save policy").tap()
+    expect(phone.get_by_role("status")).to_contain_text("Saved")
+    assert webhook_secret(pager, service) == "whsec-replaced-0e9d"
+
+    phone.goto(f"/policies/{service.policy}/edit")
+    assert "whsec-replaced-0e9d" not in phone.content()
+    remove = phone.get_by_label("Remove the secret")
+    assert_tappable(phone.locator("label.check", has=remove))
+    remove.check()
+    phone.get_by_role("button", name="Save policy").tap()
+    expect(phone.get_by_role("status")).to_contain_text("Saved")
+    assert webhook_secret(pager, service) is None
+    phone.goto(f"/policies/{service.policy}/edit")
+    expect(secret).to_have_attribute("placeholder", "signing secret (optional)")

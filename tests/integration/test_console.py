@@ -29,7 +29,7 @@ from pager.adapters.storage.queries import SqlQueries
 from pager.application.accounts import Accounts, Role, User, secret_hash
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
-from pager.domain.policy import EscalationPolicy
+from pager.domain.policy import EscalationPolicy, WebhookTarget
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.console import web
 from pager.entrypoints.console.auth import NOT_RECOGNISED
@@ -785,6 +785,103 @@ def test_the_editor_buttons_add_move_and_remove_levels_and_targets(console: Cons
     assert "s3cret" not in saved
     assert "services/T/B/x" not in saved
     assert "2 more times" in saved
+
+
+HOOK = "https://hooks.example.com/pager"
+
+
+def with_hook(secret: str | None = "old-secret-4f2a") -> EscalationPolicy:
+    """The ops policy, its first level also paging a webhook signed with `secret`."""
+    policy = two_level_policy()
+    first = policy.levels[0]
+    hook = WebhookTarget(HOOK, secret)
+    return replace(
+        policy, levels=(replace(first, targets=(*first.targets, hook)), *policy.levels[1:])
+    )
+
+
+def hook_secret(console: Console) -> str | None:
+    policy = console.policy("ops")
+    assert policy is not None
+    hooks = [t for lv in policy.levels for t in lv.targets if isinstance(t, WebhookTarget)]
+    assert len(hooks) == 1, hooks
+    return hooks[0].secret
+
+
+def test_a_webhook_secret_is_never_in_the_editor_and_saving_keeps_it(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    page = console.admin.get("/policies/ops/edit").text
+    assert "old-secret-4f2a" not in page
+    assert "Signing secret: set." in page
+    assert 'placeholder="set — type a new one to replace it"' in page
+    assert "Remove the secret" in page
+
+    form = editor_form(page)
+    assert form["level-1-target-3-secret"] == ""
+    assert console.admin.post("/policies/ops/edit", form | {"op": "save"}).status_code == 303
+    assert hook_secret(console) == "old-secret-4f2a"
+    assert console.policy("ops") == with_hook()
+
+
+def test_a_webhook_secret_follows_its_target_through_the_editor_buttons(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin)
+    page = console.admin.post("/policies/ops/edit", form | {"op": "down-level:1"}).text
+    assert "old-secret-4f2a" not in page
+    form = editor_form(page)
+    assert form["level-2-target-3-kept"] == HOOK
+    form["level-2-target-3-value"] = HOOK + "/v2"  # a new URL, the same webhook
+    assert console.admin.post("/policies/ops/edit", form | {"op": "save"}).status_code == 303
+    policy = console.policy("ops")
+    assert policy is not None
+    assert policy.levels[1].targets[2] == WebhookTarget(HOOK + "/v2", "old-secret-4f2a")
+
+
+def test_a_webhook_secret_is_replaced_by_typing_and_removed_by_ticking(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin) | {"level-1-target-3-secret": "new-secret-9b1c", "op": "save"}
+    assert console.admin.post("/policies/ops/edit", form).status_code == 303
+    assert hook_secret(console) == "new-secret-9b1c"
+    assert "new-secret-9b1c" not in console.admin.get("/policies/ops/edit").text
+
+    form = editor(console.admin) | {"level-1-target-3-clear": "1", "op": "save"}
+    assert console.admin.post("/policies/ops/edit", form).status_code == 303
+    assert hook_secret(console) is None
+    page = console.admin.get("/policies/ops/edit").text
+    assert "Signing secret: set." not in page
+    assert 'placeholder="signing secret (optional)"' in page
+
+
+def test_a_webhook_secret_cannot_be_both_replaced_and_removed(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin) | {"op": "save", "level-1-target-3-secret": "new",
+                                    "level-1-target-3-clear": "1"}  # fmt: skip
+    answer = console.admin.post("/policies/ops/edit", form)
+    assert answer.status_code == 422
+    assert "type a new secret or remove the secret, not both" in answer.text
+    assert "old-secret-4f2a" not in answer.text
+    assert hook_secret(console) == "old-secret-4f2a"
+
+
+def test_a_kept_secret_is_only_one_the_policy_still_has(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin)
+    console.app.handlers.define_policy(with_hook(None))  # another admin removed it meanwhile
+    answer = console.admin.post("/policies/ops/edit", form | {"op": "save"})
+    assert answer.status_code == 422
+    assert "changed elsewhere since this page was loaded: type it again" in answer.text
+    assert hook_secret(console) is None
+
+    # Nor can a new policy name another policy's webhook to get its secret.
+    form = editor(console.admin, "/policies/new") | {
+        "id": "copy", "name": "Copy", "level-1-target-1-type": "webhook",
+        "level-1-target-1-value": HOOK, "level-1-target-1-kept": HOOK, "op": "save",
+    }  # fmt: skip
+    console.app.handlers.define_policy(with_hook())
+    answer = console.admin.post("/policies/new", form)
+    assert answer.status_code == 422
+    assert "type it again" in answer.text
+    assert console.policy("copy") is None
 
 
 def test_an_invalid_phone_number_is_shown_next_to_its_field(console: Console) -> None:
