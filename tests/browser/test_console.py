@@ -141,3 +141,22 @@ def test_the_ack_link_in_an_email_acknowledges_after_a_confirmation(
 def test_a_forged_ack_link_gets_a_clear_page(page: Page, pager: Pager) -> None:
     page.goto(f"{PUBLIC_URL}/ack/not-a-real-token")
     expect(page.get_by_role("heading", name="This link does not work")).to_be_visible()
+
+
+def test_an_unknown_address_gets_a_page_and_an_unknown_api_address_json(
+    page: Page, pager: Pager
+) -> None:
+    sign_in(page)
+    answer = page.goto("/incidnets")
+    assert answer is not None
+    assert answer.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.get_by_text("There is no page at this address.")).to_be_visible()
+    page.get_by_role("link", name="Dashboard").last.click()
+    expect(page.get_by_role("heading", name=re.compile("Open incidents"))).to_be_visible()
+
+    answer = page.goto("/api/v1/incidnets")
+    assert answer is not None
+    assert answer.status == 404
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"]["code"] == "not_found"

@@ -1108,6 +1108,35 @@ def test_a_malformed_body_gets_a_clear_page(
     assert answer.headers["content-type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("path", ["/nope", "/incidents/a/b", "/policies/ops/edit/x", "/api", "/v2"])
+def test_an_unknown_console_address_gets_the_console_s_404_page(
+    console: Console, path: str
+) -> None:
+    answer = console.admin.get(path)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "There is no page at this address." in answer.text
+    assert 'aria-label="Main"' in answer.text  # the menu, for the one signed in
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert console.admin.post(path, {}).status_code == 404
+
+    anonymous = console.anonymous.get(path)
+    assert anonymous.status_code == 404
+    assert "There is no page at this address." in anonymous.text
+    assert 'aria-label="Main"' not in anonymous.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nothing-here", "/api/nothing", "/v2/nothing", "/integrations/nothing",
+     "/static/nothing.js", "/docs/nothing", "/metrics/nothing"],
+)  # fmt: skip
+def test_an_unknown_api_address_keeps_the_json_404(console: Console, path: str) -> None:
+    answer = console.admin.get(path)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+
+
 def test_pages_carry_security_headers(console: Console) -> None:
     headers = console.admin.get("/").headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
