@@ -636,7 +636,8 @@ def test_the_timeline_folds_the_attempts_of_one_page_into_one_line(console: Cons
     page = console.admin.get(f"/incidents/{incident_id}").text
     timeline = page[page.index('<ol class="timeline">') :]
     folded = timeline[: timeline.index("</details>")]
-    assert timeline.count('<details class="attempts">') == 1
+    assert timeline.count(f'<details class="attempts" id="attempts-{email}">') == 1
+    assert timeline.count("<details") == 1
     assert "Email alice@example.com: 6 attempts, sent on the last" in folded
     assert "Last error: 421 busy 5" in folded
     for n in range(1, 6):  # each attempt is in the fold, none outside it
