@@ -4,7 +4,8 @@
 Without /usr/bin/chromium these tests skip, saying so; under CI (CI=true) they fail instead.
 Playwright's sync API holds an event loop on the main thread while it runs, so it lives for
 this package only: the tests after it may call asyncio.run() again.
-A failing test leaves a screenshot of each of its pages in test-artifacts/.
+A failing test leaves a screenshot of each of its pages in test-artifacts/; test_screenshots.py
+leaves pictures of the main pages in test-artifacts/screenshots/ on every run.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from playwright.sync_api import (
 
 from tests.e2e.harness import PagerProcess, base_env, pagerd
 from tests.support.db import running_in_ci
-from tests.support.servers import SmtpSink
+from tests.support.servers import HttpServer, SmtpSink
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,6 +50,7 @@ PUBLIC_URL = "http://pager.test"
 ADMIN, PASSWORD = "admin@example.com", "correct horse battery"
 PHONE = {"width": 390, "height": 844}
 ARTIFACTS = "test-artifacts"
+WEBHOOK_SECRET = "whsec-browser-test-7c1d"
 
 
 @dataclass
@@ -63,18 +65,21 @@ class Pager:
     def url(self) -> str:
         return self.process.url
 
-    def service(self, phone: str = "+14155550100", timeout: int = 3600) -> Service:
-        """A new service whose policy pages a fresh email address, then an SMS."""
+    def service(
+        self, phone: str = "+14155550100", timeout: int = 3600, webhook: str | None = None
+    ) -> Service:
+        """A new service whose policy pages a fresh email address, then an SMS (and a
+        webhook with a signing secret, if given its URL)."""
         suffix = uuid.uuid4().hex[:8]
         service = Service(f"svc-{suffix}", f"Checkout {suffix}", f"pol-{suffix}",
                           f"oncall-{suffix}@example.com")  # fmt: skip
-        level = {
-            "ack_timeout_seconds": timeout,
-            "targets": [
-                {"type": "email", "address": service.email},
-                {"type": "sms", "phone": phone},
-            ],
-        }
+        targets: list[dict[str, str]] = [
+            {"type": "email", "address": service.email},
+            {"type": "sms", "phone": phone},
+        ]
+        if webhook is not None:
+            targets.append({"type": "webhook", "url": webhook, "secret": WEBHOOK_SECRET})
+        level = {"ack_timeout_seconds": timeout, "targets": targets}
         policy = {"name": f"Ops {suffix}", "levels": [level]}
         answer = self.api.put(f"/api/v1/escalation-policies/{service.policy}", json=policy)
         assert answer.status_code == 201, answer.text
@@ -94,6 +99,26 @@ class Pager:
         assert answer.status_code == 200, answer.text
         found: dict[str, Any] = answer.json()
         return found
+
+    def policy(self, service: Service) -> dict[str, Any]:
+        answer = self.api.get(f"/api/v1/escalation-policies/{service.policy}")
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def wait_for_notification(
+        self, incident_id: str, channel: str, status: str, timeout: float = 15.0
+    ) -> dict[str, Any]:
+        """The incident's notification on `channel` once it has `status`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [n for n in self.incident(incident_id)["notifications"]
+                     if n["channel"] == channel]  # fmt: skip
+            if found and found[0]["status"] == status:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {status} {channel} notification: {found}")
+            time.sleep(0.1)
 
     def state(self, service: Service) -> str:
         state: str = self.api.get(f"/api/v1/services/{service.id}").json()["state"]
@@ -150,7 +175,14 @@ def pager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pager]:
     workdir = tmp_path_factory.mktemp("pager-browser")
     database_url = f"sqlite:///{workdir / 'pager.db'}"
     with SmtpSink() as smtp:
-        env = {"PAGER_SMTP_URL": smtp.url(), "PAGER_PUBLIC_URL": PUBLIC_URL}
+        env = {
+            "PAGER_SMTP_URL": smtp.url(),
+            "PAGER_PUBLIC_URL": PUBLIC_URL,
+            # A failing target's retries come within a second, not over minutes.
+            "PAGER_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
+            "PAGER_DELIVERY_BACKOFF_MAX_SECONDS": "0.1",
+            "PAGER_WORKER_POLL_SECONDS": "0.2",
+        }
         environment = base_env(database_url, env)
         subprocess.run(
             pagerd("user", "add", ADMIN, "--role", "admin", "--password-stdin"),
@@ -180,6 +212,13 @@ def new_context(browser: Browser, pager: Pager, **options: Any) -> BrowserContex
 
     context.route(f"{PUBLIC_URL}/**", to_pager)
     return context
+
+
+@pytest.fixture
+def webhook() -> Iterator[HttpServer]:
+    """A webhook receiver; it answers 200 unless told otherwise (`script`)."""
+    with HttpServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """What an on-call engineer does in the console, in Chromium: sign in, watch an alert arrive,
-acknowledge it, mark the service healthy, fix a policy, and acknowledge from an email."""
+acknowledge it, resolve it, fix a policy, and acknowledge from an email."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def test_sign_in_says_when_the_password_is_wrong(page: Page, pager: Pager) -> No
     expect(page).to_have_url(re.compile(r"/login$"))
 
 
+def test_a_wide_screen_shows_the_navigation_without_a_menu(page: Page, pager: Pager) -> None:
+    sign_in(page)
+    nav = page.get_by_role("navigation", name="Main")
+    expect(page.locator("summary", has_text="Menu")).to_be_hidden()
+    nav.get_by_role("link", name="Policies").click()
+    expect(page).to_have_url(re.compile(r"/policies$"))
+    expect(nav.get_by_role("link", name="Policies")).to_have_attribute("aria-current", "page")
+    expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
+
+
 def test_an_alert_appears_on_the_dashboard_without_reloading(page: Page, pager: Pager) -> None:
     service = pager.service()
     sign_in(page)
@@ -54,21 +64,24 @@ def test_acknowledge_with_the_button(page: Page, pager: Pager) -> None:
 
     page.get_by_role("button", name="Acknowledge").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Acknowledged")
+    expect(page.get_by_role("status")).to_have_text(
+        f"Acknowledged {service.name}: “Disk full on db-1” ({incident_id[:8]}): "
+        "nobody else will be paged."
+    )
     expect(page.locator(".incident-head .badge")).to_have_text("acknowledged")
     expect(page.get_by_text(f"Acknowledged by {ADMIN}")).to_be_visible()
     assert pager.incident(incident_id)["status"] == "acknowledged"
 
 
-def test_mark_the_service_healthy(page: Page, pager: Pager) -> None:
+def test_resolve_from_the_dashboard_says_which_incident(page: Page, pager: Pager) -> None:
     service = pager.service()
-    incident_id = pager.alert(service)
+    incident_id = pager.alert(service, "Checkout answers 502")
     sign_in(page)
-    page.locator(f'[data-incident="{incident_id}"]').get_by_role(
-        "button", name="Mark healthy"
-    ).click()
+    page.locator(f'[data-incident="{incident_id}"]').get_by_role("button", name="Resolve").click()
 
-    expect(page.get_by_role("status")).to_have_text(f"{service.name} is marked healthy.")
+    expect(page.get_by_role("status")).to_have_text(
+        f"Resolved {service.name}: “Checkout answers 502” ({incident_id[:8]})."
+    )
     expect(page.locator(f'[data-incident="{incident_id}"]')).to_have_count(0)
     expect(page.locator(f'[data-service="{service.id}"] .badge')).to_have_text("healthy")
     assert pager.state(service) == "healthy"
@@ -128,3 +141,22 @@ def test_the_ack_link_in_an_email_acknowledges_after_a_confirmation(
 def test_a_forged_ack_link_gets_a_clear_page(page: Page, pager: Pager) -> None:
     page.goto(f"{PUBLIC_URL}/ack/not-a-real-token")
     expect(page.get_by_role("heading", name="This link does not work")).to_be_visible()
+
+
+def test_an_unknown_address_gets_a_page_and_an_unknown_api_address_json(
+    page: Page, pager: Pager
+) -> None:
+    sign_in(page)
+    answer = page.goto("/incidnets")
+    assert answer is not None
+    assert answer.status == 404
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.get_by_text("There is no page at this address.")).to_be_visible()
+    page.get_by_role("link", name="Dashboard").last.click()
+    expect(page.get_by_role("heading", name=re.compile("Open incidents"))).to_be_visible()
+
+    answer = page.goto("/api/v1/incidnets")
+    assert answer is not None
+    assert answer.status == 404
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"]["code"] == "not_found"

@@ -29,7 +29,7 @@ from pager.adapters.storage.queries import SqlQueries
 from pager.application.accounts import Accounts, Role, User, secret_hash
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
-from pager.domain.policy import EscalationPolicy
+from pager.domain.policy import EscalationPolicy, WebhookTarget
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.console import web
 from pager.entrypoints.console.auth import NOT_RECOGNISED
@@ -504,13 +504,17 @@ def test_responders_acknowledge_resolve_and_mark_healthy(console: Console) -> No
     incident_id = console.open_incident()
     answer = console.responder.post(f"/incidents/{incident_id}/acknowledge", {"next": "/"})
     assert answer.headers["location"] == "/"
-    assert "Acknowledged: nobody else will be paged" in console.responder.get("/").text
+    named = f"Database: “disk full” ({incident_id[:8]})"
+    assert f"Acknowledged {named}: nobody else will be paged." in console.responder.get("/").text
     assert console.incident_status(incident_id) == "acknowledged"
 
     console.responder.post(f"/incidents/{incident_id}/resolve")
     assert console.incident_status(incident_id) == "resolved"
     page = console.responder.get(f"/incidents/{incident_id}").text
+    assert f"Resolved {named}." in page
     assert f"Resolved by {RESPONDER}" in page
+    console.responder.post(f"/incidents/{incident_id}/resolve")
+    assert f"{named} was already resolved." in console.responder.get("/").text
 
     second = console.open_incident(message="again")
     console.responder.post("/services/db/healthy", {"next": "/"})
@@ -523,7 +527,23 @@ def test_acknowledging_a_resolved_incident_says_so(console: Console) -> None:
     console.app.handlers.resolve(incident_id, "someone")
     console.admin.post(f"/incidents/{incident_id}/acknowledge")
     page = console.admin.get(f"/incidents/{incident_id}").text
-    assert "This incident was already resolved." in page
+    assert f"Database: “disk full” ({incident_id[:8]}) was already resolved." in page
+
+
+def test_a_banner_names_a_long_message_in_short(console: Console) -> None:
+    incident_id = console.open_incident(message="x" * 300)
+    console.admin.post(f"/incidents/{incident_id}/acknowledge")
+    page = console.admin.get("/").text
+    assert f"Acknowledged Database: “{'x' * 79}…” ({incident_id[:8]})" in page
+
+
+def test_resolve_has_one_name_on_every_page(console: Console) -> None:
+    incident_id = console.open_incident()
+    for path in ("/", f"/incidents/{incident_id}", "/services/db"):
+        page = console.admin.get(path).text
+        assert f'action="/incidents/{incident_id}/resolve"' in page, path
+        assert ">Resolve</button>" in page, path
+        assert "Mark healthy" not in page, path
 
 
 def test_the_nav_shows_admin_only_to_admins(console: Console) -> None:
@@ -639,6 +659,39 @@ def test_an_incident_whose_pages_went_out_carries_no_delivery_flag(console: Cons
         page = console.admin.get(path).text
         assert "delivery-flag" not in page, path
         assert "delivery-problem" not in page, path
+
+
+def test_the_timeline_folds_the_attempts_of_one_page_into_one_line(console: Console) -> None:
+    incident_id = console.open_incident()
+    with console.app.engine.begin() as conn:
+        email, sms = conn.execute(
+            sa.select(t.notifications.c.id)
+            .where(t.notifications.c.incident_id == incident_id)
+            .order_by(t.notifications.c.channel)
+        ).scalars()
+        attempts = [
+            {"notification_id": email, "attempt": n, "outcome": "retry", "error": f"421 busy {n}"}
+            for n in range(1, 6)
+        ] + [
+            {"notification_id": email, "attempt": 6, "outcome": "sent", "error": None},
+            {"notification_id": sms, "attempt": 1, "outcome": "sent", "error": None},
+        ]
+        for attempt in attempts:
+            console.clock.advance(2)
+            conn.execute(t.notification_attempts.insert().values(at=console.clock.now(), **attempt))
+    page = console.admin.get(f"/incidents/{incident_id}").text
+    timeline = page[page.index('<ol class="timeline">') :]
+    folded = timeline[: timeline.index("</details>")]
+    assert timeline.count(f'<details class="attempts" id="attempts-{email}">') == 1
+    assert timeline.count("<details") == 1
+    assert "Email alice@example.com: 6 attempts, sent on the last" in folded
+    assert "Last error: 421 busy 5" in folded
+    for n in range(1, 6):  # each attempt is in the fold, none outside it
+        assert f"Email failed (attempt {n}), retrying" in folded
+    assert timeline.count("Email failed") == 5
+    assert timeline.count("SMS sent (attempt 1)") == 1  # a page sent at once is one line
+    # Newest first: the SMS, then the email's line where its last attempt was, then the rest.
+    assert timeline.index("SMS sent") < timeline.index("6 attempts") < timeline.index("Paged")
 
 
 def test_the_incident_list_filters_by_status(console: Console) -> None:
@@ -779,6 +832,103 @@ def test_the_editor_buttons_add_move_and_remove_levels_and_targets(console: Cons
     assert "s3cret" not in saved
     assert "services/T/B/x" not in saved
     assert "2 more times" in saved
+
+
+HOOK = "https://hooks.example.com/pager"
+
+
+def with_hook(secret: str | None = "old-secret-4f2a") -> EscalationPolicy:
+    """The ops policy, its first level also paging a webhook signed with `secret`."""
+    policy = two_level_policy()
+    first = policy.levels[0]
+    hook = WebhookTarget(HOOK, secret)
+    return replace(
+        policy, levels=(replace(first, targets=(*first.targets, hook)), *policy.levels[1:])
+    )
+
+
+def hook_secret(console: Console) -> str | None:
+    policy = console.policy("ops")
+    assert policy is not None
+    hooks = [t for lv in policy.levels for t in lv.targets if isinstance(t, WebhookTarget)]
+    assert len(hooks) == 1, hooks
+    return hooks[0].secret
+
+
+def test_a_webhook_secret_is_never_in_the_editor_and_saving_keeps_it(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    page = console.admin.get("/policies/ops/edit").text
+    assert "old-secret-4f2a" not in page
+    assert "Signing secret: set." in page
+    assert 'placeholder="set — type a new one to replace it"' in page
+    assert "Remove the secret" in page
+
+    form = editor_form(page)
+    assert form["level-1-target-3-secret"] == ""
+    assert console.admin.post("/policies/ops/edit", form | {"op": "save"}).status_code == 303
+    assert hook_secret(console) == "old-secret-4f2a"
+    assert console.policy("ops") == with_hook()
+
+
+def test_a_webhook_secret_follows_its_target_through_the_editor_buttons(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin)
+    page = console.admin.post("/policies/ops/edit", form | {"op": "down-level:1"}).text
+    assert "old-secret-4f2a" not in page
+    form = editor_form(page)
+    assert form["level-2-target-3-kept"] == HOOK
+    form["level-2-target-3-value"] = HOOK + "/v2"  # a new URL, the same webhook
+    assert console.admin.post("/policies/ops/edit", form | {"op": "save"}).status_code == 303
+    policy = console.policy("ops")
+    assert policy is not None
+    assert policy.levels[1].targets[2] == WebhookTarget(HOOK + "/v2", "old-secret-4f2a")
+
+
+def test_a_webhook_secret_is_replaced_by_typing_and_removed_by_ticking(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin) | {"level-1-target-3-secret": "new-secret-9b1c", "op": "save"}
+    assert console.admin.post("/policies/ops/edit", form).status_code == 303
+    assert hook_secret(console) == "new-secret-9b1c"
+    assert "new-secret-9b1c" not in console.admin.get("/policies/ops/edit").text
+
+    form = editor(console.admin) | {"level-1-target-3-clear": "1", "op": "save"}
+    assert console.admin.post("/policies/ops/edit", form).status_code == 303
+    assert hook_secret(console) is None
+    page = console.admin.get("/policies/ops/edit").text
+    assert "Signing secret: set." not in page
+    assert 'placeholder="signing secret (optional)"' in page
+
+
+def test_a_webhook_secret_cannot_be_both_replaced_and_removed(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin) | {"op": "save", "level-1-target-3-secret": "new",
+                                    "level-1-target-3-clear": "1"}  # fmt: skip
+    answer = console.admin.post("/policies/ops/edit", form)
+    assert answer.status_code == 422
+    assert "type a new secret or remove the secret, not both" in answer.text
+    assert "old-secret-4f2a" not in answer.text
+    assert hook_secret(console) == "old-secret-4f2a"
+
+
+def test_a_kept_secret_is_only_one_the_policy_still_has(console: Console) -> None:
+    console.app.handlers.define_policy(with_hook())
+    form = editor(console.admin)
+    console.app.handlers.define_policy(with_hook(None))  # another admin removed it meanwhile
+    answer = console.admin.post("/policies/ops/edit", form | {"op": "save"})
+    assert answer.status_code == 422
+    assert "changed elsewhere since this page was loaded: type it again" in answer.text
+    assert hook_secret(console) is None
+
+    # Nor can a new policy name another policy's webhook to get its secret.
+    form = editor(console.admin, "/policies/new") | {
+        "id": "copy", "name": "Copy", "level-1-target-1-type": "webhook",
+        "level-1-target-1-value": HOOK, "level-1-target-1-kept": HOOK, "op": "save",
+    }  # fmt: skip
+    console.app.handlers.define_policy(with_hook())
+    answer = console.admin.post("/policies/new", form)
+    assert answer.status_code == 422
+    assert "type it again" in answer.text
+    assert console.policy("copy") is None
 
 
 def test_an_invalid_phone_number_is_shown_next_to_its_field(console: Console) -> None:
@@ -1003,6 +1153,35 @@ def test_a_malformed_body_gets_a_clear_page(
     )
     assert answer.status_code in (400, 403)
     assert answer.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/nope", "/incidents/a/b", "/policies/ops/edit/x", "/api", "/v2"])
+def test_an_unknown_console_address_gets_the_console_s_404_page(
+    console: Console, path: str
+) -> None:
+    answer = console.admin.get(path)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "There is no page at this address." in answer.text
+    assert 'aria-label="Main"' in answer.text  # the menu, for the one signed in
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert console.admin.post(path, {}).status_code == 404
+
+    anonymous = console.anonymous.get(path)
+    assert anonymous.status_code == 404
+    assert "There is no page at this address." in anonymous.text
+    assert 'aria-label="Main"' not in anonymous.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nothing-here", "/api/nothing", "/v2/nothing", "/integrations/nothing",
+     "/static/nothing.js", "/docs/nothing", "/metrics/nothing"],
+)  # fmt: skip
+def test_an_unknown_api_address_keeps_the_json_404(console: Console, path: str) -> None:
+    answer = console.admin.get(path)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
 
 
 def test_pages_carry_security_headers(console: Console) -> None:

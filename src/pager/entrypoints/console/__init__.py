@@ -1,6 +1,7 @@
 """The web console: server-rendered pages (Jinja2) on the API's FastAPI app, with htmx
 (vendored in static/, version 2.0.11, no build step) refreshing the dashboard and the
-incident page in place. `mount(app, container)` adds it to an app made by `create_app`."""
+incident page in place. `mount(app, container)` adds it to an app made by `create_app`;
+`not_found_page` answers the addresses that are no page of it, nor of the API."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pager.bootstrap import App
 from pager.entrypoints.console import ack, admin, auth, incidents, policies, services
 from pager.entrypoints.console.session import SessionCodec
 from pager.entrypoints.console.throttle import SignInLimiter
-from pager.entrypoints.console.web import STATIC, Console
+from pager.entrypoints.console.web import STATIC, Console, not_found_page
+
+__all__ = ["mount", "not_found_page"]
 from pager.entrypoints.http.context import Context
 
 

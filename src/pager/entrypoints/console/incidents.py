@@ -11,7 +11,7 @@ from starlette.responses import Response
 from pager.application.queries import IncidentView, ServiceView
 from pager.domain.errors import IncidentAlreadyResolved
 from pager.domain.policy import ID_PATTERN
-from pager.entrypoints.console import display, web
+from pager.entrypoints.console import timeline, web
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
 
@@ -19,6 +19,7 @@ router = web.router()
 _INCIDENT_ID = re.compile(INCIDENT_ID_REGEX)
 STATUS_ORDER = {"triggered": 0, "acknowledged": 1, "resolved": 2}
 STATUSES = ("open", "triggered", "acknowledged", "resolved")
+MESSAGE_IN_BANNER = 80
 
 
 def open_first(incidents: list[IncidentView]) -> list[IncidentView]:
@@ -74,7 +75,7 @@ def incident_page(incident_id: str, request: Request, _user: UserDep, c: Console
         "incident.html",
         incident=detail.incident,
         service_name=service.name if service else detail.incident.service,
-        timeline=[display.timeline_line(entry) for entry in reversed(detail.timeline)],
+        timeline=timeline.story(detail),
         notifications=detail.notifications,
     )
 
@@ -88,12 +89,12 @@ def acknowledge(
     try:
         outcome = c.handlers.acknowledge(incident_id, user.email)
     except IncidentAlreadyResolved:
-        session.flash("This incident was already resolved.", "error")
+        session.flash(f"{named(c, incident_id)} was already resolved.", "error")
     else:
         if outcome.events:
-            session.flash("Acknowledged: nobody else will be paged for this incident.")
+            session.flash(f"Acknowledged {named(c, incident_id)}: nobody else will be paged.")
         else:
-            session.flash("It was already acknowledged.")
+            session.flash(f"{named(c, incident_id)} was already acknowledged.")
     return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
 
 
@@ -103,9 +104,24 @@ def resolve(
 ) -> Response:
     incident_id = checked_id(incident_id)
     outcome = c.handlers.resolve(incident_id, user.email)
-    message = "Resolved: the service is healthy again." if outcome.events else "Already resolved."
+    which = named(c, incident_id)
+    message = f"Resolved {which}." if outcome.events else f"{which} was already resolved."
     web.session_of(request).flash(message)
     return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
+
+
+def named(c: web.Console, incident_id: str) -> str:
+    """The incident as a banner names it, so that a tap on a list says which one it was:
+    "Checkout: “Disk full on db-1” (3f9c2a1b)"."""
+    detail = c.queries.incident(incident_id)
+    if detail is None:
+        return f"incident {incident_id[:8]}"
+    incident = detail.incident
+    service = c.queries.service(incident.service)
+    message = incident.message
+    if len(message) > MESSAGE_IN_BANNER:
+        message = message[: MESSAGE_IN_BANNER - 1].rstrip() + "…"
+    return f"{service.name if service else incident.service}: “{message}” ({incident.id[:8]})"
 
 
 def checked_id(incident_id: str) -> str:

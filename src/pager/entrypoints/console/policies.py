@@ -84,8 +84,9 @@ def _submit(
     if isinstance(op, str) and op != "save":
         draft.apply(op)
         return _editor(request, draft, creating=creating)
+    stored = None if creating else c.queries.policy(draft.id)
     try:
-        policy = draft.to_policy()
+        policy = draft.to_policy(stored.policy if stored else None)
         if creating and c.queries.policy(policy.id) is not None:
             raise ValidationFailed((("id", "a policy with this id exists already"),))
         c.handlers.define_policy(policy)

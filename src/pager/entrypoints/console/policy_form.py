@@ -4,6 +4,12 @@ problem tied to the field it is about.
 
 Fields are numbered from 1, as people and the domain's messages count:
 `level-2-timeout`, `level-2-target-1-type`, `level-2-target-1-value`, `...-secret`.
+
+A webhook's secret is write-only: the page never holds the stored one. A target that had one
+carries, in `...-kept`, the URL it was stored with; saving keeps that secret unless a new one
+is typed (`...-secret`) or `...-clear` is ticked. The URL, not the target's place, says whose
+secret it is, so that moving targets or another admin's edit in between cannot hand one
+webhook's secret to another.
 """
 
 from __future__ import annotations
@@ -47,7 +53,9 @@ _PHONE_PUNCTUATION = str.maketrans("", "", " -().")
 class TargetDraft:
     type: str = "email"
     value: str = ""
-    secret: str = ""
+    secret: str = ""  # a new secret as typed, never the stored one
+    kept: str = ""  # the URL of the stored webhook whose secret this target keeps
+    clear: bool = False
 
 
 @dataclass
@@ -96,7 +104,11 @@ class PolicyDraft:
             if len(targets) < MAX_TARGETS:
                 prefix = name.removesuffix("-type")
                 draft = TargetDraft(
-                    text(name, 20), text(f"{prefix}-value", 600), text(f"{prefix}-secret", 600)
+                    text(name, 20),
+                    text(f"{prefix}-value", 600),
+                    text(f"{prefix}-secret", 600),
+                    text(f"{prefix}-kept", 600),
+                    bool(text(f"{prefix}-clear", 10)),
                 )
                 targets.append((int(match[2]), draft))
         levels = [
@@ -131,8 +143,9 @@ class PolicyDraft:
 
     # -- saving
 
-    def to_policy(self) -> EscalationPolicy:
-        """The policy, or ValidationFailed whose `where`s are this form's field names."""
+    def to_policy(self, stored: EscalationPolicy | None = None) -> EscalationPolicy:
+        """The policy, or ValidationFailed whose `where`s are this form's field names.
+        Webhooks that keep their secret find it in `stored`, the policy as saved."""
         problems: dict[str, str] = {}
         if not ID_PATTERN.fullmatch(self.id):
             problems["id"] = (
@@ -147,8 +160,9 @@ class PolicyDraft:
             problems["repeat"] = f"a whole number from 0 to {MAX_REPEAT}"
         if not self.levels:
             problems["levels"] = "a policy needs at least one level"
+        secrets = _secrets(stored)
         levels = [
-            self._level(number, level, problems)
+            self._level(number, level, secrets, problems)
             for number, level in enumerate(self.levels, start=1)
         ]
         if problems:
@@ -162,7 +176,13 @@ class PolicyDraft:
                 tuple((field_of(where), what) for where, what in failed.problems)
             ) from None
 
-    def _level(self, number: int, draft: LevelDraft, problems: dict[str, str]) -> Level:
+    def _level(
+        self,
+        number: int,
+        draft: LevelDraft,
+        secrets: Mapping[str, str],
+        problems: dict[str, str],
+    ) -> Level:
         timeout = parse_timeout(draft.timeout)
         if timeout is None or timeout < 1:
             problems[f"level-{number}-timeout"] = (
@@ -176,7 +196,7 @@ class PolicyDraft:
         seen: set[str] = set()
         for index, target_draft in enumerate(draft.targets, start=1):
             where = f"level-{number}-target-{index}"
-            target, problem = _target(target_draft)
+            target, problem = _target(target_draft, secrets)
             if problem is None and target is not None and target.key in seen:
                 problem = "this target is already on this level"
             if problem is not None:
@@ -200,7 +220,32 @@ def field_of(where: str) -> str:
     return f"level-{level}"
 
 
-def _target(draft: TargetDraft) -> tuple[Target | None, str | None]:
+def _secrets(policy: EscalationPolicy | None) -> dict[str, str]:
+    """The stored secrets of a policy's webhooks, by URL."""
+    if policy is None:
+        return {}
+    return {
+        target.url: target.secret
+        for level in policy.levels
+        for target in level.targets
+        if isinstance(target, WebhookTarget) and target.secret
+    }
+
+
+def _secret(draft: TargetDraft, secrets: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The secret a webhook draft saves, or the problem with it."""
+    if draft.secret and draft.clear:
+        return None, "type a new secret or remove the secret, not both"
+    if len(draft.secret) > _MAX_SECRET:
+        return None, f"the secret is at most {_MAX_SECRET} characters"
+    if draft.secret or draft.clear or not draft.kept:
+        return draft.secret or None, None
+    if draft.kept not in secrets:
+        return None, "its secret was changed elsewhere since this page was loaded: type it again"
+    return secrets[draft.kept], None
+
+
+def _target(draft: TargetDraft, secrets: Mapping[str, str]) -> tuple[Target | None, str | None]:
     if draft.type not in TARGET_TYPES:
         return None, "choose email, SMS, webhook or Slack"
     value = draft.value
@@ -218,9 +263,10 @@ def _target(draft: TargetDraft) -> tuple[Target | None, str | None]:
         case "sms":
             target = SmsTarget(value.translate(_PHONE_PUNCTUATION))
         case "webhook":
-            if len(draft.secret) > _MAX_SECRET:
-                return None, f"the secret is at most {_MAX_SECRET} characters"
-            target = WebhookTarget(value, draft.secret or None)
+            secret, problem = _secret(draft, secrets)
+            if problem is not None:
+                return None, problem
+            target = WebhookTarget(value, secret)
         case _:
             target = SlackTarget(value)
     problem = target_problem(target)
@@ -236,7 +282,7 @@ def _target_draft(target: Target) -> TargetDraft:
         case SmsTarget(phone=phone):
             return TargetDraft("sms", phone)
         case WebhookTarget(url=url, secret=secret):
-            return TargetDraft("webhook", url, secret or "")
+            return TargetDraft("webhook", url, kept=url if secret else "")
         case SlackTarget(url=url):
             return TargetDraft("slack", url)
 

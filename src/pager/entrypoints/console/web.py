@@ -3,9 +3,10 @@ CSRF-checked forms, and every error as a page of its own (never JSON, never a tr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -330,21 +332,39 @@ class ConsoleRoute(APIRoute):
         ack_page = self.path_format.startswith("/ack/")
 
         async def route(request: Request) -> Response:
-            try:
-                response = await handle(request)
-            except Exception as error:
-                response = _error_page(request, error)
-            session: Session | None = getattr(request.state, "session", None)
-            if session is not None:
-                try:
-                    console(request).sessions.save(session, response)
-                except Exception as error:
-                    if outage(error) is None:
-                        raise
-                    # The signing key is in the database: the outage page, with no cookie.
-                    if response.status_code != 503:
-                        response = _error_page(request, error)
-            _secure(response, ack_page)
-            return response
+            return await _answer(request, handle, ack_page)
 
         return route
+
+
+async def not_found_page(request: Request) -> Response:
+    """The console's 404 page, with the menu for whoever is signed in: for an address that
+    is no page here (the API's own 404 stays JSON)."""
+    return await _answer(request, _no_such_page, ack_page=False)
+
+
+async def _no_such_page(request: Request) -> Response:
+    with contextlib.suppress(SignInRequired):
+        await run_in_threadpool(signed_in_user, request, console(request))
+    raise ConsoleError(404, "Not found", "There is no page at this address.", ("/", "Dashboard"))
+
+
+async def _answer(
+    request: Request, handle: Callable[[Request], Awaitable[Response]], ack_page: bool
+) -> Response:
+    try:
+        response = await handle(request)
+    except Exception as error:
+        response = _error_page(request, error)
+    session: Session | None = getattr(request.state, "session", None)
+    if session is not None:
+        try:
+            console(request).sessions.save(session, response)
+        except Exception as error:
+            if outage(error) is None:
+                raise
+            # The signing key is in the database: the outage page, with no cookie.
+            if response.status_code != 503:
+                response = _error_page(request, error)
+    _secure(response, ack_page)
+    return response

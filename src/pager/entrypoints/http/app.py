@@ -79,7 +79,7 @@ def create_app(container: App) -> FastAPI:
     ctx = app.state.pager = Context(
         container, RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
-    errors.install(app)
+    errors.install(app, not_found_page=console.not_found_page)
     limit = settings.max_body_bytes
     app.add_middleware(
         BodyLimitMiddleware,

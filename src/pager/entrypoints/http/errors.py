@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +24,9 @@ logger = logging.getLogger("pager.http")
 
 PAGERDUTY_PATH = "/v2/enqueue"
 OPSGENIE_PREFIX = "/v2/alerts"
+# The API's addresses; an unknown address outside them is the console's to answer.
+API_PREFIXES = ("/api/", "/v2/", "/integrations/", "/openapi.json", "/docs", "/metrics",
+                "/healthz", "/readyz", "/static/")  # fmt: skip
 
 
 class Problem(BaseModel):
@@ -171,7 +174,11 @@ def from_validation(items: Sequence[Any]) -> ApiError:
     return ApiError(422, "invalid", message, problems=problems)
 
 
-def install(app: FastAPI) -> None:
+def install(
+    app: FastAPI, not_found_page: Callable[[Request], Awaitable[Response]] | None = None
+) -> None:
+    """JSON errors; `not_found_page` answers unknown addresses outside API_PREFIXES."""
+
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return render(request, exc)
@@ -184,8 +191,14 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return render(request, from_validation(exc.errors()))
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if (
+            exc.status_code == 404
+            and not_found_page is not None
+            and not request.url.path.startswith(API_PREFIXES)
+        ):
+            return await not_found_page(request)
         error = ApiError(exc.status_code, _code(exc.status_code), str(exc.detail))
         error.headers = dict(exc.headers or {})
         return render(request, error)

@@ -36,3 +36,28 @@ document.addEventListener("change", (event) => {
   if (value) value.placeholder = placeholders[select.value] || "";
   if (secret) secret.hidden = select.value !== "webhook";
 });
+
+// The header's menu closes when something else is tapped, or on Escape.
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});
+document.addEventListener("keydown", (event) => {
+  const menu = event.key === "Escape" && document.querySelector("details.menu[open]");
+  if (!menu) return;
+  menu.open = false;
+  menu.querySelector("summary").focus();
+});
+
+// The live pages are swapped in every few seconds: what the reader opened stays open.
+let opened = [];
+document.addEventListener("htmx:beforeSwap", () => {
+  opened = Array.from(document.querySelectorAll("#live details[open][id]"), (d) => d.id);
+});
+document.addEventListener("htmx:afterSwap", () => {
+  for (const id of opened) {
+    const details = document.getElementById(id);
+    if (details) details.open = true;
+  }
+});

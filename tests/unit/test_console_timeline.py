@@ -1,0 +1,75 @@
+"""The incident page's timeline folds the delivery attempts of one page into one line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pager.application.queries import (
+    IncidentDetail,
+    IncidentView,
+    NotificationView,
+    TimelineEntry,
+)
+from pager.entrypoints.console.timeline import story
+
+T0 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+INCIDENT = IncidentView("inc-1", "db", "triggered", "disk full", 1, 1, 1, ("k",), T0,
+                        None, None, None, None)  # fmt: skip
+HOOK = NotificationView("n-hook", "webhook", {"type": "webhook", "url": "https://h.example/x"},
+                        1, 1, "failed", 3, "boom 3", T0, None)  # fmt: skip
+
+
+def attempt(n: int, outcome: str, error: str | None = None, page: str = "n-hook") -> TimelineEntry:
+    data = {"notification_id": page, "channel": "webhook", "attempt": n, "outcome": outcome,
+            "error": error}  # fmt: skip
+    return TimelineEntry(T0 + timedelta(seconds=n), "NotificationAttempted", data)
+
+
+def detail(*attempts: TimelineEntry) -> IncidentDetail:
+    opened = TimelineEntry(T0, "IncidentOpened", {"source": "api", "message": "disk full"})
+    return IncidentDetail(INCIDENT, (opened, *attempts), (HOOK,))
+
+
+@pytest.mark.parametrize(
+    ("last", "kind", "text"),
+    [
+        (attempt(3, "sent"), "ok", "Webhook h.example: 3 attempts, sent on the last"),
+        (attempt(3, "retry", "boom 3"), "warn", "Webhook h.example: 3 attempts so far, retrying"),
+        (attempt(3, "failed", "boom 3"), "fail", "Webhook h.example: 3 attempts, failed for good"),
+    ],
+)
+def test_the_attempts_of_one_page_are_one_line_saying_how_it_ended(
+    last: TimelineEntry, kind: str, text: str
+) -> None:
+    first, opened = story(
+        detail(attempt(1, "retry", "boom 1"), attempt(2, "retry", "boom 2"), last)
+    )
+    assert (first.line.kind, first.line.text, first.line.at) == (kind, text, last.at)
+    assert first.line.detail == f"Last error: {last.data['error'] or 'boom 2'}"
+    assert [line.text.split(" (")[1] for line in first.attempts] == [
+        "attempt 3)" + (", retrying" if kind == "warn" else ""),
+        "attempt 2), retrying",
+        "attempt 1), retrying",
+    ]
+    assert opened.line.text == "Opened by an alert from api"
+    assert opened.attempts == ()
+
+
+def test_a_page_sent_at_once_stays_one_plain_line() -> None:
+    entries = story(detail(attempt(1, "sent")))
+    assert [(e.line.text, e.attempts) for e in entries] == [
+        ("Webhook sent (attempt 1)", ()),
+        ("Opened by an alert from api", ()),
+    ]
+
+
+def test_a_fold_stands_where_its_last_attempt_is_and_a_page_unknown_is_named_by_channel() -> None:
+    other = [attempt(n, "retry", "x", page="n-gone") for n in (2, 4)]
+    entries = story(detail(attempt(1, "retry", "a"), other[0], attempt(3, "sent"), other[1]))
+    assert [e.line.text for e in entries] == [
+        "Webhook: 2 attempts so far, retrying",
+        "Webhook h.example: 2 attempts, sent on the last",
+        "Opened by an alert from api",
+    ]
