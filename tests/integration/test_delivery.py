@@ -110,6 +110,29 @@ def test_a_mail_server_down_longer_than_the_old_attempt_limit_loses_no_page(
     assert metric("pager_notifications_failed_total") == failed_before
 
 
+def test_a_retry_is_made_when_due_not_at_the_next_poll(
+    database_url: str, smtp: SmtpSink, apps: list[App]
+) -> None:
+    # The worker would not look again for a minute: only the retry's own due time wakes it.
+    app = pager(
+        apps,
+        database_url,
+        oncall(1),
+        smtp_url=smtp.url(),
+        delivery_backoff_base_seconds=0.05,
+        delivery_backoff_max_seconds=0.1,
+        worker_poll_seconds=60,
+    )
+    smtp.stop()
+    with running_worker(app):
+        wait_until(lambda: app.handoff.attached, what="the dispatcher takes handoffs")
+        app.handlers.receive_alert("db", "disk full")
+        wait_until(lambda: min(attempts(app), default=0) >= 1, what="the first attempt")
+        smtp.start()
+        smtp.wait_for(1, timeout=10)
+        wait_until(lambda: statuses(app) == {"sent": 1}, timeout=10, what="recorded sent")
+
+
 def test_a_transient_failure_past_the_time_limit_fails_loudly_once(
     database_url: str, smtp: SmtpSink, apps: list[App], caplog: pytest.LogCaptureFixture
 ) -> None:

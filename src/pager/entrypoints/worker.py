@@ -142,7 +142,7 @@ class DispatcherModule:
         await self._dispatcher.stop()
 
     def bind(self, wake: Callable[[], None]) -> None:
-        self._dispatcher.on_capacity = wake
+        self._dispatcher.wake = wake
         if self._handoff is not None:
             self._dispatcher.take_handoffs(self._handoff, self._lease)
 

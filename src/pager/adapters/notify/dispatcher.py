@@ -85,7 +85,9 @@ class Dispatcher:
         """Which task holds each page in flight: one claimed again meanwhile is not started
         twice."""
         self._renewer: asyncio.Task[None] | None = None
-        self.on_capacity: Callable[[], None] = lambda: None
+        self.wake: Callable[[], None] = lambda: None
+        """Wakes the worker loop that ticks this dispatcher: when a send slot frees up, or a
+        retry falls due before the loop would look again."""
         self._to_record: list[tuple[Attempt, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
         self._next_due: datetime | None = None
@@ -159,12 +161,12 @@ class Dispatcher:
         if notification is not None and self._holding.get(notification.id) is task:
             del self._holding[notification.id]
         if len(self._in_flight) == self._concurrency - 1:  # it was full: look for more now
-            self.on_capacity()
+            self.wake()
 
     async def next_due_at(self) -> datetime | None:
         """As the last tick found it (the worker asks right after a tick that did nothing)."""
         if self.room() <= 0:
-            return None  # woken by on_capacity instead
+            return None  # woken by `wake` instead
         return self._next_due
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
@@ -277,6 +279,10 @@ class Dispatcher:
                 failure.reason,
             )
             await self._record(Attempt(claimed, now, "retry", failure.reason, retry_at=retry_at))
+            if self._next_due is None or retry_at < self._next_due:
+                # The loop sleeps until what it last saw due, or a poll: not past this retry.
+                self._next_due = retry_at
+                self.wake()
             return
         reason = failure.reason
         if failure.transient:
