@@ -129,9 +129,9 @@ def configure_logging() -> None:
 
 def settle_heap() -> None:
     """Move everything start-up built (modules, the app, caches) out of the garbage
-    collector's sight. A full collection walks every tracked object; with start-up's few
-    hundred thousand among them it stalled the event loop for 30-60 ms every few seconds
-    under load (a page late by that much). Called last, just before serving."""
+    collector's sight: a full collection walks every tracked object, and with start-up's
+    among them it stalled the event loop under load (docs/benchmarks.md). Called last,
+    just before serving."""
     gc.collect()
     gc.freeze()
 
