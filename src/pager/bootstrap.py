@@ -125,6 +125,7 @@ def bootstrap(
         unit_of_work_factory(engine, wakeup.notify, handoff),
         clock,
         incident_service=queries.incident_service,
+        allow_private_targets=settings.allow_private_targets,
     )
     account_store = SqlAccountStore(engine)
     accounts = Accounts(account_store, clock, cache_seconds=settings.credential_cache_seconds)
@@ -167,4 +168,10 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
         )
     else:
         logger.warning("PAGER_TWILIO_* are not all set: SMS notifications go to the log")
-    return {"email": email, "sms": sms, "webhook": WebhookChannel(), "slack": SlackChannel()}
+    private = settings.allow_private_targets
+    return {
+        "email": email,
+        "sms": sms,
+        "webhook": WebhookChannel(allow_private=private),
+        "slack": SlackChannel(allow_private=private),
+    }

@@ -4,7 +4,9 @@ input that a client can send gets a clear 4xx, never a 500."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,9 +22,12 @@ from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
 
 
-@pytest.fixture
-def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    container = bootstrap(Settings(database_url=database_url, max_body_bytes=4096), clock=clock)
+@contextmanager
+def api_client(database_url: str, clock: FakeClock, **settings: Any) -> Iterator[TestClient]:
+    """An admin's client of the API on the database, with these settings."""
+    container = bootstrap(
+        Settings(database_url=database_url, max_body_bytes=4096, **settings), clock=clock
+    )
     accounts = accounts_for(container.engine)
     accounts.add_user("admin@example.com", "admin")
     token = accounts.create_token("admin@example.com")
@@ -34,6 +39,12 @@ def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
     ) as test_client:
         yield test_client
     container.engine.dispose()
+
+
+@pytest.fixture
+def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
+    with api_client(database_url, clock) as test_client:
+        yield test_client
 
 
 def test_a_service_without_a_key_gets_one_on_its_next_put(client: TestClient) -> None:
@@ -101,6 +112,27 @@ def test_hostile_input_is_a_4xx(
     answer = client.request(method, path, json=body)
     assert answer.status_code == expected, answer.text
     assert "error" in answer.json()
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_private_target_is_a_422_naming_its_place_unless_allowed(
+    database_url: str, clock: FakeClock, allowed: bool
+) -> None:
+    targets = [
+        {"type": "email", "address": "alice@example.com"},
+        {"type": "webhook", "url": "http://10.1.2.3:8080/hook"},
+    ]
+    body = {"name": "Private", "levels": [{"targets": targets}]}
+    with api_client(database_url, clock, allow_private_targets=allowed) as client:
+        answer = client.put("/api/v1/escalation-policies/private", json=body)
+    if allowed:
+        assert answer.status_code == 201, answer.text
+        return
+    assert answer.status_code == 422, answer.text
+    what = "10.1.2.3 is a private address; set PAGER_ALLOW_PRIVATE_TARGETS=true on the server"
+    error = answer.json()["error"]
+    assert error["message"] == f"level 1 target 2: {what} to allow it"
+    assert error["problems"] == [{"field": "level 1 target 2", "message": f"{what} to allow it"}]
 
 
 def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:

@@ -31,14 +31,18 @@ and this body (`url` and `ack_url` are null when Pager has no public URL)::
 
 `attempt` counts from 1. Any 2xx answer is a delivery. 408, 425, 429 and 5xx answers and
 network errors are retried (honouring `Retry-After`); any other answer, redirects included,
-fails the notification for good.
+fails the notification for good. So does a host that resolves to a loopback, private,
+link-local or metadata address, unless PAGER_ALLOW_PRIVATE_TARGETS is true.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -50,7 +54,7 @@ import httpx
 from pager import __version__
 from pager.adapters.notify.message import host_of, one_line, webhook_payload, wrong_target
 from pager.application.ports import DeliveryFailed, OutgoingNotification
-from pager.domain.policy import WebhookTarget
+from pager.domain.policy import ALLOW_PRIVATE_HINT, WebhookTarget, non_public_kind
 
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"Pager/{__version__}"
@@ -70,16 +74,25 @@ class WebhookChannel:
     """POSTs the notification as JSON to the target's URL."""
 
     def __init__(
-        self, *, client: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        allow_private: bool = False,
     ) -> None:
-        """With no `client`, each send opens and closes its own."""
+        """With no `client`, each send opens and closes its own. Unless `allow_private`, a
+        host that resolves to a non-public address is a permanent failure."""
         self._client = client
         self._timeout = timeout
+        self._allow_private = allow_private
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
         if not isinstance(target, WebhookTarget):
             raise wrong_target("webhook", target)
+        provider = f"webhook {host_of(target.url)}"
+        if not self._allow_private:
+            await refuse_private(target.url, provider)
         body = json.dumps(webhook_payload(notification), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -91,7 +104,7 @@ class WebhookChannel:
         await post(
             self._client,
             target.url,
-            provider=f"webhook {host_of(target.url)}",
+            provider=provider,
             timeout=self._timeout,
             content=body,
             headers=headers,
@@ -131,6 +144,35 @@ async def post(
         raise DeliveryFailed(f"{provider}: {describe_error(exc)}", transient=True) from exc
     check(response, provider, describe or response_text)
     return response
+
+
+async def refuse_private(url: str, provider: str) -> None:
+    """Raise a permanent DeliveryFailed if `url`'s host resolves to a non-public address
+    (loopback, private, link-local, metadata, ...: `non_public_kind`), or a transient one
+    if it does not resolve. Resolved as httpx will (its IDNA encoding) and just before the
+    request; a URL httpx cannot parse is left for the request to refuse."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return
+    name = host.strip("[]")
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DeliveryFailed(
+            f"{provider}: cannot resolve {name} ({reason})", transient=True
+        ) from exc
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
+        kind = non_public_kind(address)
+        if kind is not None:
+            shown = name if name == str(address) else f"{name} resolves to {address}, which"
+            raise DeliveryFailed(
+                f"{provider}: not sent, {shown} is {kind}; {ALLOW_PRIVATE_HINT}", transient=False
+            )
 
 
 def check(response: httpx.Response, provider: str, describe: Describe) -> None:

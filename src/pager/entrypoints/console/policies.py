@@ -85,7 +85,7 @@ def _submit(
         draft.apply(op)
         return _editor(request, draft, creating=creating)
     try:
-        policy = draft.to_policy()
+        policy = draft.to_policy(allow_private=c.handlers.allow_private_targets)
         if creating and c.queries.policy(policy.id) is not None:
             raise ValidationFailed((("id", "a policy with this id exists already"),))
         c.handlers.define_policy(policy)

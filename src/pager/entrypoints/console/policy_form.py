@@ -131,8 +131,9 @@ class PolicyDraft:
 
     # -- saving
 
-    def to_policy(self) -> EscalationPolicy:
-        """The policy, or ValidationFailed whose `where`s are this form's field names."""
+    def to_policy(self, *, allow_private: bool = False) -> EscalationPolicy:
+        """The policy, or ValidationFailed whose `where`s are this form's field names.
+        `allow_private`: whether it may page private addresses (`target_problem`)."""
         problems: dict[str, str] = {}
         if not ID_PATTERN.fullmatch(self.id):
             problems["id"] = (
@@ -148,21 +149,23 @@ class PolicyDraft:
         if not self.levels:
             problems["levels"] = "a policy needs at least one level"
         levels = [
-            self._level(number, level, problems)
+            self._level(number, level, problems, allow_private)
             for number, level in enumerate(self.levels, start=1)
         ]
         if problems:
             raise ValidationFailed(tuple(problems.items()))
         policy = EscalationPolicy(self.id, self.name, tuple(levels), repeat or 0)
         try:
-            return validate_policy(policy)
+            return validate_policy(policy, allow_private=allow_private)
         except ValidationFailed as failed:
             # What the checks above missed, said by the domain and tied to a field here.
             raise ValidationFailed(
                 tuple((field_of(where), what) for where, what in failed.problems)
             ) from None
 
-    def _level(self, number: int, draft: LevelDraft, problems: dict[str, str]) -> Level:
+    def _level(
+        self, number: int, draft: LevelDraft, problems: dict[str, str], allow_private: bool
+    ) -> Level:
         timeout = parse_timeout(draft.timeout)
         if timeout is None or timeout < 1:
             problems[f"level-{number}-timeout"] = (
@@ -176,7 +179,7 @@ class PolicyDraft:
         seen: set[str] = set()
         for index, target_draft in enumerate(draft.targets, start=1):
             where = f"level-{number}-target-{index}"
-            target, problem = _target(target_draft)
+            target, problem = _target(target_draft, allow_private)
             if problem is None and target is not None and target.key in seen:
                 problem = "this target is already on this level"
             if problem is not None:
@@ -200,7 +203,7 @@ def field_of(where: str) -> str:
     return f"level-{level}"
 
 
-def _target(draft: TargetDraft) -> tuple[Target | None, str | None]:
+def _target(draft: TargetDraft, allow_private: bool) -> tuple[Target | None, str | None]:
     if draft.type not in TARGET_TYPES:
         return None, "choose email, SMS, webhook or Slack"
     value = draft.value
@@ -223,7 +226,7 @@ def _target(draft: TargetDraft) -> tuple[Target | None, str | None]:
             target = WebhookTarget(value, draft.secret or None)
         case _:
             target = SlackTarget(value)
-    problem = target_problem(target)
+    problem = target_problem(target, allow_private=allow_private)
     if problem is not None and draft.type == "sms":
         problem = f"{value!r} is not a phone number in international form, such as +14155550100"
     return target, problem
