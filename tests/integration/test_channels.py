@@ -642,6 +642,67 @@ def test_a_host_that_is_this_machine_is_refused_for_good_unless_allowed(
         assert len(receiver.wait_for(1)) == 1
 
 
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        pytest.param(
+            Reply(
+                502,
+                b"<html><head><title>502 Bad Gateway</title><style>p{}</style></head>"
+                b"<body><h1>502 Bad Gateway</h1><hr><center>nginx</center>" + b"x" * 50_000,
+                {"Content-Type": "text/html"},
+            ),
+            "webhook 127.0.0.1 answered HTTP 502: 502 Bad Gateway",
+            id="html-page-by-its-title",
+        ),
+        pytest.param(
+            Reply(
+                400,
+                b"<p>Bad <b>payload</b> &amp; <script>alert(1)</script>more</p>",
+                {"Content-Type": "text/html"},
+            ),
+            "webhook 127.0.0.1 answered HTTP 400: Bad payload & more",
+            id="html-without-tags-or-scripts",
+        ),
+        pytest.param(
+            Reply.text(400, "line one\n\x1b[31mline\ttwo\r\n"),
+            "webhook 127.0.0.1 answered HTTP 400: line one [31mline two",
+            id="control-characters",
+        ),
+        pytest.param(
+            Reply.json(422, {"message": "a < b and c > d"}),
+            "webhook 127.0.0.1 answered HTTP 422: a < b and c > d",
+            id="text-that-only-looks-like-markup",
+        ),
+    ],
+)
+def test_a_receivers_answer_is_kept_short_and_plain(
+    receiver: WebhookReceiver, reply: Reply, reason: str
+) -> None:
+    receiver.script(reply)
+    failed = failure(webhook_channel(), notification(WebhookTarget(receiver.url)))
+
+    assert failed.reason == reason
+
+
+def test_twilios_answer_is_kept_short_and_plain(twilio: TwilioServer) -> None:
+    page = b"<!DOCTYPE html><html><head><title>Service\nUnavailable</title></head>" + b"." * 9000
+    twilio.script(Reply(503, page, {"Content-Type": "text/html"}))
+    failed = failure(twilio_channel(twilio.url), notification(SmsTarget(PHONE)))
+
+    assert failed.reason == "Twilio answered HTTP 503: Service Unavailable"
+
+
+def test_a_long_answer_is_cut_to_200_characters(receiver: WebhookReceiver) -> None:
+    receiver.script(Reply.text(400, "word " * 10_000))
+    failed = failure(webhook_channel(), notification(WebhookTarget(receiver.url)))
+
+    detail = failed.reason.removeprefix("webhook 127.0.0.1 answered HTTP 400: ")
+    assert len(detail) <= 200
+    assert detail.startswith("word word")
+    assert detail.endswith("...")
+
+
 def test_webhook_can_share_a_client_that_it_leaves_open(receiver: WebhookReceiver) -> None:
     target = WebhookTarget(receiver.url, secret="whsec-correct-horse")
 

@@ -40,8 +40,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
+import re
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -59,7 +61,13 @@ from pager.domain.policy import ALLOW_PRIVATE_HINT, WebhookTarget, non_public_ki
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"Pager/{__version__}"
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
-REASON_LIMIT = 300
+# What of a provider's answer goes into a failure reason (and so onto the timeline).
+REASON_LIMIT = 200
+_READ_LIMIT = 8192
+_TAG = re.compile(r"<[A-Za-z!/?][^>]*>")
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 Describe = Callable[[httpx.Response], str]
 
@@ -179,7 +187,7 @@ def check(response: httpx.Response, provider: str, describe: Describe) -> None:
     status = response.status_code
     if response.is_success:
         return
-    detail = one_line(describe(response), REASON_LIMIT)
+    detail = plain_text(describe(response))
     reason = f"{provider} answered HTTP {status}" + (f": {detail}" if detail else "")
     if status in TRANSIENT_STATUSES or status >= 500:
         raise DeliveryFailed(reason, transient=True, retry_after=retry_after(response))
@@ -200,6 +208,17 @@ def describe_error(exc: httpx.TransportError) -> str:
             return f"could not connect ({exc})"
         case _:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def plain_text(text: str, limit: int = REASON_LIMIT) -> str:
+    """A provider's answer fit for a failure reason: plain text on one line (an HTML page's
+    title, or its text without tags; no control characters), at most `limit` characters."""
+    text = text[:_READ_LIMIT]
+    if _TAG.search(text):
+        title = _TITLE.search(text)
+        text = title.group(1) if title else _TAG.sub(" ", _HIDDEN.sub(" ", text))
+        text = _TAG.sub(" ", html.unescape(text))
+    return one_line(_CONTROL.sub(" ", text), limit)
 
 
 def response_text(response: httpx.Response) -> str:
