@@ -135,6 +135,27 @@ def test_a_private_target_is_a_422_naming_its_place_unless_allowed(
     assert error["problems"] == [{"field": "level 1 target 2", "message": f"{what} to allow it"}]
 
 
+@pytest.mark.parametrize(
+    ("level", "repeat", "field"),
+    [
+        ({"ack_timeout_seconds": True}, 0, "levels.0.ack_timeout_seconds"),
+        ({"ack_timeout_seconds": "60"}, 0, "levels.0.ack_timeout_seconds"),
+        ({"ack_timeout_seconds": 60.0}, 0, "levels.0.ack_timeout_seconds"),
+        ({}, True, "repeat"),
+        ({}, "1", "repeat"),
+    ],
+)
+def test_an_integer_is_an_integer(
+    client: TestClient, level: dict[str, object], repeat: object, field: str
+) -> None:
+    targets = [{"type": "email", "address": "alice@example.com"}]
+    body = {"name": "P", "repeat": repeat, "levels": [{**level, "targets": targets}]}
+    answer = client.put("/api/v1/escalation-policies/strict", json=body)
+    assert answer.status_code == 422, answer.text
+    assert [p["field"] for p in answer.json()["error"]["problems"]] == [field]
+    assert client.get("/api/v1/escalation-policies/strict").status_code == 404
+
+
 def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:
     key = client.post("/api/v1/services/db/integration-key").json()["integration_key"]
     event = {

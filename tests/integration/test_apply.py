@@ -559,6 +559,17 @@ def test_private_targets_are_refused_by_place_unless_allowed(pagerd: Pagerd, db:
         ),
         ("version: 1\n", "  file: has none of escalation_policies, services, users"),
         ("version: 2\nusers: []\n", "  version: input should be 1"),
+        ("version: true\nusers: []\n", "  version: input should be 1"),
+        (
+            "escalation_policies:\n  - {id: x, name: X, repeat: true, levels: [{\n"
+            "    targets: [{type: email, address: a@b.c}]}]}\n",
+            "  escalation policy x repeat: input should be a valid integer",
+        ),
+        (
+            "escalation_policies:\n  - {id: x, name: X, levels: [{\n"
+            "    ack_timeout_seconds: true, targets: [{type: email, address: a@b.c}]}]}\n",
+            "  escalation policy x level 1 ack_timeout_seconds: input should be a valid integer",
+        ),
         ("colours: []\n", "  colours: is not a known field"),
         ("services: {api: x}\n", "  services: input should be a valid list"),
         (

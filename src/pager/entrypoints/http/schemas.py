@@ -65,7 +65,8 @@ TokenName = Annotated[str, StringConstraints(max_length=200), Storable]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not 1 (it had set a 1 s ack timeout), nor "60" 60.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- alerts and incidents
