@@ -156,6 +156,42 @@ def test_an_integer_is_an_integer(
     assert client.get("/api/v1/escalation-policies/strict").status_code == 404
 
 
+SAMPLE_PARAMETERS = {
+    "{service_id}": "db",
+    "{policy_id}": "ops",
+    "{incident_id}": "i1",
+    "{email}": "admin@example.com",
+    "{identifier}": "i1",
+}
+
+
+def test_options_lists_each_paths_methods_and_a_405_keeps_them(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert len(paths) > 20
+    for template, operations in paths.items():
+        path = template
+        for name, value in SAMPLE_PARAMETERS.items():
+            path = path.replace(name, value)
+        documented = {method.upper() for method in operations}
+
+        options = client.options(path)
+        assert options.status_code == 204, (path, options.text)
+        assert set(options.headers["Allow"].split(", ")) == documented | {"OPTIONS"}, path
+        assert options.content == b""
+
+        refused = client.request("PATCH", path)
+        assert refused.status_code == 405, path
+        assert refused.headers["Allow"] == options.headers["Allow"]
+        body = refused.json()
+        if path == "/v2/enqueue":  # PagerDuty's error shape, as on every answer there
+            assert body["status"] == "invalid event"
+        else:
+            assert body["error"]["code"] == "method_not_allowed"
+            assert body["error"]["message"] == (
+                f"PATCH is not allowed here; this path takes {options.headers['Allow']}"
+            )
+
+
 def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:
     key = client.post("/api/v1/services/db/integration-key").json()["integration_key"]
     event = {

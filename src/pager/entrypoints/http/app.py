@@ -16,6 +16,7 @@ from pager.entrypoints.http import (
     alertmanager,
     errors,
     incidents,
+    methods,
     ops,
     opsgenie,
     pagerduty,
@@ -83,6 +84,7 @@ def create_app(container: App) -> FastAPI:
         container, RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
     errors.install(app)
+    app.add_exception_handler(405, methods.method_not_allowed)
     limit = settings.max_body_bytes
     too_large = errors.ApiError(413, "too_large", f"the request body is over {limit} bytes")
     app.add_middleware(
