@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from pager.domain.addresses import non_public_kind
 from pager.domain.errors import ValidationFailed
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
@@ -17,7 +18,6 @@ from pager.domain.policy import (
     SmsTarget,
     Target,
     WebhookTarget,
-    non_public_kind,
     validate_policy,
 )
 

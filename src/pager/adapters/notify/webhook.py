@@ -56,7 +56,8 @@ import httpx
 from pager import __version__
 from pager.adapters.notify.message import host_of, one_line, webhook_payload, wrong_target
 from pager.application.ports import DeliveryFailed, OutgoingNotification
-from pager.domain.policy import ALLOW_PRIVATE_HINT, WebhookTarget, non_public_kind
+from pager.domain.addresses import ALLOW_PRIVATE_HINT, non_public_kind
+from pager.domain.policy import WebhookTarget
 
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"Pager/{__version__}"
