@@ -9,11 +9,14 @@ from urllib.parse import urlsplit
 
 from pager.domain.addresses import private_host_problem
 from pager.domain.errors import ValidationFailed
+from pager.domain.text import HTTP_URL, INVISIBLE, WHITESPACE
 
 DEFAULT_ACK_TIMEOUT_SECONDS = 900
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # Deliberately simple: one @, no spaces, a dotted domain. Real verification is the mail server's.
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_ADDRESS = f"[^@.{WHITESPACE}{INVISIBLE}]"
+EMAIL_PATTERN = re.compile(rf"[^@{WHITESPACE}{INVISIBLE}]+@{_ADDRESS}+(\.{_ADDRESS}+)+")
+HTTP_URL_PATTERN = re.compile(HTTP_URL)
 E164_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -140,18 +143,14 @@ def target_problem(target: Target, *, allow_private: bool = False) -> str | None
 
 
 def _is_http_url(url: str) -> bool:
+    if not HTTP_URL_PATTERN.fullmatch(url):
+        return False
     try:
         parts = urlsplit(url)
-        _ = parts.port  # raises ValueError unless the port is a number in 0..65535
-    except ValueError:
+        _ = parts.port
+    except ValueError:  # a host that changes under NFKC normalization, as IDNA reads it
         return False
-    # urlsplit silently drops tabs and newlines, so check the text as it will be stored.
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and url.isprintable()
-        and " " not in url
-    )
+    return bool(parts.hostname)
 
 
 def validate_policy(policy: EscalationPolicy, *, allow_private: bool = False) -> EscalationPolicy:
