@@ -140,12 +140,12 @@ def test_a_private_target_is_a_422_naming_its_place_unless_allowed(
     [
         ({"ack_timeout_seconds": True}, 0, "levels.0.ack_timeout_seconds"),
         ({"ack_timeout_seconds": "60"}, 0, "levels.0.ack_timeout_seconds"),
-        ({"ack_timeout_seconds": 60.0}, 0, "levels.0.ack_timeout_seconds"),
+        ({"ack_timeout_seconds": 60.5}, 0, "levels.0.ack_timeout_seconds"),
         ({}, True, "repeat"),
         ({}, "1", "repeat"),
     ],
 )
-def test_an_integer_is_an_integer(
+def test_an_integer_is_an_integer_not_a_boolean_or_text(
     client: TestClient, level: dict[str, object], repeat: object, field: str
 ) -> None:
     targets = [{"type": "email", "address": "alice@example.com"}]
@@ -154,6 +154,19 @@ def test_an_integer_is_an_integer(
     assert answer.status_code == 422, answer.text
     assert [p["field"] for p in answer.json()["error"]["problems"]] == [field]
     assert client.get("/api/v1/escalation-policies/strict").status_code == 404
+
+
+def test_an_integer_may_be_written_as_a_whole_number_with_a_point(client: TestClient) -> None:
+    targets = [{"type": "email", "address": "alice@example.com"}]
+    body = {
+        "name": "P",
+        "repeat": 2.0,
+        "levels": [{"ack_timeout_seconds": 60.0, "targets": targets}],
+    }
+    answer = client.put("/api/v1/escalation-policies/whole", json=body)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["repeat"] == 2
+    assert answer.json()["levels"][0]["ack_timeout_seconds"] == 60
 
 
 SAMPLE_PARAMETERS = {
