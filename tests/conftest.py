@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,11 @@ from tests.support.db import (
     temporary_postgres_database,
     truncate_all,
 )
-from tests.support.servers import SmtpSink, TwilioServer
+from tests.support.servers import ALLOW_PRIVATE_TARGETS, SmtpSink, TwilioServer
+
+# At import, before any Settings() is read: the test servers listen on 127.0.0.1. The tests
+# of the refusal turn it off where they need to.
+os.environ.update(ALLOW_PRIVATE_TARGETS)
 
 
 @pytest.fixture(scope="session")

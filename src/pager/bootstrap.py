@@ -123,6 +123,7 @@ def bootstrap(
         unit_of_work_factory(engine, wakeup.notify, handoff),
         clock,
         incident_service=queries.incident_service,
+        allow_private_targets=settings.allow_private_targets,
     )
     accounts = Accounts(
         SqlAccountStore(engine), clock, cache_seconds=settings.credential_cache_seconds
@@ -174,4 +175,10 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
             "and recorded as logged, not sent",
             " and ".join(unconfigured),
         )
-    return {"email": email, "sms": sms, "webhook": WebhookChannel(), "slack": SlackChannel()}
+    private = settings.allow_private_targets
+    return {
+        "email": email,
+        "sms": sms,
+        "webhook": WebhookChannel(allow_private=private),
+        "slack": SlackChannel(allow_private=private),
+    }

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
+    # Webhook and Slack targets on loopback, private, link-local or cloud metadata addresses
+    # are refused (a page must not reach into the server's own network) unless this is set.
+    allow_private_targets: bool = False
 
     # Delivery: transient failures are retried with exponential backoff and jitter until the
     # page has been queued for delivery_max_seconds; no count of attempts ends delivery.

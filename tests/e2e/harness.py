@@ -24,7 +24,7 @@ from typing import Any, Self
 
 import httpx
 
-from tests.support.servers import free_port
+from tests.support.servers import ALLOW_PRIVATE_TARGETS, free_port
 
 PAYLOADS = Path(__file__).with_name("payloads")
 START_TIMEOUT = 30.0
@@ -52,8 +52,10 @@ def server_command() -> str:
 
 
 def base_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of the parent less its PAGER_ settings, plus the database."""
+    """The environment of the parent less its PAGER_ settings, plus the database and
+    permission to page the test servers on 127.0.0.1 (`extra` may take it back)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGER_")}
+    env |= ALLOW_PRIVATE_TARGETS
     env["PAGER_DATABASE_URL"] = database_url
     env.update(extra or {})
     return env

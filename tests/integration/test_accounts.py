@@ -112,6 +112,22 @@ def test_user_errors_are_domain_errors(accounts: Accounts) -> None:
         accounts.delete_user("dave@example.com")
 
 
+@pytest.mark.parametrize(
+    "email",
+    ["al\u200bice@example.com", "alice@exa\u202emple.com", "bell\x07@example.com", "a@b\x85c"],
+)
+def test_an_address_with_invisible_characters_is_refused(accounts: Accounts, email: str) -> None:
+    with pytest.raises(ValidationFailed, match="is not an email address"):
+        accounts.add_user(email)
+
+
+def test_a_token_name_with_invisible_characters_is_refused(accounts: Accounts) -> None:
+    accounts.add_user("erin@example.com")
+    with pytest.raises(ValidationFailed, match="name"):
+        accounts.create_token("erin@example.com", "laptop\u202egnp.exe")
+    assert accounts.create_token("erin@example.com", " \tlaptop \n")  # stripped: fine
+
+
 def test_removing_a_user_revokes_their_tokens(accounts: Accounts, engine: Engine) -> None:
     accounts.add_user("erin@example.com")
     token = accounts.create_token("erin@example.com")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,9 +25,12 @@ from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
 
 
-@pytest.fixture
-def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    container = bootstrap(Settings(database_url=database_url, max_body_bytes=4096), clock=clock)
+@contextmanager
+def api_client(database_url: str, clock: FakeClock, **settings: Any) -> Iterator[TestClient]:
+    """An admin's client of the API on the database, with these settings."""
+    container = bootstrap(
+        Settings(database_url=database_url, max_body_bytes=4096, **settings), clock=clock
+    )
     accounts = accounts_for(container.engine)
     accounts.add_user("admin@example.com", "admin")
     token = accounts.create_token("admin@example.com")
@@ -37,6 +42,12 @@ def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
     ) as test_client:
         yield test_client
     container.engine.dispose()
+
+
+@pytest.fixture
+def client(database_url: str, clock: FakeClock) -> Iterator[TestClient]:
+    with api_client(database_url, clock) as test_client:
+        yield test_client
 
 
 def test_a_service_without_a_key_gets_one_on_its_next_put(client: TestClient) -> None:
@@ -123,6 +134,97 @@ def test_hostile_input_is_a_4xx(
     answer = client.request(method, path, json=body)
     assert answer.status_code == expected, answer.text
     assert "error" in answer.json()
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_private_target_is_a_422_naming_its_place_unless_allowed(
+    database_url: str, clock: FakeClock, allowed: bool
+) -> None:
+    targets = [
+        {"type": "email", "address": "alice@example.com"},
+        {"type": "webhook", "url": "http://10.1.2.3:8080/hook"},
+    ]
+    body = {"name": "Private", "levels": [{"targets": targets}]}
+    with api_client(database_url, clock, allow_private_targets=allowed) as client:
+        answer = client.put("/api/v1/escalation-policies/private", json=body)
+    if allowed:
+        assert answer.status_code == 201, answer.text
+        return
+    assert answer.status_code == 422, answer.text
+    what = "10.1.2.3 is a private address; set PAGER_ALLOW_PRIVATE_TARGETS=true on the server"
+    error = answer.json()["error"]
+    assert error["message"] == f"level 1 target 2: {what} to allow it"
+    assert error["problems"] == [{"field": "level 1 target 2", "message": f"{what} to allow it"}]
+
+
+@pytest.mark.parametrize(
+    ("level", "repeat", "field"),
+    [
+        ({"ack_timeout_seconds": True}, 0, "levels.0.ack_timeout_seconds"),
+        ({"ack_timeout_seconds": "60"}, 0, "levels.0.ack_timeout_seconds"),
+        ({"ack_timeout_seconds": 60.5}, 0, "levels.0.ack_timeout_seconds"),
+        ({}, True, "repeat"),
+        ({}, "1", "repeat"),
+    ],
+)
+def test_an_integer_is_an_integer_not_a_boolean_or_text(
+    client: TestClient, level: dict[str, object], repeat: object, field: str
+) -> None:
+    targets = [{"type": "email", "address": "alice@example.com"}]
+    body = {"name": "P", "repeat": repeat, "levels": [{**level, "targets": targets}]}
+    answer = client.put("/api/v1/escalation-policies/strict", json=body)
+    assert answer.status_code == 422, answer.text
+    assert [p["field"] for p in answer.json()["error"]["problems"]] == [field]
+    assert client.get("/api/v1/escalation-policies/strict").status_code == 404
+
+
+def test_an_integer_may_be_written_as_a_whole_number_with_a_point(client: TestClient) -> None:
+    targets = [{"type": "email", "address": "alice@example.com"}]
+    body = {
+        "name": "P",
+        "repeat": 2.0,
+        "levels": [{"ack_timeout_seconds": 60.0, "targets": targets}],
+    }
+    answer = client.put("/api/v1/escalation-policies/whole", json=body)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["repeat"] == 2
+    assert answer.json()["levels"][0]["ack_timeout_seconds"] == 60
+
+
+SAMPLE_PARAMETERS = {
+    "{service_id}": "db",
+    "{policy_id}": "ops",
+    "{incident_id}": "i1",
+    "{email}": "admin@example.com",
+    "{identifier}": "i1",
+}
+
+
+def test_options_lists_each_paths_methods_and_a_405_keeps_them(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert len(paths) > 20
+    for template, operations in paths.items():
+        path = template
+        for name, value in SAMPLE_PARAMETERS.items():
+            path = path.replace(name, value)
+        documented = {method.upper() for method in operations}
+
+        options = client.options(path)
+        assert options.status_code == 204, (path, options.text)
+        assert set(options.headers["Allow"].split(", ")) == documented | {"OPTIONS"}, path
+        assert options.content == b""
+
+        refused = client.request("PATCH", path)
+        assert refused.status_code == 405, path
+        assert refused.headers["Allow"] == options.headers["Allow"]
+        body = refused.json()
+        if path == "/v2/enqueue":  # PagerDuty's error shape, as on every answer there
+            assert body["status"] == "invalid event"
+        else:
+            assert body["error"]["code"] == "method_not_allowed"
+            assert body["error"]["message"] == (
+                f"PATCH is not allowed here; this path takes {options.headers['Allow']}"
+            )
 
 
 def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:

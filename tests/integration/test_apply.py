@@ -523,6 +523,36 @@ def test_domain_rules_are_checked_before_anything_is_written(pagerd: Pagerd, db:
     assert row_counts(db) == before
 
 
+def test_private_targets_are_refused_by_place_unless_allowed(pagerd: Pagerd, db: Engine) -> None:
+    before = row_counts(db)
+    private = dedent(
+        """\
+        escalation_policies:
+          - id: ops
+            name: Ops
+            levels:
+              - targets:
+                  - {type: email, address: alice@example.com}
+                  - {type: webhook, url: "http://169.254.169.254/latest/meta-data/"}
+              - targets:
+                  - {type: slack, url: "https://localhost:8443/services/T/B/X"}
+                  - {type: webhook, url: "https://hooks.example.com/pager"}
+        """
+    )
+    off = {"PAGER_ALLOW_PRIVATE_TARGETS": "false"}
+    err = refused(pagerd("apply", "-f", "FILE", yaml=private, env=off))
+    hint = "set PAGER_ALLOW_PRIVATE_TARGETS=true on the server to allow it"
+    assert err.splitlines()[0].endswith("pager.yaml is invalid; nothing was applied:")
+    assert err.splitlines()[1:] == [
+        "  escalation policy ops level 1 target 2: 169.254.169.254 is a cloud metadata "
+        f"address; {hint}",
+        f"  escalation policy ops level 2 target 1: localhost is this machine (a loopback "
+        f"address); {hint}",
+    ]
+    assert row_counts(db) == before
+    ok(pagerd("apply", "-f", "FILE", env={"PAGER_ALLOW_PRIVATE_TARGETS": "true"}))
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -533,6 +563,17 @@ def test_domain_rules_are_checked_before_anything_is_written(pagerd: Pagerd, db:
         ),
         ("version: 1\n", "  file: has none of escalation_policies, services, users"),
         ("version: 2\nusers: []\n", "  version: input should be 1"),
+        ("version: true\nusers: []\n", "  version: input should be 1"),
+        (
+            "escalation_policies:\n  - {id: x, name: X, repeat: true, levels: [{\n"
+            "    targets: [{type: email, address: a@b.c}]}]}\n",
+            "  escalation policy x repeat: input should be a valid integer",
+        ),
+        (
+            "escalation_policies:\n  - {id: x, name: X, levels: [{\n"
+            "    ack_timeout_seconds: true, targets: [{type: email, address: a@b.c}]}]}\n",
+            "  escalation policy x level 1 ack_timeout_seconds: input should be a valid integer",
+        ),
         ("colours: []\n", "  colours: is not a known field"),
         ("services: {api: x}\n", "  services: input should be a valid list"),
         (

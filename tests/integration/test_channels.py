@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +63,16 @@ def notification(target: Target, **changes: object) -> OutgoingNotification:
         ack_url=ACK_URL,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def webhook_channel(**options: Any) -> WebhookChannel:
+    """The webhook channel, allowed to page this machine (the test servers are on it)."""
+    return WebhookChannel(allow_private=True, **options)
+
+
+def slack_channel(**options: Any) -> SlackChannel:
+    """The Slack channel, allowed to page this machine (the test servers are on it)."""
+    return SlackChannel(allow_private=True, **options)
 
 
 def send(channel: Channel, outgoing: OutgoingNotification) -> str | None:
@@ -479,7 +491,7 @@ def test_sms_with_twilio_silent_times_out_transiently(unresponsive: Unresponsive
 
 def test_webhook_posts_the_documented_payload_signed(receiver: WebhookReceiver) -> None:
     target = WebhookTarget(receiver.url + "/hooks/pager", secret="whsec-correct-horse")
-    assert send(WebhookChannel(), notification(target)) is None
+    assert send(webhook_channel(), notification(target)) is None
 
     (request,) = receiver.wait_for(1)
     assert request.method == "POST"
@@ -509,7 +521,7 @@ def test_webhook_posts_the_documented_payload_signed(receiver: WebhookReceiver) 
 
 def test_webhook_without_a_secret_is_unsigned() -> None:
     with WebhookReceiver() as receiver:
-        send(WebhookChannel(), notification(WebhookTarget(receiver.url), attempt=3))
+        send(webhook_channel(), notification(WebhookTarget(receiver.url), attempt=3))
         (request,) = receiver.wait_for(1)
     assert request.header("X-Pager-Signature") is None
     assert request.header("Idempotency-Key") == NOTIFICATION
@@ -518,8 +530,8 @@ def test_webhook_without_a_secret_is_unsigned() -> None:
 
 def test_webhook_resend_carries_the_same_idempotency_key(receiver: WebhookReceiver) -> None:
     target = WebhookTarget(receiver.url, secret="whsec-correct-horse")
-    send(WebhookChannel(), notification(target, attempt=1))
-    send(WebhookChannel(), notification(target, attempt=2))
+    send(webhook_channel(), notification(target, attempt=1))
+    send(webhook_channel(), notification(target, attempt=2))
 
     first, second = receiver.wait_for(2)
     assert first.header("Idempotency-Key") == second.header("Idempotency-Key") == NOTIFICATION
@@ -529,7 +541,7 @@ def test_webhook_signed_with_the_wrong_secret_is_refused_for_good(
     receiver: WebhookReceiver,
 ) -> None:
     target = WebhookTarget(receiver.url, secret="whsec-stale")
-    failed = failure(WebhookChannel(), notification(target))
+    failed = failure(webhook_channel(), notification(target))
 
     assert failed.transient is False
     assert failed.reason == "webhook 127.0.0.1 answered HTTP 401: bad signature"
@@ -567,7 +579,7 @@ def test_webhook_failures_are_classified(
 ) -> None:
     receiver.script(reply)
     target = WebhookTarget(receiver.url, secret="whsec-correct-horse")
-    failed = failure(WebhookChannel(), notification(target))
+    failed = failure(webhook_channel(), notification(target))
 
     assert failed.transient is transient
     assert failed.retry_after == retry_after
@@ -576,31 +588,119 @@ def test_webhook_failures_are_classified(
 
 def test_webhook_retry_after_may_be_a_date(receiver: WebhookReceiver) -> None:
     receiver.script(Reply.text(503, "", {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
-    failed = failure(WebhookChannel(), notification(WebhookTarget(receiver.url)))
+    failed = failure(webhook_channel(), notification(WebhookTarget(receiver.url)))
 
     assert failed.transient is True
     assert failed.retry_after == 0.0  # long past
 
 
 def test_webhook_to_nobody_is_transient(nobody: str) -> None:
-    failed = failure(WebhookChannel(), notification(WebhookTarget(nobody + "/hook")))
+    failed = failure(webhook_channel(), notification(WebhookTarget(nobody + "/hook")))
 
     assert failed.transient is True
     assert failed.reason.startswith("webhook 127.0.0.1: could not connect")
 
 
 def test_webhook_to_a_silent_server_times_out_transiently(unresponsive: Unresponsive) -> None:
-    failed = failure(WebhookChannel(timeout=0.3), notification(WebhookTarget(unresponsive.url)))
+    failed = failure(webhook_channel(timeout=0.3), notification(WebhookTarget(unresponsive.url)))
 
     assert failed.transient is True
     assert "timed out" in failed.reason
 
 
 def test_webhook_to_an_unsupported_url_is_permanent() -> None:
-    failed = failure(WebhookChannel(), notification(WebhookTarget("ftp://127.0.0.1/hook")))
+    failed = failure(webhook_channel(), notification(WebhookTarget("ftp://127.0.0.1/hook")))
 
     assert failed.transient is False
     assert "invalid URL" in failed.reason
+
+
+REFUSED = (
+    r"(webhook localhost|webhook 127\.0\.0\.1|Slack): not sent, "
+    r"(localhost resolves to (127\.0\.0\.1|::1), which|127\.0\.0\.1) is a loopback address; "
+    r"set PAGER_ALLOW_PRIVATE_TARGETS=true on the server to allow it"
+)
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+@pytest.mark.parametrize("kind", ["webhook", "slack"])
+def test_a_host_that_is_this_machine_is_refused_for_good_unless_allowed(
+    host: str, kind: str
+) -> None:
+    with WebhookReceiver() as receiver:
+        url = f"http://{host}:{receiver.port}/hook"
+        target = WebhookTarget(url) if kind == "webhook" else SlackTarget(url)
+        channel = WebhookChannel() if kind == "webhook" else SlackChannel()
+
+        failed = failure(channel, notification(target))
+
+        assert failed.transient is False
+        assert re.fullmatch(REFUSED, failed.reason), failed.reason
+        assert not receiver.requests
+        allowed = webhook_channel() if kind == "webhook" else slack_channel()
+        assert send(allowed, notification(target)) is None
+        assert len(receiver.wait_for(1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        pytest.param(
+            Reply(
+                502,
+                b"<html><head><title>502 Bad Gateway</title><style>p{}</style></head>"
+                b"<body><h1>502 Bad Gateway</h1><hr><center>nginx</center>" + b"x" * 50_000,
+                {"Content-Type": "text/html"},
+            ),
+            "webhook 127.0.0.1 answered HTTP 502: 502 Bad Gateway",
+            id="html-page-by-its-title",
+        ),
+        pytest.param(
+            Reply(
+                400,
+                b"<p>Bad <b>payload</b> &amp; <script>alert(1)</script>more</p>",
+                {"Content-Type": "text/html"},
+            ),
+            "webhook 127.0.0.1 answered HTTP 400: Bad payload & more",
+            id="html-without-tags-or-scripts",
+        ),
+        pytest.param(
+            Reply.text(400, "line one\n\x1b[31mline\ttwo\r\n"),
+            "webhook 127.0.0.1 answered HTTP 400: line one [31mline two",
+            id="control-characters",
+        ),
+        pytest.param(
+            Reply.json(422, {"message": "a < b and c > d"}),
+            "webhook 127.0.0.1 answered HTTP 422: a < b and c > d",
+            id="text-that-only-looks-like-markup",
+        ),
+    ],
+)
+def test_a_receivers_answer_is_kept_short_and_plain(
+    receiver: WebhookReceiver, reply: Reply, reason: str
+) -> None:
+    receiver.script(reply)
+    failed = failure(webhook_channel(), notification(WebhookTarget(receiver.url)))
+
+    assert failed.reason == reason
+
+
+def test_twilios_answer_is_kept_short_and_plain(twilio: TwilioServer) -> None:
+    page = b"<!DOCTYPE html><html><head><title>Service\nUnavailable</title></head>" + b"." * 9000
+    twilio.script(Reply(503, page, {"Content-Type": "text/html"}))
+    failed = failure(twilio_channel(twilio.url), notification(SmsTarget(PHONE)))
+
+    assert failed.reason == "Twilio answered HTTP 503: Service Unavailable"
+
+
+def test_a_long_answer_is_cut_to_200_characters(receiver: WebhookReceiver) -> None:
+    receiver.script(Reply.text(400, "word " * 10_000))
+    failed = failure(webhook_channel(), notification(WebhookTarget(receiver.url)))
+
+    detail = failed.reason.removeprefix("webhook 127.0.0.1 answered HTTP 400: ")
+    assert len(detail) <= 200
+    assert detail.startswith("word word")
+    assert detail.endswith("...")
 
 
 def test_webhook_can_share_a_client_that_it_leaves_open(receiver: WebhookReceiver) -> None:
@@ -608,7 +708,7 @@ def test_webhook_can_share_a_client_that_it_leaves_open(receiver: WebhookReceive
 
     async def twice() -> None:
         async with httpx.AsyncClient() as client:
-            channel = WebhookChannel(client=client)
+            channel = webhook_channel(client=client)
             await channel.send(notification(target))
             await channel.send(notification(target, attempt=2))
             assert not client.is_closed
@@ -622,7 +722,7 @@ def test_webhook_can_share_a_client_that_it_leaves_open(receiver: WebhookReceive
 
 def test_slack_gets_a_message_with_the_ack_link(slack: SlackReceiver) -> None:
     outgoing = notification(SlackTarget(slack.hook_url), message="p99 > 2s & rising <fast>")
-    assert send(SlackChannel(), outgoing) is None
+    assert send(slack_channel(), outgoing) is None
 
     (request,) = slack.wait_for(1)
     assert request.header("Content-Type") == "application/json"
@@ -636,7 +736,9 @@ def test_slack_gets_a_message_with_the_ack_link(slack: SlackReceiver) -> None:
 
 
 def test_slack_without_links_still_says_what_is_wrong(slack: SlackReceiver) -> None:
-    send(SlackChannel(), notification(SlackTarget(slack.hook_url), ack_url=None, incident_url=None))
+    send(
+        slack_channel(), notification(SlackTarget(slack.hook_url), ack_url=None, incident_url=None)
+    )
 
     (request,) = slack.wait_for(1)
     assert "|Acknowledge>" not in request.json()["text"]
@@ -647,7 +749,7 @@ def test_slack_hook_that_no_longer_exists_is_permanent_and_hides_the_url(
     slack: SlackReceiver,
 ) -> None:
     gone = slack.url + "/services/T00000000/B00000000/REVOKEDxSECRET"
-    failed = failure(SlackChannel(), notification(SlackTarget(gone)))
+    failed = failure(slack_channel(), notification(SlackTarget(gone)))
 
     assert failed.transient is False
     assert failed.reason == "Slack answered HTTP 404: no_service"
@@ -668,7 +770,7 @@ def test_slack_failures_are_classified(
     slack: SlackReceiver, reply: Reply, transient: bool, retry_after: float | None
 ) -> None:
     slack.script(reply)
-    failed = failure(SlackChannel(), notification(SlackTarget(slack.hook_url)))
+    failed = failure(slack_channel(), notification(SlackTarget(slack.hook_url)))
 
     assert failed.transient is transient
     assert failed.retry_after == retry_after
@@ -676,7 +778,7 @@ def test_slack_failures_are_classified(
 
 
 def test_slack_down_is_transient(nobody: str) -> None:
-    failed = failure(SlackChannel(), notification(SlackTarget(nobody + "/services/T/B/X")))
+    failed = failure(slack_channel(), notification(SlackTarget(nobody + "/services/T/B/X")))
 
     assert failed.transient is True
 
@@ -715,8 +817,8 @@ def test_log_channel_logs_a_warning_and_never_fails(caplog: pytest.LogCaptureFix
     [
         (SmtpChannel(SmtpSettings.from_url("smtp://127.0.0.1:1", SENDER)), SmsTarget(PHONE)),
         (twilio_channel("http://127.0.0.1:1"), EmailTarget(ONCALL)),
-        (WebhookChannel(), SlackTarget("http://127.0.0.1:1/")),
-        (SlackChannel(), WebhookTarget("http://127.0.0.1:1/")),
+        (webhook_channel(), SlackTarget("http://127.0.0.1:1/")),
+        (slack_channel(), WebhookTarget("http://127.0.0.1:1/")),
     ],
     ids=["email", "sms", "webhook", "slack"],
 )

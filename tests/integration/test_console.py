@@ -986,6 +986,27 @@ def test_every_editor_problem_is_shown_next_to_its_field(
     )
 
 
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_private_webhook_is_shown_next_to_its_field_unless_allowed(
+    database_url: str, clock: FakeClock, allowed: bool
+) -> None:
+    with make_console(database_url, clock, allow_private_targets=allowed) as console:
+        form = editor(console.admin) | {
+            "level-1-target-1-type": "webhook",
+            "level-1-target-1-value": "http://192.168.0.10/hook",
+        }
+        answer = console.admin.post("/policies/ops/edit", form | {"op": "save"})
+        saved = console.policy("ops")
+    if allowed:
+        assert answer.status_code == 303
+        assert saved != two_level_policy()
+        return
+    assert answer.status_code == 422
+    message = "192.168.0.10 is a private address; set PAGER_ALLOW_PRIVATE_TARGETS=true"
+    assert re.search(rf'id="level-1-target-1-error"[^>]*>[^<]*{re.escape(message)}', answer.text)
+    assert saved == two_level_policy()
+
+
 def test_a_level_without_targets_and_a_policy_without_levels_are_refused(
     console: Console,
 ) -> None:

@@ -114,10 +114,10 @@ def test_a_trailing_slash_is_the_same_route(api: Api, path: str) -> None:
 def test_other_methods_get_405_and_options_the_allowed_ones(api: Api, path: str) -> None:
     options = api.client.options(path)
     assert options.status_code == 204
-    assert options.headers["Allow"] == "OPTIONS, POST"
+    assert options.headers["Allow"] == "POST, OPTIONS"
     got = api.client.get(path)
     assert got.status_code == 405
-    assert got.headers["Allow"] == "OPTIONS, POST"
+    assert got.headers["Allow"] == "POST, OPTIONS"
     assert got.json()["error"]["code"] == "method_not_allowed"
 
 

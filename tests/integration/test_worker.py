@@ -3,6 +3,7 @@ the test process, real databases, and policies with 1 s ack timeouts."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,8 @@ from pager.adapters.wakeup import Wakeup
 from pager.application.ports import ClaimedNotification
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
-from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget
-from tests.support.servers import Reply, SmtpSink, TwilioServer
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget, WebhookTarget
+from tests.support.servers import Reply, SmtpSink, TwilioServer, WebhookReceiver
 from tests.support.worker import notification_statuses, running_worker, wait_until
 
 ALICE, BOB, ALICE_PHONE = "alice@example.com", "bob@example.com", "+14155550100"
@@ -216,3 +217,33 @@ def test_twilio_answering_400_fails_for_good_without_a_retry(
         ).one()
     assert row.status == "failed"
     assert "not a valid phone number" in row.last_error
+
+
+def test_a_webhook_whose_name_resolves_to_this_machine_is_refused_when_sent(
+    database_url: str,
+) -> None:
+    with WebhookReceiver() as hook:
+        target = WebhookTarget(f"http://localhost:{hook.port}/hook")
+        # Defined where private targets are allowed (the session's setting), sent where not.
+        before = bootstrap(Settings(database_url=database_url))
+        before.handlers.define_policy(EscalationPolicy("hooks", "Hooks", (Level((target,)),)))
+        before.handlers.define_service("api", "API", "hooks")
+        before.engine.dispose()
+        app = bootstrap(Settings(database_url=database_url, allow_private_targets=False))
+        try:
+            with running_worker(app):
+                app.handlers.receive_alert("api", "down")
+                wait_until(lambda: [row[2] for row in notification_statuses(app)] == ["failed"])
+            with app.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(t.notifications.c.attempts, t.notifications.c.last_error)
+                ).one()
+        finally:
+            app.engine.dispose()
+    assert not hook.requests
+    assert row.attempts == 1
+    assert re.fullmatch(
+        r"webhook localhost: not sent, localhost resolves to (127\.0\.0\.1|::1), which is a "
+        r"loopback address; set PAGER_ALLOW_PRIVATE_TARGETS=true on the server to allow it",
+        row.last_error,
+    ), row.last_error

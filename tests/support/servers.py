@@ -38,6 +38,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 HOST = "127.0.0.1"
+# Pager refuses to page private addresses such as HOST unless told: tests/conftest.py sets
+# this for the whole session, and every `pagerd` the tests start gets it too.
+ALLOW_PRIVATE_TARGETS = {"PAGER_ALLOW_PRIVATE_TARGETS": "true"}
 T = TypeVar("T")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 import pytest
 
+from pager.domain.addresses import non_public_kind
 from pager.domain.errors import ValidationFailed
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
@@ -47,9 +49,14 @@ VALID_TARGETS = [
     pytest.param(SmsTarget("+1234567"), id="sms-7-digits"),
     pytest.param(SmsTarget("+123456789012345"), id="sms-15-digits"),
     pytest.param(WebhookTarget("https://hooks.example.com/pager"), id="webhook-https"),
-    pytest.param(WebhookTarget("http://localhost:8080/hook", secret="s3cret"), id="webhook-http"),
-    pytest.param(WebhookTarget("https://[::1]:8443/hook"), id="webhook-ipv6"),
-    pytest.param(WebhookTarget("http://10.0.0.5/alerts?team=ops#x"), id="webhook-query"),
+    pytest.param(
+        WebhookTarget("http://hooks.example.com:8080/hook", secret="s3cret"), id="webhook-http"
+    ),
+    pytest.param(WebhookTarget("https://[2606:4700::1111]:8443/hook"), id="webhook-ipv6"),
+    pytest.param(WebhookTarget("http://93.184.215.14/alerts?team=ops#x"), id="webhook-query"),
+    # A name is not resolved here: one that resolves to a private address is refused when a
+    # page is sent (the webhook and Slack channels).
+    pytest.param(WebhookTarget("https://alerts.internal.example/hook"), id="webhook-name"),
     pytest.param(SlackTarget("https://hooks.slack.com/services/T0/B0/XX"), id="slack"),
 ]
 
@@ -58,6 +65,59 @@ VALID_TARGETS = [
 def test_a_valid_target_passes(target: Target) -> None:
     policy = policy_with(target)
     assert validate_policy(policy) is policy
+
+
+PRIVATE_URLS = [
+    ("http://localhost:8080/hook", "localhost is this machine"),
+    ("http://LOCALHOST./hook", "localhost. is this machine"),
+    ("http://api.localhost/hook", "api.localhost is this machine"),
+    ("http://127.0.0.1/hook", "127.0.0.1 is a loopback address"),
+    ("http://127.1/hook", "127.1 is a loopback address"),
+    ("http://2130706433/hook", "2130706433 is a loopback address"),
+    ("http://0x7f.0.0.1/hook", "0x7f.0.0.1 is a loopback address"),
+    ("https://[::1]:8443/hook", "::1 is a loopback address"),
+    ("http://[::ffff:127.0.0.1]/hook", "::ffff:127.0.0.1 is a loopback address"),
+    ("http://10.0.0.5/alerts?team=ops#x", "10.0.0.5 is a private address"),
+    ("http://172.16.3.4/", "172.16.3.4 is a private address"),
+    ("http://192.168.1.1/", "192.168.1.1 is a private address"),
+    ("http://[::ffff:10.0.0.5]/", "::ffff:10.0.0.5 is a private address"),
+    ("http://[fc00::5]/", "fc00::5 is a private address"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a cloud metadata address"),
+    ("http://[fd00:ec2::254]/", "fd00:ec2::254 is a cloud metadata address"),
+    ("http://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254 is a cloud metadata address"),
+    ("http://[::ffff:a9fe:a9fe]/", "::ffff:a9fe:a9fe is a cloud metadata address"),
+    ("http://169.254.10.20/", "169.254.10.20 is a link-local address"),
+    ("http://[fe80::1]/", "fe80::1 is a link-local address"),
+    ("http://0.0.0.0:8080/", "0.0.0.0 is an unspecified address"),
+    ("http://0.1.2.3/", "0.1.2.3 is an unspecified address"),
+    ("http://[::]/", ":: is an unspecified address"),
+    ("http://224.0.0.1/", "224.0.0.1 is a multicast address"),
+    ("http://[ff02::1]/", "ff02::1 is a multicast address"),
+    ("http://240.0.0.1/", "240.0.0.1 is a reserved address"),
+    ("http://255.255.255.255/", "255.255.255.255 is a reserved address"),
+    ("http://100.64.0.1/", "100.64.0.1 is not a public address"),
+]
+
+
+@pytest.mark.parametrize(("url", "complaint"), PRIVATE_URLS)
+@pytest.mark.parametrize("kind", [WebhookTarget, SlackTarget])
+def test_a_private_target_is_refused_unless_allowed(
+    kind: type[WebhookTarget | SlackTarget], url: str, complaint: str
+) -> None:
+    policy = policy_with(ALICE, kind(url))
+
+    [(where, what)] = problems_of(policy)
+    assert where == "level 1 target 2"
+    assert what.startswith(complaint)
+    assert what.endswith("set PAGER_ALLOW_PRIVATE_TARGETS=true on the server to allow it")
+    assert validate_policy(policy, allow_private=True) is policy
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "93.184.215.14"]
+)
+def test_a_public_address_is_public(address: str) -> None:
+    assert non_public_kind(ipaddress.ip_address(address)) is None
 
 
 NOT_EMAIL = "is not an email address"
@@ -77,6 +137,8 @@ INVALID_TARGETS = [
     pytest.param(EmailTarget("alice@.example.com"), NOT_EMAIL, id="email-dot-first"),
     pytest.param(EmailTarget("alice@example.com."), NOT_EMAIL, id="email-dot-last"),
     pytest.param(EmailTarget("alice@example.com\n"), NOT_EMAIL, id="email-newline"),
+    pytest.param(EmailTarget("al\u200bice@example.com"), NOT_EMAIL, id="email-zero-width"),
+    pytest.param(EmailTarget("alice@exa\x07mple.com"), NOT_EMAIL, id="email-control"),
     pytest.param(SmsTarget(""), NOT_E164, id="sms-empty"),
     pytest.param(SmsTarget("+"), NOT_E164, id="sms-plus-only"),
     pytest.param(SmsTarget("14155550100"), NOT_E164, id="sms-no-plus"),
@@ -97,6 +159,9 @@ INVALID_TARGETS = [
     pytest.param(WebhookTarget("http://[::1/hook"), NOT_URL, id="webhook-bad-ipv6"),
     pytest.param(WebhookTarget("https://exa\tmple.com/"), NOT_URL, id="webhook-tab"),
     pytest.param(WebhookTarget("https://example.com/a\nb"), NOT_URL, id="newline"),
+    pytest.param(WebhookTarget("https://example.com/\u202eb"), NOT_URL, id="bidi-override"),
+    pytest.param(WebhookTarget("https://example.com/a\u00a0b"), NOT_URL, id="no-break-space"),
+    pytest.param(WebhookTarget("http://[1:2:3]/hook"), NOT_URL, id="webhook-not-ipv6"),
     pytest.param(WebhookTarget("http://example.com:abc/"), NOT_URL, id="port-text"),
     pytest.param(WebhookTarget("http://example.com:99999/"), NOT_URL, id="port-big"),
     pytest.param(WebhookTarget("javascript:alert(1)"), NOT_URL, id="webhook-js"),

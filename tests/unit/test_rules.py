@@ -45,7 +45,7 @@ from pager.domain.events import (
     ServiceUpdated,
 )
 from pager.domain.incident import MAX_MESSAGE_LENGTH, OpenIncident
-from pager.domain.policy import EmailTarget, EscalationPolicy, Level
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, WebhookTarget
 from pager.domain.policy_stream import PolicyState, decide_policy, evolve_policy
 from tests.unit.scenario import (
     ALICE,
@@ -905,6 +905,17 @@ def test_defining_an_invalid_policy_is_refused() -> None:
         decide_policy(EXISTING, DefinePolicy(invalid), at(1))
 
     assert [where for where, _ in caught.value.problems] == ["level 1 target 1"]
+
+
+def test_a_policy_pages_a_private_address_only_when_allowed() -> None:
+    private = replace(POLICY, levels=(Level((WebhookTarget("http://10.0.0.5/hook"),)),))
+
+    with pytest.raises(ValidationFailed) as caught:
+        decide_policy(EXISTING, DefinePolicy(private), at(1))
+
+    assert [where for where, _ in caught.value.problems] == ["level 1 target 1"]
+    allowed = decide_policy(EXISTING, DefinePolicy(private), at(1), allow_private=True)
+    assert allowed == (PolicyChanged(private, at(1)),)
 
 
 def test_deleting_an_unused_policy_deletes_it() -> None:

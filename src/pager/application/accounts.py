@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from pager.application.ports import Clock
 from pager.domain.errors import Conflict, NotFound, ValidationFailed
+from pager.domain.text import INVISIBLE, WHITESPACE, visible
 
 Role = Literal["admin", "responder"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -30,7 +31,8 @@ FIRST_ADMIN_EMAIL = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 API_TOKEN_PREFIX = "pgr_"  # noqa: S105 - a prefix that makes tokens recognisable
 # Loose on purpose: a login name that looks like an address; `admin@localhost` is fine.
-USER_EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
+_LOGIN = f"[^@{WHITESPACE}{INVISIBLE}]"
+USER_EMAIL_PATTERN = re.compile(rf"{_LOGIN}{{1,64}}@{_LOGIN}{{1,189}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +205,7 @@ class Accounts:
     def add_user(self, email: str, role: str = "responder", password: str | None = None) -> User:
         email = normalize_email(email)
         problems: list[tuple[str, str]] = []
-        if not USER_EMAIL_PATTERN.fullmatch(email) or not email.isprintable():
+        if not USER_EMAIL_PATTERN.fullmatch(email):
             problems.append(("email", f"{email!r} is not an email address"))
         if role not in ROLES:
             problems.append(("role", f"must be one of {', '.join(ROLES)}"))
@@ -322,7 +324,7 @@ class Accounts:
         """A new API token for the user; only its hash is stored."""
         user = self.user(email)
         name = name.strip() or f"token-{self._clock.now():%Y%m%d%H%M%S}"
-        if len(name) > 200 or not name.isprintable():
+        if len(name) > 200 or not visible(name):
             raise ValidationFailed((("name", "must be printable and at most 200 characters"),))
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         self._store.add_token(

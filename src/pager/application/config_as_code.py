@@ -128,11 +128,12 @@ def current_config(queries: ReadModel, accounts: Accounts) -> Config:
     )
 
 
-def check(config: Config, current: Config, prune: bool) -> None:
+def check(config: Config, current: Config, prune: bool, *, allow_private: bool = False) -> None:
     """Raise ValidationFailed naming every wrong place in `config`, given what the database
-    holds (`current`, with every section): run before anything is written."""
+    holds (`current`, with every section): run before anything is written. `allow_private`:
+    whether policies may page private addresses, as the handlers will be told."""
     problems: list[tuple[str, str]] = []
-    problems += _policy_problems(config.policies or ())
+    problems += _policy_problems(config.policies or (), allow_private)
     problems += _service_problems(config, current, prune)
     problems += _user_problems(config.users or ())
     problems += _admin_problems(config, current, prune)
@@ -286,12 +287,14 @@ def apply(
 # -- checks
 
 
-def _policy_problems(policies: Sequence[EscalationPolicy]) -> list[tuple[str, str]]:
+def _policy_problems(
+    policies: Sequence[EscalationPolicy], allow_private: bool
+) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for policy in policies:
         where = f"escalation policy {policy.id}"
         try:
-            validate_policy(policy)
+            validate_policy(policy, allow_private=allow_private)
         except ValidationFailed as invalid:
             problems += [(f"{where} {place}", what) for place, what in invalid.problems]
         if len(policy.name) > MAX_NAME_LENGTH:
@@ -349,7 +352,7 @@ def _user_problems(users: Sequence[UserSpec]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for user in users:
         where = f"user {user.email}"
-        if not USER_EMAIL_PATTERN.fullmatch(user.email) or not user.email.isprintable():
+        if not USER_EMAIL_PATTERN.fullmatch(user.email):
             problems.append((f"{where} email", f"{user.email!r} is not an email address"))
         if user.role not in ROLES:
             problems.append((f"{where} role", f"must be one of {', '.join(ROLES)}"))

@@ -66,9 +66,12 @@ class Handlers:
         ids: Callable[[], str] = new_id,
         max_attempts: int = 100,
         incident_service: Callable[[str], str | None] | None = None,
+        allow_private_targets: bool = False,
     ) -> None:
         """`incident_service` reads which service an incident belongs to, outside any write
-        transaction (the read side's); without it, a unit of work is opened to read it."""
+        transaction (the read side's); without it, a unit of work is opened to read it.
+        `allow_private_targets`: whether policies may page private addresses."""
+        self.allow_private_targets = allow_private_targets
         self._uow = uow
         self._clock = clock
         self._ids = ids
@@ -201,7 +204,12 @@ class Handlers:
     def define_policy(self, policy: EscalationPolicy) -> tuple[PolicyEvent, ...]:
         def run(uow: UnitOfWork) -> tuple[PolicyEvent, ...]:
             loaded = uow.policies.load(policy.id)
-            events = decide_policy(loaded.state, DefinePolicy(policy), self._clock.now())
+            events = decide_policy(
+                loaded.state,
+                DefinePolicy(policy),
+                self._clock.now(),
+                allow_private=self.allow_private_targets,
+            )
             if events:
                 uow.policies.append(loaded, events)
             return events

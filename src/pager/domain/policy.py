@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from typing import Literal, assert_never
 from urllib.parse import urlsplit
 
+from pager.domain.addresses import private_host_problem
 from pager.domain.errors import ValidationFailed
+from pager.domain.text import HTTP_URL, INVISIBLE, WHITESPACE
 
 DEFAULT_ACK_TIMEOUT_SECONDS = 900
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # Deliberately simple: one @, no spaces, a dotted domain. Real verification is the mail server's.
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_ADDRESS = f"[^@.{WHITESPACE}{INVISIBLE}]"
+EMAIL_PATTERN = re.compile(rf"[^@{WHITESPACE}{INVISIBLE}]+@{_ADDRESS}+(\.{_ADDRESS}+)+")
+HTTP_URL_PATTERN = re.compile(HTTP_URL)
 E164_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -117,8 +121,10 @@ def valid_id(value: str) -> bool:
     return ID_PATTERN.fullmatch(value) is not None
 
 
-def target_problem(target: Target) -> str | None:
-    """What is wrong with one target, or None."""
+def target_problem(target: Target, *, allow_private: bool = False) -> str | None:
+    """What is wrong with one target, or None. Unless `allow_private`, a webhook or Slack
+    URL whose host is a non-public IP address or a name for this machine is wrong (a name
+    that only resolves to one is refused when a page is sent)."""
     match target:
         case EmailTarget(address=address):
             if not EMAIL_PATTERN.fullmatch(address):
@@ -129,28 +135,27 @@ def target_problem(target: Target) -> str | None:
         case WebhookTarget(url=url) | SlackTarget(url=url):
             if not _is_http_url(url):
                 return f"{url!r} is not an http(s) URL"
+            if not allow_private:
+                return private_host_problem(_host(url))
         case _:
             assert_never(target)
     return None
 
 
 def _is_http_url(url: str) -> bool:
+    if not HTTP_URL_PATTERN.fullmatch(url):
+        return False
     try:
         parts = urlsplit(url)
-        _ = parts.port  # raises ValueError unless the port is a number in 0..65535
-    except ValueError:
+        _ = parts.port
+    except ValueError:  # a host that changes under NFKC normalization, as IDNA reads it
         return False
-    # urlsplit silently drops tabs and newlines, so check the text as it will be stored.
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and url.isprintable()
-        and " " not in url
-    )
+    return bool(parts.hostname)
 
 
-def validate_policy(policy: EscalationPolicy) -> EscalationPolicy:
-    """Return the policy if it is valid; raise ValidationFailed naming every wrong place."""
+def validate_policy(policy: EscalationPolicy, *, allow_private: bool = False) -> EscalationPolicy:
+    """Return the policy if it is valid; raise ValidationFailed naming every wrong place.
+    Private targets are wrong unless `allow_private` (see `target_problem`)."""
     problems = _Problems()
     if not valid_id(policy.id):
         problems.add("id", f"{policy.id!r} must match {ID_PATTERN.pattern}")
@@ -168,7 +173,7 @@ def validate_policy(policy: EscalationPolicy) -> EscalationPolicy:
             problems.add(where, "a level needs at least one target")
         seen: set[str] = set()
         for index, target in enumerate(level.targets, start=1):
-            problem = target_problem(target)
+            problem = target_problem(target, allow_private=allow_private)
             if problem:
                 problems.add(f"{where} target {index}", problem)
             elif target.key in seen:

@@ -19,11 +19,12 @@ class PolicyState:
 
 
 def decide_policy(
-    state: PolicyState, command: PolicyCommand, now: datetime
+    state: PolicyState, command: PolicyCommand, now: datetime, *, allow_private: bool = False
 ) -> tuple[PolicyEvent, ...]:
+    """`allow_private`: whether a policy may page private addresses (`target_problem`)."""
     match command:
         case DefinePolicy(policy=policy):
-            validate_policy(policy)
+            validate_policy(policy, allow_private=allow_private)
             if state.policy is None:
                 return (PolicyCreated(policy, now),)
             if state.policy == policy:

@@ -21,6 +21,7 @@ from pager.adapters.storage.migrate import migrate as run_migrations
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.entrypoints.cli_common import fail, one_line
+from pager.entrypoints.logs import SafeFormatter
 from pager.entrypoints.worker import Worker, build_worker
 
 if TYPE_CHECKING:
@@ -119,11 +120,10 @@ class Listen:
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=Settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # On the root handler, so that uvicorn's loggers (run with log_config=None) use it too.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=Settings().log_level.upper(), handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

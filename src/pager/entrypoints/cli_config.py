@@ -69,8 +69,9 @@ def apply(
     with _database(database_url, migrate=not dry_run) as app:
         accounts = None if app is None else app.accounts
         current = _current(app, accounts)
+        allow_private = (app.settings if app else Settings()).allow_private_targets
         try:
-            cac.check(config, current, prune)
+            cac.check(config, current, prune, allow_private=allow_private)
         except ValidationFailed as invalid:
             raise _invalid(file, invalid) from None
         plan = cac.plan(config, current, prune, _password_check(accounts))

@@ -132,6 +132,13 @@ class ConfigModel(_Model):
     services: list[ServiceModel] | None = None
     users: list[UserModel] | None = None
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _not_true(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True == 1, which Literal[1] takes even when strict
+            raise ValueError("input should be 1")
+        return value
+
 
 def load(text: str, env: Mapping[str, str]) -> Config:
     """Parse a configuration file; `env` resolves the `*_env` references. Raises

@@ -31,14 +31,20 @@ and this body (`url` and `ack_url` are null when Pager has no public URL)::
 
 `attempt` counts from 1. Any 2xx answer is a delivery. 408, 425, 429 and 5xx answers and
 network errors are retried (honouring `Retry-After`); any other answer, redirects included,
-fails the notification for good.
+fails the notification for good. So does a host that resolves to a loopback, private,
+link-local or metadata address, unless PAGER_ALLOW_PRIVATE_TARGETS is true.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import html
+import ipaddress
 import json
+import re
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -50,12 +56,19 @@ import httpx
 from pager import __version__
 from pager.adapters.notify.message import host_of, one_line, webhook_payload, wrong_target
 from pager.application.ports import DeliveryFailed, OutgoingNotification
+from pager.domain.addresses import ALLOW_PRIVATE_HINT, non_public_kind
 from pager.domain.policy import WebhookTarget
 
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"Pager/{__version__}"
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
-REASON_LIMIT = 300
+# What of a provider's answer goes into a failure reason (and so onto the timeline).
+REASON_LIMIT = 200
+_READ_LIMIT = 8192
+_TAG = re.compile(r"<[A-Za-z!/?][^>]*>")
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 Describe = Callable[[httpx.Response], str]
 
@@ -70,16 +83,25 @@ class WebhookChannel:
     """POSTs the notification as JSON to the target's URL."""
 
     def __init__(
-        self, *, client: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        allow_private: bool = False,
     ) -> None:
-        """With no `client`, each send opens and closes its own."""
+        """With no `client`, each send opens and closes its own. Unless `allow_private`, a
+        host that resolves to a non-public address is a permanent failure."""
         self._client = client
         self._timeout = timeout
+        self._allow_private = allow_private
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
         if not isinstance(target, WebhookTarget):
             raise wrong_target("webhook", target)
+        provider = f"webhook {host_of(target.url)}"
+        if not self._allow_private:
+            await refuse_private(target.url, provider)
         body = json.dumps(webhook_payload(notification), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -91,7 +113,7 @@ class WebhookChannel:
         await post(
             self._client,
             target.url,
-            provider=f"webhook {host_of(target.url)}",
+            provider=provider,
             timeout=self._timeout,
             content=body,
             headers=headers,
@@ -133,11 +155,40 @@ async def post(
     return response
 
 
+async def refuse_private(url: str, provider: str) -> None:
+    """Raise a permanent DeliveryFailed if `url`'s host resolves to a non-public address
+    (loopback, private, link-local, metadata, ...: `non_public_kind`), or a transient one
+    if it does not resolve. Resolved as httpx will (its IDNA encoding) and just before the
+    request; a URL httpx cannot parse is left for the request to refuse."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return
+    name = host.strip("[]")
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DeliveryFailed(
+            f"{provider}: cannot resolve {name} ({reason})", transient=True
+        ) from exc
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
+        kind = non_public_kind(address)
+        if kind is not None:
+            shown = name if name == str(address) else f"{name} resolves to {address}, which"
+            raise DeliveryFailed(
+                f"{provider}: not sent, {shown} is {kind}; {ALLOW_PRIVATE_HINT}", transient=False
+            )
+
+
 def check(response: httpx.Response, provider: str, describe: Describe) -> None:
     status = response.status_code
     if response.is_success:
         return
-    detail = one_line(describe(response), REASON_LIMIT)
+    detail = plain_text(describe(response))
     reason = f"{provider} answered HTTP {status}" + (f": {detail}" if detail else "")
     if status in TRANSIENT_STATUSES or status >= 500:
         raise DeliveryFailed(reason, transient=True, retry_after=retry_after(response))
@@ -158,6 +209,17 @@ def describe_error(exc: httpx.TransportError) -> str:
             return f"could not connect ({exc})"
         case _:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def plain_text(text: str, limit: int = REASON_LIMIT) -> str:
+    """A provider's answer fit for a failure reason: plain text on one line (an HTML page's
+    title, or its text without tags; no control characters), at most `limit` characters."""
+    text = text[:_READ_LIMIT]
+    if _TAG.search(text):
+        title = _TITLE.search(text)
+        text = title.group(1) if title else _TAG.sub(" ", _HIDDEN.sub(" ", text))
+        text = _TAG.sub(" ", html.unescape(text))
+    return one_line(_CONTROL.sub(" ", text), limit)
 
 
 def response_text(response: httpx.Response) -> str:

@@ -86,7 +86,9 @@ def _submit(
         return _editor(request, draft, creating=creating)
     stored = None if creating else c.queries.policy(draft.id)
     try:
-        policy = draft.to_policy(stored.policy if stored else None)
+        policy = draft.to_policy(
+            stored.policy if stored else None, allow_private=c.handlers.allow_private_targets
+        )
         if creating and c.queries.policy(policy.id) is not None:
             raise ValidationFailed((("id", "a policy with this id exists already"),))
         c.handlers.define_policy(policy)

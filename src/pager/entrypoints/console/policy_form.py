@@ -143,9 +143,12 @@ class PolicyDraft:
 
     # -- saving
 
-    def to_policy(self, stored: EscalationPolicy | None = None) -> EscalationPolicy:
+    def to_policy(
+        self, stored: EscalationPolicy | None = None, *, allow_private: bool = False
+    ) -> EscalationPolicy:
         """The policy, or ValidationFailed whose `where`s are this form's field names.
-        Webhooks that keep their secret find it in `stored`, the policy as saved."""
+        Webhooks that keep their secret find it in `stored`, the policy as saved;
+        `allow_private`: whether it may page private addresses (`target_problem`)."""
         problems: dict[str, str] = {}
         if not ID_PATTERN.fullmatch(self.id):
             problems["id"] = (
@@ -162,14 +165,14 @@ class PolicyDraft:
             problems["levels"] = "a policy needs at least one level"
         secrets = _secrets(stored)
         levels = [
-            self._level(number, level, secrets, problems)
+            self._level(number, level, secrets, problems, allow_private)
             for number, level in enumerate(self.levels, start=1)
         ]
         if problems:
             raise ValidationFailed(tuple(problems.items()))
         policy = EscalationPolicy(self.id, self.name, tuple(levels), repeat or 0)
         try:
-            return validate_policy(policy)
+            return validate_policy(policy, allow_private=allow_private)
         except ValidationFailed as failed:
             # What the checks above missed, said by the domain and tied to a field here.
             raise ValidationFailed(
@@ -182,6 +185,7 @@ class PolicyDraft:
         draft: LevelDraft,
         secrets: Mapping[str, str],
         problems: dict[str, str],
+        allow_private: bool,
     ) -> Level:
         timeout = parse_timeout(draft.timeout)
         if timeout is None or timeout < 1:
@@ -196,7 +200,7 @@ class PolicyDraft:
         seen: set[str] = set()
         for index, target_draft in enumerate(draft.targets, start=1):
             where = f"level-{number}-target-{index}"
-            target, problem = _target(target_draft, secrets)
+            target, problem = _target(target_draft, secrets, allow_private)
             if problem is None and target is not None and target.key in seen:
                 problem = "this target is already on this level"
             if problem is not None:
@@ -245,7 +249,9 @@ def _secret(draft: TargetDraft, secrets: Mapping[str, str]) -> tuple[str | None,
     return secrets[draft.kept], None
 
 
-def _target(draft: TargetDraft, secrets: Mapping[str, str]) -> tuple[Target | None, str | None]:
+def _target(
+    draft: TargetDraft, secrets: Mapping[str, str], allow_private: bool
+) -> tuple[Target | None, str | None]:
     if draft.type not in TARGET_TYPES:
         return None, "choose email, SMS, webhook or Slack"
     value = draft.value
@@ -269,7 +275,7 @@ def _target(draft: TargetDraft, secrets: Mapping[str, str]) -> tuple[Target | No
             target = WebhookTarget(value, secret)
         case _:
             target = SlackTarget(value)
-    problem = target_problem(target)
+    problem = target_problem(target, allow_private=allow_private)
     if problem is not None and draft.type == "sms":
         problem = f"{value!r} is not a phone number in international form, such as +14155550100"
     return target, problem

@@ -15,7 +15,7 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from pager.domain.commands import ResolveAlert
 from pager.domain.incident import MAX_MESSAGE_LENGTH
@@ -48,7 +48,7 @@ class WebhookMessage(BaseModel):
     receiver: str | None = None
     groupKey: str | None = None
     alerts: list[WebhookAlert] = Field(max_length=10_000)
-    orgId: int | None = None
+    orgId: StrictInt | None = None  # as Grafana sends it: `true` or "1" is not an org
 
 
 class HandledAlert(BaseModel):

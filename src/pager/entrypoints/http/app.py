@@ -17,6 +17,7 @@ from pager.entrypoints.http import (
     docs,
     errors,
     incidents,
+    methods,
     ops,
     opsgenie,
     pagerduty,
@@ -80,6 +81,7 @@ def create_app(container: App) -> FastAPI:
         container, RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
     errors.install(app, not_found_page=console.not_found_page)
+    app.add_exception_handler(405, methods.method_not_allowed)
     limit = settings.max_body_bytes
     app.add_middleware(
         BodyLimitMiddleware,

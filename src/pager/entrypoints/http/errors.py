@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Scope
 
 from pager.adapters.storage.engine import OUTAGES, outage
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -115,20 +114,6 @@ def from_exception(method: str, path: str, error: Exception) -> ApiError:
         return UNAVAILABLE
     logger.error("error in %s %s", method, path, exc_info=error)
     return INTERNAL
-
-
-def method_not_allowed(scope: Scope, allowed: Sequence[str]) -> ASGIApp:
-    """OPTIONS: 204 with `Allow`; any other method the route lacks: 405 with `Allow`."""
-    allow = ", ".join(sorted({*allowed, "OPTIONS"}))
-    if scope["method"] == "OPTIONS":
-        return Response(status_code=204, headers={"Allow": allow})
-    error = ApiError(
-        405,
-        "method_not_allowed",
-        f"{scope['method']} is not allowed here; use {', '.join(allowed)}",
-        headers={"Allow": allow},
-    )
-    return render(Request(scope), error)
 
 
 def render(request: Request, error: ApiError) -> JSONResponse:

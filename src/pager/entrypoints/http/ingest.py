@@ -114,12 +114,9 @@ class Ingest:
             # /v2/enqueue/): the same route answers, where a redirect would lose the body.
             path = path.rstrip("/")
             scope = {**scope, "path": path, "raw_path": path.encode()}
-        route = ROUTES.get(path)
-        if route is None:
+        route = ROUTES.get(path) if scope["method"] == "POST" else None
+        if route is None:  # other methods too: FastAPI answers OPTIONS and 405 for every path
             await self.app(scope, receive, send)
-            return
-        if scope["method"] != "POST":
-            await errors.method_not_allowed(scope, ("POST",))(scope, receive, send)
             return
         try:
             answer = await self._answer(route, scope, receive)

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pager.domain.commands import AcknowledgeAlert, ResolveAlert
 from pager.domain.incident import MAX_MESSAGE_LENGTH
+from pager.domain.text import WHITESPACE
 from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import integration_key
 from pager.entrypoints.http.context import Context, context
@@ -48,32 +49,64 @@ class InvalidEvent(BaseModel):
     errors: list[str]
 
 
+IGNORED: dict[str, Any] = {"description": "Accepted and ignored."}
+NOT_BLANK = f"[^{WHITESPACE}]"  # what `.strip()` leaves something of
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["routing_key", "event_action"],
     "properties": {
-        "routing_key": {"type": "string", "description": "The service's integration key."},
+        "routing_key": {
+            "type": "string",
+            "pattern": NOT_BLANK,
+            "description": "The service's integration key; another is a 400.",
+        },
         "event_action": {"type": "string", "enum": list(ACTIONS)},
-        "dedup_key": {"type": "string", "maxLength": MAX_DEDUP_KEY},
-        "payload": {
-            "type": "object",
-            "required": ["summary", "source", "severity"],
-            "properties": {
-                "summary": {"type": "string", "maxLength": MAX_SUMMARY},
-                "source": {"type": "string"},
-                "severity": {"type": "string", "enum": list(SEVERITIES)},
-                "timestamp": {"type": "string"},
-                "component": {"type": "string"},
-                "group": {"type": "string"},
-                "class": {"type": "string"},
-                "custom_details": {},
+        "dedup_key": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "maxLength": MAX_DEDUP_KEY,
+            "pattern": NOT_BLANK,
+            "description": "Required to acknowledge or resolve; made up for a trigger without.",
+        },
+        "payload": {"description": "Required to trigger; ignored otherwise."},
+        "client": {"description": "Who sent it (any JSON value, shown as text)."},
+        "client_url": IGNORED,
+        "links": IGNORED,
+        "images": IGNORED,
+    },
+    # What each action needs: checked by the endpoint, stated here.
+    "allOf": [
+        {
+            "if": {"properties": {"event_action": {"const": "trigger"}}},
+            "then": {
+                "required": ["payload"],
+                "properties": {
+                    "payload": {
+                        "type": "object",
+                        "required": ["summary", "source", "severity"],
+                        "properties": {
+                            "summary": {
+                                "type": "string",
+                                "pattern": NOT_BLANK,
+                                "description": f"Cut to {MAX_SUMMARY} characters.",
+                            },
+                            "source": {"type": "string", "pattern": NOT_BLANK},
+                            "severity": {"type": "string", "enum": list(SEVERITIES)},
+                            "timestamp": IGNORED,
+                            "component": IGNORED,
+                            "group": IGNORED,
+                            "class": IGNORED,
+                            "custom_details": IGNORED,
+                        },
+                    }
+                },
             },
         },
-        "client": {"type": "string"},
-        "client_url": {"type": "string"},
-        "links": {"type": "array"},
-        "images": {"type": "array"},
-    },
+        {
+            "if": {"properties": {"event_action": {"enum": ["acknowledge", "resolve"]}}},
+            "then": {"required": ["dedup_key"], "properties": {"dedup_key": {"type": "string"}}},
+        },
+    ],
 }
 
 

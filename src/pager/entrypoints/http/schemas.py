@@ -3,12 +3,23 @@ domain. The domain never sees a request."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from pager.application.accounts import IssuedKey, KeyInfo, User
+from pager.application.accounts import USER_EMAIL_PATTERN, IssuedKey, KeyInfo, User
 from pager.application.queries import (
     REDACTED,
     IncidentDetail,
@@ -22,6 +33,8 @@ from pager.application.queries import (
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
+    E164_PATTERN,
+    EMAIL_PATTERN,
     EmailTarget,
     EscalationPolicy,
     Level,
@@ -30,6 +43,7 @@ from pager.domain.policy import (
     Target,
     WebhookTarget,
 )
+from pager.domain.text import HTTP_URL, INVISIBLE, WHITESPACE
 
 ID_REGEX = r"^[a-z0-9][a-z0-9-]{0,62}$"
 INCIDENT_ID_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -48,24 +62,83 @@ def _storable(value: str) -> str:
     return value
 
 
+NO_NUL = r"^[^\x00]*$"
+NON_BLANK = rf"^[^\x00]*[^{WHITESPACE}\x00][^\x00]*$"  # what the domain's `text.strip()` checks
+
+
+@dataclass(frozen=True, slots=True)
+class Stated:
+    """A pattern that the JSON schema states and something else checks: the domain or the
+    accounts, whose messages say more than "should match pattern"."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        stated = handler(schema)
+        stated["pattern"] = self.pattern
+        return stated
+
+
+def _whole(value: Any) -> Any:
+    """JSON's 60.0 is the integer 60, as JSON Schema reads it; `true` is still no integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# For every integer of a request body (whose models are strict: not "60", not true).
+Integer = Annotated[int, BeforeValidator(_whole)]
 Storable = AfterValidator(_storable)
 Id = Annotated[str, StringConstraints(pattern=ID_REGEX)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
-Message = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_LENGTH), Storable]
-DedupKey = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable]
-Severity = Annotated[str, StringConstraints(max_length=64), Storable]
-By = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
-Url = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable]
-Address = Annotated[str, StringConstraints(min_length=1, max_length=254), Storable]
-Phone = Annotated[str, StringConstraints(min_length=1, max_length=16), Storable]
-Secret = Annotated[str, StringConstraints(min_length=1, max_length=256), Storable]
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254), Storable]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=1024), Storable]
-TokenName = Annotated[str, StringConstraints(max_length=200), Storable]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable, Stated(NON_BLANK)]
+Message = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_MESSAGE_LENGTH),
+    Storable,
+    Stated(NON_BLANK),
+]
+DedupKey = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable, Stated(NO_NUL)]
+Severity = Annotated[str, StringConstraints(max_length=64), Storable, Stated(NO_NUL)]
+By = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable, Stated(NO_NUL)]
+Url = Annotated[
+    str, StringConstraints(min_length=1, max_length=512), Storable, Stated(f"^{HTTP_URL}$")
+]
+Address = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=254),
+    Storable,
+    Stated(f"^{EMAIL_PATTERN.pattern}$"),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=16),
+    Storable,
+    Stated(f"^{E164_PATTERN.pattern}$"),
+]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=256), Storable, Stated(NO_NUL)]
+# The accounts take an address with spaces around it, and a token name too (stripped).
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=254),
+    Storable,
+    Stated(rf"^[{WHITESPACE}]*{USER_EMAIL_PATTERN.pattern}[{WHITESPACE}]*$"),
+]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=1024), Storable, Stated(NO_NUL)
+]
+TokenName = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    Storable,
+    Stated(rf"^[{WHITESPACE}]*(?:[^{INVISIBLE}]*[^{WHITESPACE}{INVISIBLE}])?[{WHITESPACE}]*$"),
+]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not 1 (it had set a 1 s ack timeout), nor "60" 60 (see `Integer`).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- alerts and incidents
@@ -284,15 +357,22 @@ class SmsTargetIn(Request):
     phone: Phone
 
 
+PRIVATE_URL = (
+    "A URL on a loopback, private, link-local or cloud metadata address (or `localhost`) is "
+    "refused unless the server sets PAGER_ALLOW_PRIVATE_TARGETS=true; a name that resolves "
+    "to one is refused when the page is sent."
+)
+
+
 class WebhookTargetIn(Request):
     type: Literal["webhook"]
-    url: Url
+    url: Url = Field(description=PRIVATE_URL)
     secret: Secret | None = None
 
 
 class SlackTargetIn(Request):
     type: Literal["slack"]
-    url: Url
+    url: Url = Field(description=PRIVATE_URL)
 
 
 TargetIn = Annotated[
@@ -301,15 +381,21 @@ TargetIn = Annotated[
 
 
 class LevelIn(Request):
-    ack_timeout_seconds: int = Field(
+    ack_timeout_seconds: Integer = Field(
         default=DEFAULT_ACK_TIMEOUT_SECONDS, ge=1, le=MAX_ACK_TIMEOUT_SECONDS
     )
-    targets: list[TargetIn] = Field(min_length=1, max_length=50)
+    targets: list[TargetIn] = Field(
+        min_length=1,
+        max_length=50,
+        description="Each target at most once: the same address, phone or URL twice is a 422 "
+        "(email addresses compared without regard to case).",
+        json_schema_extra={"uniqueItems": True},
+    )
 
 
 class PolicyIn(Request):
     name: Name
-    repeat: int = Field(default=0, ge=0, le=MAX_REPEAT)
+    repeat: Integer = Field(default=0, ge=0, le=MAX_REPEAT)
     levels: list[LevelIn] = Field(min_length=1, max_length=20)
 
     def to_domain(self, policy_id: str) -> EscalationPolicy:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from pager.domain.text import WHITESPACE
 from pager.entrypoints.http.auth import AdminCaller, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError, forbidden, responses
@@ -13,7 +14,8 @@ from pager.entrypoints.http.schemas import TokenIn, TokenOut, UserIn, UserList, 
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Ctx = Annotated[Context, Depends(context)]
-Email = Annotated[str, Path(min_length=3, max_length=254, pattern=r"^[^@\s/]+@[^@\s/]+$")]
+_LOGIN = f"[^@/{WHITESPACE}]+"
+Email = Annotated[str, Path(min_length=3, max_length=254, pattern=f"^{_LOGIN}@{_LOGIN}$")]
 
 
 @router.get("/me", responses=responses(401, 403, 429))
