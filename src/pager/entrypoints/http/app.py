@@ -19,6 +19,7 @@ from pager.entrypoints.http import (
     incidents,
     ops,
     opsgenie,
+    opsgenie_alerts,
     pagerduty,
     policies,
     services,
@@ -98,6 +99,7 @@ def create_app(container: App) -> FastAPI:
         alertmanager,
         pagerduty,
         opsgenie,
+        opsgenie_alerts,
         ops,
     ):
         app.include_router(module.router)
