@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -23,7 +22,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from pager.application.queries import IncidentView
+from pager.application.queries import IncidentView, OpeningAlert
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
@@ -293,13 +292,14 @@ async def _target(
 
 async def _incident(ctx: Context, service_id: str, identifier: str, identifier_type: str) -> str:
     """The id of the incident the identifier names; by alias, an open one (else 404)."""
-    target = await _target(ctx, service_id, identifier, identifier_type)
-    if isinstance(target, Key):
-        incident = await run_in_threadpool(open_incident_by_alias, ctx, service_id, target.alias)
-        if incident is None:
-            raise not_found(f"{MISSING}: no open alert has the alias {target.alias!r}")
-        return incident.id
-    return target
+    if identifier_type == "id":
+        await run_in_threadpool(check_owner, ctx, service_id, identifier)
+        return identifier
+    alias = clean(identifier, MAX_ALIAS)
+    incident = await run_in_threadpool(open_incident_by_alias, ctx, service_id, alias)
+    if incident is None:
+        raise not_found(f"{MISSING}: no open alert has the alias {alias!r}")
+    return incident.id
 
 
 async def _act(
@@ -348,14 +348,9 @@ def open_incident_by_alias(ctx: Context, service_id: str, alias: str) -> Inciden
 
 
 def alias_of(ctx: Context, incident_id: str) -> str:
-    return aliases(ctx, [incident_id])[incident_id]
+    return alert_alias(incident_id, ctx.queries.opening_alerts([incident_id]).get(incident_id))
 
 
-def aliases(ctx: Context, incident_ids: Sequence[str]) -> dict[str, str]:
-    """Each incident's alias: its first alert's dedup key, or its id if it had none."""
-    opening = ctx.queries.opening_alerts(incident_ids)
-    found = {}
-    for incident_id in incident_ids:
-        first = opening.get(incident_id)
-        found[incident_id] = (first.dedup_key if first else None) or incident_id
-    return found
+def alert_alias(incident_id: str, opening: OpeningAlert | None) -> str:
+    """An incident's alias: its first alert's dedup key, or its id if that had none."""
+    return (opening.dedup_key if opening else None) or incident_id

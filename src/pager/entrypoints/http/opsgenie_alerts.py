@@ -27,6 +27,7 @@ from pager.entrypoints.http.opsgenie import (
     MISSING,
     Identifier,
     IdentifierType,
+    alert_alias,
     check_owner,
     open_incident_by_alias,
     took,
@@ -266,7 +267,7 @@ def _alert(
     return Alert(
         id=incident.id,
         tinyId=incident.id[:8],
-        alias=(opening.dedup_key if opening else None) or incident.id,
+        alias=alert_alias(incident.id, opening),
         message=incident.message,
         status="closed" if incident.status == "resolved" else "open",
         acknowledged=incident.acknowledged_at is not None,
