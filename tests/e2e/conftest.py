@@ -18,6 +18,7 @@ from tests.support.db import (
     running_in_ci,
     temporary_postgres_database,
 )
+from tests.support.servers import Certificate
 
 ADMIN = "admin@example.com"
 RESPONDER = "responder@example.com"
@@ -108,7 +109,10 @@ class Pager:
 
 
 def start_pager(
-    database_url: str, workdir: Any, env: dict[str, str] | None = None
+    database_url: str,
+    workdir: Any,
+    env: dict[str, str] | None = None,
+    tls: Certificate | None = None,
 ) -> Iterator[Pager]:
     """Seed the accounts with the CLI (as an operator would), then serve."""
     with ExitStack() as stack:
@@ -124,7 +128,7 @@ def start_pager(
             pagerd("token", "create", "--user", ADMIN, "--name", "e2e"),
             env=environment, check=True, capture_output=True, text=True,
         ).stdout.strip()  # fmt: skip
-        process = stack.enter_context(PagerProcess.start(database_url, workdir, env))
+        process = stack.enter_context(PagerProcess.start(database_url, workdir, env, tls=tls))
         admin = process.client(admin_token)
         assert (
             admin.post("/api/v1/users", json={"email": RESPONDER, "role": "responder"}).status_code

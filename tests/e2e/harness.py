@@ -1,6 +1,6 @@
 """Runs Pager as its users do: a `pagerd serve` subprocess (or `pagerd api` where `serve`
-does not exist yet) on a free port of 127.0.0.1, driven over HTTP. Its log is kept in a file
-so that a failing test can show it.
+does not exist yet) on a free port of 127.0.0.1, driven over HTTP, or HTTPS with a
+certificate (`tls`). Its log is kept in a file so that a failing test can show it.
 
     with PagerProcess.start(database_url, workdir) as pager:
         token = pager.cli("token", "create", "--user", "admin@example.com").stdout.strip()
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any, Self
 
 import httpx
 
-from tests.support.servers import ALLOW_PRIVATE_TARGETS, free_port
+from tests.support.servers import ALLOW_PRIVATE_TARGETS, Certificate, free_port
 
 PAYLOADS = Path(__file__).with_name("payloads")
 START_TIMEOUT = 30.0
@@ -69,6 +70,8 @@ class PagerProcess:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     command: str
+    verify: ssl.SSLContext | bool = True
+    """What its clients trust: with TLS, its certificate alone."""
     _log_file: Any = field(repr=False, default=None)
 
     @classmethod
@@ -78,6 +81,7 @@ class PagerProcess:
         workdir: Path,
         env: Mapping[str, str] | None = None,
         attempts: int = 3,
+        tls: Certificate | None = None,
     ) -> PagerProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         full_env = base_env(database_url, env)
@@ -86,8 +90,9 @@ class PagerProcess:
             port = free_port()
             log_path = workdir / f"pagerd-{port}.log"
             log_file = log_path.open("wb")
+            tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)] if tls else []
             process = subprocess.Popen(
-                pagerd(command, "--host", "127.0.0.1", "--port", str(port)),
+                pagerd(command, "--host", "127.0.0.1", "--port", str(port), *tls_args),
                 env=full_env,
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
@@ -95,8 +100,8 @@ class PagerProcess:
                 stderr=subprocess.STDOUT,
             )
             pager = cls(
-                f"http://127.0.0.1:{port}", database_url, log_path, full_env, process, command,
-                log_file,
+                f"{'https' if tls else 'http'}://127.0.0.1:{port}", database_url, log_path,
+                full_env, process, command, tls.client_context() if tls else True, log_file,
             )  # fmt: skip
             if pager._wait_ready():
                 return pager
@@ -111,7 +116,8 @@ class PagerProcess:
             if self.process.poll() is not None:
                 return False
             try:
-                if httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200:
+                ready = httpx.get(self.url + "/readyz", timeout=1.0, verify=self.verify)
+                if ready.status_code == 200:
                     return True
             except httpx.TransportError:
                 pass
@@ -146,7 +152,7 @@ class PagerProcess:
 
     def client(self, token: str | None = None, scheme: str = "Bearer") -> httpx.Client:
         headers = {"Authorization": f"{scheme} {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, verify=self.verify)
 
     def __enter__(self) -> Self:
         return self

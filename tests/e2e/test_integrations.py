@@ -245,6 +245,73 @@ def test_a_body_that_is_not_json_is_an_invalid_event(pager: Pager) -> None:
     assert answer.json()["status"] == "invalid event"
 
 
+# -- PagerDuty change events
+
+
+def test_a_change_event_is_recorded_on_the_services_stream_and_pages_nobody(
+    pager: Pager,
+) -> None:
+    service_id, key = pager.service()
+    body = payload("pagerduty-change-event.json", routing_key=key)
+    answer = pager.anonymous.post("/v2/change/enqueue", json=body)
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"status": "success", "message": "Change event processed"}
+    assert pager.get_service(service_id)["state"] == "healthy"
+    events = pager.admin.get(f"/api/v1/services/{service_id}/events").json()["events"]
+    change = events[-1]
+    assert change["type"] == "ChangeReported"
+    assert change["data"]["summary"] == (
+        "Build Success: Increase snapshot create timeout to 30 seconds"
+    )
+    assert change["data"]["source"] == "acme-build-pipeline-tool-default-i-9999"
+    assert change["data"]["timestamp"] == "2020-07-17T08:42:58.315+0000"
+    assert change["data"]["links"] == [
+        {"href": "https://acme.pagerduty.dev/build/2", "text": "View more details in Acme!"}
+    ]
+    assert ["build_number", "2"] in change["data"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"payload": {"summary": "x"}}, "'routing_key' is missing or blank"),
+        ({"routing_key": "{key}"}, "'payload' is missing or not an object"),
+        ({"routing_key": "{key}", "payload": {"summary": "  "}}, "'payload.summary' is missing"),
+        ({"routing_key": "{key}", "payload": {"summary": 7}}, "'payload.summary' must be a string"),
+        (
+            {"routing_key": "{key}", "payload": {"summary": "x", "custom_details": [1]}},
+            "'payload.custom_details' must be an object",
+        ),
+        (
+            {"routing_key": "{key}", "payload": {"summary": "x"}, "links": [{"text": "no href"}]},
+            "'links' must be a list of objects",
+        ),
+        ({"routing_key": "not-a-key", "payload": {"summary": "x"}}, "Invalid routing key"),
+        ("deployed", "must be a JSON object"),
+    ],
+)
+def test_invalid_change_events_get_pagerdutys_400(pager: Pager, body: Any, error: str) -> None:
+    _, key = pager.service()
+    text = json.dumps(body).replace("{key}", key)
+    answer = pager.anonymous.post(
+        "/v2/change/enqueue", content=text, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    reply = answer.json()
+    assert set(reply) == {"status", "message", "errors"}
+    assert reply["status"] == "invalid event"
+    assert any(error in e for e in reply["errors"]), reply
+
+
+def test_change_events_errors_have_pagerdutys_shape(pager: Pager) -> None:
+    answer = pager.anonymous.post(
+        "/v2/change/enqueue", content=b"x", headers={"Content-Type": "text/plain"}
+    )
+    assert answer.status_code == 415
+    assert answer.json()["status"] == "invalid event"
+    assert pager.anonymous.get("/v2/change/enqueue").json()["status"] == "invalid event"
+
+
 # -- Opsgenie Alert API
 
 

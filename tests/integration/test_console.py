@@ -589,6 +589,18 @@ def test_the_incident_page_has_the_timeline_notifications_and_buttons(console: C
     assert f'action="/incidents/{incident_id}/resolve"' in page
 
 
+def test_the_incident_page_shows_notes_and_un_acknowledgements(console: Console) -> None:
+    incident_id = console.open_incident()
+    console.app.handlers.acknowledge(incident_id, "bob")
+    console.app.handlers.unacknowledge(incident_id, "bob")
+    console.app.handlers.add_note(incident_id, "handing over <to> carol", "bob")
+    page = console.admin.get(f"/incidents/{incident_id}").text
+    assert "Unacknowledged by bob" in page
+    assert page.count("Escalates after 1 min unless acknowledged.") == 2
+    assert "Note by bob" in page
+    assert "handing over &lt;to&gt; carol" in page
+
+
 def test_the_incident_page_shows_delivery_attempts_and_errors(console: Console) -> None:
     incident_id = console.open_incident()
     with console.app.engine.begin() as conn:

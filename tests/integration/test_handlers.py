@@ -4,14 +4,17 @@ input is a typed domain error that writes nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.queries import SqlQueries
 from pager.adapters.storage.uow import SqlUnitOfWork
 from pager.application.handlers import Handlers
+from pager.domain.commands import Acknowledge, ReportChange, Unacknowledge
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
@@ -21,7 +24,7 @@ from pager.domain.errors import (
     ServiceNotFound,
     ValidationFailed,
 )
-from pager.domain.events import PolicyCreated
+from pager.domain.events import ChangeLink, PolicyCreated, Unacknowledged
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget
 from tests.support.builders import single_level_policy, two_level_policy
 from tests.support.clock import FakeClock
@@ -64,6 +67,10 @@ BAD_INPUT: dict[str, tuple[Callable[[Handlers], object], type[DomainError]]] = {
     "alert with an empty message": (lambda h: h.receive_alert("db", "   "), ValidationFailed),
     "acknowledge an unknown incident": (lambda h: h.acknowledge("nope", "al"), IncidentNotFound),
     "resolve an unknown incident": (lambda h: h.resolve("nope", "al"), IncidentNotFound),
+    "unacknowledge an unknown incident": (
+        lambda h: h.unacknowledge("nope", "al"),
+        IncidentNotFound,
+    ),
     "healthy for an unknown service": (lambda h: h.mark_healthy("nope"), ServiceNotFound),
     "invalid policy": (
         lambda h: h.define_policy(EscalationPolicy("p2", "P2", (Level((SmsTarget("555"),)),))),
@@ -211,3 +218,78 @@ def test_resolve_and_delete(engine: Engine, handlers: Handlers) -> None:
     assert statuses == ["resolved", "resolved"]
     assert timers(engine) == []
     handlers.delete_policy("ops")  # no longer in use
+
+
+def due_timers(engine: Engine) -> list[tuple[int, int, datetime]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.timers.c.round, t.timers.c.level, t.timers.c.due_at).order_by(t.timers.c.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_unacknowledging_runs_the_current_levels_timer_again_from_now(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    handlers.acknowledge(incident_id, "alice")
+    assert timers(engine) == []
+    now = clock.advance(30)
+    outcome = handlers.unacknowledge(incident_id, "alice")
+    assert [type(e) for e in outcome.events] == [Unacknowledged]
+    assert due_timers(engine) == [(1, 1, now + timedelta(seconds=60))]
+    incident = SqlQueries(engine).incident(incident_id)
+    assert incident is not None
+    assert (incident.incident.status, incident.incident.acknowledged_by) == ("triggered", None)
+    clock.advance(60)
+    handlers.receive_ack_timeout("db", incident_id, 1, 1)
+    assert (1, 2, "email:bob@example.com") in queued(engine)
+
+
+def test_an_acknowledgement_undone_in_the_same_batch_keeps_the_new_timer(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    now = clock.advance(10)
+    results = handlers.execute(
+        [Acknowledge("db", incident_id, "alice"), Unacknowledge("db", incident_id, "alice")]
+    )
+    assert not any(isinstance(result, DomainError) for result in results)
+    assert due_timers(engine) == [(1, 1, now + timedelta(seconds=60))]
+    # ... and one acknowledged again afterwards in a batch drops it.
+    handlers.execute(
+        [
+            Unacknowledge("db", incident_id, "alice"),  # triggered already: nothing
+            Acknowledge("db", incident_id, "bob"),
+        ]
+    )
+    assert timers(engine) == []
+
+
+def test_notes_go_on_the_incidents_timeline_and_changes_on_the_services_stream(
+    engine: Engine, handlers: Handlers
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    handlers.resolve(incident_id, "alice")
+    handlers.add_note(incident_id, "cause: a full /var/log", "alice")
+    link = ChangeLink("https://ci.example.com/7", "Build 7")
+    handlers.run(ReportChange("db", "Deployed 4.2.1", "ci", None, (link,), (("build", "7"),)))
+    queries = SqlQueries(engine)
+    detail = queries.incident(incident_id)
+    assert detail is not None
+    assert (detail.timeline[-1].type, detail.timeline[-1].data) == (
+        "NoteAdded",
+        {"text": "cause: a full /var/log", "by": "alice"},
+    )
+    events = queries.service_events("db")
+    assert events is not None
+    change = events[-1]
+    assert (change.type, change.incident_id) == ("ChangeReported", None)
+    assert change.data["links"] == [{"href": "https://ci.example.com/7", "text": "Build 7"}]
+    assert change.data["details"] == [["build", "7"]]
+    with pytest.raises(IncidentNotFound):
+        handlers.add_note("nope", "x", "alice")
+    before = row_counts(engine)
+    with pytest.raises(ValidationFailed):
+        handlers.add_note(incident_id, " \n", "alice")
+    assert row_counts(engine) == before

@@ -13,14 +13,17 @@ from hypothesis import strategies as st
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
+    AddNote,
     DefineService,
     DeleteService,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReportChange,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Unacknowledge,
 )
 from pager.domain.errors import DomainError, ValidationFailed
 from pager.domain.events import ServiceEvent
@@ -111,6 +114,9 @@ commands = st.one_of(
     st.builds(AcknowledgeAlert, st.just("db"), keys, st.just("pagerduty")),
     st.builds(Resolve, st.just("db"), incidents, st.just("alice")),
     st.builds(ResolveAlert, st.just("db"), keys),
+    st.builds(Unacknowledge, st.just("db"), incidents, st.just("bob")),
+    st.builds(AddNote, st.just("db"), incidents, messages, st.just("alice")),
+    st.builds(ReportChange, st.just("db"), messages),
     st.builds(MarkHealthy, st.just("db")),
     st.builds(
         ReceiveAckTimeout,

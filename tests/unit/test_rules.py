@@ -10,6 +10,7 @@ import pytest
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
+    AddNote,
     DefinePolicy,
     DefineService,
     DeletePolicy,
@@ -17,9 +18,11 @@ from pager.domain.commands import (
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReportChange,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Unacknowledge,
 )
 from pager.domain.errors import (
     IncidentAlreadyResolved,
@@ -32,10 +35,13 @@ from pager.domain.events import (
     Acknowledged,
     AlertAttached,
     AlertResolved,
+    ChangeLink,
+    ChangeReported,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
+    NoteAdded,
     PolicyChanged,
     PolicyCreated,
     PolicyDeleted,
@@ -43,8 +49,14 @@ from pager.domain.events import (
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Unacknowledged,
 )
-from pager.domain.incident import MAX_MESSAGE_LENGTH, OpenIncident
+from pager.domain.incident import (
+    MAX_MESSAGE_LENGTH,
+    MAX_NOTE_LENGTH,
+    MAX_SUMMARY_LENGTH,
+    OpenIncident,
+)
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, WebhookTarget
 from pager.domain.policy_stream import PolicyState, decide_policy, evolve_policy
 from tests.unit.scenario import (
@@ -694,6 +706,211 @@ def test_an_alert_message_is_stored_without_surrounding_whitespace() -> None:
     )
 
 
+# Un-acknowledging: triggered again, escalating on from the current level.
+
+UNACK = Unacknowledge(SERVICE, INCIDENT, by="alice")
+
+
+def test_unacknowledging_triggers_again_and_runs_the_current_levels_timer_from_now() -> None:
+    after = (
+        given(created(), *page_level_1(), acked(now=at(30)))
+        .when(UNACK, now=at(50))
+        .then(Unacknowledged(INCIDENT, "alice", 1, 1, 60, at(110), at(50)))
+    )
+
+    assert after.state.incident == OpenIncident(
+        INCIDENT, "triggered", "disk full", alert_count=1, opened_at=T0, level=1, round=1
+    )
+    # Level 1 is not paged again; its timeout escalates to level 2, as if never acknowledged.
+    after.when(TIMEOUT_1, now=at(110)).then(notified(2, now=at(110)))
+
+
+def test_unacknowledging_at_a_later_level_resumes_from_that_level() -> None:
+    (
+        given(created(), opened(), *paged_to_level_2(), acked(now=at(70)))
+        .when(UNACK, policy=REPEAT_ONCE, now=at(100))
+        .then(Unacknowledged(INCIDENT, "alice", 2, 1, 120, at(220), at(100)))
+        .when(TIMEOUT_2, policy=REPEAT_ONCE, now=at(220))
+        .then(notified(1, 2, now=at(220), policy=REPEAT_ONCE))
+    )
+
+
+def test_an_incident_unacknowledged_then_acknowledged_again_pages_nobody() -> None:
+    (
+        given(created(), *page_level_1(), acked(now=at(10)))
+        .when(UNACK, now=at(20))
+        .then(Unacknowledged(INCIDENT, "alice", 1, 1, 60, at(80), at(20)))
+        .when(Acknowledge(SERVICE, INCIDENT, "bob"), now=at(30))
+        .then(Acknowledged(INCIDENT, "bob", at(30)))
+        .when(TIMEOUT_1, now=at(80))
+        .then()
+    )
+
+
+def test_unacknowledging_a_triggered_incident_is_a_no_op() -> None:
+    given(created(), *page_level_1()).when(UNACK, now=at(10)).then()
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param((created(),), id="no-incident"),
+        pytest.param(
+            (created(), *page_level_1(), IncidentResolved(INCIDENT, "bob", "resolved", at(5))),
+            id="resolved",
+        ),
+        pytest.param(
+            (created(), opened(incident_id="inc-2"), notified(1, incident_id="inc-2")),
+            id="another-incident-open",
+        ),
+    ],
+)
+def test_unacknowledging_an_incident_that_is_not_open_raises_incident_already_resolved(
+    history: tuple[ServiceEvent, ...],
+) -> None:
+    error = given(*history).when(UNACK, now=at(10)).raises(IncidentAlreadyResolved)
+
+    assert (error.incident_id, error.code) == (INCIDENT, "conflict")
+
+
+def test_unacknowledging_an_exhausted_incident_sets_no_timer() -> None:
+    after = (
+        given(
+            created(),
+            opened(),
+            *paged_to_level_2(),
+            EscalationExhausted(INCIDENT, 2, 1, at(180)),
+            acked(now=at(200)),
+        )
+        .when(UNACK, policy=None, now=at(210))
+        .then(Unacknowledged(INCIDENT, "alice", 2, 1, None, None, at(210)))
+    )
+
+    assert after.state.incident is not None
+    assert (after.state.incident.status, after.state.incident.exhausted) == ("triggered", True)
+    after.when(TIMEOUT_2, now=at(400)).then()
+
+
+def test_unacknowledging_below_a_shrunk_policy_times_out_as_its_last_level() -> None:
+    shrunk = EscalationPolicy("ops", "Ops", (Level((CAROL,), 10),))
+
+    (
+        given(created(), opened(), *paged_to_level_2(), acked(now=at(70)))
+        .when(UNACK, policy=shrunk, now=at(100))
+        .then(Unacknowledged(INCIDENT, "alice", 2, 1, 10, at(110), at(100)))
+        .when(TIMEOUT_2, policy=shrunk, now=at(110))
+        .then(EscalationExhausted(INCIDENT, 2, 1, at(110)))
+    )
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param(None, id="no-policy"),
+        pytest.param(replace(POLICY, id="other"), id="another-policy"),
+    ],
+)
+def test_unacknowledging_without_the_services_policy_raises_policy_not_found(
+    policy: EscalationPolicy | None,
+) -> None:
+    given(created(), *page_level_1(), acked()).when(UNACK, policy=policy).raises(PolicyNotFound)
+
+
+# Notes and change events: words for the timeline, which page nobody.
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param((created(), *page_level_1()), id="open"),
+        pytest.param((created(), *page_level_1(), acked(now=at(1))), id="acknowledged"),
+        pytest.param(
+            (created(), *page_level_1(), IncidentResolved(INCIDENT, "bob", "resolved", at(5))),
+            id="resolved",
+        ),
+    ],
+)
+def test_a_note_is_recorded_on_the_incident_and_changes_nothing_else(
+    history: tuple[ServiceEvent, ...],
+) -> None:
+    before = given(*history).state
+
+    after = (
+        given(*history)
+        .when(AddNote(SERVICE, INCIDENT, "  rolled back 4.2.1\n", "alice"), now=at(10))
+        .then(NoteAdded(INCIDENT, "rolled back 4.2.1", "alice", at(10)))
+    )
+
+    assert after.state == before
+
+
+@pytest.mark.parametrize(
+    "text", ["", " \n ", "x" * (MAX_NOTE_LENGTH + 1)], ids=["empty", "blank", "too-long"]
+)
+def test_a_note_must_have_words(text: str) -> None:
+    error = (
+        given(created(), *page_level_1())
+        .when(AddNote(SERVICE, INCIDENT, text, "alice"))
+        .raises(ValidationFailed)
+    )
+
+    assert error.problems == (("text", f"must be between 1 and {MAX_NOTE_LENGTH} characters"),)
+
+
+CHANGE = ReportChange(
+    SERVICE,
+    " Deployed checkout 4.2.1 ",
+    source="ci",
+    timestamp="2024-05-01T11:59:00.000+0000",
+    links=(ChangeLink("https://ci.example.com/builds/7", "Build 7"),),
+    details=(("build", "7"),),
+    by="pagerduty",
+)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param((created(),), id="healthy"),
+        pytest.param((created(), *page_level_1()), id="unhealthy"),
+    ],
+)
+def test_a_change_is_recorded_on_the_service_and_pages_nobody(
+    history: tuple[ServiceEvent, ...],
+) -> None:
+    before = given(*history).state
+
+    after = (
+        given(*history)
+        .when(CHANGE, policy=None, now=at(10))
+        .then(
+            ChangeReported(
+                SERVICE,
+                "Deployed checkout 4.2.1",
+                "ci",
+                "2024-05-01T11:59:00.000+0000",
+                (ChangeLink("https://ci.example.com/builds/7", "Build 7"),),
+                (("build", "7"),),
+                "pagerduty",
+                at(10),
+            )
+        )
+    )
+
+    assert after.state == before
+
+
+@pytest.mark.parametrize(
+    "summary", ["", "   ", "x" * (MAX_SUMMARY_LENGTH + 1)], ids=["empty", "blank", "too-long"]
+)
+def test_a_change_must_say_what_changed(summary: str) -> None:
+    error = given(created()).when(replace(CHANGE, summary=summary)).raises(ValidationFailed)
+
+    assert error.problems == (
+        ("summary", f"must be between 1 and {MAX_SUMMARY_LENGTH} characters"),
+    )
+
+
 # Defining and deleting services.
 
 
@@ -839,6 +1056,9 @@ EVERY_SERVICE_COMMAND = [
     pytest.param(MarkHealthy(SERVICE), id="healthy"),
     pytest.param(Resolve(SERVICE, INCIDENT, "alice"), id="resolve"),
     pytest.param(ResolveAlert(SERVICE, "k1"), id="resolve-alert"),
+    pytest.param(UNACK, id="unacknowledge"),
+    pytest.param(AddNote(SERVICE, INCIDENT, "note", "alice"), id="note"),
+    pytest.param(CHANGE, id="change"),
 ]
 
 

@@ -1,10 +1,11 @@
-"""Random histories of alerts, acknowledgements, timers, recoveries and policy edits.
+"""Random histories of alerts, acknowledgements and un-acknowledgements, timers, recoveries,
+notes, changes and policy edits.
 
 A hypothesis state machine drives three services (two of them share a policy) with a
 fake clock, as the handlers would: decide on the snapshot, append, evolve. After every
 step it checks the invariants the escalation rules exist to keep: at most one open
 incident per service; each target paged at most once per (incident, round, level);
-nobody paged after an acknowledgement, a resolution or the end of the escalation; every
+nobody paged while acknowledged, after a resolution or the end of the escalation; every
 page sets its timer and names exactly the current policy's targets for its level;
 escalation goes level by level, round by round; the incident's open dedup keys are the
 ones still firing; and the snapshot equals the fold of the stream.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import count
 
@@ -25,15 +26,18 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pager.domain.commands import (
     Acknowledge,
+    AddNote,
     DefinePolicy,
     DefineService,
     DeleteService,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReportChange,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Unacknowledge,
 )
 from pager.domain.errors import (
     DomainError,
@@ -44,10 +48,12 @@ from pager.domain.errors import (
 from pager.domain.events import (
     Acknowledged,
     AlertAttached,
+    ChangeReported,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
+    NoteAdded,
     PolicyChanged,
     PolicyCreated,
     PolicyEvent,
@@ -55,6 +61,7 @@ from pager.domain.events import (
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Unacknowledged,
 )
 from pager.domain.incident import ServiceState, decide, evolve, fold
 from pager.domain.policy import (
@@ -156,6 +163,8 @@ class EscalationMachine(RuleBasedStateMachine):
                     ReceiveAckTimeout(service, event.incident_id, *event_step(event))
                 )
                 self.due[(event.incident_id, event.level, event.round)] = event.timer_due_at
+            if isinstance(event, Unacknowledged) and event.timer_due_at is not None:
+                self.due[(event.incident_id, event.level, event.round)] = event.timer_due_at
             if isinstance(event, EscalationExhausted):
                 assert policy is not None
                 self.exhaustions.append((event, policy))
@@ -248,6 +257,51 @@ class EscalationMachine(RuleBasedStateMachine):
             assert events == ()
         else:
             assert events == (Acknowledged(incident_id, "alice", self.now),)
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def unacknowledge(self, service: str, data: st.DataObject) -> None:
+        incident_id = self.some_incident_of(service, data)
+        before = self.snapshots[service].incident
+        command = Unacknowledge(service, incident_id, "bob")
+        if before is None or before.id != incident_id:
+            self.run_expecting(IncidentAlreadyResolved, command)
+            return
+        policy = self.policy_for(self.snapshots[service].policy_id)
+        events = self.run(service, command)
+        if before.status == "triggered":
+            assert events == ()
+            return
+        assert policy is not None
+        [event] = events
+        assert isinstance(event, Unacknowledged)
+        assert (event.level, event.round) == (before.level, before.round)
+        if before.exhausted:
+            assert (event.ack_timeout_seconds, event.timer_due_at) == (None, None)
+        else:
+            step = policy.level(min(before.level, len(policy.levels)))
+            assert event.ack_timeout_seconds == step.ack_timeout_seconds
+            assert event.timer_due_at == self.now + timedelta(seconds=step.ack_timeout_seconds)
+        assert self.snapshots[service].incident == replace(
+            before, status="triggered", acknowledged_at=None, acknowledged_by=None
+        )
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def add_note(self, service: str, data: st.DataObject) -> None:
+        ever = self.incidents[service]
+        if not ever:
+            return
+        incident_id = data.draw(st.sampled_from(ever))
+        before = self.snapshots[service]
+        events = self.run(service, AddNote(service, incident_id, " on it ", "carol"))
+        assert events == (NoteAdded(incident_id, "on it", "carol", self.now),)
+        assert self.snapshots[service] == before
+
+    @rule(service=st.sampled_from(SERVICES))
+    def report_change(self, service: str) -> None:
+        before = self.snapshots[service]
+        [event] = self.run(service, ReportChange(service, "deployed 1.2"))
+        assert isinstance(event, ChangeReported)
+        assert self.snapshots[service] == before
 
     @rule(service=st.sampled_from(SERVICES))
     def the_current_timer_fires(self, service: str) -> None:
@@ -404,8 +458,10 @@ class EscalationMachine(RuleBasedStateMachine):
                         open_id = None
                     case ServiceDeleted():
                         assert open_id is None
-                    case ServiceCreated() | ServiceUpdated():
+                    case ServiceCreated() | ServiceUpdated() | ChangeReported():
                         pass
+                    case NoteAdded():
+                        assert event.incident_id in self.incidents[service]
                     case _:
                         assert open_id == event.incident_id, "an event for no open incident"
             snapshot = self.snapshots[service].incident
@@ -421,15 +477,20 @@ class EscalationMachine(RuleBasedStateMachine):
         assert all(times == 1 for times in pages.values()), pages.most_common(1)
 
     @invariant()
-    def nobody_is_paged_after_acknowledgement_resolution_or_exhaustion(self) -> None:
+    def nobody_is_paged_while_acknowledged_after_resolution_or_exhaustion(self) -> None:
         for stream in self.streams.values():
+            acknowledged: set[str] = set()
             done: set[str] = set()
             for event in stream:
                 match event:
-                    case Acknowledged() | IncidentResolved():
+                    case Acknowledged():
+                        acknowledged.add(event.incident_id)
+                    case Unacknowledged():
+                        acknowledged.discard(event.incident_id)
+                    case IncidentResolved():
                         done.add(event.incident_id)
                     case LevelNotified() | EscalationExhausted():
-                        assert event.incident_id not in done
+                        assert event.incident_id not in acknowledged | done
                         if isinstance(event, EscalationExhausted):
                             done.add(event.incident_id)
 

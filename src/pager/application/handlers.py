@@ -17,6 +17,7 @@ from pager.application.ports import Clock, ConcurrencyConflict, UnitOfWork, Unit
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
+    AddNote,
     DefinePolicy,
     DefineService,
     DeletePolicy,
@@ -27,6 +28,7 @@ from pager.domain.commands import (
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Unacknowledge,
 )
 from pager.domain.errors import DomainError, IncidentNotFound
 from pager.domain.events import PolicyEvent, ServiceEvent
@@ -164,6 +166,12 @@ class Handlers:
 
     def acknowledge(self, incident_id: str, by: str) -> Outcome:
         return self.run(Acknowledge(self.service_of(incident_id), incident_id, by))
+
+    def unacknowledge(self, incident_id: str, by: str) -> Outcome:
+        return self.run(Unacknowledge(self.service_of(incident_id), incident_id, by))
+
+    def add_note(self, incident_id: str, text: str, by: str) -> Outcome:
+        return self.run(AddNote(self.service_of(incident_id), incident_id, text, by))
 
     def acknowledge_alert(self, service_id: str, dedup_key: str, by: str) -> Outcome:
         return self.run(AcknowledgeAlert(service_id, dedup_key, by))

@@ -3,6 +3,7 @@ reads them (`ReadModel`). Its SQL lives in `pager.adapters.storage.queries`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +31,15 @@ class IncidentView:
     resolved_by: str | None
     failed_notifications: int = 0
     """Its pages that failed for good: nobody got them, and nobody will try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningAlert:
+    """What the alert that opened an incident said about itself."""
+
+    dedup_key: str | None
+    severity: str | None
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +122,32 @@ class ReadModel(Protocol):
     def policy(self, policy_id: str) -> PolicyView | None: ...
 
     def incidents(
-        self, service_id: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        service_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        *,
+        offset: int = 0,
+        acknowledged: bool | None = None,
+        oldest_first: bool = False,
     ) -> list[IncidentView]:
-        """Newest first; `status` "open" is triggered or acknowledged."""
+        """Newest first (or oldest), from the `offset`th; `status` "open" is triggered or
+        acknowledged; `acknowledged`: whether someone acknowledged it (and nobody took that
+        back), open or resolved since."""
+        ...
+
+    def incident_count(
+        self,
+        service_id: str | None = None,
+        status: str | None = None,
+        *,
+        acknowledged: bool | None = None,
+    ) -> int:
+        """How many `incidents` there are with these filters, whatever the limit."""
+        ...
+
+    def opening_alerts(self, incident_ids: Sequence[str]) -> dict[str, OpeningAlert]:
+        """The alert that opened each of these incidents (those that exist)."""
         ...
 
     def incident(self, incident_id: str) -> IncidentDetail | None:

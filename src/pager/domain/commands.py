@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pager.domain.events import ChangeLink
 from pager.domain.policy import EscalationPolicy
 
 
@@ -81,6 +82,41 @@ class ResolveAlert:
     dedup_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class Unacknowledge:
+    """Put an acknowledged incident back: triggered again, escalating from its current level."""
+
+    service_id: str
+    incident_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddNote:
+    """Words for the timeline of an incident of the service, open or resolved (the caller
+    found the incident's service, so the incident exists)."""
+
+    service_id: str
+    incident_id: str
+    text: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportChange:
+    """A change to the service (a deploy, a configuration change) for its timeline: context
+    for responders; it pages nobody. `timestamp` is when the sender says it happened, as it
+    said it."""
+
+    service_id: str
+    summary: str
+    source: str | None = None
+    timestamp: str | None = None
+    links: tuple[ChangeLink, ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
+    by: str = "api"
+
+
 ServiceCommand = (
     DefineService
     | DeleteService
@@ -91,6 +127,9 @@ ServiceCommand = (
     | MarkHealthy
     | Resolve
     | ResolveAlert
+    | Unacknowledge
+    | AddNote
+    | ReportChange
 )
 
 

@@ -106,6 +106,48 @@ class IncidentResolved:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Unacknowledged:
+    """The incident is triggered again; its current level's ack timer runs again from `at`
+    (`timer_due_at`), or, once escalation is exhausted, not at all (None)."""
+
+    incident_id: str
+    by: str
+    level: int
+    round: int
+    ack_timeout_seconds: int | None
+    timer_due_at: datetime | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NoteAdded:
+    incident_id: str
+    text: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLink:
+    href: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeReported:
+    """A change to the service, recorded on its timeline; nobody is paged."""
+
+    service_id: str
+    summary: str
+    source: str | None
+    timestamp: str | None
+    links: tuple[ChangeLink, ...]
+    details: tuple[tuple[str, str], ...]
+    by: str
+    at: datetime
+
+
 ServiceEvent = (
     ServiceCreated
     | ServiceUpdated
@@ -117,6 +159,9 @@ ServiceEvent = (
     | Acknowledged
     | AlertResolved
     | IncidentResolved
+    | Unacknowledged
+    | NoteAdded
+    | ChangeReported
 )
 
 

@@ -16,14 +16,17 @@ from typing import Literal, assert_never, cast
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
+    AddNote,
     DefineService,
     DeleteService,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReportChange,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Unacknowledge,
 )
 from pager.domain.errors import (
     DomainError,
@@ -36,18 +39,23 @@ from pager.domain.events import (
     Acknowledged,
     AlertAttached,
     AlertResolved,
+    ChangeReported,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
+    NoteAdded,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Unacknowledged,
 )
 from pager.domain.policy import ID_PATTERN, EscalationPolicy, valid_id
 
 MAX_MESSAGE_LENGTH = 4096
+MAX_NOTE_LENGTH = 25_000  # Opsgenie's limit for a note
+MAX_SUMMARY_LENGTH = 1024  # PagerDuty's limit for a change event's summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,13 @@ def decide(
             return _resolve_open(state, command.by, "resolved", now)
         case ResolveAlert():
             return _resolve_alert(state, command, now)
+        case Unacknowledge():
+            return _unacknowledge(state, command, policy, now)
+        case AddNote():
+            text = _text("text", command.text, MAX_NOTE_LENGTH)
+            return (NoteAdded(command.incident_id, text, command.by, now),)
+        case ReportChange():
+            return (_change(state, command, now),)
         case _:
             assert_never(command)
 
@@ -132,6 +147,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 open_keys=frozenset((event.dedup_key,)) if event.dedup_key else frozenset(),
             )
             return _with_incident(state, opened)
+        case NoteAdded() | ChangeReported():
+            return state  # words for the timeline: they change nothing the rules read
     incident = state.incident
     assert incident is not None, f"{type(event).__name__} needs an open incident"
     keys: frozenset[str]
@@ -162,6 +179,10 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
         case Acknowledged():
             incident = replace(
                 incident, status="acknowledged", acknowledged_at=event.at, acknowledged_by=event.by
+            )
+        case Unacknowledged():
+            incident = replace(
+                incident, status="triggered", acknowledged_at=None, acknowledged_by=None
             )
         case AlertResolved():
             incident = replace(incident, open_keys=incident.open_keys - {event.dedup_key})
@@ -250,12 +271,7 @@ def _receive_alert(
 
 
 def _alert_message(command: ReceiveAlert) -> str:
-    message = command.message.strip()
-    if not message or len(message) > MAX_MESSAGE_LENGTH:
-        raise ValidationFailed(
-            (("message", f"must be between 1 and {MAX_MESSAGE_LENGTH} characters"),)
-        )
-    return message
+    return _text("message", command.message, MAX_MESSAGE_LENGTH)
 
 
 def _fires(firing: frozenset[str] | set[str], key: str | None) -> bool:
@@ -328,7 +344,7 @@ def _policy_for(
     """The policy `decide` needs for this command, looked up only if it needs one."""
     if isinstance(command, DefineService):
         return policies(command.policy_id)
-    if isinstance(command, ReceiveAckTimeout) or (
+    if isinstance(command, ReceiveAckTimeout | Unacknowledge) or (
         isinstance(command, ReceiveAlert) and state.incident is None
     ):
         return policies(state.policy_id)
@@ -382,6 +398,51 @@ def _acknowledge(
     if incident.status == "acknowledged":
         return ()
     return (Acknowledged(incident.id, command.by, now),)
+
+
+def _unacknowledge(
+    state: ServiceState, command: Unacknowledge, policy: EscalationPolicy | None, now: datetime
+) -> tuple[ServiceEvent, ...]:
+    """Triggered again; the escalation resumes where it stood: the current level's timer runs
+    again from now (that level is not paged again), unless every level and round is done."""
+    incident = state.incident
+    if incident is None or incident.id != command.incident_id:
+        raise IncidentAlreadyResolved(command.incident_id)
+    if incident.status == "triggered":
+        return ()
+    timeout: int | None = None
+    due: datetime | None = None
+    if not incident.exhausted:
+        policy = _require_policy(state, policy)
+        # Below a policy shrunk under the current level, its last level's timeout: then the
+        # round ends, as `_ack_timeout` decides.
+        timeout = policy.level(min(max(incident.level, 1), len(policy.levels))).ack_timeout_seconds
+        due = now + timedelta(seconds=timeout)
+    unacknowledged = Unacknowledged(
+        incident.id, command.by, incident.level, incident.round, timeout, due, now
+    )
+    return (unacknowledged,)
+
+
+def _change(state: ServiceState, command: ReportChange, now: datetime) -> ChangeReported:
+    return ChangeReported(
+        state.service_id,
+        _text("summary", command.summary, MAX_SUMMARY_LENGTH),
+        command.source,
+        command.timestamp,
+        command.links,
+        command.details,
+        command.by,
+        now,
+    )
+
+
+def _text(field: str, value: str, max_length: int) -> str:
+    """`value` without surrounding whitespace, if it has 1 to `max_length` characters then."""
+    text = value.strip()
+    if not text or len(text) > max_length:
+        raise ValidationFailed(((field, f"must be between 1 and {max_length} characters"),))
+    return text
 
 
 def _ack_timeout(

@@ -30,6 +30,7 @@ from pager.domain.events import (
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Unacknowledged,
 )
 from pager.domain.incident import OpenIncident, ServiceState
 from pager.ids import new_id
@@ -93,9 +94,12 @@ class Projection:
         default_factory=dict
     )
     notifications: list[dict[str, Any]] = field(default_factory=list)
-    timers: list[dict[str, Any]] = field(default_factory=list)
+    timers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Timer rows to insert, by incident: only those set after its last acknowledgement or
+    resolution in the batch."""
     finished: list[str] = field(default_factory=list)
-    """Incidents acknowledged or resolved: their timers and unsent pages go."""
+    """Incidents acknowledged or resolved: their timers and unsent pages go (rows written
+    before this batch; the batch's own timers for them are dropped as it goes)."""
 
     @property
     def queued_work(self) -> frozenset[str]:
@@ -148,16 +152,35 @@ class Projection:
             case IncidentResolved():
                 assert before.incident is not None
                 self._incident(before.incident, resolved=(event.at, event.by))
-                self.finished.append(event.incident_id)
+                self._finish(event.incident_id)
                 if after.exists:
                     self._service_state(after, event.at)
             case _:
                 if isinstance(event, LevelNotified):
                     self._notify(event, after)
                 if isinstance(event, Acknowledged):
-                    self.finished.append(event.incident_id)
+                    self._finish(event.incident_id)
+                if isinstance(event, Unacknowledged) and event.timer_due_at is not None:
+                    self._timer(event.incident_id, after.service_id, event)
                 if after.incident is not None:
                     self._incident(after.incident)
+
+    def _finish(self, incident_id: str) -> None:
+        self.finished.append(incident_id)
+        self.timers.pop(incident_id, None)
+
+    def _timer(
+        self, incident_id: str, service_id: str, event: LevelNotified | Unacknowledged
+    ) -> None:
+        assert event.timer_due_at is not None
+        row = {
+            "incident_id": incident_id,
+            "service_id": service_id,
+            "round": event.round,
+            "level": event.level,
+            "due_at": event.timer_due_at,
+        }
+        self.timers.setdefault(incident_id, []).append(row)
 
     def _incident(
         self, incident: OpenIncident, resolved: tuple[datetime, str] | None = None
@@ -215,15 +238,7 @@ class Projection:
                     )
                 )
             self.notifications.append(row)
-        self.timers.append(
-            {
-                "incident_id": event.incident_id,
-                "service_id": service_id,
-                "round": event.round,
-                "level": event.level,
-                "due_at": event.timer_due_at,
-            }
-        )
+        self._timer(event.incident_id, service_id, event)
 
     def write(self, conn: sa.Connection) -> None:
         """In an order where every row exists before it is changed; each kind of row in one
@@ -233,9 +248,11 @@ class Projection:
         _INSERT_INCIDENTS.executemany(conn, self.opened)
         _INCIDENT.executemany(conn, [_incident_row(*item) for item in self.incidents.values()])
         _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
-        _INSERT_TIMERS.executemany(conn, self.timers)
         finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
+        # Dropped before the batch's timers go in: an incident acknowledged, then
+        # unacknowledged in one batch keeps the timer its un-acknowledgement set.
         _DROP_TIMERS.executemany(conn, finished)
+        _INSERT_TIMERS.executemany(conn, [row for rows in self.timers.values() for row in rows])
         _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
         if self.deleted_services:

@@ -3,8 +3,9 @@ store. Nothing here writes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +19,7 @@ from pager.application.queries import (
     IncidentDetail,
     IncidentView,
     NotificationView,
+    OpeningAlert,
     PolicyView,
     ServiceView,
     StreamEvent,
@@ -35,6 +37,22 @@ _FAILED_PAGES = (
     .scalar_subquery()
     .label("failed_notifications")
 )
+
+S = TypeVar("S", bound=sa.Select[Any])
+
+
+def _filtered(query: S, service_id: str | None, status: str | None, acknowledged: bool | None) -> S:
+    incidents = t.incidents.c
+    if service_id is not None:
+        query = query.where(incidents.service_id == service_id)
+    if status == "open":
+        query = query.where(incidents.status.in_(OPEN_STATUSES))
+    elif status is not None:
+        query = query.where(incidents.status == status)
+    if acknowledged is not None:
+        seen = incidents.acknowledged_at.is_not(None)
+        query = query.where(seen if acknowledged else sa.not_(seen))
+    return query
 
 
 def _incident(row: Any, failed_notifications: int) -> IncidentView:
@@ -132,21 +150,50 @@ class SqlQueries:
     # -- incidents
 
     def incidents(
-        self, service_id: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        service_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        *,
+        offset: int = 0,
+        acknowledged: bool | None = None,
+        oldest_first: bool = False,
     ) -> list[IncidentView]:
+        opened = t.incidents.c.opened_at
         query = (
-            sa.select(t.incidents, _FAILED_PAGES)
-            .order_by(t.incidents.c.opened_at.desc())
+            _filtered(sa.select(t.incidents, _FAILED_PAGES), service_id, status, acknowledged)
+            .order_by(opened.asc() if oldest_first else opened.desc(), t.incidents.c.id)
+            .offset(offset)
             .limit(limit)
         )
-        if service_id is not None:
-            query = query.where(t.incidents.c.service_id == service_id)
-        if status == "open":
-            query = query.where(t.incidents.c.status.in_(OPEN_STATUSES))
-        elif status is not None:
-            query = query.where(t.incidents.c.status == status)
         with self._engine.connect() as conn:
             return [_incident(row, row.failed_notifications) for row in conn.execute(query)]
+
+    def incident_count(
+        self,
+        service_id: str | None = None,
+        status: str | None = None,
+        *,
+        acknowledged: bool | None = None,
+    ) -> int:
+        query = sa.select(sa.func.count()).select_from(t.incidents)
+        with self._engine.connect() as conn:
+            count = conn.scalar(_filtered(query, service_id, status, acknowledged))
+        return int(count or 0)
+
+    def opening_alerts(self, incident_ids: Sequence[str]) -> dict[str, OpeningAlert]:
+        if not incident_ids:
+            return {}
+        query = sa.select(t.events.c.incident_id, t.events.c.data).where(
+            t.events.c.incident_id.in_(list(incident_ids)),
+            t.events.c.type == "IncidentOpened",
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            incident_id: OpeningAlert(data.get("dedup_key"), data.get("severity"), data["source"])
+            for incident_id, data in rows
+        }
 
     def incident(self, incident_id: str) -> IncidentDetail | None:
         with self._engine.connect() as conn:

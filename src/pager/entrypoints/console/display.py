@@ -152,6 +152,16 @@ def timeline_line(entry: TimelineEntry) -> Line:
             )
         case "Acknowledged":
             return Line(entry.at, "ack", f"Acknowledged by {data.get('by')}")
+        case "Unacknowledged":
+            timeout = data.get("ack_timeout_seconds")
+            detail = (
+                f"Escalates after {duration(int(timeout))} unless acknowledged."
+                if isinstance(timeout, int)
+                else "Every level was paged: nobody more will be paged."
+            )
+            return Line(entry.at, "warn", f"Unacknowledged by {data.get('by')}", detail)
+        case "NoteAdded":
+            return Line(entry.at, "other", f"Note by {data.get('by')}", str(data.get("text", "")))
         case "AlertResolved":
             return Line(entry.at, "ok", f"Alert {data.get('dedup_key')} cleared")
         case "IncidentResolved":

@@ -20,6 +20,7 @@ from pager.entrypoints.http import (
     methods,
     ops,
     opsgenie,
+    opsgenie_alerts,
     pagerduty,
     policies,
     services,
@@ -100,6 +101,7 @@ def create_app(container: App) -> FastAPI:
         alertmanager,
         pagerduty,
         opsgenie,
+        opsgenie_alerts,
         ops,
     ):
         app.include_router(module.router)

@@ -21,7 +21,7 @@ from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFaile
 
 logger = logging.getLogger("pager.http")
 
-PAGERDUTY_PATH = "/v2/enqueue"
+PAGERDUTY_PATHS = ("/v2/enqueue", "/v2/change/enqueue")
 OPSGENIE_PREFIX = "/v2/alerts"
 # The API's addresses; an unknown address outside them is the console's to answer.
 API_PREFIXES = ("/api/", "/v2/", "/integrations/", "/openapi.json", "/docs", "/metrics",
@@ -120,7 +120,7 @@ def render(request: Request, error: ApiError) -> JSONResponse:
     """The error in the dialect of the endpoint that was called."""
     path = request.url.path
     body: dict[str, Any]
-    if path == PAGERDUTY_PATH:
+    if path in PAGERDUTY_PATHS:
         errors = [f"{where}: {what}" for where, what in error.problems] or [error.message]
         status = "throttle event" if error.status == 429 else "invalid event"
         body = {"status": status, "message": error.message, "errors": errors}

@@ -1,10 +1,13 @@
-"""Opsgenie's Alert API, the part that monitoring tools use: create, acknowledge, close
-(and Alertmanager's `update_alerts` calls, accepted and ignored). Teams leaving Opsgenie
-point their tools' API URL at Pager and use the service's integration key as the GenieKey.
+"""Opsgenie's Alert API, the calls that monitoring tools and Opsgenie's SDKs make: create,
+acknowledge, unacknowledge, close, add note (and Alertmanager's `update_alerts` calls,
+accepted and ignored); the reads are in `opsgenie_alerts`. Teams leaving Opsgenie point
+their tools' API URL at Pager and use the service's integration key as the GenieKey.
 
-Opsgenie answers 202 `{"result": "Request will be processed", "took", "requestId"}` and does
-the work later; Pager does it before answering, so errors (an unknown incident id, say)
-come back at once, in the same shape plus `error`.
+An Opsgenie alert is a Pager incident: its id is the incident's id, and `alias` is the dedup
+key of one of its alerts. Opsgenie answers 202 `{"result": "Request will be processed",
+"took", "requestId"}` and does the work later; Pager does it before answering, so errors (an
+unknown incident id, say) come back at once, in the same shape plus `error`, and the outcome
+of each request is kept for `GET /v2/alerts/requests/{requestId}` (`opsgenie_requests`).
 """
 
 from __future__ import annotations
@@ -12,24 +15,30 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from pager.application.queries import IncidentView, OpeningAlert
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
+    AddNote,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Unacknowledge,
 )
+from pager.domain.incident import MAX_NOTE_LENGTH
 from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
 from pager.entrypoints.http.limits import json_body
+from pager.entrypoints.http.opsgenie_requests import RequestOutcome
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
 
 router = APIRouter(prefix="/v2/alerts", tags=["integrations"], dependencies=[Depends(json_body)])
@@ -37,17 +46,23 @@ Ctx = Annotated[Context, Depends(context)]
 Identifier = Annotated[str, Path(min_length=1, max_length=512)]
 IdentifierType = Annotated[
     Literal["id", "alias"],
-    Query(alias="identifierType", description="`id` is Pager's incident id."),
+    Query(
+        alias="identifierType",
+        description="`id` is Pager's incident id; `alias` the dedup key of one of its open "
+        "alerts (or, for an incident whose first alert had none, its id).",
+    ),
 ]
 MAX_OPSGENIE_MESSAGE = 130
+MAX_ALIAS = 512
 ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+MISSING = "Alert does not exist"
 
 
 class CreateAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message: Annotated[str, Field(min_length=1, max_length=15_000)]
-    alias: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    alias: Annotated[str, Field(min_length=1, max_length=MAX_ALIAS)] | None = None
     description: str | None = None
     priority: Literal["P1", "P2", "P3", "P4", "P5"] = "P3"
     details: dict[str, Any] | None = None
@@ -64,6 +79,11 @@ class AlertAction(BaseModel):
     user: str | None = None
     source: str | None = None
     note: str | None = None
+    """Opsgenie adds it to the alert's notes; so does Pager, to the incident's timeline."""
+
+
+class AddNoteBody(AlertAction):
+    note: Annotated[str, Field(min_length=1, max_length=MAX_NOTE_LENGTH)]
 
 
 class Accepted(BaseModel):
@@ -72,9 +92,34 @@ class Accepted(BaseModel):
     requestId: str
 
 
-def _accepted(request: Request) -> Accepted:
-    took = time.monotonic() - request.state.started
-    return Accepted(took=round(took, 3), requestId=str(uuid.uuid4()))
+def took(request: Request) -> float:
+    started: float = request.state.started
+    return round(time.monotonic() - started, 3)
+
+
+def answered(
+    ctx: Context,
+    request: Request,
+    service_id: str,
+    action: str,
+    status: str,
+    reached: tuple[str, str] | None,
+) -> Accepted:
+    """202, with the request's outcome kept for its requestId: done (`status`) on the
+    incident and alias `reached`, or nothing done (None: no such open alert)."""
+    accepted = Accepted(took=took(request), requestId=str(uuid.uuid4()))
+    alert_id, alias = reached or ("", "")
+    outcome = RequestOutcome(
+        service_id,
+        action,
+        reached is not None,
+        status if reached is not None else MISSING,
+        alert_id,
+        alias,
+        ctx.container.clock.now(),
+    )
+    ctx.opsgenie_requests.record(accepted.requestId, outcome)
+    return accepted
 
 
 @router.post("", status_code=202, responses=ERRORS, summary="Opsgenie: create alert")
@@ -85,15 +130,16 @@ async def create_alert(
     message = clean(body.message, MAX_OPSGENIE_MESSAGE).strip()
     if not message:
         message = "alert"
-    await receive_alert(
-        ctx,
-        service_id,
-        message,
-        dedup_key=clean(body.alias, 512) if body.alias else None,
-        severity=body.priority,
-        source="opsgenie",
+    alias = clean(body.alias, MAX_ALIAS) if body.alias else None
+    outcome = await receive_alert(
+        ctx, service_id, message, dedup_key=alias, severity=body.priority, source="opsgenie"
     )
-    return _accepted(request)
+    incident_id = outcome.incident_id
+    if alias is None:
+        opened = outcome.action == "opened"
+        alias = incident_id if opened else await run_in_threadpool(alias_of, ctx, incident_id)
+    status = "Created alert" if outcome.action == "opened" else "Alert deduplicated"
+    return answered(ctx, request, service_id, "Create", status, (incident_id, alias))
 
 
 @router.post(
@@ -110,14 +156,38 @@ async def acknowledge_alert(
     identifier_type: IdentifierType = "id",
     body: AlertAction | None = None,
 ) -> Accepted:
+    """By alias: the incident on which that alert is firing, if any (else nothing is done,
+    and the request's status says so)."""
     by = _by(body)
-    if identifier_type == "alias":
-        command: ServiceCommand = AcknowledgeAlert(service_id, clean(identifier, 512), by)
+    target = await _target(ctx, service_id, identifier, identifier_type)
+    if isinstance(target, Key):
+        command: ServiceCommand = AcknowledgeAlert(service_id, target.alias, by)
     else:
-        await run_in_threadpool(_check_owner, ctx, service_id, identifier)
-        command = Acknowledge(service_id, identifier, by)
-    await commit(ctx, [command])
-    return _accepted(request)
+        command = Acknowledge(service_id, target, by)
+    reached = await _act(ctx, command, target, body)
+    return answered(ctx, request, service_id, "Acknowledge", "Acknowledged alert", reached)
+
+
+@router.post(
+    "/{identifier}/unacknowledge",
+    status_code=202,
+    responses=ERRORS,
+    summary="Opsgenie: unacknowledge alert",
+)
+async def unacknowledge_alert(
+    identifier: Identifier,
+    service_id: GenieKeyService,
+    ctx: Ctx,
+    request: Request,
+    identifier_type: IdentifierType = "id",
+    body: AlertAction | None = None,
+) -> Accepted:
+    """The incident is triggered again, and its escalation resumes from its current level
+    (that level's ack timeout runs again from now). A resolved incident is a 409."""
+    incident_id = await _incident(ctx, service_id, identifier, identifier_type)
+    command = Unacknowledge(service_id, incident_id, _by(body))
+    reached = await _act(ctx, command, incident_id, body)
+    return answered(ctx, request, service_id, "UnAcknowledge", "Unacknowledged alert", reached)
 
 
 @router.post(
@@ -133,13 +203,29 @@ async def close_alert(
 ) -> Accepted:
     """By alias: that alert stopped firing (the incident ends with its last open alias).
     By id: the incident is resolved."""
-    if identifier_type == "alias":
-        command: ServiceCommand = ResolveAlert(service_id, clean(identifier, 512))
+    target = await _target(ctx, service_id, identifier, identifier_type)
+    if isinstance(target, Key):
+        command: ServiceCommand = ResolveAlert(service_id, target.alias)
     else:
-        await run_in_threadpool(_check_owner, ctx, service_id, identifier)
-        command = Resolve(service_id, identifier, _by(body))
-    await commit(ctx, [command])
-    return _accepted(request)
+        command = Resolve(service_id, target, _by(body))
+    reached = await _act(ctx, command, target, body)
+    return answered(ctx, request, service_id, "Close", "Closed alert", reached)
+
+
+@router.post("/{identifier}/notes", status_code=202, responses=ERRORS, summary="Opsgenie: add note")
+async def add_note(
+    identifier: Identifier,
+    body: AddNoteBody,
+    service_id: GenieKeyService,
+    ctx: Ctx,
+    request: Request,
+    identifier_type: IdentifierType = "id",
+) -> Accepted:
+    """On the incident's timeline; an incident takes notes after it is resolved, too."""
+    incident_id = await _incident(ctx, service_id, identifier, identifier_type)
+    await commit(ctx, [_note(service_id, incident_id, body.note, body)])
+    reached = (incident_id, await run_in_threadpool(alias_of, ctx, incident_id))
+    return answered(ctx, request, service_id, "AddNote", "Added note", reached)
 
 
 @router.put(
@@ -150,13 +236,15 @@ async def close_alert(
 )
 def update_message(
     identifier: Identifier,
-    _service_id: GenieKeyService,
+    service_id: GenieKeyService,
+    ctx: Ctx,
     request: Request,
     _identifier_type: IdentifierType = "id",
 ) -> Accepted:
     """Alertmanager's `update_alerts` sends this after each create; an incident keeps the
     message of its first alert."""
-    return _accepted(request)
+    status = "Message kept: an incident keeps its first alert's message"
+    return answered(ctx, request, service_id, "UpdateMessage", status, ("", ""))
 
 
 @router.put(
@@ -167,11 +255,74 @@ def update_message(
 )
 def update_description(
     identifier: Identifier,
-    _service_id: GenieKeyService,
+    service_id: GenieKeyService,
+    ctx: Ctx,
     request: Request,
     _identifier_type: IdentifierType = "id",
 ) -> Accepted:
-    return _accepted(request)
+    status = "Description not kept: Pager keeps no alert descriptions"
+    return answered(ctx, request, service_id, "UpdateDescription", status, ("", ""))
+
+
+# -- finding the incident an identifier names, within the caller's service
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """An alias to act on by key: the dedup key of an alert that may be firing."""
+
+    alias: str
+
+
+async def _target(
+    ctx: Context, service_id: str, identifier: str, identifier_type: str
+) -> str | Key:
+    """By id, the incident's id (404 unless it is one of the service's incidents). By alias,
+    the key to act on by key, or the id of the open incident whose id the alias is (its
+    first alert had no alias, so the request status gave its id as the alias)."""
+    if identifier_type == "id":
+        await run_in_threadpool(check_owner, ctx, service_id, identifier)
+        return identifier
+    alias = clean(identifier, MAX_ALIAS)
+    incident = await run_in_threadpool(open_incident_by_alias, ctx, service_id, alias)
+    if incident is not None and alias not in incident.dedup_keys:
+        return incident.id
+    return Key(alias)
+
+
+async def _incident(ctx: Context, service_id: str, identifier: str, identifier_type: str) -> str:
+    """The id of the incident the identifier names; by alias, an open one (else 404)."""
+    if identifier_type == "id":
+        await run_in_threadpool(check_owner, ctx, service_id, identifier)
+        return identifier
+    alias = clean(identifier, MAX_ALIAS)
+    incident = await run_in_threadpool(open_incident_by_alias, ctx, service_id, alias)
+    if incident is None:
+        raise not_found(f"{MISSING}: no open alert has the alias {alias!r}")
+    return incident.id
+
+
+async def _act(
+    ctx: Context, command: ServiceCommand, target: str | Key, body: AlertAction | None
+) -> tuple[str, str] | None:
+    """Commit `command` (and the body's note, if any, once the incident is known); the
+    incident and alias it reached, or None for an alias firing on no open incident."""
+    note = body.note if body is not None else None
+    if isinstance(target, Key):
+        outcome, *_ = await commit(ctx, [command])
+        incident = outcome.before.incident
+        if incident is None or target.alias not in incident.open_keys:
+            return None
+        if note:
+            await commit(ctx, [_note(command.service_id, incident.id, note, body)])
+        return incident.id, target.alias
+    notes = [_note(command.service_id, target, note, body)] if note else []
+    await commit(ctx, [command, *notes])
+    return target, await run_in_threadpool(alias_of, ctx, target)
+
+
+def _note(service_id: str, incident_id: str, text: str, body: AlertAction | None) -> AddNote:
+    return AddNote(service_id, incident_id, clean(text, MAX_NOTE_LENGTH), _by(body))
 
 
 def _by(body: AlertAction | None) -> str:
@@ -179,8 +330,27 @@ def _by(body: AlertAction | None) -> str:
     return clean(user, 200) if user else "opsgenie"
 
 
-def _check_owner(ctx: Context, service_id: str, incident_id: str) -> None:
+def check_owner(ctx: Context, service_id: str, incident_id: str) -> None:
     """An integration key reaches only its own service's incidents (others look absent)."""
     well_formed = re.fullmatch(INCIDENT_ID_REGEX, incident_id) is not None
     if not well_formed or ctx.queries.incident_service(incident_id) != service_id:
-        raise not_found(f"incident {incident_id!r} does not exist")
+        raise not_found(f"{MISSING}: no incident {incident_id!r}")
+
+
+def open_incident_by_alias(ctx: Context, service_id: str, alias: str) -> IncidentView | None:
+    """The service's open incident, if an alert with this alias is firing on it, or the
+    alias is its id."""
+    service = ctx.queries.service(service_id)
+    incident = service.open_incident if service is not None else None
+    if incident is not None and (alias in incident.dedup_keys or alias == incident.id):
+        return incident
+    return None
+
+
+def alias_of(ctx: Context, incident_id: str) -> str:
+    return alert_alias(incident_id, ctx.queries.opening_alerts([incident_id]).get(incident_id))
+
+
+def alert_alias(incident_id: str, opening: OpeningAlert | None) -> str:
+    """An incident's alias: its first alert's dedup key, or its id if that had none."""
+    return (opening.dedup_key if opening else None) or incident_id

@@ -1,9 +1,12 @@
-"""POST /v2/enqueue: PagerDuty's Events API v2, so that anything that pages PagerDuty
-(Alertmanager's `pagerduty_configs`, Grafana's PagerDuty contact point, Zabbix's PagerDuty
-media type, ...) can page through Pager by changing its URL.
+"""PagerDuty's Events API v2, so that anything that pages PagerDuty (Alertmanager's
+`pagerduty_configs`, Grafana's PagerDuty contact point, Zabbix's PagerDuty media type,
+PagerDuty's own clients, ...) can page through Pager by changing its URL: `POST /v2/enqueue`
+(alert events) and `POST /v2/change/enqueue` (change events, recorded on the service's
+timeline; they page nobody).
 
 Answers exactly as PagerDuty does, because clients check: 202
-`{"status": "success", "message": "Event processed", "dedup_key"}`, or 400
+`{"status": "success", "message": "Event processed", "dedup_key"}` (a change event:
+`{"status": "success", "message": "Change event processed"}`), or 400
 `{"status": "invalid event", "message", "errors": [...]}` (Zabbix shows `errors[0]`).
 The routing key is the service's integration key; an unknown one is an invalid event.
 """
@@ -19,7 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from pager.domain.commands import AcknowledgeAlert, ResolveAlert
+from pager.domain.commands import AcknowledgeAlert, ReportChange, ResolveAlert
+from pager.domain.events import ChangeLink
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.domain.text import WHITESPACE
 from pager.entrypoints.http.alerting import clean, commit, receive_alert
@@ -35,12 +39,20 @@ ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
 MAX_SUMMARY = 1024
 MAX_DEDUP_KEY = 255
+MAX_LINKS = 20
+MAX_DETAILS = 100
+MAX_FIELD = 2048
 
 
 class EventAccepted(BaseModel):
     status: Literal["success"]
     message: Literal["Event processed"]
     dedup_key: str
+
+
+class ChangeAccepted(BaseModel):
+    status: Literal["success"]
+    message: Literal["Change event processed"]
 
 
 class InvalidEvent(BaseModel):
@@ -110,6 +122,39 @@ EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
+CHANGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["routing_key", "payload"],
+    "properties": {
+        "routing_key": {"type": "string", "description": "The service's integration key."},
+        "payload": {
+            "type": "object",
+            "required": ["summary"],
+            "properties": {
+                "summary": {"type": "string", "maxLength": MAX_SUMMARY},
+                "source": {"type": "string"},
+                "timestamp": {"type": "string"},
+                "custom_details": {"type": "object"},
+            },
+        },
+        "links": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["href"],
+                "properties": {"href": {"type": "string"}, "text": {"type": "string"}},
+            },
+        },
+    },
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"model": InvalidEvent, "description": "Invalid event"},
+    413: {"model": InvalidEvent, "description": "Request body too large"},
+    415: {"model": InvalidEvent, "description": "The body is not JSON"},
+    429: {"model": InvalidEvent, "description": "Too many events for this routing key"},
+}
+
+
 class _Invalid(Exception):
     def __init__(self, *errors: str) -> None:
         super().__init__(errors)
@@ -134,36 +179,19 @@ def _string(event: dict[str, Any], field: str, where: str = "") -> str | None:
     "/v2/enqueue",
     status_code=202,
     response_model=EventAccepted,
-    responses={
-        400: {"model": InvalidEvent, "description": "Invalid event"},
-        413: {"model": InvalidEvent, "description": "Request body too large"},
-        415: {"model": InvalidEvent, "description": "The body is not JSON"},
-        429: {"model": InvalidEvent, "description": "Too many events for this routing key"},
-    },
+    responses=ANSWERS,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": EVENT_SCHEMA}}}
     },
     summary="PagerDuty Events API v2",
 )
 async def enqueue(request: Request, ctx: Ctx) -> JSONResponse:
-    require_json(request.headers.get("content-type", ""))
-    raw = await request.body()
     try:
-        event = json.loads(raw)
-    except (ValueError, RecursionError):
-        return _invalid(("Event object is not valid JSON",))
-    if not isinstance(event, dict):
-        return _invalid(("Event object must be a JSON object",))
-    try:
+        event = await _event(request)
         action, key, payload = _parse(event)
+        service_id = await _routing_key(ctx, event["routing_key"])
     except _Invalid as error:
         return _invalid(error.errors)
-    try:
-        service_id = await run_in_threadpool(integration_key, ctx, event["routing_key"])
-    except ApiError as error:
-        if error.status == 429:
-            raise
-        return _invalid(("Invalid routing key",))
     by = clean(str(event.get("client") or "PagerDuty Events API"), 200)
     if action == "trigger":
         assert payload is not None
@@ -177,11 +205,64 @@ async def enqueue(request: Request, ctx: Ctx) -> JSONResponse:
     )
 
 
-def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
-    errors: list[str] = []
+@router.post(
+    "/v2/change/enqueue",
+    status_code=202,
+    response_model=ChangeAccepted,
+    responses=ANSWERS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CHANGE_SCHEMA}},
+        }
+    },
+    summary="PagerDuty Events API v2: change events",
+)
+async def change_enqueue(request: Request, ctx: Ctx) -> JSONResponse:
+    """A change to the service (a deploy, a configuration change), recorded on its event
+    stream (`GET /api/v1/services/{id}/events`); it pages nobody."""
+    try:
+        event = await _event(request)
+        change = _parse_change(event)
+        service_id = await _routing_key(ctx, event["routing_key"])
+    except _Invalid as error:
+        return _invalid(error.errors)
+    await commit(ctx, [ReportChange(service_id, *change, by="pagerduty")])
+    return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
+
+
+async def _event(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: 415 if it says it is something else, else an invalid event."""
+    require_json(request.headers.get("content-type", ""))
+    raw = await request.body()
+    try:
+        event = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _Invalid("Event object is not valid JSON") from None
+    if not isinstance(event, dict):
+        raise _Invalid("Event object must be a JSON object")
+    return event
+
+
+async def _routing_key(ctx: Context, routing_key: str) -> str:
+    """The routing key's service; past its rate, 429 (PagerDuty's "throttle event")."""
+    try:
+        return await run_in_threadpool(integration_key, ctx, routing_key)
+    except ApiError as error:
+        if error.status == 429:
+            raise
+        raise _Invalid("Invalid routing key") from None
+
+
+def _routing_key_problem(event: dict[str, Any]) -> list[str]:
     routing_key = event.get("routing_key")
     if not isinstance(routing_key, str) or not routing_key.strip():
-        errors.append("'routing_key' is missing or blank")
+        return ["'routing_key' is missing or blank"]
+    return []
+
+
+def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
+    errors = _routing_key_problem(event)
     action = event.get("event_action")
     if action not in ACTIONS:
         errors.append("'event_action' must be one of trigger, acknowledge, resolve")
@@ -219,3 +300,62 @@ async def _trigger(ctx: Context, service_id: str, key: str, payload: dict[str, A
         severity=str(payload["severity"]),
         source="pagerduty",
     )
+
+
+ChangeFields = tuple[
+    str, str | None, str | None, tuple[ChangeLink, ...], tuple[tuple[str, str], ...]
+]
+
+
+def _parse_change(event: dict[str, Any]) -> ChangeFields:
+    """Summary, source, timestamp, links and details, made storable; what cannot be read is
+    an invalid event, naming each problem."""
+    errors = _routing_key_problem(event)
+    payload = event.get("payload")
+    if not isinstance(payload, dict):
+        raise _Invalid(*errors, "'payload' is missing or not an object")
+    summary = source = timestamp = None
+    try:
+        summary = _string(payload, "summary", "payload.")
+        if not summary or not summary.strip():
+            errors.append("'payload.summary' is missing or blank")
+        source = _string(payload, "source", "payload.")
+        timestamp = _string(payload, "timestamp", "payload.")
+    except _Invalid as invalid:
+        errors.extend(invalid.errors)
+    details = payload.get("custom_details")
+    if details is not None and not isinstance(details, dict):
+        errors.append("'payload.custom_details' must be an object")
+    links = event.get("links")
+    if links is not None and not (
+        isinstance(links, list)
+        and all(isinstance(link, dict) and isinstance(link.get("href"), str) for link in links)
+    ):
+        errors.append("'links' must be a list of objects, each with an 'href' string")
+    if errors:
+        raise _Invalid(*errors)
+    assert summary is not None
+    return (
+        clean(summary, MAX_SUMMARY),
+        clean(source, MAX_FIELD) if source else None,
+        clean(timestamp, 64) if timestamp else None,
+        tuple(_link(link) for link in (links or ())[:MAX_LINKS]),
+        tuple(
+            (clean(str(name), 200), clean(_text(value), MAX_FIELD))
+            for name, value in list((details or {}).items())[:MAX_DETAILS]
+        ),
+    )
+
+
+def _link(link: dict[str, Any]) -> ChangeLink:
+    text = link.get("text")
+    return ChangeLink(
+        clean(link["href"], MAX_FIELD), clean(text, MAX_FIELD) if isinstance(text, str) else None
+    )
+
+
+def _text(value: Any) -> str:
+    """A detail's value as text: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
