@@ -311,3 +311,22 @@ def test_no_page_loads_anything_from_another_site(client: TestClient) -> None:
             assert url.startswith("/"), (path, url)  # this server's, not a CDN's
             assert client.get(url).status_code == 200, url
         assert "https://" not in page.text, path
+
+
+def test_an_opsgenie_request_is_polled_at_any_process(sqlite_url: str, clock: FakeClock) -> None:
+    # Two processes on one database, as behind a load balancer: neither keeps the outcome.
+    first, second = (bootstrap(Settings(database_url=sqlite_url), clock=clock) for _ in "ab")
+    first.handlers.define_policy(two_level_policy())
+    first.handlers.define_service("db", "Database", "ops")
+    genie = {"Authorization": f"GenieKey {first.accounts.rotate_integration_key('db').key}"}
+    with TestClient(create_app(first)) as one, TestClient(create_app(second)) as other:
+        created = one.post(
+            "/v2/alerts", json={"message": "disk full", "alias": "disk"}, headers=genie
+        )
+        assert created.status_code == 202
+        polled = other.get(f"/v2/alerts/requests/{created.json()['requestId']}", headers=genie)
+    assert polled.status_code == 200, polled.text
+    assert polled.json()["data"]["status"] == "Created alert"
+    assert polled.json()["data"]["alias"] == "disk"
+    for container in (first, second):
+        container.engine.dispose()

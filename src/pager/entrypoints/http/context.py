@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -12,7 +12,7 @@ from pager.application.handlers import Handlers
 from pager.application.queries import ReadModel
 from pager.bootstrap import App
 from pager.entrypoints.http.limits import RateLimiter
-from pager.entrypoints.http.opsgenie_requests import RequestLog
+from pager.entrypoints.http.opsgenie_requests import RequestIds
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +20,10 @@ class Context:
     container: App
     limiter: RateLimiter
     """Per credential, per process."""
-    opsgenie_requests: RequestLog = field(default_factory=RequestLog)
-    """The outcomes of the Opsgenie requests this process answered."""
+
+    @property
+    def opsgenie_requests(self) -> RequestIds:
+        return RequestIds(self.container.secret.value)
 
     @property
     def handlers(self) -> Handlers:

@@ -6,15 +6,15 @@ their tools' API URL at Pager and use the service's integration key as the Genie
 An Opsgenie alert is a Pager incident: its id is the incident's id, and `alias` is the dedup
 key of one of its alerts. Opsgenie answers 202 `{"result": "Request will be processed",
 "took", "requestId"}` and does the work later; Pager does it before answering, so errors (an
-unknown incident id, say) come back at once, in the same shape plus `error`, and the outcome
-of each request is kept for `GET /v2/alerts/requests/{requestId}` (`opsgenie_requests`).
+unknown incident id, say) come back at once, in the same shape plus `error`, and the
+request id it answers with carries the outcome, for `GET /v2/alerts/requests/{requestId}`
+(`opsgenie_requests`).
 """
 
 from __future__ import annotations
 
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -105,9 +105,8 @@ def answered(
     status: str,
     reached: tuple[str, str] | None,
 ) -> Accepted:
-    """202, with the request's outcome kept for its requestId: done (`status`) on the
-    incident and alias `reached`, or nothing done (None: no such open alert)."""
-    accepted = Accepted(took=took(request), requestId=str(uuid.uuid4()))
+    """202, with the request's outcome in its requestId: done (`status`) on the incident
+    and alias `reached`, or nothing done (None: no such open alert)."""
     alert_id, alias = reached or ("", "")
     outcome = RequestOutcome(
         service_id,
@@ -118,8 +117,7 @@ def answered(
         alias,
         ctx.container.clock.now(),
     )
-    ctx.opsgenie_requests.record(accepted.requestId, outcome)
-    return accepted
+    return Accepted(took=took(request), requestId=ctx.opsgenie_requests.issue(outcome))
 
 
 @router.post("", status_code=202, responses=ERRORS, summary="Opsgenie: create alert")

@@ -32,6 +32,7 @@ from pager.entrypoints.http.opsgenie import (
     open_incident_by_alias,
     took,
 )
+from pager.entrypoints.http.opsgenie_requests import MAX_REQUEST_ID
 
 router = APIRouter(prefix="/v2/alerts", tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
@@ -139,14 +140,14 @@ class CountAnswer(BaseModel):
     summary="Opsgenie: get request status",
 )
 def request_status(
-    request_id: Annotated[str, Path(min_length=1, max_length=100)],
+    request_id: Annotated[str, Path(min_length=1, max_length=MAX_REQUEST_ID)],
     service_id: GenieKeyService,
     ctx: Ctx,
     request: Request,
 ) -> RequestStatusAnswer:
-    """What a create, acknowledge, unacknowledge, close or add-note request of this process
-    came to. A request Pager did not answer (or long ago), or another key's, is a 404, as
-    Opsgenie answers for a request it has not processed yet."""
+    """What a create, acknowledge, unacknowledge, close or add-note request came to (its id
+    says, signed). An id Pager did not give, or another key's, is a 404, as Opsgenie
+    answers for a request it has not processed yet."""
     outcome = ctx.opsgenie_requests.find(request_id, service_id)
     if outcome is None:
         raise not_found(UNKNOWN_REQUEST)
