@@ -24,11 +24,13 @@ from pager.domain.errors import ValidationFailed
 from pager.domain.schedule import (
     WEEKDAYS,
     Layer,
+    OnCall,
     Override,
     Restriction,
     Schedule,
     Shift,
     ShiftLength,
+    next_change,
     on_call,
     shifts,
     validate_schedule,
@@ -476,6 +478,32 @@ def test_the_same_user_on_two_layers_is_one_shift() -> None:
     sched = schedule(PARIS, ALWAYS_ALICE, Layer((ALICE,), DAILY, datetime(2024, 5, 6), (NIGHTS,)))
 
     assert shifts(sched, paris(5, 6), paris(5, 8)) == (Shift(ALICE, paris(5, 6), paris(5, 8)),)
+
+
+# Until when, and who next.
+
+
+def test_next_change_says_until_when_and_who_next() -> None:
+    sched = schedule(PARIS, ALWAYS_DAN, MONDAY_NIGHTS)
+
+    assert next_change(sched, paris(5, 6, 23)) == OnCall((ALICE,), paris(5, 7, 6), (DAN,))
+    assert next_change(sched, paris(5, 7, 6)) == OnCall((DAN,), paris(5, 13, 22), (BOB,))
+
+
+def test_next_change_names_a_gap_as_nobody() -> None:
+    sched = schedule(PARIS, MONDAY_NIGHTS)
+
+    assert next_change(sched, paris(5, 6, 23)) == OnCall((ALICE,), paris(5, 7, 6), ())
+    assert next_change(sched, paris(5, 7, 12)) == OnCall((), paris(5, 13, 22), (BOB,))
+
+
+def test_next_change_beyond_the_horizon_is_none() -> None:
+    alone = schedule(PARIS, ALWAYS_ALICE)
+    nights = schedule(PARIS, MONDAY_NIGHTS)
+
+    assert next_change(alone, paris(5, 6)) == OnCall((ALICE,), None, ())
+    assert next_change(nights, paris(5, 7, 12), horizon=DAY) == OnCall((), None, ())
+    assert next_change(nights, paris(4, 1), horizon=DAY) == OnCall((), None, ())
 
 
 # Instants in, instants out.
@@ -1023,3 +1051,24 @@ def test_hour_handoffs_keep_the_elapsed_time_across_changes(
     whole = [shift for shift in found if start < shift.start and shift.end < end]
     assert all(shift.end - shift.start == period for shift in whole)
     assert all((shift.start - found[-1].start) % period == timedelta(0) for shift in found[1:])
+
+
+@relaxed
+@given(case=cases(), data=st.data())
+def test_next_change_agrees_with_on_call(case: Case, data: st.DataObject) -> None:
+    instant = instant_near(data, case.change)
+
+    found = next_change(case.schedule, instant, horizon=4 * DAY)
+
+    assert found.users == on_call(case.schedule, instant)
+    if found.until is None:
+        ahead = shifts(case.schedule, instant, instant + 4 * DAY)
+        assert [(s.user, s.start, s.end) for s in ahead] == [
+            (user, instant, instant + 4 * DAY) for user in found.users
+        ]
+        assert found.next == ()
+        return
+    assert instant < found.until <= instant + 4 * DAY
+    assert on_call(case.schedule, found.until - timedelta(microseconds=1)) == found.users
+    assert on_call(case.schedule, found.until) == found.next
+    assert found.next != found.users

@@ -96,6 +96,15 @@ class Shift:
     override: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    """Who is on call now, until when (None: no change within the horizon), and who after."""
+
+    users: tuple[str, ...]
+    until: datetime | None
+    next: tuple[str, ...]
+
+
 def on_call(schedule: Schedule, at: datetime) -> tuple[str, ...]:
     """The emails on call at the aware instant `at`: one, or none.
 
@@ -137,6 +146,34 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> tuple[Shift, .
         cover = Shift(override.user, _utc(override.start), _utc(override.end), override=True)
         covers = _paint(covers, _intersect([cover], [(start, end)]))
     return tuple(_merge(_paint(timeline, covers)))
+
+
+def next_change(
+    schedule: Schedule, at: datetime, horizon: timedelta = timedelta(days=92)
+) -> OnCall:
+    """Who is on call at `at`, until when, and who right after (nobody, in a gap).
+
+    `until` is None when nothing changes within `horizon` (positive) of `at`. Derived from
+    `shifts`, over a span that doubles from a day until it sees a change.
+    """
+    at = _utc(at)
+    span = _ONE_DAY
+    while True:
+        span = min(span, horizon)
+        found = _first_change(shifts(schedule, at, at + span), at, at + span)
+        if found.until is not None or span == horizon:
+            return found
+        span *= 2
+
+
+def _first_change(ahead: tuple[Shift, ...], at: datetime, end: datetime) -> OnCall:
+    now = ahead[0] if ahead and ahead[0].start == at else None
+    users = (now.user,) if now else ()
+    until = now.end if now else (ahead[0].start if ahead else end)
+    if until == end:
+        return OnCall(users, None, ())
+    after = tuple(shift.user for shift in ahead if shift.start == until)
+    return OnCall(users, until, after)
 
 
 # Time zone arithmetic.
