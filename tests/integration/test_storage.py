@@ -22,6 +22,7 @@ from pager.adapters.storage.migrate import MIGRATIONS, head_revision, migrate
 from pager.adapters.storage.types import UtcDateTime
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
 from pager.application.handlers import Handlers
+from pager.bootstrap import bootstrap
 from pager.application.ports import ConcurrencyConflict
 from pager.domain.events import ServiceCreated, ServiceUpdated
 from pager.domain.incident import ServiceState, fold
@@ -75,6 +76,30 @@ def test_the_console_sessions_migration_downgrades_and_upgrades_again(engine: En
     assert before_after == ("0003", head_revision())
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+
+
+def test_the_people_migration_goes_back_one_step_and_keeps_accounts(engine: Engine) -> None:
+    accounts = bootstrap(engine=engine).accounts
+    accounts.add_user("keep@example.com", "admin")
+    token = accounts.create_token("keep@example.com")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004")
+            conn.commit()
+            inspector = sa.inspect(conn)
+            assert "schedules" not in inspector.get_table_names()
+            assert "contact_methods" not in {c["name"] for c in inspector.get_columns("users")}
+            assert "unreached" not in {c["name"] for c in inspector.get_columns("incidents")}
+            assert conn.scalar(sa.select(sa.func.count()).select_from(t.api_tokens)) == 1
+    finally:
+        before_after = migrate(engine)  # the database is shared with other tests
+    assert before_after == ("0004", head_revision())
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+    assert accounts.user_for_token(token) is not None  # nothing cascaded from users
 
 
 def test_a_new_stream_loads_empty_at_version_zero(engine: Engine) -> None:

@@ -24,7 +24,9 @@ from pager.domain.events import (
     ServiceEvent,
 )
 from pager.domain.incident import ServiceState, decide, fold
+from pager.domain.paging import Page
 from pager.domain.policy import (
+    Address,
     EmailTarget,
     EscalationPolicy,
     Level,
@@ -82,9 +84,33 @@ def notified(
     """The LevelNotified the rules must emit for `level` of `policy` at `now`."""
     step = policy.level(level)
     due = now + timedelta(seconds=step.ack_timeout_seconds)
+    pages = tuple(Page(target, target.key) for target in step.targets)  # addresses only
     return LevelNotified(
-        incident_id, policy.id, level, round_, step.targets, step.ack_timeout_seconds, due, now
+        incident_id,
+        policy.id,
+        level,
+        round_,
+        step.targets,
+        step.ack_timeout_seconds,
+        due,
+        now,
+        pages,
     )
+
+
+def stepped(
+    incident_id: str,
+    policy_id: str,
+    level: int,
+    round_: int,
+    targets: tuple[Address, ...],
+    timeout: int,
+    due: datetime,
+    now: datetime,
+) -> LevelNotified:
+    """A step whose level names addresses only: each paged at once."""
+    pages = tuple(Page(target, target.key) for target in targets)
+    return LevelNotified(incident_id, policy_id, level, round_, targets, timeout, due, now, pages)
 
 
 def page_level_1(dedup_key: str | None = None) -> tuple[ServiceEvent, ...]:

@@ -76,6 +76,7 @@ from tests.unit.scenario import (
     notified,
     opened,
     page_level_1,
+    stepped,
 )
 
 ALERT = ReceiveAlert(SERVICE, INCIDENT, "disk full")
@@ -102,7 +103,7 @@ def test_scenario_1_healthy_service_alert_opens_incident_and_pages_level_1() -> 
         .when(ALERT, now=T0)
         .then(
             IncidentOpened(INCIDENT, SERVICE, "disk full", None, None, "api", T0),
-            LevelNotified(INCIDENT, "ops", 1, 1, (ALICE,), 60, at(60), T0),
+            stepped(INCIDENT, "ops", 1, 1, (ALICE,), 60, at(60), T0),
         )
     )
 
@@ -116,7 +117,7 @@ def test_scenario_2_unacknowledged_timeout_pages_next_level_and_sets_a_new_timer
     after = (
         given(created(), *page_level_1())
         .when(TIMEOUT_1, now=at(60))
-        .then(LevelNotified(INCIDENT, "ops", 2, 1, (BOB, OPS_HOOK), 120, at(180), at(60)))
+        .then(stepped(INCIDENT, "ops", 2, 1, (BOB, OPS_HOOK), 120, at(180), at(60)))
     )
 
     assert after.state.incident is not None
@@ -443,9 +444,9 @@ def test_each_escalation_step_reads_the_current_policy() -> None:
     (
         given(created(), *page_level_1())
         .when(TIMEOUT_1, policy=level_2_fixed, now=at(60))
-        .then(LevelNotified(INCIDENT, "ops", 2, 1, (CAROL, TEAM_SLACK), 30, at(90), at(60)))
+        .then(stepped(INCIDENT, "ops", 2, 1, (CAROL, TEAM_SLACK), 30, at(90), at(60)))
         .when(TIMEOUT_2, policy=then_rewritten, now=at(90))
-        .then(LevelNotified(INCIDENT, "ops", 1, 2, (BOB,), 45, at(135), at(90)))
+        .then(stepped(INCIDENT, "ops", 1, 2, (BOB,), 45, at(135), at(90)))
     )
 
 
@@ -465,7 +466,7 @@ def test_a_level_added_to_the_policy_is_paged_after_the_old_last_level() -> None
         pytest.param(0, EscalationExhausted(INCIDENT, 2, 1, at(180)), id="no-repeat"),
         pytest.param(
             1,
-            LevelNotified(INCIDENT, "ops", 1, 2, (CAROL,), 10, at(190), at(180)),
+            stepped(INCIDENT, "ops", 1, 2, (CAROL,), 10, at(190), at(180)),
             id="repeat-left",
         ),
     ],
@@ -490,7 +491,7 @@ def test_a_service_moved_to_another_policy_escalates_on_the_new_one() -> None:
         .when(DefineService(SERVICE, "Checkout", "night"), policy=night, now=at(10))
         .then(ServiceUpdated(SERVICE, "Checkout", "night", at(10)))
         .when(TIMEOUT_1, policy=night, now=at(60))
-        .then(LevelNotified(INCIDENT, "night", 2, 1, (CAROL,), 5, at(65), at(60)))
+        .then(stepped(INCIDENT, "night", 2, 1, (CAROL,), 5, at(65), at(60)))
     )
 
 

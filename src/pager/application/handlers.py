@@ -112,11 +112,12 @@ class Handlers:
             return policies[policy_id]
 
         now = self._clock.now()
+        directory = uow.directory(now)
         results: list[Result | None] = [None] * len(commands)
         appends = []
         for service_id, positions in by_service.items():
             decided = decide_all(
-                loaded[service_id].state, [commands[p] for p in positions], policy, now
+                loaded[service_id].state, [commands[p] for p in positions], policy, now, directory
             )
             for position, result in zip(positions, decided.results, strict=True):
                 results[position] = result if isinstance(result, DomainError) else Outcome(*result)
@@ -212,11 +213,13 @@ class Handlers:
     def define_policy(self, policy: EscalationPolicy) -> tuple[PolicyEvent, ...]:
         def run(uow: UnitOfWork) -> tuple[PolicyEvent, ...]:
             loaded = uow.policies.load(policy.id)
+            now = self._clock.now()
             events = decide_policy(
                 loaded.state,
                 DefinePolicy(policy),
-                self._clock.now(),
+                now,
                 allow_private=self.allow_private_targets,
+                directory=uow.directory(now),
             )
             if events:
                 uow.policies.append(loaded, events)

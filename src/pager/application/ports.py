@@ -10,7 +10,8 @@ from typing import Generic, Literal, Protocol, Self, TypeVar
 
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
-from pager.domain.policy import EscalationPolicy, Target
+from pager.domain.paging import Directory
+from pager.domain.policy import Address, EscalationPolicy
 from pager.domain.policy_stream import PolicyState
 
 
@@ -92,6 +93,11 @@ class UnitOfWork(Protocol):
     @property
     def timers(self) -> Timers: ...
 
+    def directory(self, now: datetime) -> Directory:
+        """The people and schedules levels name, as they are now (a schedule with the
+        overrides that have not ended by `now`), read in this unit of work."""
+        ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(
@@ -120,7 +126,7 @@ class OutgoingNotification:
     message: str
     level: int
     round: int
-    target: Target
+    target: Address
     attempt: int
     opened_at: datetime
     alert_count: int = 1
@@ -166,7 +172,7 @@ class ClaimedNotification:
     opened_at: datetime
     level: int
     round: int
-    target: Target
+    target: Address
     attempts: int
     created_at: datetime
 

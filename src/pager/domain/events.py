@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pager.domain.policy import EscalationPolicy, Target
+from pager.domain.paging import OnCallAt, Page, Unreached
+from pager.domain.policy import EscalationPolicy, ScheduleTarget, Target, UserTarget
+
+_People = UserTarget | ScheduleTarget
 
 ResolveCause = Literal["healthy", "resolved", "alerts_resolved", "service_deleted"]
 
@@ -60,7 +63,13 @@ class AlertAttached:
 
 @dataclass(frozen=True, slots=True)
 class LevelNotified:
-    """Every target of one level was notified, and its ack timer set to `timer_due_at`."""
+    """One level's step: the level's `targets` as the policy named them, resolved at `at`
+    into `pages` (which person by which method, after how long, and why), what reached
+    nobody (`unreached`) and whom each schedule had on call (`on_call`), so that the
+    timeline says who was paged even after people and schedules change. Its ack timer is
+    set to `timer_due_at`; None when the level paged nobody, and the next level followed at
+    once. `pages` is None in events from before people could be paged: then every target
+    was an address, paged at once."""
 
     incident_id: str
     policy_id: str
@@ -68,8 +77,18 @@ class LevelNotified:
     round: int
     targets: tuple[Target, ...]
     ack_timeout_seconds: int
-    timer_due_at: datetime
+    timer_due_at: datetime | None
     at: datetime
+    pages: tuple[Page, ...] | None = None
+    unreached: tuple[Unreached, ...] = ()
+    on_call: tuple[OnCallAt, ...] = ()
+
+    @property
+    def paged(self) -> tuple[Page, ...]:
+        """The pages of this step, whenever the event was written."""
+        if self.pages is not None:
+            return self.pages
+        return tuple(Page(t, t.key) for t in self.targets if not isinstance(t, _People))
 
 
 @dataclass(frozen=True, slots=True)

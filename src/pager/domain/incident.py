@@ -51,6 +51,7 @@ from pager.domain.events import (
     ServiceUpdated,
     Unacknowledged,
 )
+from pager.domain.paging import NO_ONE, Directory, resolve
 from pager.domain.policy import ID_PATTERN, EscalationPolicy, valid_id
 
 MAX_MESSAGE_LENGTH = 4096
@@ -71,6 +72,8 @@ class OpenIncident:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     exhausted: bool = False
+    unreached: int = 0
+    """How many level targets reached nobody so far (the incident is flagged for it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,10 @@ def decide(
     command: ServiceCommand,
     policy: EscalationPolicy | None,
     now: datetime,
+    directory: Directory = NO_ONE,
 ) -> tuple[ServiceEvent, ...]:
-    """The events that `command` causes. `policy` is the service's current policy, if any."""
+    """The events that `command` causes. `policy` is the service's current policy, if any;
+    `directory` has the people and schedules its levels name, as they are now."""
     if isinstance(command, DefineService):
         return _define(state, command, policy, now)
     if not state.exists:
@@ -101,7 +106,7 @@ def decide(
         case DeleteService():
             return _delete(state, now)
         case ReceiveAlert():
-            return _receive_alert(state, command, policy, now)
+            return _receive_alert(state, command, policy, now, directory)
         case Acknowledge():
             return _acknowledge(state, command, now)
         case AcknowledgeAlert():
@@ -110,7 +115,7 @@ def decide(
                 return ()
             return _acknowledge(state, Acknowledge(state.service_id, incident.id, command.by), now)
         case ReceiveAckTimeout():
-            return _ack_timeout(state, command, policy, now)
+            return _ack_timeout(state, command, policy, now, directory)
         case MarkHealthy():
             return _resolve_open(state, command.by, "healthy", now)
         case Resolve():
@@ -173,6 +178,7 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 incident.acknowledged_at,
                 incident.acknowledged_by,
                 incident.exhausted,
+                incident.unreached + len(event.unreached),
             )
         case EscalationExhausted():
             incident = replace(incident, exhausted=True)
@@ -207,6 +213,7 @@ def _with_alerts(incident: OpenIncident, alerts: int, keys: frozenset[str]) -> O
         incident.acknowledged_at,
         incident.acknowledged_by,
         incident.exhausted,
+        incident.unreached,
     )
 
 
@@ -245,7 +252,11 @@ def _delete(state: ServiceState, now: datetime) -> tuple[ServiceEvent, ...]:
 
 
 def _receive_alert(
-    state: ServiceState, command: ReceiveAlert, policy: EscalationPolicy | None, now: datetime
+    state: ServiceState,
+    command: ReceiveAlert,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
 ) -> tuple[ServiceEvent, ...]:
     message = _alert_message(command)
     incident = state.incident
@@ -267,7 +278,7 @@ def _receive_alert(
         command.source,
         now,
     )
-    return (opened, _notify(command.incident_id, policy, 1, 1, now))
+    return (opened, *_steps(command.incident_id, policy, 1, 1, now, directory))
 
 
 def _alert_message(command: ReceiveAlert) -> str:
@@ -298,7 +309,11 @@ class Decided:
 
 
 def decide_all(
-    state: ServiceState, commands: Sequence[ServiceCommand], policies: PolicyLookup, now: datetime
+    state: ServiceState,
+    commands: Sequence[ServiceCommand],
+    policies: PolicyLookup,
+    now: datetime,
+    directory: Directory = NO_ONE,
 ) -> Decided:
     """`decide` then `evolve` for each command in turn, one service's commands in their
     order: a command sees what the ones before it did, and a refused one changes nothing.
@@ -326,7 +341,8 @@ def decide_all(
             continue
         start += 1
         try:
-            decided = decide(state, command, _policy_for(state, command, policies), now)
+            policy = _policy_for(state, command, policies)
+            decided = decide(state, command, policy, now, directory)
         except DomainError as refused:
             results.append(refused)
             continue
@@ -450,6 +466,7 @@ def _ack_timeout(
     command: ReceiveAckTimeout,
     policy: EscalationPolicy | None,
     now: datetime,
+    directory: Directory,
 ) -> tuple[ServiceEvent, ...]:
     incident = state.incident
     if (
@@ -461,11 +478,10 @@ def _ack_timeout(
     ):
         return ()  # stale, duplicate or overtaken: timers fire at least once
     policy = _require_policy(state, policy)
-    if incident.level < len(policy.levels):
-        return (_notify(incident.id, policy, incident.level + 1, incident.round, now),)
-    if incident.round <= policy.repeat:
-        return (_notify(incident.id, policy, 1, incident.round + 1, now),)
-    return (EscalationExhausted(incident.id, incident.level, incident.round, now),)
+    following = _after(policy, incident.level, incident.round)
+    if following is None:
+        return (EscalationExhausted(incident.id, incident.level, incident.round, now),)
+    return _steps(incident.id, policy, *following, now, directory)
 
 
 def _resolve_open(
@@ -494,11 +510,51 @@ def _require_policy(state: ServiceState, policy: EscalationPolicy | None) -> Esc
     return policy
 
 
-def _notify(
-    incident_id: str, policy: EscalationPolicy, level: int, round_: int, now: datetime
-) -> LevelNotified:
-    step = policy.level(level)
-    due = now + timedelta(seconds=step.ack_timeout_seconds)
-    return LevelNotified(
-        incident_id, policy.id, level, round_, step.targets, step.ack_timeout_seconds, due, now
-    )
+def _after(policy: EscalationPolicy, level: int, round_: int) -> tuple[int, int] | None:
+    """The step after `level` of `round_`: the next level, or level 1 of the next round
+    while `repeat` allows; None after the last."""
+    if level < len(policy.levels):
+        return level + 1, round_
+    if round_ <= policy.repeat:
+        return 1, round_ + 1
+    return None
+
+
+def _steps(
+    incident_id: str,
+    policy: EscalationPolicy,
+    level: int,
+    round_: int,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """The step to `level` of `round_`, its targets resolved now; while a level pages
+    nobody, the next one at once (recorded, never a silent wait for its timeout), until a
+    level pages someone or the last is done."""
+    events: list[ServiceEvent] = []
+    step: tuple[int, int] | None = (level, round_)
+    while step is not None:
+        level, round_ = step
+        found = resolve(policy.level(level), directory, now)
+        timeout = policy.level(level).ack_timeout_seconds
+        due = now + timedelta(seconds=timeout) if found.pages else None
+        events.append(
+            LevelNotified(
+                incident_id,
+                policy.id,
+                level,
+                round_,
+                policy.level(level).targets,
+                timeout,
+                due,
+                now,
+                found.pages,
+                found.unreached,
+                found.on_call,
+            )
+        )
+        if found.pages:
+            return tuple(events)
+        step = _after(policy, level, round_)
+    events.append(EscalationExhausted(incident_id, level, round_, now))
+    return tuple(events)

@@ -81,7 +81,59 @@ class SlackTarget:
         return f"slack {_host(self.url)}"
 
 
-Target = EmailTarget | SmsTarget | WebhookTarget | SlackTarget
+@dataclass(frozen=True, slots=True)
+class VoiceTarget:
+    """A phone call. Its channel comes with a later version: a page to it is recorded as
+    not sent, never dropped."""
+
+    phone: str
+    type: Literal["voice"] = "voice"
+
+    @property
+    def key(self) -> str:
+        return f"voice:{self.phone}"
+
+    @property
+    def label(self) -> str:
+        return f"voice {self.phone}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserTarget:
+    """A person, paged through their own contact methods and notification rules."""
+
+    user: str
+    type: Literal["user"] = "user"
+
+    @property
+    def key(self) -> str:
+        return f"user:{self.user.lower()}"
+
+    @property
+    def label(self) -> str:
+        return f"user {self.user}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTarget:
+    """Whoever a schedule has on call at the step, each through their own rules."""
+
+    schedule: str
+    type: Literal["schedule"] = "schedule"
+
+    @property
+    def key(self) -> str:
+        return f"schedule:{self.schedule}"
+
+    @property
+    def label(self) -> str:
+        return f"schedule {self.schedule}"
+
+
+Address = EmailTarget | SmsTarget | VoiceTarget | WebhookTarget | SlackTarget
+"""Where a page is sent."""
+Target = Address | UserTarget | ScheduleTarget
+"""What a level names: an address, a person, or a schedule's people."""
 
 
 def _host(url: str) -> str:
@@ -129,9 +181,15 @@ def target_problem(target: Target, *, allow_private: bool = False) -> str | None
         case EmailTarget(address=address):
             if not EMAIL_PATTERN.fullmatch(address):
                 return f"{address!r} is not an email address"
-        case SmsTarget(phone=phone):
+        case SmsTarget(phone=phone) | VoiceTarget(phone=phone):
             if not E164_PATTERN.fullmatch(phone):
                 return f"{phone!r} is not an E.164 phone number such as +14155550100"
+        case UserTarget(user=user):
+            if not EMAIL_PATTERN.fullmatch(user):
+                return f"{user!r} is not a user's email address"
+        case ScheduleTarget(schedule=schedule):
+            if not valid_id(schedule):
+                return f"{schedule!r} is not a schedule id ({ID_PATTERN.pattern})"
         case WebhookTarget(url=url) | SlackTarget(url=url):
             if not _is_http_url(url):
                 return f"{url!r} is not an http(s) URL"

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import assert_never
 
 from pager.domain.commands import DefinePolicy, DeletePolicy, PolicyCommand
-from pager.domain.errors import PolicyInUse, PolicyNotFound
+from pager.domain.errors import PolicyInUse, PolicyNotFound, ValidationFailed
 from pager.domain.events import PolicyChanged, PolicyCreated, PolicyDeleted, PolicyEvent
+from pager.domain.paging import NO_ONE, Directory, unknown_references
 from pager.domain.policy import EscalationPolicy, validate_policy
 
 
@@ -19,12 +20,21 @@ class PolicyState:
 
 
 def decide_policy(
-    state: PolicyState, command: PolicyCommand, now: datetime, *, allow_private: bool = False
+    state: PolicyState,
+    command: PolicyCommand,
+    now: datetime,
+    *,
+    allow_private: bool = False,
+    directory: Directory = NO_ONE,
 ) -> tuple[PolicyEvent, ...]:
-    """`allow_private`: whether a policy may page private addresses (`target_problem`)."""
+    """`allow_private`: whether a policy may page private addresses (`target_problem`);
+    every user and schedule a policy names must be in `directory`."""
     match command:
         case DefinePolicy(policy=policy):
             validate_policy(policy, allow_private=allow_private)
+            unknown = unknown_references(policy, directory)
+            if unknown:
+                raise ValidationFailed(unknown)
             if state.policy is None:
                 return (PolicyCreated(policy, now),)
             if state.policy == policy:

@@ -20,9 +20,12 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    UserTarget,
+    VoiceTarget,
     WebhookTarget,
 )
 from pager.entrypoints.http.schemas import (
@@ -86,8 +89,23 @@ class SlackTargetModel(_UrlFromEnv):
     type: Literal["slack"]
 
 
+class UserTargetModel(_Model):
+    type: Literal["user"]
+    user: str
+
+
+class ScheduleTargetModel(_Model):
+    type: Literal["schedule"]
+    schedule: str
+
+
 TargetModel = Annotated[
-    EmailTargetModel | SmsTargetModel | WebhookTargetModel | SlackTargetModel,
+    UserTargetModel
+    | ScheduleTargetModel
+    | EmailTargetModel
+    | SmsTargetModel
+    | WebhookTargetModel
+    | SlackTargetModel,
     Field(discriminator="type"),
 ]
 
@@ -311,6 +329,10 @@ class _Translation:
 
     def _target(self, where: str, model: TargetModel) -> Target:
         match model:
+            case UserTargetModel(user=user):
+                return UserTarget(normalize_email(user))
+            case ScheduleTargetModel(schedule=schedule):
+                return ScheduleTarget(schedule)
             case EmailTargetModel(address=address):
                 return EmailTarget(address)
             case SmsTargetModel(phone=phone):
@@ -382,6 +404,12 @@ def _policy_data(policy: EscalationPolicy) -> dict[str, Any]:
 
 def _target_data(target: Target) -> dict[str, Any]:
     match target:
+        case UserTarget(user=user):
+            return {"type": "user", "user": user}
+        case ScheduleTarget(schedule=schedule):
+            return {"type": "schedule", "schedule": schedule}
+        case VoiceTarget(phone=phone):
+            return {"type": "voice", "phone": phone}
         case EmailTarget(address=address):
             return {"type": "email", "address": address}
         case SmsTarget(phone=phone):

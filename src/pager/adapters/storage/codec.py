@@ -7,12 +7,14 @@ from functools import lru_cache
 from typing import Any, get_args
 
 from pydantic import TypeAdapter
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
-from pager.domain.policy import EscalationPolicy, Level, Target
+from pager.domain.people import ContactMethod, NotificationRule, Person
+from pager.domain.policy import Address, EscalationPolicy, Level
 from pager.domain.policy_stream import PolicyState
+from pager.domain.schedule import Layer, Override, Schedule
 
 Event = ServiceEvent | PolicyEvent
 
@@ -25,7 +27,7 @@ _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {
 _service_state = TypeAdapter(ServiceState)
 _policy_state = TypeAdapter(PolicyState)
 _levels = TypeAdapter(tuple[Level, ...])
-_target = TypeAdapter(Target)
+_address = TypeAdapter(Address)
 
 
 # Events and snapshots are written as JSON text (pydantic encodes it directly, faster than
@@ -86,11 +88,55 @@ def _policy_from_text(id_: str, name: str, repeat: int, levels: str) -> Escalati
     return EscalationPolicy(id_, name, _levels.validate_json(levels), repeat)
 
 
-def encode_target(target: Target) -> dict[str, Any]:
-    data: dict[str, Any] = _target.dump_python(target, mode="json")
+def encode_target(target: Address) -> dict[str, Any]:
+    """A page's address, for its notification row."""
+    data: dict[str, Any] = _address.dump_python(target, mode="json")
     return data
 
 
-def decode_target(data: Any) -> Target:
-    target: Target = _target.validate_python(data)
+def decode_target(data: Any) -> Address:
+    target: Address = _address.validate_python(data)
     return target
+
+
+# People and schedules: rows whose lists are the domain's values as JSON.
+
+_methods = TypeAdapter(tuple[ContactMethod, ...])
+_rules = TypeAdapter(tuple[NotificationRule, ...])
+_layers = TypeAdapter(tuple[Layer, ...])
+
+
+def encode_methods(methods: tuple[ContactMethod, ...]) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = _methods.dump_python(methods, mode="json")
+    return data
+
+
+def encode_rules(rules: tuple[NotificationRule, ...]) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = _rules.dump_python(rules, mode="json")
+    return data
+
+
+def decode_person(email: str, name: str, time_zone: str, methods: Any, rules: Any) -> Person:
+    return Person(
+        email,
+        name,
+        time_zone,
+        _methods.validate_python(_json(methods)),
+        _rules.validate_python(_json(rules)),
+    )
+
+
+def encode_layers(layers: tuple[Layer, ...]) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = _layers.dump_python(layers, mode="json")
+    return data
+
+
+def decode_schedule(
+    id_: str, name: str, time_zone: str, layers: Any, overrides: tuple[Override, ...]
+) -> Schedule:
+    return Schedule(id_, name, time_zone, _layers.validate_python(_json(layers)), overrides)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as SQLite (text) or PostgreSQL (decoded) returns it, decoded."""
+    return from_json(value) if isinstance(value, str) else value

@@ -6,7 +6,7 @@ alerts costs a handful of round trips, not hundreds."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,6 +65,7 @@ _INCIDENT = Prepared(
         acknowledged_by=_b("acknowledged_by"),
         resolved_at=_b("resolved_at"),
         resolved_by=_b("resolved_by"),
+        unreached=_b("unreached"),
     ),
     json_text=["dedup_keys"],
 )
@@ -200,24 +201,31 @@ class Projection:
 
     def _notify(self, event: LevelNotified, after: ServiceState) -> None:
         service_id = after.service_id
-        for target in event.targets:
+        for page in event.paged:
             notification_id = new_id()
+            due = event.at + timedelta(seconds=page.delay_seconds)
             row: dict[str, Any] = {
                 "id": notification_id,
                 "incident_id": event.incident_id,
                 "service_id": service_id,
                 "round": event.round,
                 "level": event.level,
-                "target_key": target.key,
-                "target": encode_target(target),
-                "channel": target.type,
+                "target_key": page.key,
+                "target": encode_target(page.target),
+                "channel": page.target.type,
                 "status": "queued",
                 "attempts": 0,
-                "next_attempt_at": event.at,
-                "created_at": event.at,
+                "next_attempt_at": due,
+                # When it is due: its time to be delivered in counts from then.
+                "created_at": due,
                 "claimed_until": None,
+                "via": page.via or None,
             }
-            lease = self.handoff.reserve() if self.handoff is not None else None
+            # A page that is due now goes straight to this process's dispatcher; a rule's
+            # later page waits in the outbox for its time, as any claim does.
+            lease = None
+            if self.handoff is not None and page.delay_seconds == 0:
+                lease = self.handoff.reserve()
             if lease is not None:
                 assert after.incident is not None
                 row["claimed_until"] = event.at + lease
@@ -232,13 +240,14 @@ class Projection:
                         after.incident.opened_at,
                         event.level,
                         event.round,
-                        target,
+                        page.target,
                         0,
-                        event.at,
+                        due,
                     )
                 )
             self.notifications.append(row)
-        self._timer(event.incident_id, service_id, event)
+        if event.timer_due_at is not None:  # None: it paged nobody, the next level followed
+            self._timer(event.incident_id, service_id, event)
 
     def write(self, conn: sa.Connection) -> None:
         """In an order where every row exists before it is changed; each kind of row in one
@@ -271,6 +280,7 @@ def _incident_row(incident: OpenIncident, resolved: tuple[datetime, str] | None)
         "acknowledged_by": incident.acknowledged_by,
         "resolved_at": resolved[0] if resolved else None,
         "resolved_by": resolved[1] if resolved else None,
+        "unreached": incident.unreached,
     }
 
 

@@ -77,6 +77,8 @@ incidents = sa.Table(
     sa.Column("acknowledged_by", sa.String(200)),
     sa.Column("resolved_at", UtcDateTime()),
     sa.Column("resolved_by", sa.String(200)),
+    # Level targets that reached nobody (migration 0005): the incident is flagged for them.
+    sa.Column("unreached", sa.Integer, nullable=False, server_default="0"),
     sa.Index(None, "service_id", "opened_at"),
     sa.Index(None, "status", "opened_at"),
 )
@@ -100,6 +102,8 @@ notifications = sa.Table(
     sa.Column("claimed_until", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("sent_at", UtcDateTime()),
+    # Why the page goes there: "user alice@... (sms phone, after 0 min)" (migration 0005).
+    sa.Column("via", sa.Text),
     sa.UniqueConstraint("incident_id", "round", "level", "target_key"),
     sa.Index(None, "status", "next_attempt_at"),
 )
@@ -140,6 +144,12 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("password_hash", sa.String(200)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # The person Pager pages (migration 0005): their contact methods and notification rules
+    # as the domain's JSON, read whole when a level reaches them.
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("contact_methods", json_type(), nullable=False, server_default="[]"),
+    sa.Column("notification_rules", json_type(), nullable=False, server_default="[]"),
 )
 
 api_tokens = sa.Table(
@@ -193,4 +203,65 @@ console_sessions = sa.Table(
     ),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
+# Migration 0005: codes that prove a contact method reaches its owner (only their sha256),
+# on-call schedules, their overrides, and the secret addresses of calendar feeds.
+contact_verifications = sa.Table(
+    "contact_verifications",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey(
+            "users.id", ondelete="CASCADE", name="fk_contact_verifications_user_id_users"
+        ),
+        primary_key=True,
+    ),
+    sa.Column("method_id", sa.String(63), primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sent_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("layers", json_type(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+schedule_overrides = sa.Table(
+    "schedule_overrides",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column(
+        "schedule_id",
+        sa.String(63),
+        sa.ForeignKey(
+            "schedules.id", ondelete="CASCADE", name="fk_schedule_overrides_schedule_id_schedules"
+        ),
+        nullable=False,
+    ),
+    sa.Column("user_email", sa.String(254), nullable=False),
+    sa.Column("start", UtcDateTime(), nullable=False),
+    sa.Column("end", UtcDateTime(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(254), nullable=False),
+    sa.Index(None, "schedule_id", "end"),
+)
+
+calendar_feeds = sa.Table(
+    "calendar_feeds",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "user" or "schedule"
+    sa.Column("subject", sa.String(254), nullable=False),  # the user's email, the schedule id
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("kind", "subject"),
 )

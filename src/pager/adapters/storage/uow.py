@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -23,6 +24,7 @@ from pager.adapters.storage.codec import (
     encode_policy_state,
     encode_service_state,
 )
+from pager.adapters.storage.directory import SqlDirectory
 from pager.adapters.storage.engine import WRITE, write_lock
 from pager.adapters.storage.prepared import Prepared, pipelined, query
 from pager.adapters.storage.projections import Projection, project_policy_event
@@ -335,6 +337,9 @@ class SqlUnitOfWork:
             if self._handed and self._handoff is not None:  # reserved, never committed
                 self._handoff.cancel(len(self._handed))
                 self._handed.clear()
+
+    def directory(self, now: datetime) -> SqlDirectory:
+        return SqlDirectory(self.connection, now)
 
     @property
     def connection(self) -> sa.Connection:

@@ -26,9 +26,12 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    UserTarget,
+    VoiceTarget,
     WebhookTarget,
     target_problem,
     validate_policy,
@@ -37,11 +40,18 @@ from pager.entrypoints.console.display import parse_timeout, timeout_input
 from pager.entrypoints.http.schemas import MAX_ACK_TIMEOUT_SECONDS, MAX_REPEAT
 
 T = TypeVar("T")
-TARGET_TYPES = ("email", "sms", "webhook", "slack")
+TARGET_TYPES = ("user", "schedule", "email", "sms", "webhook", "slack")
 MAX_LEVELS = 20
 MAX_TARGETS = 50
 MAX_NAME = 200
-_MAX_VALUE = {"email": 254, "sms": 32, "webhook": 512, "slack": 512}
+_MAX_VALUE = {
+    "user": 254,
+    "schedule": 63,
+    "email": 254,
+    "sms": 32,
+    "webhook": 512,
+    "slack": 512,
+}
 _MAX_SECRET = 256
 _LEVEL_FIELD = re.compile(r"level-(\d{1,4})-timeout")
 _TARGET_FIELD = re.compile(r"level-(\d{1,4})-target-(\d{1,4})-type")
@@ -253,10 +263,12 @@ def _target(
     draft: TargetDraft, secrets: Mapping[str, str], allow_private: bool
 ) -> tuple[Target | None, str | None]:
     if draft.type not in TARGET_TYPES:
-        return None, "choose email, SMS, webhook or Slack"
+        return None, "choose a user, a schedule, email, SMS, webhook or Slack"
     value = draft.value
     if not value:
         return None, {
+            "user": "enter the user's email address",
+            "schedule": "enter the schedule's id",
             "email": "enter an email address",
             "sms": "enter a phone number such as +14155550100",
         }.get(draft.type, "enter the URL")
@@ -264,6 +276,10 @@ def _target(
         return None, f"at most {_MAX_VALUE[draft.type]} characters"
     target: Target
     match draft.type:
+        case "user":
+            target = UserTarget(value.lower())
+        case "schedule":
+            target = ScheduleTarget(value)
         case "email":
             target = EmailTarget(value)
         case "sms":
@@ -283,6 +299,12 @@ def _target(
 
 def _target_draft(target: Target) -> TargetDraft:
     match target:
+        case UserTarget(user=user):
+            return TargetDraft("user", user)
+        case ScheduleTarget(schedule=schedule):
+            return TargetDraft("schedule", schedule)
+        case VoiceTarget(phone=phone):  # no policy names one yet: voice calls come later
+            return TargetDraft("voice", phone)
         case EmailTarget(address=address):
             return TargetDraft("email", address)
         case SmsTarget(phone=phone):

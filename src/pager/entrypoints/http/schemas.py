@@ -38,9 +38,12 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    UserTarget,
+    VoiceTarget,
     WebhookTarget,
 )
 from pager.domain.text import HTTP_URL, INVISIBLE, WHITESPACE
@@ -375,9 +378,22 @@ class SlackTargetIn(Request):
     url: Url = Field(description=PRIVATE_URL)
 
 
-TargetIn = Annotated[
-    EmailTargetIn | SmsTargetIn | WebhookTargetIn | SlackTargetIn, Field(discriminator="type")
-]
+class UserTargetIn(Request):
+    type: Literal["user"]
+    user: Email = Field(
+        description="A user's email: paged through their own contact methods and rules."
+    )
+
+
+class ScheduleTargetIn(Request):
+    type: Literal["schedule"]
+    schedule: Id = Field(description="Whoever the schedule has on call, each by their rules.")
+
+
+AnyTargetIn = (
+    UserTargetIn | ScheduleTargetIn | EmailTargetIn | SmsTargetIn | WebhookTargetIn | SlackTargetIn
+)
+TargetIn = Annotated[AnyTargetIn, Field(discriminator="type")]
 
 
 class LevelIn(Request):
@@ -410,8 +426,12 @@ class PolicyIn(Request):
         )
 
 
-def _target(target: EmailTargetIn | SmsTargetIn | WebhookTargetIn | SlackTargetIn) -> Target:
+def _target(target: AnyTargetIn) -> Target:
     match target:
+        case UserTargetIn():
+            return UserTarget(target.user.lower())
+        case ScheduleTargetIn():
+            return ScheduleTarget(target.schedule)
         case EmailTargetIn():
             return EmailTarget(target.address)
         case SmsTargetIn():
@@ -445,10 +465,31 @@ class SlackTargetOut(BaseModel):
     url: str
 
 
-TargetOut = Annotated[
-    EmailTargetOut | SmsTargetOut | WebhookTargetOut | SlackTargetOut,
-    Field(discriminator="type"),
-]
+class VoiceTargetOut(BaseModel):
+    type: Literal["voice"]
+    phone: str
+
+
+class UserTargetOut(BaseModel):
+    type: Literal["user"]
+    user: str
+
+
+class ScheduleTargetOut(BaseModel):
+    type: Literal["schedule"]
+    schedule: str
+
+
+AnyTargetOut = (
+    UserTargetOut
+    | ScheduleTargetOut
+    | EmailTargetOut
+    | SmsTargetOut
+    | VoiceTargetOut
+    | WebhookTargetOut
+    | SlackTargetOut
+)
+TargetOut = Annotated[AnyTargetOut, Field(discriminator="type")]
 
 
 class LevelOut(BaseModel):
@@ -485,10 +526,14 @@ class PolicyOut(BaseModel):
         )
 
 
-def _target_out(
-    target: Target, secrets: bool
-) -> EmailTargetOut | SmsTargetOut | WebhookTargetOut | SlackTargetOut:
+def _target_out(target: Target, secrets: bool) -> AnyTargetOut:
     match target:
+        case UserTarget():
+            return UserTargetOut(type="user", user=target.user)
+        case ScheduleTarget():
+            return ScheduleTargetOut(type="schedule", schedule=target.schedule)
+        case VoiceTarget():
+            return VoiceTargetOut(type="voice", phone=target.phone)
         case EmailTarget():
             return EmailTargetOut(type="email", address=target.address)
         case SmsTarget():

@@ -22,6 +22,8 @@ document.addEventListener("submit", (event) => {
 
 // The policy editor: show the secret field for webhooks, and a placeholder per channel.
 const placeholders = {
+  user: "alice@example.com",
+  schedule: "primary",
   email: "oncall@example.com",
   sms: "+14155550100",
   webhook: "https://hooks.example.com/pager",

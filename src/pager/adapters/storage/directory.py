@@ -1,0 +1,58 @@
+"""People and schedules as a step reads them (`Directory`), in the unit of work's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_person, decode_schedule
+from pager.domain.people import Person
+from pager.domain.schedule import Override, Schedule
+
+
+class SqlDirectory:
+    """Each person and schedule read once per unit of work: a storm's steps ask for the
+    same few again and again."""
+
+    def __init__(self, conn: sa.Connection, now: datetime) -> None:
+        self._conn = conn
+        self._now = now
+        self._people: dict[str, Person | None] = {}
+        self._schedules: dict[str, Schedule | None] = {}
+
+    def person(self, email: str) -> Person | None:
+        key = email.lower()
+        if key not in self._people:
+            u = t.users.c
+            row = self._conn.execute(
+                sa.select(
+                    u.email, u.name, u.time_zone, u.contact_methods, u.notification_rules
+                ).where(u.email == key)
+            ).first()
+            self._people[key] = None if row is None else decode_person(*row)
+        return self._people[key]
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        if schedule_id not in self._schedules:
+            self._schedules[schedule_id] = self._read_schedule(schedule_id)
+        return self._schedules[schedule_id]
+
+    def _read_schedule(self, schedule_id: str) -> Schedule | None:
+        s, o = t.schedules.c, t.schedule_overrides.c
+        row = self._conn.execute(
+            sa.select(s.name, s.time_zone, s.layers).where(s.id == schedule_id)
+        ).first()
+        if row is None:
+            return None
+        # Those that have ended cannot change who is on call now or later.
+        overrides = tuple(
+            Override(r.id, r.user_email, r.start, r.end, r.created_at)
+            for r in self._conn.execute(
+                sa.select(o.id, o.user_email, o.start, o.end, o.created_at)
+                .where(o.schedule_id == schedule_id, o.end > self._now)
+                .order_by(o.start)
+            )
+        )
+        return decode_schedule(schedule_id, row.name, row.time_zone, row.layers, overrides)
