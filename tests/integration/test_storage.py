@@ -22,8 +22,8 @@ from pager.adapters.storage.migrate import MIGRATIONS, head_revision, migrate
 from pager.adapters.storage.types import UtcDateTime
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
 from pager.application.handlers import Handlers
-from pager.bootstrap import bootstrap
 from pager.application.ports import ConcurrencyConflict
+from pager.bootstrap import bootstrap
 from pager.domain.events import ServiceCreated, ServiceUpdated
 from pager.domain.incident import ServiceState, fold
 from tests.support.builders import two_level_policy
