@@ -218,7 +218,7 @@ def test_options_lists_each_paths_methods_and_a_405_keeps_them(client: TestClien
         assert refused.status_code == 405, path
         assert refused.headers["Allow"] == options.headers["Allow"]
         body = refused.json()
-        if path == "/v2/enqueue":  # PagerDuty's error shape, as on every answer there
+        if path.endswith("/enqueue"):  # PagerDuty's error shape, as on every answer there
             assert body["status"] == "invalid event"
         else:
             assert body["error"]["code"] == "method_not_allowed"

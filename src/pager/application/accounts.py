@@ -8,7 +8,6 @@ argon2 for passwords, which people choose.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import time
 import uuid
@@ -22,7 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from pager.application.ports import Clock
 from pager.domain.errors import Conflict, NotFound, ValidationFailed
-from pager.domain.text import INVISIBLE, WHITESPACE, visible
+from pager.domain.policy import USER_PATTERN
+from pager.domain.text import visible
 
 Role = Literal["admin", "responder"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -30,9 +30,7 @@ ROLES: tuple[Role, ...] = get_args(Role)
 FIRST_ADMIN_EMAIL = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 API_TOKEN_PREFIX = "pgr_"  # noqa: S105 - a prefix that makes tokens recognisable
-# Loose on purpose: a login name that looks like an address; `admin@localhost` is fine.
-_LOGIN = f"[^@{WHITESPACE}{INVISIBLE}]"
-USER_EMAIL_PATTERN = re.compile(rf"{_LOGIN}{{1,64}}@{_LOGIN}{{1,189}}")
+USER_EMAIL_PATTERN = USER_PATTERN
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _ADDRESS = f"[^@.{WHITESPACE}{INVISIBLE}]"
 EMAIL_PATTERN = re.compile(rf"[^@{WHITESPACE}{INVISIBLE}]+@{_ADDRESS}+(\.{_ADDRESS}+)+")
 HTTP_URL_PATTERN = re.compile(HTTP_URL)
+# Loose on purpose: a user's login, which looks like an address; `admin@localhost` is fine.
+_LOGIN = f"[^@{WHITESPACE}{INVISIBLE}]"
+USER_PATTERN = re.compile(rf"{_LOGIN}{{1,64}}@{_LOGIN}{{1,189}}")
 E164_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -185,7 +188,7 @@ def target_problem(target: Target, *, allow_private: bool = False) -> str | None
             if not E164_PATTERN.fullmatch(phone):
                 return f"{phone!r} is not an E.164 phone number such as +14155550100"
         case UserTarget(user=user):
-            if not EMAIL_PATTERN.fullmatch(user):
+            if not USER_PATTERN.fullmatch(user):
                 return f"{user!r} is not a user's email address"
         case ScheduleTarget(schedule=schedule):
             if not valid_id(schedule):

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from pager.application.queries import IncidentView, OpeningAlert
+from pager.domain.text import WHITESPACE
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError, not_found, responses
@@ -40,17 +41,33 @@ ERRORS = responses(401, 403, 404, 422, 429, 503)
 UNKNOWN_REQUEST = "Request not found. It might not be processed, yet."
 PRIORITIES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 MAX_WINDOW = 20_000  # Opsgenie's limit for offset + limit
+_W = f"[{WHITESPACE}]"
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+_SEP = f"{_W}*[:=]{_W}*"
+_QUERY_TERM = (
+    f"(?:{_any_case('status')}{_SEP}(?:{_any_case('open')}|{_any_case('closed')})"
+    f"|{_any_case('acknowledged')}{_SEP}(?:{_any_case('true')}|{_any_case('false')})"
+    f"|{_any_case('and')})"
+)
+# What `_filters` understands, stated for the OpenAPI document (JSON schema regexes have no
+# case-insensitive flag, hence the classes).
+QUERY_PATTERN = f"^{_W}*(?:{_QUERY_TERM}(?:{_W}+{_QUERY_TERM})*)?{_W}*$"
 SearchQuery = Annotated[
     str | None,
     Query(
         max_length=1000,
+        pattern=QUERY_PATTERN,
         description="Opsgenie's search syntax, the part Pager understands: `status:open` or "
         "`status:closed`, `acknowledged:true` or `acknowledged:false`, joined by AND.",
     ),
 ]
-SavedSearch = Annotated[
-    str | None, Query(alias="searchIdentifier", description="Not supported: saved searches.")
-]
+# Not in the OpenAPI document: Pager has no saved searches, and refuses the parameter (422).
+SavedSearch = Annotated[str | None, Query(alias="searchIdentifier", include_in_schema=False)]
 
 
 class RequestStatus(BaseModel):

@@ -126,23 +126,31 @@ CHANGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["routing_key", "payload"],
     "properties": {
-        "routing_key": {"type": "string", "description": "The service's integration key."},
+        "routing_key": {
+            "type": "string",
+            "pattern": NOT_BLANK,
+            "description": "The service's integration key; another is a 400.",
+        },
         "payload": {
             "type": "object",
             "required": ["summary"],
             "properties": {
-                "summary": {"type": "string", "maxLength": MAX_SUMMARY},
-                "source": {"type": "string"},
-                "timestamp": {"type": "string"},
-                "custom_details": {"type": "object"},
+                "summary": {
+                    "type": "string",
+                    "pattern": NOT_BLANK,
+                    "description": f"Cut to {MAX_SUMMARY} characters.",
+                },
+                "source": {"type": ["string", "null"]},
+                "timestamp": {"type": ["string", "null"]},
+                "custom_details": {"type": ["object", "null"]},
             },
         },
         "links": {
-            "type": "array",
+            "type": ["array", "null"],
             "items": {
                 "type": "object",
                 "required": ["href"],
-                "properties": {"href": {"type": "string"}, "text": {"type": "string"}},
+                "properties": {"href": {"type": "string"}, "text": IGNORED},
             },
         },
     },
