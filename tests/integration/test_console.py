@@ -973,7 +973,7 @@ def test_a_phone_number_may_be_typed_with_spaces(console: Console) -> None:
         ({"level-1-timeout": "0"}, "level-1-timeout", "minutes (15m)"),
         ({"level-1-timeout": "200h"}, "level-1-timeout", "at most 7 days"),
         ({"level-2-target-1-value": "alice@example.com"}, "level-2-target-1", None),
-        ({"level-1-target-2-type": "pigeon"}, "level-1-target-2", "choose email"),
+        ({"level-1-target-2-type": "pigeon"}, "level-1-target-2", "choose a user, a schedule, email"),
         ({"level-1-target-1-value": ""}, "level-1-target-1", "enter an email address"),
         ({"level-1-target-2-value": "alice@example.com", "level-1-target-2-type": "email"},
          "level-1-target-2", "already on this level"),
