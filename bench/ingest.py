@@ -130,21 +130,25 @@ def single_alerts(seeded: Seeded, total: int, attach_ratio: float) -> Iterator[R
         yield "/api/v1/alerts", body, headers, 1
 
 
-def alertmanager_webhooks(seeded: Seeded, total_alerts: int, per_request: int) -> Iterator[Request]:
+def alertmanager_webhooks(
+    seeded: Seeded, total_alerts: int, per_request: int, resent: bool = False
+) -> Iterator[Request]:
     """Alertmanager webhook messages of `per_request` distinct alerts each, round-robin over
-    the services that have integration keys."""
+    the services that have integration keys. `resent`: each service's message carries the
+    same alerts every time round, as Alertmanager re-sends a group whose alerts still fire."""
     services = list(seeded.keys)
     for batch in range(total_alerts // per_request):
         service = services[batch % len(services)]
+        group = batch % len(services) if resent else batch
         alerts = [
             {
                 "status": "firing",
-                "labels": {"alertname": "HighLatency", "instance": f"host-{batch}-{n}"},
+                "labels": {"alertname": "HighLatency", "instance": f"host-{group}-{n}"},
                 "annotations": {"summary": "p99 latency above 1s"},
                 "startsAt": "2026-11-28T10:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "http://prometheus/graph",
-                "fingerprint": f"{batch:08x}{n:08x}",
+                "fingerprint": f"{group:08x}{n:08x}",
             }
             for n in range(per_request)
         ]

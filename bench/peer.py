@@ -64,8 +64,9 @@ TARGETS = {"pager": "Pager", "alertmanager": "Alertmanager"}
 PAIRINGS = {
     "single": "1 alert/request",
     "batch": f"{PER_REQUEST} alerts/request",
+    "resent": f"{PER_REQUEST} alerts/request, re-sent",
 }
-MOST_PER_SECOND = {"single": 20_000, "batch": 1_200}
+MOST_PER_SECOND = {"single": 20_000, "batch": 1_200, "resent": 5_000}
 """Requests a second that the requests built for a measurement last for: far above either
 server's rate on this machine. A measurement whose requests run out before `--seconds`
 ends early; its rate is still what it measured."""
@@ -148,14 +149,17 @@ def pager_alerts(seeded: Seeded, total: int, prefix: str = "k") -> Iterator[Requ
 
 
 def alertmanager_alerts(
-    total_alerts: int, per_request: int, prefix: str = "host"
+    total_alerts: int, per_request: int, prefix: str = "host", resent: bool = False
 ) -> Iterator[Request]:
     """Alertmanager's API v2 alerts, `per_request` a request, each with a label set of its
-    own, over `ALERTNAMES` alert names and the services (one service a request)."""
+    own, over `ALERTNAMES` alert names and the services (one service a request). `resent`:
+    each service's request carries the same alerts every time round, as Prometheus re-sends
+    the alerts that still fire."""
     headers = {"Content-Type": "application/json"}
     starts = datetime.now(UTC).isoformat()
-    for batch in range(total_alerts // per_request):
-        service = f"svc-{batch % SERVICES:06d}"
+    for request in range(total_alerts // per_request):
+        service = f"svc-{request % SERVICES:06d}"
+        batch = request % SERVICES if resent else request
         alerts = [
             {
                 "labels": {
@@ -171,16 +175,23 @@ def alertmanager_alerts(
         yield "/api/v2/alerts", json.dumps(alerts), headers, per_request
 
 
-def warm_up(server: Server) -> None:
+def warm_up(server: Server, pairing: str) -> None:
     """One alert on each service before the clock, and on Pager the pages of the incidents
     they open sent: the alerts measured then each join an open incident (Pager) or an
-    aggregation group (Alertmanager), however long the run."""
+    aggregation group (Alertmanager), however long the run. For re-sent alerts, each
+    service's alerts are then sent once, so that every alert measured is one already
+    firing."""
+    resend = partial(requests_for, server, "resent", SERVICES)
     if server.seeded is None:
         make = partial(alertmanager_alerts, SERVICES, 1, "warm")
         run("warm-up", [server.url], make, SERVICES, CONNECTIONS, accepted=200)
+        if pairing == "resent":
+            run("warm-up", [server.url], resend(), SERVICES, CONNECTIONS, accepted=200)
         return
     make = partial(pager_alerts, server.seeded, SERVICES, "warm")
     run("warm-up", [server.url], make, SERVICES, CONNECTIONS)
+    if pairing == "resent":
+        run("warm-up", [server.url], resend(), SERVICES, CONNECTIONS)
     engine = create_engine(server.seeded.database_url)
     queued = sa.select(sa.func.count()).where(t.notifications.c.status == "queued")
     deadline = time.monotonic() + 60
@@ -199,11 +210,14 @@ def process_cpu(pid: int) -> float:
 
 def requests_for(server: Server, pairing: str, requests: int) -> Callable[[], Iterator[Request]]:
     per_request = 1 if pairing == "single" else PER_REQUEST
+    resent = pairing == "resent"
     if server.seeded is None:
-        return partial(alertmanager_alerts, requests * per_request, per_request)
+        return partial(alertmanager_alerts, requests * per_request, per_request, resent=resent)
     if pairing == "single":
         return partial(pager_alerts, server.seeded, requests)
-    return partial(alertmanager_webhooks, server.seeded, requests * per_request, per_request)
+    return partial(
+        alertmanager_webhooks, server.seeded, requests * per_request, per_request, resent
+    )
 
 
 def measure(
@@ -218,7 +232,7 @@ def measure(
     requests = int(MOST_PER_SECOND[pairing] * seconds)
     name = f"{TARGETS[target]}, {PAIRINGS[pairing]}"
     with pager() if target == "pager" else alertmanager() as server:
-        warm_up(server)
+        warm_up(server, pairing)
         make = requests_for(server, pairing, requests)
         is_pager = server.seeded is not None
         spy = profile([server.pid], label) if profile and is_pager else nullcontext()
