@@ -266,6 +266,7 @@ def bench(
     rounds: int,
     seconds: float,
     quick: bool,
+    pairings: list[str],
     profile: Callable[[list[int], str], AbstractContextManager[object]] | None = None,
 ) -> list[Measured]:
     """The load generator's ceiling, then `rounds` rounds of each pairing, Pager and
@@ -273,7 +274,7 @@ def bench(
     print(ceiling(quick, CONNECTIONS).line(), flush=True)
     measured = []
     for n in range(rounds):
-        for pairing in PAIRINGS:
+        for pairing in pairings:
             order = ("pager", "alertmanager") if n % 2 == 0 else ("alertmanager", "pager")
             got = {
                 target: measure(target, pairing, seconds, profile, f"peer-{pairing}-{n + 1}")
@@ -293,6 +294,8 @@ def summary(measured: list[Measured]) -> None:
     print(f"\nPager / Alertmanager, {CONNECTIONS} connections:")
     for pairing, title in PAIRINGS.items():
         pairs = [m for m in measured if m.pairing == pairing]
+        if not pairs:
+            continue
         ratios = [rate(m.pager.result) / rate(m.alertmanager.result) for m in pairs]
         print(f"  {title}: " + ", ".join(f"{ratio:.2f}" for ratio in ratios), flush=True)
         for target, name in TARGETS.items():
@@ -332,6 +335,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=positive(int), help="of the four (default 2)")
     parser.add_argument("--seconds", type=positive(float), help="of each measurement (default 10)")
     parser.add_argument(
+        "--pairing", choices=PAIRINGS, action="append", help="only this one (default: all)"
+    )
+    parser.add_argument(
         "--profile", metavar="DIR", help="record a py-spy profile of the Pager process here"
     )
     args = parser.parse_args()
@@ -341,7 +347,7 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 2)
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     profile = partial(py_spy, Path(args.profile)) if args.profile else None
-    summary(bench(rounds, seconds, args.quick, profile))
+    summary(bench(rounds, seconds, args.quick, args.pairing or list(PAIRINGS), profile))
 
 
 if __name__ == "__main__":

@@ -213,3 +213,52 @@ def run_threads(target: Callable[[], None], count: int) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+class _RecordingHandlers:
+    """Handlers that record each batch they are given, and hold the first until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[ServiceCommand]] = []
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def execute(self, commands: list[ServiceCommand]) -> list[Outcome]:
+        if not self.batches:
+            self.holding.set()
+            self.release.wait(10)
+        self.batches.append(list(commands))
+        return [None] * len(commands)  # type: ignore[list-item]
+
+
+def test_callers_just_answered_share_the_next_commit() -> None:
+    """Two callers answered together send again one after the other: the second is waited
+    for (up to the gathering time), so both share one commit instead of one each."""
+    handlers = _RecordingHandlers()
+    committer = GroupCommitter(handlers, gather_seconds=10)  # type: ignore[arg-type]
+    try:
+        held = committer.submit(MarkHealthy("a"))  # taken at once, then held
+        assert handlers.holding.wait(5)
+        pair = [committer.submit(MarkHealthy("b")), committer.submit(MarkHealthy("c"))]
+        handlers.release.set()
+        for future in [held, *pair]:
+            future.result(timeout=5)
+        again = [committer.submit(MarkHealthy("b"))]
+        threading.Timer(0.2, lambda: again.append(committer.submit(MarkHealthy("c")))).start()
+        again[0].result(timeout=5)
+        again[1].result(timeout=5)
+        assert [len(batch) for batch in handlers.batches] == [1, 2, 2]
+    finally:
+        committer.close()
+
+
+def test_a_lone_caller_is_never_kept_waiting() -> None:
+    handlers = _RecordingHandlers()
+    handlers.release.set()
+    committer = GroupCommitter(handlers, gather_seconds=60)  # type: ignore[arg-type]
+    try:
+        for service in ("a", "b", "c"):
+            committer.submit(MarkHealthy(service)).result(timeout=5)
+        assert [len(batch) for batch in handlers.batches] == [1, 1, 1]
+    finally:
+        committer.close()

@@ -1,6 +1,8 @@
 """Group commit: concurrent commands share one transaction, so that a storm of alerts costs a
 few commits a second instead of one per alert. Nobody waits for a batch to fill: while one
-transaction commits, the next batch gathers; at low load a batch is a single command."""
+transaction commits, the next batch gathers; at low load a batch is a single command. The
+one wait (a millisecond at most) is for callers the last batch answered, when it answered
+several: on a few busy connections they send again at once."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pager.application.handlers import Handlers, Outcome, Result
@@ -30,6 +33,7 @@ class _Group:
     future: Future[Any] | asyncio.Future[Any]
     single: bool
     loop: asyncio.AbstractEventLoop | None = None
+    queued_at: float = field(default_factory=time.monotonic)
 
     def outcome(self, results: Sequence[Result]) -> Any:
         if not self.single:
@@ -52,9 +56,12 @@ def _settle_all(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
 
 
 class GroupCommitter:
-    def __init__(self, handlers: Handlers, max_batch: int = 1000) -> None:
+    def __init__(
+        self, handlers: Handlers, max_batch: int = 1000, gather_seconds: float = 0.001
+    ) -> None:
         self._handlers = handlers
         self._max_batch = max_batch
+        self._gather = gather_seconds
         self._queue: queue.SimpleQueue[_Group | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -108,25 +115,44 @@ class GroupCommitter:
         self._queue.put(group)
 
     def _run(self) -> None:
+        answered = 0  # callers the last batch answered...
+        answered_at = 0.0  # ...and when
         while True:
             first = self._queue.get()
             if first is None:
                 return
             batch = [first]
             size = len(first.commands)
+            back = int(first.queued_at > answered_at)
+            deadline = None
             while size < self._max_batch:
                 try:
-                    group = self._queue.get_nowait()
+                    if deadline is None:
+                        group = self._queue.get_nowait()
+                    else:
+                        group = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
-                    break
+                    # Callers on a few connections send again as soon as they are answered:
+                    # when the last batch answered several, a moment's wait for them lets
+                    # them share this transaction's commit, rather than half of them wait
+                    # for a commit of their own (docs/benchmarks.md, "Against Alertmanager").
+                    if deadline is not None or answered < 2 or back >= answered:
+                        break
+                    deadline = time.monotonic() + self._gather
+                    continue
                 if group is None:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(group)
                 size += len(group.commands)
-            self._commit(batch)
+                back += group.queued_at > answered_at
+                if deadline is not None and back >= answered:
+                    deadline = None  # all are back: take what else is queued, then commit
+            answered, answered_at = len(batch), self._commit(batch)
 
-    def _commit(self, batch: list[_Group]) -> None:
+    def _commit(self, batch: list[_Group]) -> float:
+        """Decide and commit the batch, then answer its callers; the time they were
+        answered (just before)."""
         commands = [command for group in batch for command in group.commands]
         outcomes: list[Any]
         try:
@@ -141,6 +167,7 @@ class GroupCommitter:
                 end = start + len(group.commands)
                 outcomes.append(group.outcome(results[start:end]))
                 start = end
+        answered_at = time.monotonic()
         loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]]
         loops = defaultdict(list)
         for group, outcome in zip(batch, outcomes, strict=True):
@@ -154,3 +181,4 @@ class GroupCommitter:
                 loop.call_soon_threadsafe(_settle_all, settled)
             except RuntimeError:  # that loop is closed: nobody is waiting any more
                 logger.debug("dropped %d outcomes for a closed event loop", len(settled))
+        return answered_at
