@@ -13,6 +13,7 @@ from pager.domain.policy import (
     E164_PATTERN,
     EMAIL_PATTERN,
     ID_PATTERN,
+    USER_PATTERN,
     EmailTarget,
     SmsTarget,
     VoiceTarget,
@@ -112,7 +113,7 @@ def validate_person(person: Person) -> Person:
     """Return the person if valid; raise ValidationFailed naming every wrong place, as
     "contact method 2 address" or "rule 1 contact_method"."""
     problems: list[tuple[str, str]] = []
-    if not EMAIL_PATTERN.fullmatch(person.email):
+    if not USER_PATTERN.fullmatch(person.email):
         problems.append(("email", f"{person.email!r} is not an email address"))
     if len(person.name) > MAX_NAME_LENGTH or not person.name.isprintable():
         problems.append(("name", f"must be printable and at most {MAX_NAME_LENGTH} characters"))

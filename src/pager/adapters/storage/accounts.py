@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -10,8 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_person, encode_methods, encode_rules
 from pager.adapters.storage.engine import WRITE
 from pager.application.accounts import KeyInfo, Role, User, UserExists
+from pager.domain.people import Person
 
 
 def _user(row: sa.Row[Any]) -> User:
@@ -20,6 +23,13 @@ def _user(row: sa.Row[Any]) -> User:
 
 _USER_COLUMNS = (t.users.c.id, t.users.c.email, t.users.c.role, t.users.c.created_at)
 _sessions = t.console_sessions
+_PROFILE_COLUMNS = (
+    t.users.c.email,
+    t.users.c.name,
+    t.users.c.time_zone,
+    t.users.c.contact_methods,
+    t.users.c.notification_rules,
+)
 
 
 class SqlAccountStore:
@@ -29,10 +39,15 @@ class SqlAccountStore:
     def _write(self) -> Any:
         return self._engine.connect().execution_options(**WRITE)
 
-    def add_user(self, user: User, password_hash: str | None) -> None:
+    def add_user(
+        self, user: User, password_hash: str | None, profile: Person | None = None
+    ) -> None:
+        row = _user_row(user, password_hash)
+        if profile is not None:
+            row |= _profile_row(profile)
         try:
             with self._write() as conn, conn.begin():
-                conn.execute(t.users.insert().values(_user_row(user, password_hash)))
+                conn.execute(t.users.insert().values(row))
         except sa.exc.IntegrityError:
             raise UserExists(user.email) from None
 
@@ -204,6 +219,35 @@ class SqlAccountStore:
             conn.execute(
                 t.integration_keys.delete().where(t.integration_keys.c.service_id == service_id)
             )
+
+    # -- profiles
+
+    def profile(self, email: str) -> Person | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(*_PROFILE_COLUMNS).where(t.users.c.email == email)).first()
+        return None if row is None else decode_person(*row)
+
+    def update_profile(self, email: str, change: Callable[[Person], Person]) -> Person | None:
+        with self._write() as conn, conn.begin():
+            row = conn.execute(
+                sa.select(*_PROFILE_COLUMNS).where(t.users.c.email == email).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            person = change(decode_person(*row))
+            conn.execute(
+                t.users.update().where(t.users.c.email == email).values(_profile_row(person))
+            )
+        return person
+
+
+def _profile_row(person: Person) -> dict[str, Any]:
+    return {
+        "name": person.name,
+        "time_zone": person.time_zone,
+        "contact_methods": encode_methods(person.contact_methods),
+        "notification_rules": encode_rules(person.rules),
+    }
 
 
 def _user_row(user: User, password_hash: str | None) -> dict[str, Any]:
