@@ -30,8 +30,10 @@ from pager.adapters.storage.queries import SqlQueries
 from pager.adapters.storage.secret_key import SecretKey
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.adapters.storage.uow import unit_of_work_factory
+from pager.adapters.storage.verifications import SqlVerificationStore
 from pager.adapters.wakeup import Wakeup
 from pager.application.accounts import Accounts
+from pager.application.contact import ContactMethods
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
 from pager.application.ports import Channel, ClaimedNotification, Clock, Messenger
@@ -75,6 +77,17 @@ class App:
             self.clock,
             settings.links_url,
             settings.ack_link_ttl_seconds,
+        )
+
+    @cached_property
+    def contact_methods(self) -> ContactMethods:
+        """Verification codes and test pages, through the channels the settings configure."""
+        return ContactMethods(
+            self.accounts,
+            SqlVerificationStore(self.engine),
+            build_messengers(self.settings),
+            self.clock,
+            self.secret.value,
         )
 
     def worker_parts(self, channels: Mapping[str, Channel] | None = None) -> WorkerParts:

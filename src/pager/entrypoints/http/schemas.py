@@ -590,3 +590,18 @@ class TokenOut(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+# -- contact method tests
+
+
+class ContactTestOut(BaseModel):
+    contact_method: str
+    type: Literal["email", "sms", "voice"]
+    outcome: Literal["sent", "failed", "logged", "unsupported"] = Field(
+        description="`sent`: the provider accepted it; `failed`: it refused (see `detail`); "
+        "`logged`: the channel is not configured, so it went to the log; `unsupported`: "
+        "this kind of method cannot be paged yet (voice)."
+    )
+    detail: str = Field(description="The provider's id for it, or its short answer.")
+    message: str
