@@ -261,6 +261,10 @@ class ContactMethods:
         logger.info("contact method %s of %s verified and enabled", method.id, user.email)
         return method
 
+    def forget_code(self, user: User, method_id: str) -> None:
+        """Forget the method's pending code (the method is gone)."""
+        self._store.forget(user.id, method_id)
+
     def _hash(self, user: User, method: ContactMethod, code: str) -> str:
         key = hashlib.sha256(b"pager contact verification\n" + self._secret()).digest()
         data = "\n".join((user.id, method.id, method.type, method.address, code))
