@@ -191,3 +191,29 @@ def test_name_and_time_zone_are_saved_and_times_are_shown_in_it(console: Console
     assert "03:00:00 UTC" not in page
     # Each viewer sees their own zone.
     assert "2026-01-01 03:00:00 UTC" in console.admin.get(f"/incidents/{incident_id}").text
+
+
+def test_only_admins_enable_a_phone_without_its_code(
+    console: Console, twilio: TwilioServer
+) -> None:
+    console.app.accounts.set_profile(
+        RESPONDER,
+        contact_methods=(
+            ContactMethod("sms", "sms", PHONE, enabled=False),
+            ContactMethod("mail", "email", RESPONDER, enabled=False),
+        ),
+    )
+    base = f"/profile/{RESPONDER}"
+    answer = console.responder.post(f"{base}/methods/sms/enable")
+    assert answer.status_code == 403
+    assert "type back the code" in answer.text
+    assert console.responder.post(f"{base}/methods/mail/enable").status_code == 303
+    assert [m.enabled for m in profile(console).contact_methods] == [False, True]
+
+    assert console.admin.post(f"{base}/methods/sms/enable").status_code == 303
+    assert [m.enabled for m in profile(console).contact_methods] == [True, True]
+    assert console.responder.post(f"{base}/methods/sms/disable").status_code == 303
+    assert [m.enabled for m in profile(console).contact_methods] == [False, True]
+    assert "SMS +14155550100 gets no pages now." in flashes(console.responder.get(base).text)
+    assert console.responder.post(f"{base}/methods/fax/disable").status_code == 404
+    assert len(twilio.requests) == 0

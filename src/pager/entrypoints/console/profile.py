@@ -137,14 +137,19 @@ def _address(kind: str, text: str) -> str:
     return text if kind == "email" else _PHONE_SEPARATORS.sub("", text)
 
 
+_FIELDS = {"type": "type", "address": "address", "phone": "address"}
+
+
 def _method_errors(failed: ValidationFailed, number: int) -> dict[str, str]:
-    """The problems of the method added (number `number`) under the add form's fields."""
+    """The problems of the method added, number `number`, under the add form's fields."""
     errors: dict[str, str] = {}
+    prefix = f"contact method {number} "
     for where, what in failed.problems:
-        field = "method"
-        if where.startswith(f"contact method {number} "):
-            part = where.rsplit(" ", 1)[1]
-            field = "type" if part == "type" else "address" if part != "id" else "method"
+        field = (
+            _FIELDS.get(where.removeprefix(prefix), "method")
+            if where.startswith(prefix)
+            else "method"
+        )
         errors[field] = f"{errors[field]}; {what}" if field in errors else what
     return errors
 
@@ -155,33 +160,31 @@ async def add_method(
 ) -> Response:
     subject = await run_in_threadpool(_subject, c, user, email)
     kind = web.field(form, "type", 20)
-    address = _address(kind, web.field(form, "address", 254))
-    values = {"type": kind, "address": web.field(form, "address", 254)}
-    own = subject.id == user.id
+    typed = web.field(form, "address", 254)
+    values = {"type": kind, "address": typed}
+    if kind not in CONTACT_TYPES:
+        errors = {"type": f"must be one of {', '.join(CONTACT_TYPES)}"}
+        return await _page_async(request, c, user, subject, errors, values)
+    if not typed:
+        errors = {"address": "enter an address" if kind == "email" else "enter a phone number"}
+        return await _page_async(request, c, user, subject, errors, values)
     # Codes prove a number is the owner's; an admin's word is enough for someone else's.
-    verify = own and kind in ("sms", "voice")
-    added: list[ContactMethod] = []
+    verify = subject.id == user.id and kind in ("sms", "voice")
+    made: list[tuple[ContactMethod, int]] = []
 
     def add(person: Person) -> Person:
         if len(person.contact_methods) >= MAX_CONTACT_METHODS:
             raise ValidationFailed((("method", f"at most {MAX_CONTACT_METHODS} methods"),))
-        method = ContactMethod(_new_id(person, kind or "method"), kind, address, not verify)  # type: ignore[arg-type]
-        added.append(method)
-        return replace(person, contact_methods=(*person.contact_methods, method))
+        new = ContactMethod(_new_id(person, kind), kind, _address(kind, typed), not verify)
+        made.append((new, len(person.contact_methods) + 1))
+        return replace(person, contact_methods=(*person.contact_methods, new))
 
-    if kind not in CONTACT_TYPES:
-        errors = {"type": f"must be one of {', '.join(CONTACT_TYPES)}"}
-        return await _page_async(request, c, user, subject, errors, values)
-    if not address:
-        errors = {"address": "enter a phone number" if kind != "email" else "enter an address"}
-        return await _page_async(request, c, user, subject, errors, values)
     try:
         await run_in_threadpool(c.accounts.update_profile, subject.email, add)
     except ValidationFailed as failed:
-        person = await run_in_threadpool(c.accounts.profile, subject.email)
-        errors = _method_errors(failed, len(person.contact_methods) + 1)
+        errors = _method_errors(failed, made[-1][1] if made else 0)
         return await _page_async(request, c, user, subject, errors, values)
-    method = added[-1]
+    method = made[-1][0]
     session = web.session_of(request)
     if not verify:
         session.flash(f"Added {_label(method)}.")
@@ -276,20 +279,19 @@ async def send_test(
 def _change(
     request: Request,
     c: web.Console,
-    user: User,
-    email: str,
+    subject: User,
     change: Callable[[Person], Person],
     done: str,
-) -> Response:
-    subject = _subject(c, user, email)
+) -> bool:
+    """Change the profile from what is there; flash what happened. False if refused."""
     session = web.session_of(request)
     try:
         c.accounts.update_profile(subject.email, change)
     except (ValidationFailed, NotFound, Conflict) as refused:
         session.flash(refused.message, "error")
-    else:
-        session.flash(done)
-    return web.redirect(request, _url(subject))
+        return False
+    session.flash(done)
+    return True
 
 
 @router.post("/profile/{email}/methods/{method_id}/delete")
@@ -304,28 +306,38 @@ def remove_method(
         rules = tuple(r for r in person.rules if r.contact_method != method_id)
         return replace(person, contact_methods=methods, rules=rules)
 
-    answer = _change(request, c, user, email, remove, f"Removed {_label(method)} and its rules.")
-    c.api.container.contact_methods.forget_code(subject, method_id)
-    return answer
+    if _change(request, c, subject, remove, f"Removed {_label(method)} and its rules."):
+        c.api.container.contact_methods.forget_code(subject, method_id)
+    return web.redirect(request, _url(subject))
+
+
+def _set_enabled(method_id: str, enabled: bool) -> Callable[[Person], Person]:
+    def change(person: Person) -> Person:
+        methods = tuple(
+            replace(m, enabled=enabled) if m.id == method_id else m for m in person.contact_methods
+        )
+        return replace(person, contact_methods=methods)
+
+    return change
 
 
 @router.post("/profile/{email}/methods/{method_id}/enable")
 def enable_method(
     email: str, method_id: str, request: Request, user: UserDep, _form: FormDep, c: ConsoleDep
 ) -> Response:
-    """Admins enable a method as given, as through the API (`enabled: true`)."""
-    if not user.is_admin:
-        raise web.forbidden()
+    """Admins enable a method as given, as through the API (`enabled: true`); anyone their
+    own email methods, which need no code."""
     subject = _subject(c, user, email)
     method = _method_of(c, subject, method_id)
-
-    def enable(person: Person) -> Person:
-        methods = tuple(
-            replace(m, enabled=True) if m.id == method_id else m for m in person.contact_methods
+    if not user.is_admin and method.type != "email":
+        raise web.ConsoleError(
+            403,
+            "Verify it first",
+            "A phone gets pages once you type back the code sent to it.",
+            (_url(subject), "Profile"),
         )
-        return replace(person, contact_methods=methods)
-
-    return _change(request, c, user, email, enable, f"Enabled {_label(method)}.")
+    _change(request, c, subject, _set_enabled(method_id, True), f"Enabled {_label(method)}.")
+    return web.redirect(request, f"{_url(subject)}#method-{method_id}")
 
 
 @router.post("/profile/{email}/methods/{method_id}/disable")
@@ -334,14 +346,9 @@ def disable_method(
 ) -> Response:
     subject = _subject(c, user, email)
     method = _method_of(c, subject, method_id)
-
-    def disable(person: Person) -> Person:
-        methods = tuple(
-            replace(m, enabled=False) if m.id == method_id else m for m in person.contact_methods
-        )
-        return replace(person, contact_methods=methods)
-
-    return _change(request, c, user, email, disable, f"{_label(method)} gets no pages now.")
+    done = f"{_label(method)} gets no pages now."
+    _change(request, c, subject, _set_enabled(method_id, False), done)
+    return web.redirect(request, f"{_url(subject)}#method-{method_id}")
 
 
 # -- notification rules
@@ -390,4 +397,6 @@ def remove_rule(
             raise Conflict("the rules changed meanwhile: look again")
         return replace(person, rules=person.rules[: number - 1] + person.rules[number:])
 
-    return _change(request, c, user, email, remove, "Removed the rule.")
+    subject = _subject(c, user, email)
+    _change(request, c, subject, remove, "Removed the rule.")
+    return web.redirect(request, f"{_url(subject)}#rules")
