@@ -198,6 +198,12 @@ class IncidentOut(BaseModel):
         "transient ones for longer than PAGER_DELIVERY_MAX_SECONDS): nobody got them and "
         "nobody will try again. 0 when every page went out, or is still being tried."
     )
+    unreached: int = Field(
+        default=0,
+        description="Level targets that paged nobody so far (a user who is gone or has no "
+        "enabled contact method, a schedule with nobody on call); the timeline's "
+        "LevelNotified events say which and why.",
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -216,6 +222,7 @@ class IncidentOut(BaseModel):
             resolved_at=view.resolved_at,
             resolved_by=view.resolved_by,
             failed_notifications=view.failed_notifications,
+            unreached=view.unreached,
         )
 
 
@@ -244,6 +251,11 @@ class NotificationOut(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    via: str | None = Field(
+        default=None,
+        description="Why it went there (a user or schedule, the contact method and delay); "
+        "null for an address the level names.",
+    )
 
     @classmethod
     def of(cls, view: NotificationView) -> NotificationOut:
@@ -258,6 +270,7 @@ class NotificationOut(BaseModel):
             last_error=view.last_error,
             created_at=view.created_at,
             sent_at=view.sent_at,
+            via=view.via,
         )
 
 

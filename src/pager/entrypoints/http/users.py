@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from pager.domain.text import WHITESPACE
+from pager.domain.text import INVISIBLE, WHITESPACE
 from pager.entrypoints.http.auth import AdminCaller, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError, forbidden, responses
@@ -22,8 +22,11 @@ from pager.entrypoints.http.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Ctx = Annotated[Context, Depends(context)]
-_LOGIN = f"[^@/{WHITESPACE}]+"
-Email = Annotated[str, Path(min_length=3, max_length=254, pattern=f"^{_LOGIN}@{_LOGIN}$")]
+# The accounts' login pattern (USER_PATTERN), without the "/" a path segment cannot hold.
+_LOGIN = f"[^@/{WHITESPACE}{INVISIBLE}]"
+Email = Annotated[
+    str, Path(min_length=3, max_length=254, pattern=f"^{_LOGIN}{{1,64}}@{_LOGIN}{{1,189}}$")
+]
 
 
 @router.get("/me", responses=responses(401, 403, 429))
