@@ -81,6 +81,14 @@ class UserNotFound(NotFound):
         super().__init__(f"user {email!r} does not exist")
 
 
+class UserInUse(Conflict):
+    def __init__(self, email: str, policies: tuple[str, ...]) -> None:
+        names = ", ".join(policies)
+        super().__init__(f"user {email!r} is a target of escalation policies: {names}")
+        self.email = email
+        self.policies = policies
+
+
 class AccountStore(Protocol):
     def add_user(
         self, user: User, password_hash: str | None, profile: Person | None = None
@@ -99,7 +107,8 @@ class AccountStore(Protocol):
     def users(self) -> list[User]: ...
 
     def delete_user(self, email: str) -> bool:
-        """Also deletes the user's API tokens and console sessions."""
+        """Also deletes the user's API tokens and console sessions. Raises UserInUse if an
+        escalation policy targets the user."""
         ...
 
     def set_role(self, email: str, role: Role) -> bool:
@@ -327,6 +336,45 @@ class Accounts:
         if updated is None:
             raise UserNotFound(email)
         return updated
+
+    def put_user(
+        self,
+        email: str,
+        profile: Person,
+        role: str | None = None,
+        password: str | None = None,
+    ) -> tuple[User, Person, bool]:
+        """Make the user with `profile` (and `role`, responder by default), or replace the
+        profile of the one there is (and its role and password when given). Everything is
+        validated before anything is written. Returns (user, profile, created)."""
+        email = normalize_email(email)
+        person = _as(email, profile)
+        problems: list[tuple[str, str]] = []
+        if not USER_EMAIL_PATTERN.fullmatch(email):
+            problems.append(("email", f"{email!r} is not an email address"))
+        if role is not None and role not in ROLES:
+            problems.append(("role", f"must be one of {', '.join(ROLES)}"))
+        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+        try:
+            validate_person(person)
+        except ValidationFailed as failed:
+            problems += [p for p in failed.problems if p[0] != "email"]
+        if problems:
+            raise ValidationFailed(tuple(problems))
+        if self._store.user_by_email(email) is None:
+            try:
+                user = self.add_user(email, role or "responder", password, person)
+            except UserExists:
+                pass  # made meanwhile: changed below like any other
+            else:
+                return user, person, True
+        stored = self.update_profile(email, lambda _: person)
+        if role is not None:
+            self.set_role(email, role)
+        if password is not None:
+            self.set_password(email, password)
+        return self.user(email), stored, False
 
     def set_password(self, email: str, password: str, keep_session: str | None = None) -> None:
         """Ends every console session of the user but `keep_session` (the one that made the

@@ -11,10 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.codec import decode_person, encode_methods, encode_rules
+from pager.adapters.storage.codec import (
+    decode_person,
+    decode_policy,
+    encode_methods,
+    encode_rules,
+)
 from pager.adapters.storage.engine import WRITE
-from pager.application.accounts import KeyInfo, Role, User, UserExists
+from pager.application.accounts import KeyInfo, Role, User, UserExists, UserInUse
 from pager.domain.people import Person
+from pager.domain.policy import UserTarget
 
 
 def _user(row: sa.Row[Any]) -> User:
@@ -83,6 +89,9 @@ class SqlAccountStore:
             user_id = conn.scalar(sa.select(t.users.c.id).where(t.users.c.email == email))
             if user_id is None:
                 return False
+            policies = _policies_targeting(conn, email)
+            if policies:
+                raise UserInUse(email, policies)
             # Explicitly, so that it holds where foreign keys are not enforced.
             conn.execute(t.api_tokens.delete().where(t.api_tokens.c.user_id == user_id))
             conn.execute(_sessions.delete().where(_sessions.c.user_id == user_id))
@@ -239,6 +248,22 @@ class SqlAccountStore:
                 t.users.update().where(t.users.c.email == email).values(_profile_row(person))
             )
         return person
+
+
+def _policies_targeting(conn: sa.Connection, email: str) -> tuple[str, ...]:
+    """The escalation policies with a level that targets the user (as policies store a
+    user target: its email in lower case)."""
+    p = t.policies.c
+    found = []
+    for row in conn.execute(sa.select(p.id, p.name, p.repeat, p.levels).order_by(p.id)):
+        policy = decode_policy(row.id, row.name, row.repeat, row.levels)
+        if any(
+            isinstance(target, UserTarget) and target.user.lower() == email
+            for level in policy.levels
+            for target in level.targets
+        ):
+            found.append(policy.id)
+    return tuple(found)
 
 
 def _profile_row(person: Person) -> dict[str, Any]:
