@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -174,6 +175,34 @@ def test_after_too_many_tries_even_the_right_code_fails(app: App, twilio: Twilio
     with pytest.raises(WrongCode, match=f"{MAX_TRIES} wrong tries"):
         run(methods(app).verify(user, "phone", code))
     assert not enabled(app, ALICE, "phone")
+
+
+def test_tries_made_at_once_each_count(app: App, twilio: TwilioServer) -> None:
+    """Guesses racing each other get no more than MAX_TRIES between them, on both databases."""
+    user = alice(app)
+    run(methods(app).send_code(user, "phone"))
+    code = code_in(twilio)
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def guess(number: int) -> None:
+        try:
+            run(methods(app).verify(user, "phone", f"{(int(code) + number) % 1_000_000:06d}"))
+        except WrongCode as wrong_code:
+            with lock:
+                answers.append(wrong_code.problems[0][1])
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(1, 2 * MAX_TRIES + 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 2 * MAX_TRIES
+    assert sum(answer.startswith("wrong code") for answer in answers) == MAX_TRIES
+    (row,) = stored_codes(app)
+    assert row["tries"] == MAX_TRIES
+    with pytest.raises(WrongCode, match=f"{MAX_TRIES} wrong tries"):
+        run(methods(app).verify(user, "phone", code))
 
 
 def test_an_expired_code_fails_and_a_new_one_works(
