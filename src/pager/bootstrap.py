@@ -30,11 +30,13 @@ from pager.adapters.storage.queries import SqlQueries
 from pager.adapters.storage.secret_key import SecretKey
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.adapters.storage.uow import unit_of_work_factory
+from pager.adapters.storage.verifications import SqlVerificationStore
 from pager.adapters.wakeup import Wakeup
 from pager.application.accounts import Accounts
+from pager.application.contact import ContactMethods
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
-from pager.application.ports import Channel, ClaimedNotification, Clock
+from pager.application.ports import Channel, ClaimedNotification, Clock, Messenger
 from pager.application.queries import ReadModel
 from pager.config import Settings
 
@@ -75,6 +77,17 @@ class App:
             self.clock,
             settings.links_url,
             settings.ack_link_ttl_seconds,
+        )
+
+    @cached_property
+    def contact_methods(self) -> ContactMethods:
+        """Verification codes and test pages, through the channels the settings configure."""
+        return ContactMethods(
+            self.accounts,
+            SqlVerificationStore(self.engine),
+            build_messengers(self.settings),
+            self.clock,
+            self.secret.value,
         )
 
     def worker_parts(self, channels: Mapping[str, Channel] | None = None) -> WorkerParts:
@@ -146,26 +159,12 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
     """Email and SMS go to the log until they are configured (said once, in one line);
     webhooks and Slack need no configuration of their own."""
     log = LogChannel()
-    email: Channel = log
-    sms: Channel = log
+    email: Channel = _smtp_channel(settings, keep_alive=True) or log
+    sms: Channel = _twilio_channel(settings) or log
     unconfigured = []
-    if settings.smtp_url is not None:
-        email = SmtpChannel(
-            SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from),
-            keep_alive=True,
-        )
-    else:
+    if email is log:
         unconfigured.append("email (PAGER_SMTP_URL)")
-    sid, token, sender = (
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        settings.twilio_from,
-    )
-    if sid and token and sender:
-        sms = TwilioSmsChannel(
-            TwilioSettings(sid, token.get_secret_value(), sender, settings.twilio_base_url)
-        )
-    else:
+    if sms is log:
         unconfigured.append(
             "SMS (PAGER_TWILIO_ACCOUNT_SID, PAGER_TWILIO_AUTH_TOKEN, PAGER_TWILIO_FROM)"
         )
@@ -182,3 +181,35 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
         "webhook": WebhookChannel(allow_private=private),
         "slack": SlackChannel(allow_private=private),
     }
+
+
+def build_messengers(settings: Settings) -> Mapping[str, Messenger]:
+    """The channels that send test pages and verification codes: email and SMS as pages
+    take them (the log where they are not configured), a connection per message."""
+    log = LogChannel()
+    return {
+        "email": _smtp_channel(settings, keep_alive=False) or log,
+        "sms": _twilio_channel(settings) or log,
+    }
+
+
+def _smtp_channel(settings: Settings, *, keep_alive: bool) -> SmtpChannel | None:
+    if settings.smtp_url is None:
+        return None
+    return SmtpChannel(
+        SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from),
+        keep_alive=keep_alive,
+    )
+
+
+def _twilio_channel(settings: Settings) -> TwilioSmsChannel | None:
+    sid, token, sender = (
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.twilio_from,
+    )
+    if not (sid and token and sender):
+        return None
+    return TwilioSmsChannel(
+        TwilioSettings(sid, token.get_secret_value(), sender, settings.twilio_base_url)
+    )

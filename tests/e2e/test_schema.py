@@ -107,8 +107,9 @@ def fuzz(
                 body["routing_key"] = key  # PagerDuty's answer to an unknown key is a 400
         checks = CHECKS
         # The rules a JSON schema cannot state: a level names each target once, and only
-        # users and schedules that exist.
-        if _repeats_a_target(body) or _names_people(body):
+        # users and schedules that exist; a user's methods have distinct ids, and their rules
+        # name those ids.
+        if _repeats_a_target(body) or _names_people(body) or _names_other_methods(body):
             checks = [check for check in CHECKS if check is not positive_data_acceptance]
         case.call_and_validate(headers=headers, checks=checks)
 
@@ -140,6 +141,18 @@ def _names_people(body: object) -> bool:
         if isinstance(level, dict) and isinstance(level.get("targets"), list)
         for target in level["targets"]
     )
+
+
+def _names_other_methods(body: object) -> bool:
+    """Whether a user's profile repeats a method's id, or has a rule that names none."""
+    if not isinstance(body, dict):
+        return False
+    methods, rules = body.get("contact_methods", []), body.get("notification_rules", [])
+    if not isinstance(methods, list) or not isinstance(rules, list):
+        return False
+    ids = [method.get("id") for method in methods if isinstance(method, dict)]
+    named = {rule.get("contact_method") for rule in rules if isinstance(rule, dict)}
+    return len(ids) != len(set(ids)) or not named <= set(ids)
 
 
 def _target_key(target: dict[str, Any]) -> str:

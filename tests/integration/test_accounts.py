@@ -4,6 +4,7 @@ integration keys are stored hashed, found by their secret, and the first admin i
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from pager.application.accounts import (
     secret_hash,
 )
 from pager.domain.errors import ValidationFailed
+from pager.domain.people import ContactMethod, NotificationRule, Person
 from pager.entrypoints.cli_admin import accounts_for, ensure_first_admin
 from tests.support.clock import FakeClock
 
@@ -284,3 +286,143 @@ def test_no_session_starts_on_a_password_changed_after_it_was_checked(
     assert not store.add_session("0" * 64, user.id, checked, now, now + WEEK)
     assert not store.add_session("0" * 64, "no such user", checked, now, now + WEEK)
     assert stored(engine, t.console_sessions) == []
+
+
+# -- profiles: the person Pager pages
+
+ALICE_METHODS = (
+    ContactMethod("phone", "sms", "+14155550100"),
+    ContactMethod("mail", "email", "alice@example.com"),
+    ContactMethod("desk", "voice", "+14155550101", enabled=False),
+)
+ALICE_RULES = (NotificationRule(0, "phone"), NotificationRule(5, "mail"))
+
+
+def test_a_new_user_has_an_empty_profile_in_utc(accounts: Accounts) -> None:
+    accounts.add_user("carol@example.com")
+    assert accounts.profile("Carol@Example.com") == Person("carol@example.com")
+
+
+def test_a_profile_is_written_and_read_back(accounts: Accounts) -> None:
+    accounts.add_user("alice@example.com")
+    written = accounts.set_profile(
+        "alice@example.com",
+        name="Alice Liddell",
+        time_zone="Europe/Paris",
+        contact_methods=ALICE_METHODS,
+        notification_rules=ALICE_RULES,
+    )
+    assert written == Person(
+        "alice@example.com", "Alice Liddell", "Europe/Paris", ALICE_METHODS, ALICE_RULES
+    )
+    assert accounts.profile("alice@example.com") == written
+    # The parts not given stay as they are.
+    renamed = accounts.set_profile("alice@example.com", name="Alice")
+    assert renamed == Person(
+        "alice@example.com", "Alice", "Europe/Paris", ALICE_METHODS, ALICE_RULES
+    )
+    assert accounts.profile("alice@example.com") == renamed
+
+
+def test_a_user_is_made_with_a_profile_in_one_insert(accounts: Accounts) -> None:
+    profile = Person("ignored@example.com", "Bob", "America/New_York", ALICE_METHODS, ALICE_RULES)
+    accounts.add_user("bob@example.com", "responder", profile=profile)
+    assert accounts.profile("bob@example.com") == Person(
+        "bob@example.com", "Bob", "America/New_York", ALICE_METHODS, ALICE_RULES
+    )
+
+
+def test_a_wrong_profile_names_every_place_and_changes_nothing(accounts: Accounts) -> None:
+    accounts.add_user("alice@example.com")
+    before = accounts.set_profile(
+        "alice@example.com", contact_methods=ALICE_METHODS, notification_rules=ALICE_RULES
+    )
+    with pytest.raises(ValidationFailed) as failed:
+        accounts.set_profile(
+            "alice@example.com",
+            time_zone="Mars/Olympus_Mons",
+            contact_methods=(ContactMethod("phone", "sms", "0800 FLOWERS"),),
+        )
+    assert [where for where, _ in failed.value.problems] == [
+        "time_zone",
+        "contact method 1 phone",
+        "notification rule 2 contact_method",  # "mail" went with the methods replaced
+    ]
+    assert accounts.profile("alice@example.com") == before
+
+
+def test_a_user_made_with_a_wrong_profile_is_not_made(accounts: Accounts) -> None:
+    profile = Person("x@example.com", time_zone="Nowhere", rules=(NotificationRule(-1, "no"),))
+    with pytest.raises(ValidationFailed) as failed:
+        accounts.add_user("not an email", "boss", profile=profile)
+    assert [where for where, _ in failed.value.problems] == [
+        "email",
+        "role",
+        "time_zone",
+        "notification rule 1 delay_minutes",
+        "notification rule 1 contact_method",
+    ]
+    assert accounts.users() == []
+
+
+def test_a_login_without_a_dotted_domain_has_a_profile(accounts: Accounts) -> None:
+    accounts.add_user(FIRST_ADMIN_EMAIL, "admin")
+    assert accounts.set_profile(FIRST_ADMIN_EMAIL, name="Admin").name == "Admin"
+
+
+def test_profiles_of_unknown_users_are_not_found(accounts: Accounts) -> None:
+    with pytest.raises(UserNotFound):
+        accounts.profile("nobody@example.com")
+    with pytest.raises(UserNotFound):
+        accounts.set_profile("nobody@example.com", name="Nobody")
+
+
+def test_an_update_from_what_is_there_keeps_whatever_raises_out(accounts: Accounts) -> None:
+    accounts.add_user("alice@example.com")
+    accounts.set_profile("alice@example.com", contact_methods=ALICE_METHODS)
+
+    def enable_desk(person: Person) -> Person:
+        methods = tuple(
+            replace(m, enabled=True) if m.id == "desk" else m for m in person.contact_methods
+        )
+        return replace(person, email="someone-else@example.com", contact_methods=methods)
+
+    updated = accounts.update_profile("alice@example.com", enable_desk)
+    assert updated.email == "alice@example.com"
+    assert all(m.enabled for m in accounts.profile("alice@example.com").contact_methods)
+
+    class Refused(Exception):
+        pass
+
+    def refuse(person: Person) -> Person:
+        raise Refused
+
+    with pytest.raises(Refused):
+        accounts.update_profile("alice@example.com", refuse)
+    assert accounts.profile("alice@example.com") == updated
+
+
+def test_concurrent_profile_updates_lose_none_of_each_other(accounts: Accounts) -> None:
+    """Each adds one method to what is there: with the row held from read to write, all of
+    them are there at the end, on both databases."""
+    accounts.add_user("alice@example.com")
+    errors: list[BaseException] = []
+
+    def add(number: int) -> None:
+        method = ContactMethod(f"m{number}", "email", f"m{number}@example.com")
+        try:
+            accounts.update_profile(
+                "alice@example.com",
+                lambda p: replace(p, contact_methods=(*p.contact_methods, method)),
+            )
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    methods = accounts.profile("alice@example.com").contact_methods
+    assert sorted(m.id for m in methods) == sorted(f"m{n}" for n in range(8))

@@ -24,11 +24,13 @@ from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.queries import SqlQueries
 from pager.application.accounts import Accounts
 from pager.application.config_as_code import policy_differences
+from pager.domain.people import ContactMethod, NotificationRule, Person
 from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
     SmsTarget,
+    UserTarget,
     WebhookTarget,
 )
 from pager.entrypoints.cli import app
@@ -118,15 +120,16 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert sorted(keys) == ["build-farm", "checkout", "payments-ledger", "status-page"]
     lines = [line for line in first.splitlines() if not KEY_LINE.fullmatch(line)]
     assert lines == [
+        "+ create user alice@example.com (role admin, password, name 'Alice Example', "
+        "time zone Europe/Paris, 2 contact methods, 2 notification rules)",
+        "+ create user bob@example.com (role responder)",
+        "+ create user payments-lead@example.com (role responder)",
         "+ create escalation policy payments-oncall (3 levels, repeat 1)",
         "+ create escalation policy platform-business-hours (2 levels, repeat 0)",
         "+ create service checkout (escalation policy payments-oncall)",
         "+ create service payments-ledger (escalation policy payments-oncall)",
         "+ create service build-farm (escalation policy platform-business-hours)",
         "+ create service status-page (escalation policy platform-business-hours)",
-        "+ create user alice@example.com (role admin, password)",
-        "+ create user bob@example.com (role responder)",
-        "+ create user payments-lead@example.com (role responder)",
         "applied: 9 created, 0 updated, 0 deleted",
     ]
     # Applied again with another password (or none): alice keeps the one she was given.
@@ -140,6 +143,7 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert policy.used_by == ("checkout", "payments-ledger")
     assert policy.policy.repeat == 1
     assert [level.ack_timeout_seconds for level in policy.policy.levels] == [300, 600, 900]
+    assert policy.policy.levels[0].targets == (UserTarget("alice@example.com"),)
     assert policy.policy.levels[1].targets == (
         EmailTarget("bob@example.com"),
         SmsTarget("+14155550101"),
@@ -160,6 +164,16 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
         ("payments-lead@example.com", "responder"),
     ]
     assert people.check_password("alice@example.com", EXAMPLE_ENV["PAGER_ALICE_PASSWORD"])
+    assert people.profile("alice@example.com") == Person(
+        "alice@example.com",
+        "Alice Example",
+        "Europe/Paris",
+        (
+            ContactMethod("phone", "sms", "+14155550100"),
+            ContactMethod("work", "email", "alice@example.com"),
+        ),
+        (NotificationRule(0, "phone"), NotificationRule(2, "work")),
+    )
     for service_id, key in keys.items():  # like services made over the API
         assert people.service_for_key(key) == service_id
     # Through the handlers: event-sourced like any other change.
@@ -201,10 +215,10 @@ def test_a_dry_run_shows_the_changes_and_writes_nothing(pagerd: Pagerd, db: Engi
     before = row_counts(db)
     out = ok(pagerd("apply", "--dry-run", "-f", "FILE", yaml=SMALL))
     assert out.splitlines() == [
+        "+ create user alice@example.com (role admin)",
         "+ create escalation policy ops (2 levels, repeat 0)",
         "+ create service api (escalation policy ops)",
         "+ create service db (escalation policy ops)",
-        "+ create user alice@example.com (role admin)",
         "dry run: 4 to create, 0 to update, 0 to delete; nothing was written",
     ]
     assert row_counts(db) == before
@@ -235,12 +249,12 @@ def test_updates_are_shown_in_detail_and_applied(pagerd: Pagerd, db: Engine) -> 
     )
     dry = ok(pagerd("apply", "--dry-run", "-f", "FILE", yaml=changed))
     assert dry.splitlines() == [
+        "~ update user alice@example.com: role admin -> responder",
+        "+ create user carol@example.com (role admin)",
         "~ update escalation policy ops: name 'Ops on call' -> 'Operations'; "
         "level 1 ack_timeout_seconds 300 -> 120; level 1 + sms +14155550199; "
         "level 1 - sms +14155550100",
         "~ update service db: name 'Database' -> 'Main database'",
-        "~ update user alice@example.com: role admin -> responder",
-        "+ create user carol@example.com (role admin)",
         "dry run: 1 to create, 3 to update, 0 to delete; nothing was written",
     ]
     applied = ok(pagerd("apply", "-f", "FILE", yaml=changed))

@@ -22,7 +22,13 @@ from pager.adapters.notify.message import sms_text
 from pager.adapters.notify.slack import SlackChannel
 from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
 from pager.adapters.notify.webhook import WebhookChannel
-from pager.application.ports import Channel, DeliveryFailed, OutgoingNotification
+from pager.application.ports import (
+    Channel,
+    DeliveryFailed,
+    DirectMessage,
+    Messenger,
+    OutgoingNotification,
+)
 from pager.domain.policy import EmailTarget, SlackTarget, SmsTarget, Target, WebhookTarget
 from tests.support.servers import (
     Certificate,
@@ -827,3 +833,71 @@ def test_a_channel_refuses_another_channels_target(channel: Channel, target: Tar
 
     assert failed.transient is False
     assert f"cannot send to a {target.type} target" in failed.reason
+
+
+# --- messages outside any incident (test pages, verification codes) ---------------------------
+
+
+DIRECT_ID = "5c2e8a1f-7b3d-4f6e-9a0c-2d4e6f8a0b1c"
+
+
+def direct(target: Target, text: str = "Pager code: 123456.") -> DirectMessage:
+    return DirectMessage(DIRECT_ID, target, "Your Pager verification code", text)
+
+
+def send_message(channel: Messenger, message: DirectMessage) -> str | None:
+    async def send_and_settle() -> str | None:
+        try:
+            return await channel.send_message(message)
+        finally:
+            await asyncio.sleep(0.02)
+
+    return asyncio.run(send_and_settle())
+
+
+def test_a_message_goes_by_email_as_it_is(smtp: SmtpSink) -> None:
+    send_message(smtp_channel(smtp.url()), direct(EmailTarget(ONCALL), "Pager code: 123456.\n"))
+
+    (mail,) = smtp.wait_for(1)
+    assert mail.rcpt_tos == (ONCALL,)
+    assert mail.subject == "Your Pager verification code"
+    assert mail.body.strip() == "Pager code: 123456."
+    assert mail.message["Message-ID"] == f"<{DIRECT_ID}@pager>"
+    assert "X-Pager-Incident" not in mail.message
+
+
+def test_a_message_goes_by_sms_cut_to_160_characters(twilio: TwilioServer) -> None:
+    sid = send_message(twilio_channel(twilio.url), direct(SmsTarget(PHONE), "x" * 300))
+
+    (sms,) = twilio.wait_for(1)
+    assert sid == sms.sid
+    assert (sms.to, sms.from_, sms.body) == (PHONE, TWILIO_FROM, "x" * 160)
+
+
+def test_a_message_twilio_refuses_fails_with_its_answer(twilio: TwilioServer) -> None:
+    with pytest.raises(DeliveryFailed) as raised:
+        send_message(twilio_channel(twilio.url), direct(SmsTarget("+1555")))
+
+    assert raised.value.transient is False
+    assert "+1555 is not a valid phone number. (Twilio error 21211)" in raised.value.reason
+
+
+def test_the_log_channel_logs_a_message_without_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pager.notify"):
+        assert send_message(LogChannel(), direct(SmsTarget(PHONE), "Pager code: 987654.")) is None
+
+    (record,) = caplog.records
+    text = record.getMessage()
+    assert "Your Pager verification code" in text
+    assert PHONE in text
+    assert "987654" not in text
+
+
+def test_a_messenger_refuses_another_channels_target() -> None:
+    smtp = SmtpChannel(SmtpSettings.from_url("smtp://127.0.0.1:1", SENDER))
+    with pytest.raises(DeliveryFailed, match="cannot send to a sms target"):
+        send_message(smtp, direct(SmsTarget(PHONE)))
+    with pytest.raises(DeliveryFailed, match="cannot send to a email target"):
+        send_message(twilio_channel("http://127.0.0.1:1"), direct(EmailTarget(ONCALL)))

@@ -1,4 +1,5 @@
-"""The incident page's timeline folds the delivery attempts of one page into one line."""
+"""The incident page's timeline folds the delivery attempts of one page into one line; times
+are shown in the viewer's time zone."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pager.application.queries import (
     NotificationView,
     TimelineEntry,
 )
+from pager.entrypoints.console import display
 from pager.entrypoints.console.timeline import story
 
 T0 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
@@ -73,3 +75,12 @@ def test_a_fold_stands_where_its_last_attempt_is_and_a_page_unknown_is_named_by_
         "Webhook h.example: 2 attempts, sent on the last",
         "Opened by an alert from api",
     ]
+
+
+def test_times_are_shown_in_the_viewers_time_zone_named() -> None:
+    moment = datetime(2026, 7, 1, 12, 30, 5, tzinfo=UTC)
+    assert display.when(moment) == "2026-07-01 12:30:05 UTC"
+    assert display.when(moment, "Europe/Paris") == "2026-07-01 14:30:05 CEST"
+    assert display.when(moment, "America/New_York", seconds=False) == "2026-07-01 08:30 EDT"
+    assert display.when(moment, "Not/AZone") == "2026-07-01 12:30:05 UTC"
+    assert display.when(None, "Europe/Paris") == ""

@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from pager.application.ports import Clock
 from pager.domain.errors import Conflict, NotFound, ValidationFailed
+from pager.domain.people import ContactMethod, NotificationRule, Person, validate_person
 from pager.domain.policy import USER_PATTERN
 from pager.domain.text import visible
 
@@ -80,9 +81,19 @@ class UserNotFound(NotFound):
         super().__init__(f"user {email!r} does not exist")
 
 
+class UserInUse(Conflict):
+    def __init__(self, email: str, policies: tuple[str, ...]) -> None:
+        names = ", ".join(policies)
+        super().__init__(f"user {email!r} is a target of escalation policies: {names}")
+        self.email = email
+        self.policies = policies
+
+
 class AccountStore(Protocol):
-    def add_user(self, user: User, password_hash: str | None) -> None:
-        """Raises UserExists."""
+    def add_user(
+        self, user: User, password_hash: str | None, profile: Person | None = None
+    ) -> None:
+        """With `profile` (else an empty one), in one insert. Raises UserExists."""
         ...
 
     def add_first_user(self, user: User, password_hash: str) -> bool:
@@ -96,7 +107,8 @@ class AccountStore(Protocol):
     def users(self) -> list[User]: ...
 
     def delete_user(self, email: str) -> bool:
-        """Also deletes the user's API tokens and console sessions."""
+        """Also deletes the user's API tokens and console sessions. Raises UserInUse if an
+        escalation policy targets the user."""
         ...
 
     def set_role(self, email: str, role: Role) -> bool:
@@ -149,6 +161,21 @@ class AccountStore(Protocol):
 
     def delete_integration_key(self, service_id: str) -> None: ...
 
+    # -- profiles (the person Pager pages: name, time zone, contact methods, rules)
+
+    def profile(self, email: str) -> Person | None: ...
+
+    def update_profile(self, email: str, change: Callable[[Person], Person]) -> Person | None:
+        """Store `change(profile)` as the user's profile, read and written in one
+        transaction that holds the user's row (two changes never lose one another); None if
+        there is no such user. Whatever `change` raises leaves the profile as it was."""
+        ...
+
+
+def _as(email: str, profile: Person) -> Person:
+    """`profile` as the profile of the user `email`."""
+    return Person(email, profile.name, profile.time_zone, profile.contact_methods, profile.rules)
+
 
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
@@ -200,7 +227,15 @@ class Accounts:
 
     # -- users
 
-    def add_user(self, email: str, role: str = "responder", password: str | None = None) -> User:
+    def add_user(
+        self,
+        email: str,
+        role: str = "responder",
+        password: str | None = None,
+        profile: Person | None = None,
+    ) -> User:
+        """`profile`: the person's name, time zone, methods and rules (its email is the
+        user's), validated with the rest: every problem is named, nothing is stored."""
         email = normalize_email(email)
         problems: list[tuple[str, str]] = []
         if not USER_EMAIL_PATTERN.fullmatch(email):
@@ -209,11 +244,18 @@ class Accounts:
             problems.append(("role", f"must be one of {', '.join(ROLES)}"))
         if password is not None and len(password) < MIN_PASSWORD_LENGTH:
             problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+        person = None
+        if profile is not None:
+            person = _as(email, profile)
+            try:
+                validate_person(person)
+            except ValidationFailed as failed:
+                problems += [p for p in failed.problems if p[0] != "email"]
         if problems:
             raise ValidationFailed(tuple(problems))
         user = User(uuid.uuid4().hex, email, role, self._clock.now())  # type: ignore[arg-type]
         password_hash = None if password is None else self._hasher.hash(password)
-        self._store.add_user(user, password_hash)
+        self._store.add_user(user, password_hash, person)
         return user
 
     def ensure_first_admin(self) -> tuple[str, str] | None:
@@ -247,6 +289,92 @@ class Accounts:
             raise ValidationFailed((("role", f"must be one of {', '.join(ROLES)}"),))
         if not self._store.set_role(normalize_email(email), role):
             raise UserNotFound(email)
+
+    # -- profiles
+
+    def profile(self, email: str) -> Person:
+        """The user as a person Pager pages. Raises UserNotFound."""
+        person = self._store.profile(normalize_email(email))
+        if person is None:
+            raise UserNotFound(email)
+        return person
+
+    def set_profile(
+        self,
+        email: str,
+        *,
+        name: str | None = None,
+        time_zone: str | None = None,
+        contact_methods: tuple[ContactMethod, ...] | None = None,
+        notification_rules: tuple[NotificationRule, ...] | None = None,
+    ) -> Person:
+        """Replace the parts given (None keeps a part as it is), validated as a whole: a
+        rule must name one of the methods the profile has after the change. Raises
+        ValidationFailed naming every wrong place, or UserNotFound; nothing half-written."""
+
+        def change(person: Person) -> Person:
+            return Person(
+                person.email,
+                person.name if name is None else name,
+                person.time_zone if time_zone is None else time_zone,
+                person.contact_methods if contact_methods is None else contact_methods,
+                person.rules if notification_rules is None else notification_rules,
+            )
+
+        return self.update_profile(email, change)
+
+    def update_profile(self, email: str, change: Callable[[Person], Person]) -> Person:
+        """Store `change(profile)`, validated, in one transaction with the read (for changes
+        made from what is there, such as enabling one verified method). The email stays the
+        user's whatever `change` returns. Raises ValidationFailed or UserNotFound, and
+        whatever `change` raises; the profile is then as it was."""
+
+        def checked(person: Person) -> Person:
+            return validate_person(_as(person.email, change(person)))
+
+        updated = self._store.update_profile(normalize_email(email), checked)
+        if updated is None:
+            raise UserNotFound(email)
+        return updated
+
+    def put_user(
+        self,
+        email: str,
+        profile: Person,
+        role: str | None = None,
+        password: str | None = None,
+    ) -> tuple[User, Person, bool]:
+        """Make the user with `profile` (and `role`, responder by default), or replace the
+        profile of the one there is (and its role and password when given). Everything is
+        validated before anything is written. Returns (user, profile, created)."""
+        email = normalize_email(email)
+        person = _as(email, profile)
+        problems: list[tuple[str, str]] = []
+        if not USER_EMAIL_PATTERN.fullmatch(email):
+            problems.append(("email", f"{email!r} is not an email address"))
+        if role is not None and role not in ROLES:
+            problems.append(("role", f"must be one of {', '.join(ROLES)}"))
+        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+        try:
+            validate_person(person)
+        except ValidationFailed as failed:
+            problems += [p for p in failed.problems if p[0] != "email"]
+        if problems:
+            raise ValidationFailed(tuple(problems))
+        if self._store.user_by_email(email) is None:
+            try:
+                user = self.add_user(email, role or "responder", password, person)
+            except UserExists:
+                pass  # made meanwhile: changed below like any other
+            else:
+                return user, person, True
+        stored = self.update_profile(email, lambda _: person)
+        if role is not None:
+            self.set_role(email, role)
+        if password is not None:
+            self.set_password(email, password)
+        return self.user(email), stored, False
 
     def set_password(self, email: str, password: str, keep_session: str | None = None) -> None:
         """Ends every console session of the user but `keep_session` (the one that made the

@@ -21,10 +21,12 @@ from pager.application.accounts import (
 )
 from pager.application.queries import ReadModel
 from pager.domain.errors import ValidationFailed
+from pager.domain.people import ContactMethod, NotificationRule, Person, validate_person
 from pager.domain.policy import (
     ID_PATTERN,
     EscalationPolicy,
     Level,
+    UserTarget,
     WebhookTarget,
     valid_id,
     validate_policy,
@@ -52,6 +54,29 @@ class UserSpec:
     """Taken from the environment; None leaves the password as it is."""
     initial_password: str | None = None
     """Taken from the environment too, but set only when the user is created."""
+    name: str | None = None
+    time_zone: str | None = None
+    contact_methods: tuple[ContactMethod, ...] | None = None
+    notification_rules: tuple[NotificationRule, ...] | None = None
+    """The profile's parts; None leaves a part as it is (empty, or UTC, for a new user)."""
+
+    def profile(self, before: Person | None = None) -> Person:
+        """The profile this asks for, made from `before` (the user's as it is, if any)."""
+        base = before or Person(self.email)
+        return Person(
+            self.email,
+            base.name if self.name is None else self.name,
+            base.time_zone if self.time_zone is None else self.time_zone,
+            base.contact_methods if self.contact_methods is None else self.contact_methods,
+            base.rules if self.notification_rules is None else self.notification_rules,
+        )
+
+    @property
+    def manages_profile(self) -> bool:
+        return any(
+            part is not None
+            for part in (self.name, self.time_zone, self.contact_methods, self.notification_rules)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +130,14 @@ class Writer(Protocol):
 
 class AccountsWriter(Protocol):
     def add_user(
-        self, email: str, role: str = "responder", password: str | None = None
+        self,
+        email: str,
+        role: str = "responder",
+        password: str | None = None,
+        profile: Person | None = None,
     ) -> object: ...
+
+    def update_profile(self, email: str, change: Callable[[Person], Person]) -> object: ...
 
     def set_role(self, email: str, role: str) -> None: ...
 
@@ -124,7 +155,19 @@ def current_config(queries: ReadModel, accounts: Accounts) -> Config:
     return Config(
         tuple(view.policy for view in queries.policies()),
         tuple(ServiceSpec(v.id, v.name, v.escalation_policy) for v in queries.services()),
-        tuple(UserSpec(user.email, user.role) for user in accounts.users()),
+        tuple(_user_spec(user.email, user.role, accounts) for user in accounts.users()),
+    )
+
+
+def _user_spec(email: str, role: Role, accounts: Accounts) -> UserSpec:
+    person = accounts.profile(email)
+    return UserSpec(
+        email,
+        role,
+        name=person.name,
+        time_zone=person.time_zone,
+        contact_methods=person.contact_methods,
+        notification_rules=person.rules,
     )
 
 
@@ -136,6 +179,8 @@ def check(config: Config, current: Config, prune: bool, *, allow_private: bool =
     problems += _policy_problems(config.policies or (), allow_private)
     problems += _service_problems(config, current, prune)
     problems += _user_problems(config.users or ())
+    problems += _profile_problems(config.users or (), current.users or ())
+    problems += _reference_problems(config, current, prune)
     problems += _admin_problems(config, current, prune)
     if problems:
         raise ValidationFailed(tuple(problems))
@@ -148,19 +193,19 @@ def plan(
     password_matches: Callable[[str, str], bool],
 ) -> Plan:
     """The changes that make the database hold `config`, in an order that keeps every
-    service's policy in place: policies, services, then deletions of services before the
-    policies they used, then users. `password_matches(email, password)` says whether a
-    user's stored password is that one."""
+    reference in place: users (whom policies target), policies, services, then deletions of
+    services before the policies they used, then of users. `password_matches(email,
+    password)` says whether a user's stored password is that one."""
     stale = [
         *_stale("service", config.services, current.services),
         *_stale("escalation policy", config.policies, current.policies),
     ]
     stale_users = _stale("user", config.users, current.users)
     changes = [
+        *_user_changes(config.users or (), current.users or (), password_matches),
         *_policy_changes(config.policies or (), current.policies or ()),
         *_service_changes(config.services or (), current.services or ()),
         *(Change("delete", kind, id_) for kind, id_ in stale if prune),
-        *_user_changes(config.users or (), current.users or (), password_matches),
         *(Change("delete", kind, id_) for kind, id_ in stale_users if prune),
     ]
     return Plan(tuple(changes), () if prune else (*stale, *stale_users))
@@ -211,11 +256,13 @@ def _user_changes(
             summary: tuple[str, ...] = (f"role {user.role}",)
             if user.password is not None or user.initial_password is not None:
                 summary += (PASSWORD_CHANGED,)
+            summary += _profile_summary(user.profile())
             changes.append(Change("create", "user", user.email, summary))
             continue
         differences = []
         if before.role != user.role:
             differences.append(f"role {before.role} -> {user.role}")
+        differences += _profile_differences(before.profile(), user.profile(before.profile()))
         if user.password is not None and not password_matches(user.email, user.password):
             differences.append(PASSWORD_CHANGED)
         if differences:
@@ -271,9 +318,12 @@ def apply(
                 accounts.forget_integration_key(change.id)
             case "user", "create":
                 user = users[change.id]
-                accounts.add_user(user.email, user.role, user.password or user.initial_password)
+                password = user.password or user.initial_password
+                accounts.add_user(user.email, user.role, password, user.profile())
             case "user", "update":
                 user = users[change.id]
+                if user.manages_profile:
+                    accounts.update_profile(user.email, user.profile)
                 accounts.set_role(user.email, user.role)
                 if user.password is not None and PASSWORD_CHANGED in change.details:
                     accounts.set_password(user.email, user.password)
@@ -365,6 +415,60 @@ def _user_problems(users: Sequence[UserSpec]) -> list[tuple[str, str]]:
     return problems
 
 
+def _profile_problems(
+    users: Sequence[UserSpec], present: Sequence[UserSpec]
+) -> list[tuple[str, str]]:
+    """Each user's profile as it would be, checked whole: a rule may name a method the file
+    leaves as it is."""
+    existing = {u.email: u for u in present}
+    problems: list[tuple[str, str]] = []
+    for user in users:
+        before = existing.get(user.email)
+        try:
+            validate_person(user.profile(None if before is None else before.profile()))
+        except ValidationFailed as invalid:
+            problems += [
+                (f"user {user.email} {place}", what)
+                for place, what in invalid.problems
+                if place != "email"  # said by _user_problems
+            ]
+    return problems
+
+
+def _reference_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
+    """Every user a policy targets exists once the file is applied; a user that --prune
+    would delete is targeted by no policy that stays."""
+    listed = {u.email for u in config.users or ()}
+    present = {u.email for u in current.users or ()}
+    pruned = present - listed if prune and config.users is not None else set()
+    users_after = (listed | present) - pruned
+    policies = {p.id: p for p in current.policies or ()}
+    if config.policies is not None:
+        if prune:
+            policies = {}
+        policies |= {p.id: p for p in config.policies}
+    in_file = {p.id for p in config.policies or ()}
+    problems = []
+    for policy in policies.values():
+        for number, level in enumerate(policy.levels, start=1):
+            for index, target in enumerate(level.targets, start=1):
+                if not isinstance(target, UserTarget) or target.user in users_after:
+                    continue
+                where = f"escalation policy {policy.id} level {number} target {index}"
+                if target.user in pruned:
+                    what = f"user {target.user!r} is not in the file, so --prune would delete it"
+                    if policy.id not in in_file:
+                        where = f"user {target.user}"
+                        what = (
+                            f"--prune would delete it, but escalation policy {policy.id} "
+                            "targets it and is not in the file"
+                        )
+                else:
+                    what = f"user {target.user!r} is neither in the file nor in the database"
+                problems.append((where, what))
+    return problems
+
+
 def _admin_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
     """Nobody could manage Pager over its API if the last admin went."""
     if config.users is None:
@@ -395,6 +499,49 @@ def _duplicates(kind: str, ids: Iterable[str]) -> list[tuple[str, str]]:
 def _policy_summary(policy: EscalationPolicy) -> tuple[str, ...]:
     levels = len(policy.levels)
     return (f"{levels} level{'s' if levels != 1 else ''}", f"repeat {policy.repeat}")
+
+
+def _profile_summary(person: Person) -> tuple[str, ...]:
+    summary = []
+    if person.name:
+        summary.append(f"name {person.name!r}")
+    if person.time_zone != "UTC":
+        summary.append(f"time zone {person.time_zone}")
+    methods, rules = len(person.contact_methods), len(person.rules)
+    if methods:
+        summary.append(f"{methods} contact method{'s' if methods != 1 else ''}")
+    if rules:
+        summary.append(f"{rules} notification rule{'s' if rules != 1 else ''}")
+    return tuple(summary)
+
+
+def _profile_differences(before: Person, after: Person) -> list[str]:
+    differences = []
+    if before.name != after.name:
+        differences.append(f"name {before.name!r} -> {after.name!r}")
+    if before.time_zone != after.time_zone:
+        differences.append(f"time zone {before.time_zone} -> {after.time_zone}")
+    old = {m.id: m for m in before.contact_methods}
+    new = {m.id: m for m in after.contact_methods}
+    for method_id, method in new.items():
+        if method_id not in old:
+            differences.append(f"+ contact method {method_id} ({method.type} {method.address})")
+        elif old[method_id] != method:
+            differences.append(f"contact method {method_id} changed")
+    differences += [f"- contact method {method_id}" for method_id in old if method_id not in new]
+    if before.rules != after.rules:
+        differences.append(
+            f"notification rules: {_rules_text(before.rules)} -> {_rules_text(after.rules)}"
+        )
+    elif list(old) != list(new) and not differences:
+        differences.append("contact methods reordered")
+    return differences
+
+
+def _rules_text(rules: tuple[NotificationRule, ...]) -> str:
+    if not rules:
+        return "none"
+    return ", ".join(f"{r.contact_method} after {r.delay_minutes} min" for r in rules)
 
 
 def _service_differences(before: ServiceSpec, after: ServiceSpec) -> tuple[str, ...]:

@@ -156,6 +156,27 @@ class Channel(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    """A message to one address outside any incident: a contact method's test page or its
+    verification code. `id` is its idempotency key; `subject` is an email's subject and all
+    that a log line may say of it (the text may hold a secret, such as a code)."""
+
+    id: str
+    target: Address
+    subject: str
+    text: str
+
+
+class Messenger(Protocol):
+    """A channel that can also send a `DirectMessage` (email and SMS). One that only writes
+    messages down says so with `delivers = False`, as a `Channel` does."""
+
+    async def send_message(self, message: DirectMessage) -> str | None:
+        """Send it; return the provider's id for it if there is one. Raise DeliveryFailed."""
+        ...
+
+
 # -- delivery: what the dispatcher and the timers module need from storage
 
 

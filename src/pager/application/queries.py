@@ -31,6 +31,8 @@ class IncidentView:
     resolved_by: str | None
     failed_notifications: int = 0
     """Its pages that failed for good: nobody got them, and nobody will try again."""
+    unreached: int = 0
+    """Level targets that paged nobody (a user without an enabled method, nobody on call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class NotificationView:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    via: str | None = None
+    """Why it went there: the user (or schedule) and contact method, as resolved."""
 
 
 @dataclass(frozen=True, slots=True)

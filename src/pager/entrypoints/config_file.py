@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from pager.application.accounts import normalize_email
 from pager.application.config_as_code import Config, ServiceSpec, UserSpec
 from pager.domain.errors import ValidationFailed
+from pager.domain.people import ContactMethod, NotificationRule
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
     EmailTarget,
@@ -128,12 +129,34 @@ class ServiceModel(_Model):
     escalation_policy: str
 
 
+class ContactMethodModel(_Model):
+    id: str
+    type: Literal["email", "sms", "voice"]
+    address: str | None = None
+    phone: str | None = None
+    enabled: bool = True
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        return SmsTargetModel._quoted(value)
+
+
+class NotificationRuleModel(_Model):
+    delay_minutes: int
+    contact_method: str
+
+
 class UserModel(_Model):
     email: str
     role: Literal["admin", "responder"] = "responder"
     password_env: str | None = None
     initial_password_env: str | None = None
     password: Any = None
+    name: str | None = None
+    time_zone: str | None = None
+    contact_methods: list[ContactMethodModel] | None = None
+    notification_rules: list[NotificationRuleModel] | None = None
 
     @field_validator("password", mode="before")
     @classmethod
@@ -190,7 +213,7 @@ def dump(config: Config) -> str:
             for s in config.services
         ]
     if config.users is not None:
-        data["users"] = [{"email": u.email, "role": u.role} for u in config.users]
+        data["users"] = [_user_data(u) for u in config.users]
     header = "# Pager configuration, written by `pagerd export`; apply with `pagerd apply -f`.\n"
     if any(_holds_secret(p) for p in config.policies or ()):
         header += (
@@ -256,14 +279,22 @@ def _place(loc: tuple[int | str, ...], data: Any) -> str:
     while parts:
         part = parts.pop(0)
         number = parts[0] if parts else None
-        if part in ("levels", "targets") and isinstance(number, int):
+        if part in _ITEMS and isinstance(number, int):
             parts.pop(0)
-            words.append(f"{str(part)[:-1]} {number + 1}")
+            words.append(f"{_ITEMS[str(part)]} {number + 1}")
             if part == "targets" and parts and str(parts[0]) in TARGET_TYPES:
                 parts.pop(0)  # the tag that pydantic puts in the path of a tagged union
         else:
             words.append(f"#{part + 1}" if isinstance(part, int) else part)
     return " ".join(words) or "file"
+
+
+_ITEMS = {
+    "levels": "level",
+    "targets": "target",
+    "contact_methods": "contact method",
+    "notification_rules": "notification rule",
+}
 
 
 def _label(data: Any, section: str, index: int) -> str:
@@ -372,7 +403,39 @@ class _Translation:
         elif model.initial_password_env and self._env.get(model.initial_password_env):
             where = f"user {email} initial_password_env"
             initial = self._from_env(where, model.initial_password_env, _PASSWORD)
-        return UserSpec(email, model.role, password, initial)
+        return UserSpec(
+            email,
+            model.role,
+            password,
+            initial,
+            name=model.name,
+            time_zone=model.time_zone,
+            contact_methods=None
+            if model.contact_methods is None
+            else tuple(
+                self._method(f"user {email} contact method {n}", m)
+                for n, m in enumerate(model.contact_methods, start=1)
+            ),
+            notification_rules=None
+            if model.notification_rules is None
+            else tuple(
+                NotificationRule(r.delay_minutes, r.contact_method)
+                for r in model.notification_rules
+            ),
+        )
+
+    def _method(self, where: str, model: ContactMethodModel) -> ContactMethod:
+        """An email method has an address, an sms or voice method a phone (the domain
+        checks what they hold)."""
+        field, other = ("address", "phone") if model.type == "email" else ("phone", "address")
+        value = getattr(model, field)
+        if getattr(model, other) is not None:
+            self._problems.append(
+                (f"{where} {other}", f"a {model.type} method has {field}, not {other}")
+            )
+        if value is None:
+            self._problems.append((f"{where} {field}", "is required"))
+        return ContactMethod(model.id, model.type, value or "", model.enabled)
 
     def _from_env(self, where: str, name: str, kind: TypeAdapter[str]) -> str | None:
         value = self._env.get(name)
@@ -400,6 +463,30 @@ def _policy_data(policy: EscalationPolicy) -> dict[str, Any]:
             for level in policy.levels
         ],
     }
+
+
+def _user_data(user: UserSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"email": user.email, "role": user.role}
+    if user.name is not None:
+        data["name"] = user.name
+    if user.time_zone is not None:
+        data["time_zone"] = user.time_zone
+    if user.contact_methods is not None:
+        data["contact_methods"] = [
+            {
+                "id": m.id,
+                "type": m.type,
+                "address" if m.type == "email" else "phone": m.address,
+                "enabled": m.enabled,
+            }
+            for m in user.contact_methods
+        ]
+    if user.notification_rules is not None:
+        data["notification_rules"] = [
+            {"delay_minutes": r.delay_minutes, "contact_method": r.contact_method}
+            for r in user.notification_rules
+        ]
+    return data
 
 
 def _target_data(target: Target) -> dict[str, Any]:

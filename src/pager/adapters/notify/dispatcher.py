@@ -235,7 +235,13 @@ class Dispatcher:
             ack_url=ack_url,
         )
         channel_name = claimed.target.type
-        channel = self._channels[channel_name]
+        channel = self._channels.get(channel_name)
+        if channel is None:
+            # A voice method's page, until voice calls come: failed for good, with the
+            # reason, so the incident shows it (never retried, never silently dropped).
+            reason = f"{channel_name} pages are not yet supported"
+            await self._failed(claimed, DeliveryFailed(reason, transient=False))
+            return
         try:
             provider_id = await channel.send(outgoing)
         except DeliveryFailed as failure:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from pager.adapters.notify.message import email_body, subject, wrong_target
-from pager.application.ports import DeliveryFailed, OutgoingNotification
+from pager.application.ports import DeliveryFailed, DirectMessage, OutgoingNotification
 from pager.domain.policy import EmailTarget
 
 Security = Literal["plain", "starttls", "tls"]
@@ -128,25 +128,36 @@ class SmtpChannel:
         self._local_hostname: str | None = None
 
     async def send(self, notification: OutgoingNotification) -> str | None:
-        if not self._keep_alive:
-            return await self._send(notification)
-        async with self._connections:
-            return await self._send(notification)
-
-    async def _send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
         if not isinstance(target, EmailTarget):
             raise wrong_target("email", target)
+        message = build_message(notification, target.address, self._settings.from_address)
+        return await self._submit(message, target.address)
+
+    async def send_message(self, direct: DirectMessage) -> str | None:
+        """A test page or a verification code, as a plain email with its own Message-ID."""
+        target = direct.target
+        if not isinstance(target, EmailTarget):
+            raise wrong_target("email", target)
+        message = build_direct(direct, target.address, self._settings.from_address)
+        return await self._submit(message, target.address)
+
+    async def _submit(self, message: Message, to: str) -> str | None:
+        if not self._keep_alive:
+            return await self._send(message, to)
+        async with self._connections:
+            return await self._send(message, to)
+
+    async def _send(self, message: Message, to: str) -> str | None:
         settings = self._settings
-        message = build_message(notification, target.address, settings.from_address)
         reused = self._idle.pop() if self._idle else None
         if reused is not None:
             try:
-                return await self._send_on(reused, message, target.address)
+                return await self._send_on(reused, message, to)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 pass  # it timed out while idle: try once on a new connection
             except (aiosmtplib.SMTPException, OSError) as exc:
-                raise classify(exc, settings, target.address) from exc
+                raise classify(exc, settings, to) from exc
         if self._local_hostname is None:  # what EHLO says; a DNS lookup, so done once
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         client = self._client()
@@ -156,9 +167,9 @@ class SmtpChannel:
             except BaseException:
                 client.close()  # a half-made connection (TLS, AUTH refused) leaves nothing open
                 raise
-            return await self._send_on(client, message, target.address)
+            return await self._send_on(client, message, to)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise classify(exc, settings, target.address) from exc
+            raise classify(exc, settings, to) from exc
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: Message, to: str) -> str | None:
         try:
@@ -226,6 +237,23 @@ def build_message(notification: OutgoingNotification, to: str, from_address: str
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Pager-Incident"] = notification.incident_id
     message["X-Pager-Notification"] = notification.id
+    return message
+
+
+def build_direct(direct: DirectMessage, to: str, from_address: str) -> Message:
+    """A plain-text email of a message outside any incident."""
+    message = Message()
+    message.set_payload(direct.text, _charset(direct.text))
+    message["From"] = _address(from_address)
+    message["To"] = _address(to)
+    text = direct.subject
+    if not text.isascii():
+        text = Header(text, "utf-8", header_name="Subject").encode()
+    message["Subject"] = text
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = f"<{direct.id}@pager>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
     return message
 
 

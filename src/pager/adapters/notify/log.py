@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from pager.adapters.notify.message import step
-from pager.application.ports import OutgoingNotification
+from pager.application.ports import DirectMessage, OutgoingNotification
 
 logger = logging.getLogger("pager.notify")
 
@@ -34,5 +34,16 @@ class LogChannel:
                 "incident_id": n.incident_id,
                 "service_id": n.service_id,
             },
+        )
+        return None
+
+    async def send_message(self, message: DirectMessage) -> str | None:
+        """Logs its subject only: the text may hold a verification code."""
+        logger.warning(
+            "no channel configured for %s; not sent: %s (message %s)",
+            message.target.label,
+            message.subject,
+            message.id,
+            extra={"message_id": message.id},
         )
         return None

@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 import httpx
 
-from pager.adapters.notify.message import sms_text, wrong_target
+from pager.adapters.notify.message import SMS_LIMIT, sms_text, wrong_target
 from pager.adapters.notify.webhook import DEFAULT_TIMEOUT, USER_AGENT, post
-from pager.application.ports import OutgoingNotification
+from pager.application.ports import DirectMessage, OutgoingNotification
 from pager.domain.policy import SmsTarget
 
 TWILIO_API = "https://api.twilio.com"
@@ -44,6 +44,16 @@ class TwilioSmsChannel:
         target = notification.target
         if not isinstance(target, SmsTarget):
             raise wrong_target("SMS", target)
+        return await self._text(target.phone, sms_text(notification))
+
+    async def send_message(self, message: DirectMessage) -> str | None:
+        """A test page or a verification code: its text, cut to one SMS."""
+        target = message.target
+        if not isinstance(target, SmsTarget):
+            raise wrong_target("SMS", target)
+        return await self._text(target.phone, message.text[:SMS_LIMIT])
+
+    async def _text(self, phone: str, body: str) -> str | None:
         settings = self._settings
         sender = "MessagingServiceSid" if settings.from_.startswith("MG") else "From"
         response = await post(
@@ -52,7 +62,7 @@ class TwilioSmsChannel:
             provider="Twilio",
             timeout=settings.timeout,
             describe=twilio_error,
-            data={"To": target.phone, sender: settings.from_, "Body": sms_text(notification)},
+            data={"To": phone, sender: settings.from_, "Body": body},
             auth=(settings.account_sid, settings.auth_token),
             headers={"User-Agent": USER_AGENT},
         )

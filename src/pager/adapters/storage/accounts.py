@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -10,8 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import (
+    decode_person,
+    decode_policy,
+    encode_methods,
+    encode_rules,
+)
 from pager.adapters.storage.engine import WRITE
-from pager.application.accounts import KeyInfo, Role, User, UserExists
+from pager.application.accounts import KeyInfo, Role, User, UserExists, UserInUse
+from pager.domain.people import Person
+from pager.domain.policy import UserTarget
 
 
 def _user(row: sa.Row[Any]) -> User:
@@ -20,6 +29,13 @@ def _user(row: sa.Row[Any]) -> User:
 
 _USER_COLUMNS = (t.users.c.id, t.users.c.email, t.users.c.role, t.users.c.created_at)
 _sessions = t.console_sessions
+_PROFILE_COLUMNS = (
+    t.users.c.email,
+    t.users.c.name,
+    t.users.c.time_zone,
+    t.users.c.contact_methods,
+    t.users.c.notification_rules,
+)
 
 
 class SqlAccountStore:
@@ -29,10 +45,15 @@ class SqlAccountStore:
     def _write(self) -> Any:
         return self._engine.connect().execution_options(**WRITE)
 
-    def add_user(self, user: User, password_hash: str | None) -> None:
+    def add_user(
+        self, user: User, password_hash: str | None, profile: Person | None = None
+    ) -> None:
+        row = _user_row(user, password_hash)
+        if profile is not None:
+            row |= _profile_row(profile)
         try:
             with self._write() as conn, conn.begin():
-                conn.execute(t.users.insert().values(_user_row(user, password_hash)))
+                conn.execute(t.users.insert().values(row))
         except sa.exc.IntegrityError:
             raise UserExists(user.email) from None
 
@@ -68,6 +89,9 @@ class SqlAccountStore:
             user_id = conn.scalar(sa.select(t.users.c.id).where(t.users.c.email == email))
             if user_id is None:
                 return False
+            policies = _policies_targeting(conn, email)
+            if policies:
+                raise UserInUse(email, policies)
             # Explicitly, so that it holds where foreign keys are not enforced.
             conn.execute(t.api_tokens.delete().where(t.api_tokens.c.user_id == user_id))
             conn.execute(_sessions.delete().where(_sessions.c.user_id == user_id))
@@ -204,6 +228,51 @@ class SqlAccountStore:
             conn.execute(
                 t.integration_keys.delete().where(t.integration_keys.c.service_id == service_id)
             )
+
+    # -- profiles
+
+    def profile(self, email: str) -> Person | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(*_PROFILE_COLUMNS).where(t.users.c.email == email)).first()
+        return None if row is None else decode_person(*row)
+
+    def update_profile(self, email: str, change: Callable[[Person], Person]) -> Person | None:
+        with self._write() as conn, conn.begin():
+            row = conn.execute(
+                sa.select(*_PROFILE_COLUMNS).where(t.users.c.email == email).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            person = change(decode_person(*row))
+            conn.execute(
+                t.users.update().where(t.users.c.email == email).values(_profile_row(person))
+            )
+        return person
+
+
+def _policies_targeting(conn: sa.Connection, email: str) -> tuple[str, ...]:
+    """The escalation policies with a level that targets the user (as policies store a
+    user target: its email in lower case)."""
+    p = t.policies.c
+    found = []
+    for row in conn.execute(sa.select(p.id, p.name, p.repeat, p.levels).order_by(p.id)):
+        policy = decode_policy(row.id, row.name, row.repeat, row.levels)
+        if any(
+            isinstance(target, UserTarget) and target.user.lower() == email
+            for level in policy.levels
+            for target in level.targets
+        ):
+            found.append(policy.id)
+    return tuple(found)
+
+
+def _profile_row(person: Person) -> dict[str, Any]:
+    return {
+        "name": person.name,
+        "time_zone": person.time_zone,
+        "contact_methods": encode_methods(person.contact_methods),
+        "notification_rules": encode_rules(person.rules),
+    }
 
 
 def _user_row(user: User, password_hash: str | None) -> dict[str, Any]:

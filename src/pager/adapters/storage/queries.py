@@ -71,6 +71,7 @@ def _incident(row: Any, failed_notifications: int) -> IncidentView:
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,
         failed_notifications=failed_notifications,
+        unreached=row.unreached,
     )
 
 
@@ -260,6 +261,7 @@ class SqlQueries:
                     last_error=n.last_error,
                     created_at=n.created_at,
                     sent_at=n.sent_at,
+                    via=n.via,
                 )
                 for n in notifications
             ),

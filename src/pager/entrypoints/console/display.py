@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,10 +16,15 @@ from pager.domain.policy import EmailTarget, SlackTarget, SmsTarget, Target, Web
 _TIMEOUT = re.compile(r"(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,9})s?)?")
 
 
-def when(moment: datetime | None) -> str:
+def when(moment: datetime | None, zone: str = "UTC", *, seconds: bool = True) -> str:
+    """`moment` in the time zone `zone` (the viewer's), named: "2026-01-01 04:00:00 CET"."""
     if moment is None:
         return ""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        local = moment.astimezone(UTC if zone == "UTC" else zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        local = moment.astimezone(UTC)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def ago(moment: datetime, now: datetime) -> str:

@@ -53,9 +53,17 @@ _environment = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+@jinja2.pass_context
+def _when(context: jinja2.runtime.Context, moment: datetime | None) -> str:
+    """A time in the viewer's time zone (UTC until they choose one)."""
+    return display.when(moment, context.get("time_zone", "UTC"))
+
+
 _environment.filters.update(
     ago=display.ago,
-    when=display.when,
+    when=_when,
     duration=display.duration,
     target=display.target,
     logged=display.logged,
@@ -157,7 +165,16 @@ def signed_in_user(request: Request, c: ConsoleDep) -> User:
         session.sign_out()
         raise SignInRequired
     request.state.user = user
+    request.state.time_zone = _time_zone(c, user)
     return user
+
+
+def _time_zone(c: Console, user: User) -> str:
+    """The viewer's time zone, in which the console shows times."""
+    try:
+        return c.accounts.profile(user.email).time_zone
+    except NotFound:
+        return "UTC"
 
 
 def admin_user(user: Annotated[User, Depends(signed_in_user)]) -> User:
@@ -227,6 +244,7 @@ def render(
         csrf=csrf,
         flashes=flashes,
         now=console(request).now(),
+        time_zone=getattr(request.state, "time_zone", "UTC"),
         path=request.url.path,
         **context,
     )

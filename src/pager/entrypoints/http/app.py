@@ -14,6 +14,7 @@ from pager.bootstrap import App
 from pager.entrypoints import console
 from pager.entrypoints.http import (
     alertmanager,
+    contact_methods,
     docs,
     errors,
     incidents,
@@ -98,6 +99,7 @@ def create_app(container: App) -> FastAPI:
         services,
         policies,
         users,
+        contact_methods,
         alertmanager,
         pagerduty,
         opsgenie,

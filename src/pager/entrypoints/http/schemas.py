@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    JsonValue,
     StringConstraints,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -31,6 +32,16 @@ from pager.application.queries import (
     TimelineEntry,
 )
 from pager.domain.incident import MAX_MESSAGE_LENGTH
+from pager.domain.people import (
+    MAX_CONTACT_METHODS,
+    MAX_DELAY_MINUTES,
+    MAX_NAME_LENGTH,
+    MAX_RULES,
+    ContactMethod,
+    NotificationRule,
+    Person,
+    available_time_zones,
+)
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
     E164_PATTERN,
@@ -187,6 +198,12 @@ class IncidentOut(BaseModel):
         "transient ones for longer than PAGER_DELIVERY_MAX_SECONDS): nobody got them and "
         "nobody will try again. 0 when every page went out, or is still being tried."
     )
+    unreached: int = Field(
+        default=0,
+        description="Level targets that paged nobody so far (a user who is gone or has no "
+        "enabled contact method, a schedule with nobody on call); the timeline's "
+        "LevelNotified events say which and why.",
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -205,6 +222,7 @@ class IncidentOut(BaseModel):
             resolved_at=view.resolved_at,
             resolved_by=view.resolved_by,
             failed_notifications=view.failed_notifications,
+            unreached=view.unreached,
         )
 
 
@@ -233,6 +251,11 @@ class NotificationOut(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    via: str | None = Field(
+        default=None,
+        description="Why it went there (a user or schedule, the contact method and delay); "
+        "null for an address the level names.",
+    )
 
     @classmethod
     def of(cls, view: NotificationView) -> NotificationOut:
@@ -247,6 +270,7 @@ class NotificationOut(BaseModel):
             last_error=view.last_error,
             created_at=view.created_at,
             sent_at=view.sent_at,
+            via=view.via,
         )
 
 
@@ -576,6 +600,149 @@ class UserList(BaseModel):
     users: list[UserOut]
 
 
+# -- users as people Pager pages (GET|PUT /api/v1/users/{email})
+
+PersonName = Annotated[
+    str, StringConstraints(max_length=MAX_NAME_LENGTH), Storable, Stated(f"^[^{INVISIBLE}]*$")
+]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]
+MethodId = Annotated[str, Stated(ID_REGEX)]
+
+
+class EmailMethodIn(Request):
+    id: MethodId = Field(description="A slug unique among the user's methods; rules name it.")
+    type: Literal["email"]
+    address: Address
+    enabled: bool = True
+
+
+class SmsMethodIn(Request):
+    id: MethodId = Field(description="A slug unique among the user's methods; rules name it.")
+    type: Literal["sms"]
+    phone: Phone
+    enabled: bool = True
+
+
+class VoiceMethodIn(Request):
+    id: MethodId = Field(description="A slug unique among the user's methods; rules name it.")
+    type: Literal["voice"]
+    phone: Phone = Field(
+        description="Stored and shown; paging a voice method is recorded as not yet supported."
+    )
+    enabled: bool = True
+
+
+AnyMethodIn = EmailMethodIn | SmsMethodIn | VoiceMethodIn
+MethodIn = Annotated[AnyMethodIn, Field(discriminator="type")]
+
+
+class RuleIn(Request):
+    delay_minutes: Integer = Field(ge=0, le=MAX_DELAY_MINUTES)
+    contact_method: MethodId = Field(description="The id of one of the user's methods.")
+
+
+class ProfileIn(Request):
+    """A user's profile as a whole: what is left out is empty (or UTC), not kept."""
+
+    name: PersonName = ""
+    time_zone: TimeZone = Field(
+        default="UTC",
+        description="An IANA time zone name.",
+        json_schema_extra={"enum": list[JsonValue](sorted(available_time_zones()))},
+    )
+    contact_methods: list[MethodIn] = Field(
+        default=[],
+        max_length=MAX_CONTACT_METHODS,
+        description="Each `id` at most once.",
+    )
+    notification_rules: list[RuleIn] = Field(
+        default=[],
+        max_length=MAX_RULES,
+        description="Each becomes one page, `delay_minutes` after the level's step; an "
+        "acknowledgement cancels those not yet sent. No rules: every enabled method at once.",
+    )
+
+    def to_domain(self, email: str) -> Person:
+        return Person(
+            email,
+            self.name,
+            self.time_zone,
+            tuple(_method(m) for m in self.contact_methods),
+            tuple(
+                NotificationRule(r.delay_minutes, r.contact_method) for r in self.notification_rules
+            ),
+        )
+
+
+class UserPutIn(ProfileIn):
+    role: Literal["admin", "responder"] | None = Field(
+        default=None,
+        description="Only admins change it; left out: kept, or responder for a new user.",
+    )
+    password: Password | None = Field(
+        default=None, description="For the web console; left out: kept as it is."
+    )
+
+
+def _method(method: AnyMethodIn) -> ContactMethod:
+    match method:
+        case EmailMethodIn():
+            return ContactMethod(method.id, "email", method.address, method.enabled)
+        case SmsMethodIn():
+            return ContactMethod(method.id, "sms", method.phone, method.enabled)
+        case VoiceMethodIn():
+            return ContactMethod(method.id, "voice", method.phone, method.enabled)
+
+
+class EmailMethodOut(BaseModel):
+    id: str
+    type: Literal["email"]
+    address: str
+    enabled: bool
+
+
+class PhoneMethodOut(BaseModel):
+    id: str
+    type: Literal["sms", "voice"]
+    phone: str
+    enabled: bool
+
+
+class RuleOut(BaseModel):
+    delay_minutes: int
+    contact_method: str
+
+
+class ProfileOut(UserOut):
+    name: str
+    time_zone: str
+    contact_methods: list[EmailMethodOut | PhoneMethodOut]
+    notification_rules: list[RuleOut]
+
+    @classmethod
+    def of_profile(cls, user: User, person: Person) -> ProfileOut:
+        return cls(
+            **UserOut.of(user).model_dump(),
+            name=person.name,
+            time_zone=person.time_zone,
+            contact_methods=[_method_out(m) for m in person.contact_methods],
+            notification_rules=[
+                RuleOut(delay_minutes=r.delay_minutes, contact_method=r.contact_method)
+                for r in person.rules
+            ],
+        )
+
+
+def _method_out(method: ContactMethod) -> EmailMethodOut | PhoneMethodOut:
+    if method.type == "email":
+        return EmailMethodOut(
+            id=method.id, type="email", address=method.address, enabled=method.enabled
+        )
+    return PhoneMethodOut(
+        id=method.id, type=method.type, phone=method.address, enabled=method.enabled
+    )
+
+
 class TokenIn(Request):
     name: TokenName | None = None
 
@@ -590,3 +757,18 @@ class TokenOut(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+# -- contact method tests
+
+
+class ContactTestOut(BaseModel):
+    contact_method: str
+    type: Literal["email", "sms", "voice"]
+    outcome: Literal["sent", "failed", "logged", "unsupported"] = Field(
+        description="`sent`: the provider accepted it; `failed`: it refused (see `detail`); "
+        "`logged`: the channel is not configured, so it went to the log; `unsupported`: "
+        "this kind of method cannot be paged yet (voice)."
+    )
+    detail: str = Field(description="The provider's id for it, or its short answer.")
+    message: str

@@ -6,16 +6,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from pager.domain.text import WHITESPACE
+from pager.domain.text import INVISIBLE, WHITESPACE
 from pager.entrypoints.http.auth import AdminCaller, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError, forbidden, responses
-from pager.entrypoints.http.schemas import TokenIn, TokenOut, UserIn, UserList, UserOut
+from pager.entrypoints.http.schemas import (
+    ProfileOut,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserList,
+    UserOut,
+    UserPutIn,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Ctx = Annotated[Context, Depends(context)]
-_LOGIN = f"[^@/{WHITESPACE}]+"
-Email = Annotated[str, Path(min_length=3, max_length=254, pattern=f"^{_LOGIN}@{_LOGIN}$")]
+# The accounts' login pattern (USER_PATTERN), without the "/" a path segment cannot hold.
+_LOGIN = f"[^@/{WHITESPACE}{INVISIBLE}]"
+# No min or max length beside the pattern, which bounds it (the fuzzer, given both, made up
+# strings that match neither).
+Email = Annotated[str, Path(pattern=f"^{_LOGIN}{{1,64}}@{_LOGIN}{{1,189}}$")]
 
 
 @router.get("/me", responses=responses(401, 403, 429))
@@ -34,9 +45,48 @@ def add_user(body: UserIn, _caller: AdminCaller, ctx: Ctx) -> UserOut:
     return UserOut.of(ctx.accounts.add_user(body.email, body.role, body.password))
 
 
+@router.get("/users/{email}", responses=responses(401, 403, 404, 422, 429))
+def get_user(email: Email, caller: UserCaller, ctx: Ctx) -> ProfileOut:
+    """The user with their name, time zone, contact methods and notification rules (admins:
+    anyone; others: themselves)."""
+    assert caller.user is not None
+    if email.strip().lower() != caller.user.email and not caller.user.is_admin:
+        raise forbidden("only admins may see other users")
+    return ProfileOut.of_profile(ctx.accounts.user(email), ctx.accounts.profile(email))
+
+
+@router.put(
+    "/users/{email}",
+    responses={
+        **responses(400, 401, 403, 404, 413, 422, 429),
+        201: {"model": ProfileOut, "description": "Created"},
+    },
+)
+def put_user(
+    email: Email, body: UserPutIn, caller: UserCaller, ctx: Ctx, response: Response
+) -> ProfileOut:
+    """Create the user (201; admins only) or replace their profile (200): name, time zone,
+    contact methods and notification rules, as a whole. Users may change their own profile
+    and password; only admins change a role or another user."""
+    assert caller.user is not None
+    me = caller.user
+    if not me.is_admin:
+        if email.strip().lower() != me.email:
+            raise forbidden("only admins may change other users")
+        if body.role is not None and body.role != me.role:
+            raise forbidden("only admins may change roles")
+    user, profile, created = ctx.accounts.put_user(
+        email, body.to_domain(email), body.role, body.password
+    )
+    if created:
+        response.status_code = 201
+    return ProfileOut.of_profile(user, profile)
+
+
 @router.delete("/users/{email}", status_code=204, responses=responses(401, 403, 404, 409, 422, 429))
 def delete_user(email: Email, caller: AdminCaller, ctx: Ctx) -> Response:
-    """Removes the user and their tokens. Admins cannot remove themselves."""
+    """Removes the user and their tokens. Admins cannot remove themselves; a user that an
+    escalation policy targets is a 409 naming the policies."""
     assert caller.user is not None
     if email.strip().lower() == caller.user.email:
         raise ApiError(409, "conflict", "you cannot remove yourself")
