@@ -16,11 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.codec import decode_event
 from pager.adapters.storage.uow import SqlUnitOfWork, service_stream
+from pager.application.accounts import Accounts, UserInUse
 from pager.application.handlers import Handlers
 from pager.bootstrap import bootstrap
 from pager.config import Settings
+from pager.domain.errors import ValidationFailed
 from pager.domain.events import Acknowledged, LevelNotified
 from pager.domain.people import ContactMethod, NotificationRule, Person
 from pager.domain.policy import EscalationPolicy, Level, UserTarget
@@ -273,3 +276,40 @@ def page_status(engine: Engine, incident_id: str) -> str:
             sa.select(n.status, n.claimed_until).where(n.incident_id == incident_id)
         ).one()
     return f"{status}+" if claimed is not None else str(status)
+
+
+def test_a_user_removed_while_a_policy_comes_to_target_them(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """Whichever commits first, no policy is left targeting a user that is gone: the policy
+    is refused (the user is gone) or the removal is (a policy targets them)."""
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    accounts = Accounts(SqlAccountStore(engine), clock)
+    won: Counter[str] = Counter()
+    for trial in range(RACES):
+        email = f"user{trial}@example.com"
+        accounts.add_user(email)
+        policy = EscalationPolicy(f"p{trial}", "P", (Level((UserTarget(email),), 60),))
+        outcome: list[str] = []
+
+        def define(policy: EscalationPolicy = policy, outcome: list[str] = outcome) -> None:
+            try:
+                handlers.define_policy(policy)
+                outcome.append("policy")
+            except ValidationFailed:
+                outcome.append("policy refused")
+
+        def remove(email: str = email, outcome: list[str] = outcome) -> None:
+            try:
+                accounts.delete_user(email)
+                outcome.append("removed")
+            except UserInUse:
+                outcome.append("removal refused")
+
+        run_at_once(define, remove)
+        assert sorted(outcome) in (["policy", "removal refused"], ["policy refused", "removed"])
+        won["policy" if "policy" in outcome else "removal"] += 1
+    assert sum(won.values()) == RACES
+
+
+RACES = 20
