@@ -150,8 +150,8 @@ def _names_other_methods(body: object) -> bool:
     methods, rules = body.get("contact_methods", []), body.get("notification_rules", [])
     if not isinstance(methods, list) or not isinstance(rules, list):
         return False
-    ids = [method.get("id") for method in methods if isinstance(method, dict)]
-    named = {rule.get("contact_method") for rule in rules if isinstance(rule, dict)}
+    ids = [repr(method.get("id")) for method in methods if isinstance(method, dict)]
+    named = {repr(rule.get("contact_method")) for rule in rules if isinstance(rule, dict)}
     return len(ids) != len(set(ids)) or not named <= set(ids)
 
 

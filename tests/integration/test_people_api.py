@@ -4,6 +4,9 @@ change what, and bad input refused whole with the place named."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from pager.domain.policy import UserTarget
 from pager.entrypoints.cli_admin import accounts_for
 from tests.integration.test_api import api_client
+from tests.integration.test_console import RESPONDER, make_console
+from tests.support.builders import single_level_policy
 from tests.support.clock import FakeClock
 
 ALICE = "/api/v1/users/alice@example.com"
@@ -191,3 +197,31 @@ def test_post_users_and_tokens_keep_working(client: TestClient) -> None:
     assert client.get("/api/v1/me", headers=dave).json()["email"] == "dave@example.com"
     profile = client.get("/api/v1/users/dave@example.com", headers=dave).json()
     assert (profile["name"], profile["time_zone"], profile["contact_methods"]) == ("", "UTC", [])
+
+
+def test_the_console_and_the_cli_refuse_to_remove_a_targeted_user_naming_the_policy(
+    database_url: str, clock: FakeClock
+) -> None:
+    with make_console(database_url, clock) as console:
+        policy = single_level_policy("night", UserTarget(RESPONDER))
+        console.app.handlers.define_policy(policy)
+        answer = console.admin.post("/admin/users/delete", {"email": RESPONDER})
+        assert answer.status_code == 303
+        page = console.admin.get("/admin").text
+        assert "night" in page
+        assert "escalation policies" in page
+        assert console.accounts.user(RESPONDER).email == RESPONDER
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAGER_")}
+        removed = subprocess.run(
+            [sys.executable, "-m", "pager", "user", "remove", RESPONDER],
+            env={**env, "PAGER_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert removed.returncode == 1
+        assert "night" in removed.stderr
+        assert "Traceback" not in removed.stderr
+        assert console.accounts.user(RESPONDER).email == RESPONDER

@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,7 +21,9 @@ import sqlalchemy as sa
 from pager.adapters.storage import tables as t
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
-from pager.domain.policy import EmailTarget, EscalationPolicy, Level
+from pager.domain.people import ContactMethod, NotificationRule, Person
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, UserTarget
+from tests.support.clock import FakeClock
 from tests.support.servers import SmtpSink
 from tests.support.worker import notification_statuses, wait_until
 
@@ -209,3 +212,49 @@ def exhausted(app: App) -> int:
 
 def incident_in(body: str, incidents: list[str]) -> str:
     return next(incident for incident in incidents if incident in body)
+
+
+def test_a_worker_killed_before_a_rules_due_time_sends_it_once_after_restart(
+    database_url: str, smtp: SmtpSink, tmp_path: Path, apps: list[App]
+) -> None:
+    """The step is made 55 s in the past (an injected clock in this process; the worker runs
+    on the real one), so that the rule's 1-minute page falls due 5 s later."""
+    clock = FakeClock(datetime.now(UTC) - timedelta(hours=1))
+    app = bootstrap(Settings(database_url=database_url), clock=clock)
+    apps.append(app)
+    person = Person(
+        "carol@example.com",
+        contact_methods=(
+            ContactMethod("now", "email", "carol-now@example.com"),
+            ContactMethod("later", "email", "carol-later@example.com"),
+        ),
+        rules=(NotificationRule(0, "now"), NotificationRule(1, "later")),
+    )
+    app.accounts.add_user(person.email, profile=person)
+    policy = EscalationPolicy("ops", "Ops", (Level((UserTarget(person.email),), 3600),))
+    app.handlers.define_policy(policy)
+    app.handlers.define_service("db", "Database", "ops")
+    worker = WorkerProcess(worker_env(database_url, smtp), tmp_path / "worker.log")
+    worker.start().wait_started()
+    step_at = datetime.now(UTC) - timedelta(seconds=55)
+    clock.advance((step_at - clock.now()).total_seconds())
+    app.handlers.receive_alert("db", "disk full")
+    [first] = smtp.wait_for(1, timeout=10)
+    assert first.rcpt_tos == ("carol-now@example.com",)
+    now = "user:carol@example.com:now"
+    wait_until(lambda: (1, now, "sent", 1) in notification_statuses(app))
+    worker.kill()  # the later page is queued, and not due yet
+    later = "user:carol@example.com:later"
+    assert (1, later, "queued", 0) in notification_statuses(app)
+    wait_until(lambda: datetime.now(UTC) > step_at + timedelta(seconds=61), timeout=10)
+
+    worker.start()
+    mails = smtp.wait_for(2, timeout=20)
+    wait_until(lambda: all(s == "sent" for _, _, s, _ in notification_statuses(app)))
+    time.sleep(0.5)  # nothing more comes
+    assert worker.terminate() == 0
+    assert [m.rcpt_tos for m in smtp.messages] == [
+        ("carol-now@example.com",),
+        ("carol-later@example.com",),
+    ]
+    assert mails[1].message["Message-ID"] != first.message["Message-ID"]

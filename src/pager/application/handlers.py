@@ -219,7 +219,7 @@ class Handlers:
                 DefinePolicy(policy),
                 now,
                 allow_private=self.allow_private_targets,
-                directory=uow.directory(now),
+                directory=uow.directory(now, hold=True),
             )
             if events:
                 uow.policies.append(loaded, events)

@@ -93,9 +93,11 @@ class UnitOfWork(Protocol):
     @property
     def timers(self) -> Timers: ...
 
-    def directory(self, now: datetime) -> Directory:
+    def directory(self, now: datetime, *, hold: bool = False) -> Directory:
         """The people and schedules levels name, as they are now (a schedule with the
-        overrides that have not ended by `now`), read in this unit of work."""
+        overrides that have not ended by `now`), read in this unit of work. `hold`: the
+        people read cannot be removed until it ends (a policy that names them is
+        committed before a removal looks for policies naming them, or sees them gone)."""
         ...
 
     def __enter__(self) -> Self: ...

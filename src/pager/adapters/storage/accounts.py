@@ -86,7 +86,11 @@ class SqlAccountStore:
 
     def delete_user(self, email: str) -> bool:
         with self._write() as conn, conn.begin():
-            user_id = conn.scalar(sa.select(t.users.c.id).where(t.users.c.email == email))
+            # FOR UPDATE first: a policy naming the user that is being defined (which holds
+            # the row FOR SHARE) commits before the policies are read below.
+            user_id = conn.scalar(
+                sa.select(t.users.c.id).where(t.users.c.email == email).with_for_update()
+            )
             if user_id is None:
                 return False
             policies = _policies_targeting(conn, email)

@@ -16,9 +16,10 @@ class SqlDirectory:
     """Each person and schedule read once per unit of work: a storm's steps ask for the
     same few again and again."""
 
-    def __init__(self, conn: sa.Connection, now: datetime) -> None:
+    def __init__(self, conn: sa.Connection, now: datetime, *, hold: bool = False) -> None:
         self._conn = conn
         self._now = now
+        self._hold = hold
         self._people: dict[str, Person | None] = {}
         self._schedules: dict[str, Schedule | None] = {}
 
@@ -26,11 +27,12 @@ class SqlDirectory:
         key = email.lower()
         if key not in self._people:
             u = t.users.c
-            row = self._conn.execute(
-                sa.select(
-                    u.email, u.name, u.time_zone, u.contact_methods, u.notification_rules
-                ).where(u.email == key)
-            ).first()
+            query = sa.select(
+                u.email, u.name, u.time_zone, u.contact_methods, u.notification_rules
+            ).where(u.email == key)
+            if self._hold:  # FOR SHARE on PostgreSQL; SQLite's writers take turns anyway
+                query = query.with_for_update(read=True)
+            row = self._conn.execute(query).first()
             self._people[key] = None if row is None else decode_person(*row)
         return self._people[key]
 

@@ -338,8 +338,8 @@ class SqlUnitOfWork:
                 self._handoff.cancel(len(self._handed))
                 self._handed.clear()
 
-    def directory(self, now: datetime) -> SqlDirectory:
-        return SqlDirectory(self.connection, now)
+    def directory(self, now: datetime, *, hold: bool = False) -> SqlDirectory:
+        return SqlDirectory(self.connection, now, hold=hold)
 
     @property
     def connection(self) -> sa.Connection:

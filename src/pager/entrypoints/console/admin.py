@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from pager.application.accounts import ROLES, UserNotFound
+from pager.application.accounts import ROLES, UserInUse, UserNotFound
 from pager.domain.errors import DomainError, ValidationFailed
 from pager.entrypoints.console import web
 from pager.entrypoints.console.web import AdminDep, ConsoleDep, FormDep
@@ -104,7 +104,7 @@ def remove_user(request: Request, user: AdminDep, form: FormDep, c: ConsoleDep) 
         return web.redirect(request, "/admin")
     try:
         c.accounts.delete_user(email)
-    except UserNotFound as error:
+    except (UserNotFound, UserInUse) as error:  # a policy targets them: it names which
         session.flash(error.message, "error")
     else:
         session.flash(f"Removed {email} and their API tokens.")
