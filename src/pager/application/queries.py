@@ -31,6 +31,8 @@ class IncidentView:
     resolved_by: str | None
     failed_notifications: int = 0
     """Its pages that failed for good: nobody got them, and nobody will try again."""
+    unreached: int = 0
+    """How many level targets of its steps paged nobody (nobody on call, nobody reachable)."""
 
 
 @dataclass(frozen=True, slots=True)

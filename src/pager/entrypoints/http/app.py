@@ -23,6 +23,7 @@ from pager.entrypoints.http import (
     opsgenie_alerts,
     pagerduty,
     policies,
+    schedules,
     services,
     users,
 )
@@ -97,6 +98,7 @@ def create_app(container: App) -> FastAPI:
         incidents,
         services,
         policies,
+        schedules,
         users,
         alertmanager,
         pagerduty,

@@ -187,6 +187,11 @@ class IncidentOut(BaseModel):
         "transient ones for longer than PAGER_DELIVERY_MAX_SECONDS): nobody got them and "
         "nobody will try again. 0 when every page went out, or is still being tried."
     )
+    unreached: int = Field(
+        0,
+        description="Level targets of its steps that paged nobody (a schedule with nobody on "
+        "call, a user with no enabled contact method): the timeline says which and why.",
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -205,6 +210,7 @@ class IncidentOut(BaseModel):
             resolved_at=view.resolved_at,
             resolved_by=view.resolved_by,
             failed_notifications=view.failed_notifications,
+            unreached=view.unreached,
         )
 
 
