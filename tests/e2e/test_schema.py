@@ -107,8 +107,9 @@ def fuzz(
                 body["routing_key"] = key  # PagerDuty's answer to an unknown key is a 400
         checks = CHECKS
         # The rules a JSON schema cannot state: a level names each target once, and only
-        # users and schedules that exist.
-        if _repeats_a_target(body) or _names_people(body):
+        # users and schedules that exist; a schedule's zone is a known one and its people
+        # are users; a range of shifts ends after it starts.
+        if _repeats_a_target(body) or _names_people(body) or _schedule_rules(operation):
             checks = [check for check in CHECKS if check is not positive_data_acceptance]
         case.call_and_validate(headers=headers, checks=checks)
 
@@ -139,6 +140,13 @@ def _names_people(body: object) -> bool:
         for level in body["levels"]
         if isinstance(level, dict) and isinstance(level.get("targets"), list)
         for target in level["targets"]
+    )
+
+
+def _schedule_rules(operation: Any) -> bool:
+    path, method = operation.path, operation.method.upper()
+    return (path.startswith("/api/v1/schedules/") and method in ("PUT", "POST")) or (
+        path.endswith("/shifts")
     )
 
 

@@ -28,6 +28,7 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     SmsTarget,
     WebhookTarget,
 )
@@ -118,16 +119,20 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert sorted(keys) == ["build-farm", "checkout", "payments-ledger", "status-page"]
     lines = [line for line in first.splitlines() if not KEY_LINE.fullmatch(line)]
     assert lines == [
+        "+ create user alice@example.com (role admin, password)",
+        "+ create user bob@example.com (role responder)",
+        "+ create user payments-lead@example.com (role responder)",
+        "+ create user carol@example.com (role responder)",
+        "+ create user dave@example.com (role responder)",
+        "+ create schedule payments-primary (1 layer, Europe/Berlin)",
+        "+ create schedule payments-secondary (1 layer, Europe/Berlin)",
         "+ create escalation policy payments-oncall (3 levels, repeat 1)",
         "+ create escalation policy platform-business-hours (2 levels, repeat 0)",
         "+ create service checkout (escalation policy payments-oncall)",
         "+ create service payments-ledger (escalation policy payments-oncall)",
         "+ create service build-farm (escalation policy platform-business-hours)",
         "+ create service status-page (escalation policy platform-business-hours)",
-        "+ create user alice@example.com (role admin, password)",
-        "+ create user bob@example.com (role responder)",
-        "+ create user payments-lead@example.com (role responder)",
-        "applied: 9 created, 0 updated, 0 deleted",
+        "applied: 13 created, 0 updated, 0 deleted",
     ]
     # Applied again with another password (or none): alice keeps the one she was given.
     again = {"PAGER_ALICE_PASSWORD": "another password"}
@@ -141,7 +146,7 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert policy.policy.repeat == 1
     assert [level.ack_timeout_seconds for level in policy.policy.levels] == [300, 600, 900]
     assert policy.policy.levels[1].targets == (
-        EmailTarget("bob@example.com"),
+        ScheduleTarget("payments-secondary"),
         SmsTarget("+14155550101"),
     )
     platform = queries.policy("platform-business-hours")
@@ -157,6 +162,8 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert [(u.email, u.role) for u in people.users()] == [
         ("alice@example.com", "admin"),
         ("bob@example.com", "responder"),
+        ("carol@example.com", "responder"),
+        ("dave@example.com", "responder"),
         ("payments-lead@example.com", "responder"),
     ]
     assert people.check_password("alice@example.com", EXAMPLE_ENV["PAGER_ALICE_PASSWORD"])
@@ -201,10 +208,10 @@ def test_a_dry_run_shows_the_changes_and_writes_nothing(pagerd: Pagerd, db: Engi
     before = row_counts(db)
     out = ok(pagerd("apply", "--dry-run", "-f", "FILE", yaml=SMALL))
     assert out.splitlines() == [
+        "+ create user alice@example.com (role admin)",
         "+ create escalation policy ops (2 levels, repeat 0)",
         "+ create service api (escalation policy ops)",
         "+ create service db (escalation policy ops)",
-        "+ create user alice@example.com (role admin)",
         "dry run: 4 to create, 0 to update, 0 to delete; nothing was written",
     ]
     assert row_counts(db) == before
@@ -235,12 +242,12 @@ def test_updates_are_shown_in_detail_and_applied(pagerd: Pagerd, db: Engine) -> 
     )
     dry = ok(pagerd("apply", "--dry-run", "-f", "FILE", yaml=changed))
     assert dry.splitlines() == [
+        "~ update user alice@example.com: role admin -> responder",
+        "+ create user carol@example.com (role admin)",
         "~ update escalation policy ops: name 'Ops on call' -> 'Operations'; "
         "level 1 ack_timeout_seconds 300 -> 120; level 1 + sms +14155550199; "
         "level 1 - sms +14155550100",
         "~ update service db: name 'Database' -> 'Main database'",
-        "~ update user alice@example.com: role admin -> responder",
-        "+ create user carol@example.com (role admin)",
         "dry run: 1 to create, 3 to update, 0 to delete; nothing was written",
     ]
     applied = ok(pagerd("apply", "-f", "FILE", yaml=changed))
@@ -559,9 +566,9 @@ def test_private_targets_are_refused_by_place_unless_allowed(pagerd: Pagerd, db:
         ("", "  file: is empty"),
         (
             "- just\n- a list\n",
-            "  file: must be a mapping with escalation_policies, services and/or users",
+            "  file: must be a mapping with escalation_policies, services, users, schedules",
         ),
-        ("version: 1\n", "  file: has none of escalation_policies, services, users"),
+        ("version: 1\n", "  file: has none of escalation_policies, services, users, schedules"),
         ("version: 2\nusers: []\n", "  version: input should be 1"),
         ("version: true\nusers: []\n", "  version: input should be 1"),
         (
@@ -678,7 +685,7 @@ def test_apply_as_a_process(tmp_path: Path) -> None:
     env = {"PAGER_DATABASE_URL": f"sqlite:///{tmp_path / 'pager.db'}", **EXAMPLE_ENV}
     first = run_pagerd("apply", "-f", str(EXAMPLE), env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.endswith("applied: 9 created, 0 updated, 0 deleted\n")
+    assert first.stdout.endswith("applied: 13 created, 0 updated, 0 deleted\n")
     again = run_pagerd("apply", "-f", str(EXAMPLE), env=env)
     assert (again.returncode, again.stdout) == (0, "no changes\n")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pager.application.accounts import User, normalize_email
@@ -28,6 +28,7 @@ from pager.ids import new_id
 
 MAX_SHIFTS_SPAN = timedelta(days=366)
 """The longest range `shifts` answers for: a year of hourly shifts is 8,784 of them."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LAYERS = 20
 MAX_LAYER_USERS = 100
 MAX_RESTRICTIONS = 50
@@ -115,8 +116,9 @@ class Schedules:
             raise ScheduleNotFound(schedule_id)
         return found
 
-    def schedules(self) -> list[Schedule]:
-        return self._store.schedules(self._clock.now())
+    def schedules(self, ended_overrides: bool = False) -> list[Schedule]:
+        """Every schedule, with the overrides that have not ended (or with every one)."""
+        return self._store.schedules(_EPOCH if ended_overrides else self._clock.now())
 
     def put(self, schedule: Schedule) -> bool:
         """Create (True) or replace (False) the schedule's name, zone and layers; the

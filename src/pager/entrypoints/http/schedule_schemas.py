@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from pager.application.schedules import MAX_LAYER_USERS, MAX_LAYERS, MAX_RESTRICTIONS
 from pager.domain.schedule import Layer as DomainLayer
@@ -56,6 +56,16 @@ class RestrictionIn(Request):
     days: list[Text] = Field(max_length=7, description='Weekdays: "mon" to "sun".')
     from_: Text = Field(alias="from", description="HH:MM in the schedule's zone.")
     to: Text = Field(description="HH:MM; at or before `from`, the window passes midnight.")
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                'write the time in quotes, such as "17:00": YAML reads an unquoted 17:00 as '
+                "a number"
+            )
+        return value
 
     def to_domain(self) -> Restriction:
         return Restriction(tuple(self.days), self.from_, self.to)  # type: ignore[arg-type]
