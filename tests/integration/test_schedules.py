@@ -459,3 +459,16 @@ def test_a_schedule_with_nobody_on_call_is_recorded_flagged_and_the_next_level_p
     assert first["unreached"] == [{"target": "schedule primary", "reason": "nobody is on call"}]
     assert first["timer_due_at"] is None
     assert second["timer_due_at"] is not None
+
+
+@pytest.mark.parametrize("at", ["1.6e-304", "0", "1741000000"])
+def test_an_instant_is_iso_8601_text_never_a_number_of_seconds(api: Api, at: str) -> None:
+    answer = api.admin.get("/api/v1/oncall", params={"at": at})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["problems"][0]["field"] == "query.at"
+    put_primary(api)
+    made = api.admin.post(
+        "/api/v1/schedules/primary/overrides",
+        json={"user": ANN, "start": 0, "end": "2026-03-02T10:00:00Z"},
+    )
+    assert made.status_code == 422

@@ -3,10 +3,18 @@ accepts what the API accepts), and their translation to and from the domain."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from pager.application.schedules import MAX_LAYER_USERS, MAX_LAYERS, MAX_RESTRICTIONS
 from pager.domain.schedule import Layer as DomainLayer
@@ -21,8 +29,20 @@ from pager.domain.schedule import (
 from pager.entrypoints.http.schemas import Integer, Name, Request, Storable
 
 Text = Annotated[str, StringConstraints(max_length=254), Storable]
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
+
+
+def iso_text(value: Any) -> Any:
+    """ISO 8601 text (or YAML's own timestamp), never a number read as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE_TIME.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-03-02T09:00:00+01:00")
+    return value
+
+
 # Instants and local date-times are ISO 8601 text in JSON, and YAML's own timestamps in files.
-Instant = Annotated[datetime, Field(strict=False)]
+Instant = Annotated[datetime, BeforeValidator(iso_text), Field(strict=False)]
 
 
 def iso(at: datetime) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BeforeValidator
 
 from pager.application.schedules import NotAllowed
 from pager.entrypoints.http.auth import AdminCaller, UserCaller
@@ -22,6 +23,7 @@ from pager.entrypoints.http.schedule_schemas import (
     ScheduleOut,
     ShiftList,
     ShiftOut,
+    iso_text,
 )
 from pager.entrypoints.http.schemas import ID_REGEX
 
@@ -29,7 +31,11 @@ router = APIRouter(prefix="/api/v1", tags=["schedules"])
 Ctx = Annotated[Context, Depends(context)]
 ScheduleId = Annotated[str, Path(pattern=ID_REGEX)]
 OverrideId = Annotated[str, Path(pattern=ID_REGEX)]
-At = Annotated[datetime, Query(description="An instant with its offset (ISO 8601).")]
+At = Annotated[
+    datetime,
+    BeforeValidator(iso_text),
+    Query(description="An instant with its offset (ISO 8601)."),
+]
 
 
 @router.get("/schedules", responses=responses(401, 403, 429))
