@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pager.application.queries import TimelineEntry
 from pager.domain.policy import (
@@ -27,6 +28,13 @@ def when(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def local(moment: datetime | None, zone: str) -> str:
+    """An instant as a schedule's clocks show it: "Mon 02 Mar 09:00 (Europe/Berlin)"."""
+    if moment is None:
+        return ""
+    return f"{moment.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
 
 
 def ago(moment: datetime, now: datetime) -> str:

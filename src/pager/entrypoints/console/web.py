@@ -28,6 +28,7 @@ from pager.application.accounts import Accounts, User
 from pager.application.handlers import Handlers
 from pager.application.ports import Clock
 from pager.application.queries import ReadModel
+from pager.application.schedules import Schedules
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pager.entrypoints.console import display
 from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
@@ -60,6 +61,7 @@ _environment.filters.update(
     target=display.target,
     logged=display.logged,
     timeout_input=display.timeout_input,
+    local=display.local,
 )
 
 
@@ -90,6 +92,10 @@ class Console:
     @property
     def accounts(self) -> Accounts:
         return self.api.accounts
+
+    @property
+    def schedules(self) -> Schedules:
+        return self.api.schedules
 
     @property
     def clock(self) -> Clock:

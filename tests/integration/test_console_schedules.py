@@ -1,0 +1,117 @@
+"""Schedules in the console (FastAPI's TestClient, real SQLite and PostgreSQL): on call now on
+the dashboard, a schedule's next 14 days, and overrides in two taps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from pager.domain.schedule import Layer, Schedule, ShiftLength
+from tests.integration.test_console import ADMIN, RESPONDER, Console, make_console
+from tests.support.clock import FakeClock
+
+# The console's clock: Thursday 2026-01-01 03:00 UTC.
+DAILY = Schedule(
+    "primary",
+    "Primary",
+    "UTC",
+    (Layer((ADMIN, RESPONDER), ShiftLength(1, "days"), datetime(2026, 1, 1)),),
+)
+
+
+@pytest.fixture
+def console(database_url: str, clock: FakeClock) -> Iterator[Console]:
+    with make_console(database_url, clock) as console:
+        console.app.schedules.put(DAILY)
+        yield console
+
+
+def test_the_dashboard_says_who_is_on_call_until_when_and_who_next(console: Console) -> None:
+    page = console.responder.get("/").text
+    entry = re.search(r'<li data-schedule="primary">.*?</li>', page, re.S)
+    assert entry, page
+    assert f"<strong>{ADMIN}</strong>" in entry[0]
+    assert "until <time" in entry[0]
+    assert "Fri 02 Jan 00:00 (UTC)" in entry[0]
+    assert f"then {RESPONDER}" in entry[0]
+    assert 'href="/schedules/primary"' in entry[0]
+
+
+def test_a_schedule_page_draws_fourteen_days(console: Console) -> None:
+    page = console.responder.get("/schedules/primary")
+    assert page.status_code == 200
+    days = re.findall(r'<li class="day" data-day="([\d-]+)">', page.text)
+    assert days[0] == "2026-01-01"
+    assert len(days) == 14
+    first_day = page.text.split('data-day="2026-01-01"')[1].split("</li>")[0]
+    assert f"{ADMIN} Thu 01 Jan 00:00 to Fri 02 Jan 00:00" in first_day
+    assert re.search(r'<rect class="c0" x="0" y="0" width="1000"', first_day)
+    second_day = page.text.split('data-day="2026-01-02"')[1].split("</li>")[0]
+    assert re.search(r'<rect class="c1" x="0" y="0" width="1000"', second_day)
+    assert console.responder.get("/schedules/nope").status_code == 404
+    assert console.responder.get("/schedules/Not%20an%20id").status_code == 404
+
+
+def test_take_this_shift_in_one_tap(console: Console) -> None:
+    page = console.responder.get("/schedules/primary").text
+    # The admin's shift, now: the responder may take it.
+    form = re.search(
+        r'<li class="shift" data-user="admin@example.com">.*?name="start" value="([^"]+)".*?'
+        r'name="end" value="([^"]+)".*?Take this shift',
+        page,
+        re.S,
+    )
+    assert form, page
+    taken = console.responder.post(
+        "/schedules/primary/overrides", {"user": RESPONDER, "start": form[1], "end": form[2]}
+    )
+    assert taken.status_code == 303
+    assert console.app.schedules.on_call()[0].on_call.users == (RESPONDER,)
+    page = console.responder.get("/schedules/primary").text
+    assert f"{RESPONDER} is on call until Fri 02 Jan 00:00." in page
+    assert 'class="c1 override"' in page
+
+
+def test_cover_me_until_hands_ones_own_shift_to_someone(console: Console) -> None:
+    page = console.admin.get("/schedules/primary").text
+    assert "Cover me" in page
+    handed = console.admin.post(
+        "/schedules/primary/overrides",
+        {"user": RESPONDER, "start": "2026-01-01T03:00:00+00:00", "end": "2026-01-01T12:00"},
+    )
+    assert handed.status_code == 303
+    (override,) = console.app.schedules.schedule("primary").overrides
+    assert (override.user, override.end.isoformat()) == (RESPONDER, "2026-01-01T12:00:00+00:00")
+    page = console.admin.get("/schedules/primary").text
+    assert f"{RESPONDER} is on call until Thu 01 Jan 12:00." in page
+    removed = console.admin.post(f"/schedules/primary/overrides/{override.id}/delete")
+    assert removed.status_code == 303
+    assert console.app.schedules.schedule("primary").overrides == ()
+
+
+def test_a_responder_cannot_hand_on_a_shift_that_is_not_theirs(console: Console) -> None:
+    refused = console.responder.post(
+        "/schedules/primary/overrides",
+        {"user": ADMIN, "start": "2026-01-01T03:00:00+00:00", "end": "2026-01-01T12:00"},
+    )
+    assert refused.status_code == 303
+    page = console.responder.get("/schedules/primary").text
+    assert "No override made: you may take a shift for yourself" in page
+    assert console.app.schedules.schedule("primary").overrides == ()
+    bad = console.responder.post(
+        "/schedules/primary/overrides", {"user": RESPONDER, "start": "soon", "end": "later"}
+    )
+    assert bad.status_code == 303
+    assert (
+        "No override made: start: pick a date and time"
+        in console.responder.get("/schedules/primary").text
+    )
+
+
+def test_the_schedules_page_lists_each_with_who_is_on_call(console: Console) -> None:
+    page = console.responder.get("/schedules").text
+    assert '<li data-schedule="primary">' in page
+    assert 'href="/schedules"' in console.responder.get("/").text  # in the menu
