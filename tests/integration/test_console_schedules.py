@@ -148,3 +148,24 @@ def test_an_incident_whose_schedule_had_nobody_is_flagged_and_its_timeline_says_
     assert "Nobody was paged: the next level follows at once." in page
     assert f"primary had {ADMIN} on call." in page
     assert "paged nobody</span>" in console.responder.get("/").text
+
+
+def test_the_dashboard_lists_what_would_page_nobody_with_a_link_to_fix_it(
+    console: Console,
+) -> None:
+    assert 'id="problems"' not in console.responder.get("/").text  # no policy pages primary
+    levels = (Level((ScheduleTarget("primary"),), 60),)
+    console.app.handlers.define_policy(EscalationPolicy("ops", "Ops on call", levels))
+    page = console.responder.get("/").text
+    panel = re.search(r'<section aria-labelledby="problems-heading".*?</section>', page, re.S)
+    assert panel, page
+    # Neither the admin nor the responder has a contact method yet.
+    assert (
+        f'<a href="/admin">{ADMIN} is on call on schedule primary but they have no enabled '
+        "contact method</a>"
+    ) in panel[0]
+    assert (
+        '<a href="/policies/ops/edit">escalation policy ops level 1 would page nobody</a>'
+        in (panel[0])
+    )
+    assert "from <time" in panel[0]
