@@ -5,6 +5,7 @@ on call at its step, through the real handlers and storage."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_methods
+from pager.adapters.storage.directory import SqlDirectory
+from pager.adapters.storage.engine import WRITE
+from pager.application.schedules import ScheduleInUse
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.people import ContactMethod
@@ -540,3 +544,38 @@ def test_problems_say_what_would_page_nobody_in_the_next_14_days(api: Api) -> No
     assert found[0]["message"] == (
         f"{CAT} is on call on schedule primary but they have no enabled contact method"
     )
+
+
+def test_a_policy_being_defined_holds_off_the_deletion_of_its_schedule(api: Api) -> None:
+    """The step that reads a schedule for a policy (or a page) keeps it until it commits; the
+    deletion then sees the policy and refuses (SQLite runs one writer at a time anyway)."""
+    put_primary(api)
+    engine = api.container.engine
+    outcome: list[object] = []
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        assert SqlDirectory(conn, START).schedule("primary") is not None
+        deleting = threading.Thread(target=lambda: outcome.append(_delete(api)))
+        if engine.dialect.name == "postgresql":
+            deleting.start()
+            deleting.join(0.5)
+            assert deleting.is_alive()  # waits for the reader's commit
+        levels = [
+            {"ack_timeout_seconds": 60, "targets": [{"type": "schedule", "schedule": "primary"}]}
+        ]
+        conn.execute(
+            t.policies.insert().values(
+                id="ops", name="Ops", repeat=0, levels=levels, created_at=START, updated_at=START
+            )
+        )
+    if not deleting.is_alive() and not outcome:
+        deleting.start()
+    deleting.join(10)
+    assert outcome == ["schedule 'primary' is used by escalation policies: ops"]
+
+
+def _delete(api: Api) -> str:
+    try:
+        api.container.schedules.delete("primary")
+    except ScheduleInUse as refused:
+        return refused.message
+    return "deleted"

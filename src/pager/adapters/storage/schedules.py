@@ -77,7 +77,10 @@ class SqlScheduleStore:
 
     def delete(self, schedule_id: str) -> bool:
         with write_transaction(self._engine) as conn:
-            if conn.execute(sa.select(_s.id).where(_s.id == schedule_id)).first() is None:
+            # Locked first: a policy being defined that names it is committed (and seen
+            # below) before this goes on, or finds it gone (see SqlDirectory).
+            locked = sa.select(_s.id).where(_s.id == schedule_id).with_for_update()
+            if conn.execute(locked).first() is None:
                 return False
             policies = _policies_paging(conn, schedule_id)
             if policies:
