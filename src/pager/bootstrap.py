@@ -27,6 +27,7 @@ from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate
 from pager.adapters.storage.outbox import SqlOutbox
 from pager.adapters.storage.queries import SqlQueries
+from pager.adapters.storage.schedules import SqlScheduleStore
 from pager.adapters.storage.secret_key import SecretKey
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.adapters.storage.uow import unit_of_work_factory
@@ -38,6 +39,7 @@ from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
 from pager.application.ports import Channel, ClaimedNotification, Clock, Messenger
 from pager.application.queries import ReadModel
+from pager.application.schedules import Schedules
 from pager.config import Settings
 
 logger = logging.getLogger("pager")
@@ -68,6 +70,11 @@ class App:
     def commits(self) -> GroupCommitter:
         """Group commit: how the HTTP API's concurrent requests share transactions."""
         return GroupCommitter(self.handlers)
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """On-call schedules and their overrides."""
+        return Schedules(SqlScheduleStore(self.engine), self.clock)
 
     @cached_property
     def ack_links(self) -> AckLinks:

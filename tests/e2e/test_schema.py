@@ -108,8 +108,14 @@ def fuzz(
         checks = CHECKS
         # The rules a JSON schema cannot state: a level names each target once, and only
         # users and schedules that exist; a user's methods have distinct ids, and their rules
-        # name those ids.
-        if _repeats_a_target(body) or _names_people(body) or _names_other_methods(body):
+        # name those ids; a schedule's zone is a known one and its people are users; a range
+        # of shifts ends after it starts.
+        if (
+            _repeats_a_target(body)
+            or _names_people(body)
+            or _names_other_methods(body)
+            or _schedule_rules(operation)
+        ):
             checks = [check for check in CHECKS if check is not positive_data_acceptance]
         case.call_and_validate(headers=headers, checks=checks)
 
@@ -153,6 +159,13 @@ def _names_other_methods(body: object) -> bool:
     ids = [repr(method.get("id")) for method in methods if isinstance(method, dict)]
     named = {repr(rule.get("contact_method")) for rule in rules if isinstance(rule, dict)}
     return len(ids) != len(set(ids)) or not named <= set(ids)
+
+
+def _schedule_rules(operation: Any) -> bool:
+    path, method = operation.path, operation.method.upper()
+    return (path.startswith("/api/v1/schedules/") and method in ("PUT", "POST")) or (
+        path.endswith("/shifts")
+    )
 
 
 def _target_key(target: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     SmsTarget,
     UserTarget,
     WebhookTarget,
@@ -124,13 +125,17 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
         "time zone Europe/Paris, 2 contact methods, 2 notification rules)",
         "+ create user bob@example.com (role responder)",
         "+ create user payments-lead@example.com (role responder)",
+        "+ create user carol@example.com (role responder)",
+        "+ create user dave@example.com (role responder)",
+        "+ create schedule payments-primary (1 layer, Europe/Berlin)",
+        "+ create schedule payments-secondary (1 layer, Europe/Berlin)",
         "+ create escalation policy payments-oncall (3 levels, repeat 1)",
         "+ create escalation policy platform-business-hours (2 levels, repeat 0)",
         "+ create service checkout (escalation policy payments-oncall)",
         "+ create service payments-ledger (escalation policy payments-oncall)",
         "+ create service build-farm (escalation policy platform-business-hours)",
         "+ create service status-page (escalation policy platform-business-hours)",
-        "applied: 9 created, 0 updated, 0 deleted",
+        "applied: 13 created, 0 updated, 0 deleted",
     ]
     # Applied again with another password (or none): alice keeps the one she was given.
     again = {"PAGER_ALICE_PASSWORD": "another password"}
@@ -145,7 +150,7 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert [level.ack_timeout_seconds for level in policy.policy.levels] == [300, 600, 900]
     assert policy.policy.levels[0].targets == (UserTarget("alice@example.com"),)
     assert policy.policy.levels[1].targets == (
-        EmailTarget("bob@example.com"),
+        ScheduleTarget("payments-secondary"),
         SmsTarget("+14155550101"),
     )
     platform = queries.policy("platform-business-hours")
@@ -161,6 +166,8 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert [(u.email, u.role) for u in people.users()] == [
         ("alice@example.com", "admin"),
         ("bob@example.com", "responder"),
+        ("carol@example.com", "responder"),
+        ("dave@example.com", "responder"),
         ("payments-lead@example.com", "responder"),
     ]
     assert people.check_password("alice@example.com", EXAMPLE_ENV["PAGER_ALICE_PASSWORD"])
@@ -573,9 +580,9 @@ def test_private_targets_are_refused_by_place_unless_allowed(pagerd: Pagerd, db:
         ("", "  file: is empty"),
         (
             "- just\n- a list\n",
-            "  file: must be a mapping with escalation_policies, services and/or users",
+            "  file: must be a mapping with escalation_policies, services, users, schedules",
         ),
-        ("version: 1\n", "  file: has none of escalation_policies, services, users"),
+        ("version: 1\n", "  file: has none of escalation_policies, services, users, schedules"),
         ("version: 2\nusers: []\n", "  version: input should be 1"),
         ("version: true\nusers: []\n", "  version: input should be 1"),
         (
@@ -692,7 +699,7 @@ def test_apply_as_a_process(tmp_path: Path) -> None:
     env = {"PAGER_DATABASE_URL": f"sqlite:///{tmp_path / 'pager.db'}", **EXAMPLE_ENV}
     first = run_pagerd("apply", "-f", str(EXAMPLE), env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.endswith("applied: 9 created, 0 updated, 0 deleted\n")
+    assert first.stdout.endswith("applied: 13 created, 0 updated, 0 deleted\n")
     again = run_pagerd("apply", "-f", str(EXAMPLE), env=env)
     assert (again.returncode, again.stdout) == (0, "no changes\n")
 

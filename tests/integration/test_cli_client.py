@@ -1,4 +1,4 @@
-"""`pagerd alert`, `ack`, `healthy` and `status` against a real `pagerd serve` process
+"""`pagerd alert`, `ack`, `healthy`, `status` and `oncall` against a real `pagerd serve` process
 (tests/e2e/harness.py), set up as an operator would: `pagerd apply`, `pagerd token create`."""
 
 from __future__ import annotations
@@ -34,6 +34,22 @@ CONFIG = dedent(
     users:
       - {email: admin@example.com, role: admin}
       - {email: responder@example.com, role: responder}
+    schedules:
+      - id: primary
+        name: Primary
+        time_zone: UTC
+        layers:
+          - users: [admin@example.com, responder@example.com]
+            shift: {weeks: 1}
+            start: "2026-01-05T09:00"
+      - id: weekdays
+        name: Business hours
+        time_zone: UTC
+        layers:
+          - users: [responder@example.com]
+            shift: {weeks: 1}
+            start: "2026-01-05T00:00"
+            restrictions: [{days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00"}]
     """
 )
 
@@ -249,7 +265,71 @@ def test_integration_keys_may_alert_and_heal_their_service(pager: Running, cli: 
     )
 
 
-@pytest.mark.parametrize("command", ["alert", "ack", "healthy", "status"])
+def test_who_is_on_call_at_a_time(cli: Pagerd) -> None:
+    table = ok(cli("oncall", "--at", "2026-03-07T12:00+01:00"))
+    assert "On call at 2026-03-07 11:00 UTC" in table
+    assert re.search(
+        r"primary \(Primary\) +│ admin@example.com +│ 2026-03-09 09:00 UTC +│ "
+        r"responder@example.com",
+        table,
+    ), table
+    assert re.search(
+        r"weekdays \(Business hours\) +│ nobody +│ 2026-03-09 09:00 UTC +│ responder@example.com",
+        table,
+    ), table
+    one = ok(cli("oncall", "weekdays", "--at", "2026-03-09T10:00"))  # no offset: UTC
+    assert "primary" not in one
+    assert re.search(r"weekdays .*│ responder@example.com +│ 2026-03-09 17:00 UTC +│ nobody", one)
+    answer = json.loads(ok(cli("oncall", "primary", "--at", "2026-03-09T10:00Z", "--json")))
+    assert answer == {
+        "oncall": [
+            {
+                "schedule": "primary",
+                "name": "Primary",
+                "users": ["responder@example.com"],
+                "until": "2026-03-16T09:00:00Z",
+                "next": ["admin@example.com"],
+            }
+        ]
+    }
+
+
+def test_oncall_refuses_what_it_cannot_ask(cli: Pagerd) -> None:
+    assert refused(cli("oncall", "nope")) == (
+        "pagerd: there is no schedule 'nope' (`pagerd oncall` lists them all)"
+    )
+    assert refused(cli("oncall", "--at", "tomorrow")) == (
+        "pagerd: --at 'tomorrow' is not a time such as 2026-03-02T09:00+01:00"
+    )
+    assert refused(cli("oncall", "Not An Id")).startswith(
+        "pagerd: 'Not An Id' is not a schedule id"
+    )
+
+
+def test_doctor_says_what_would_page_nobody(pager: Running, cli: Pagerd) -> None:
+    assert ok(cli("doctor")) == "Nothing would page nobody in the next 14 days.\n"
+    levels = [
+        {"ack_timeout_seconds": 60, "targets": [{"type": "schedule", "schedule": "weekdays"}]}
+    ]
+    with httpx.Client(
+        base_url=pager.url, headers={"Authorization": f"Bearer {pager.admin}"}
+    ) as api:
+        made = api.put("/api/v1/escalation-policies/days", json={"name": "Days", "levels": levels})
+        assert made.status_code == 201, made.text
+        try:
+            found = cli("doctor")
+            assert found.exit_code == 1, found.output
+            assert "Would page nobody in the next 14 days" in found.stdout
+            assert "schedule weekdays has nobody on call" in found.stdout
+            assert "/schedules/weekdays" in found.stdout
+            answer = json.loads(cli("doctor", "--json").stdout)
+            kinds = {problem["kind"] for problem in answer["problems"]}
+            assert kinds == {"schedule_gap", "unreachable_user", "level_pages_nobody"}
+        finally:
+            assert api.delete("/api/v1/escalation-policies/days").status_code == 204
+
+
+@pytest.mark.parametrize("command", ["alert", "ack", "healthy", "status", "oncall", "doctor"])
 def test_help(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -1,6 +1,7 @@
-"""Configuration as code: the desired escalation policies, services and users, compared with
-what the database holds, as a plan of changes that runs through the handlers (policies and
-services are event-sourced like every other change) and the accounts.
+"""Configuration as code: the desired escalation policies, services, users and schedules,
+compared with what the database holds, as a plan of changes that runs through the handlers
+(policies and services are event-sourced like every other change), the accounts and the
+schedules.
 
 Nothing is deleted unless the caller asks to prune, and then only in the sections the
 configuration has: a file without `users` leaves every user alone."""
@@ -20,22 +21,26 @@ from pager.application.accounts import (
     Role,
 )
 from pager.application.queries import ReadModel
+from pager.application.schedules import Schedules
 from pager.domain.errors import ValidationFailed
 from pager.domain.people import ContactMethod, NotificationRule, Person, validate_person
 from pager.domain.policy import (
     ID_PATTERN,
+    USER_PATTERN,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     UserTarget,
     WebhookTarget,
     valid_id,
     validate_policy,
 )
+from pager.domain.schedule import Override, Schedule, validate_schedule
 
 MAX_NAME_LENGTH = 200
 PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
 
-Kind = Literal["escalation policy", "service", "user"]
+Kind = Literal["escalation policy", "service", "user", "schedule", "schedule override"]
 Action = Literal["create", "update", "delete"]
 
 
@@ -86,6 +91,8 @@ class Config:
     policies: tuple[EscalationPolicy, ...] | None = None
     services: tuple[ServiceSpec, ...] | None = None
     users: tuple[UserSpec, ...] | None = None
+    schedules: tuple[Schedule, ...] | None = None
+    """Layers as given; overrides listed are added if missing, never removed or changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +157,24 @@ class AccountsWriter(Protocol):
     def ensure_integration_key(self, service_id: str) -> IssuedKey | None: ...
 
 
-def current_config(queries: ReadModel, accounts: Accounts) -> Config:
-    """Everything the database holds, as a configuration with every section."""
+class SchedulesWriter(Protocol):
+    def put(self, schedule: Schedule) -> bool: ...
+
+    def delete(self, schedule_id: str) -> None: ...
+
+    def import_override(self, schedule_id: str, override: Override, by: str) -> bool: ...
+
+
+def current_config(
+    queries: ReadModel, accounts: Accounts, schedules: Schedules | None = None
+) -> Config:
+    """Everything the database holds, as a configuration with every section (schedules
+    with every override they have had)."""
     return Config(
         tuple(view.policy for view in queries.policies()),
         tuple(ServiceSpec(v.id, v.name, v.escalation_policy) for v in queries.services()),
         tuple(_user_spec(user.email, user.role, accounts) for user in accounts.users()),
+        None if schedules is None else tuple(schedules.schedules(ended_overrides=True)),
     )
 
 
@@ -180,8 +199,10 @@ def check(config: Config, current: Config, prune: bool, *, allow_private: bool =
     problems += _service_problems(config, current, prune)
     problems += _user_problems(config.users or ())
     problems += _profile_problems(config.users or (), current.users or ())
-    problems += _reference_problems(config, current, prune)
+    problems += _user_reference_problems(config, current, prune)
     problems += _admin_problems(config, current, prune)
+    problems += _schedule_problems(config, current, prune)
+    problems += _schedule_reference_problems(config, current, prune)
     if problems:
         raise ValidationFailed(tuple(problems))
 
@@ -193,16 +214,19 @@ def plan(
     password_matches: Callable[[str, str], bool],
 ) -> Plan:
     """The changes that make the database hold `config`, in an order that keeps every
-    reference in place: users (whom policies target), policies, services, then deletions of
-    services before the policies they used, then of users. `password_matches(email,
+    reference in place: users, schedules (and their listed overrides), policies, services;
+    then deletions, of services before the policies they used, of policies before the
+    schedules they paged, of those before their users. `password_matches(email,
     password)` says whether a user's stored password is that one."""
     stale = [
         *_stale("service", config.services, current.services),
         *_stale("escalation policy", config.policies, current.policies),
+        *_stale("schedule", config.schedules, current.schedules),
     ]
     stale_users = _stale("user", config.users, current.users)
     changes = [
         *_user_changes(config.users or (), current.users or (), password_matches),
+        *_schedule_changes(config.schedules or (), current.schedules or ()),
         *_policy_changes(config.policies or (), current.policies or ()),
         *_service_changes(config.services or (), current.services or ()),
         *(Change("delete", kind, id_) for kind, id_ in stale if prune),
@@ -270,10 +294,11 @@ def _user_changes(
     return changes
 
 
+Item = EscalationPolicy | ServiceSpec | UserSpec | Schedule
+
+
 def _stale(
-    kind: Kind,
-    wanted: Sequence[EscalationPolicy | ServiceSpec | UserSpec] | None,
-    present: Sequence[EscalationPolicy | ServiceSpec | UserSpec] | None,
+    kind: Kind, wanted: Sequence[Item] | None, present: Sequence[Item] | None
 ) -> list[tuple[Kind, str]]:
     """What the database has and a managed section (not None) does not."""
     if wanted is None:
@@ -282,7 +307,7 @@ def _stale(
     return [(kind, id_) for id_ in sorted(missing)]
 
 
-def _key(item: EscalationPolicy | ServiceSpec | UserSpec) -> str:
+def _key(item: Item) -> str:
     return item.email if isinstance(item, UserSpec) else item.id
 
 
@@ -293,6 +318,7 @@ def apply(
     accounts: AccountsWriter,
     on_applied: Callable[[Change], None] = lambda change: None,
     on_key: Callable[[str, str], None] = lambda service_id, key: None,
+    schedules: SchedulesWriter | None = None,
 ) -> None:
     """Make each change of `plan` (computed for `config`), in order. Each change commits on
     its own; `on_applied` hears of each one once it is committed. A service created or
@@ -301,6 +327,7 @@ def apply(
     policies = {p.id: p for p in config.policies or ()}
     services = {s.id: s for s in config.services or ()}
     users = {u.email: u for u in config.users or ()}
+    listed = {s.id: s for s in config.schedules or ()}
     for change in plan.changes:
         issued: IssuedKey | None = None
         match change.kind, change.action:
@@ -329,6 +356,9 @@ def apply(
                     accounts.set_password(user.email, user.password)
             case "user", "delete":
                 accounts.delete_user(change.id)
+            case "schedule" | "schedule override", _:
+                assert schedules is not None, "a plan with schedules needs their writer"
+                _apply_schedule(change, listed, schedules)
         on_applied(change)
         if issued is not None:
             on_key(issued.info.service_id, issued.key)
@@ -435,7 +465,7 @@ def _profile_problems(
     return problems
 
 
-def _reference_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
+def _user_reference_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
     """Every user a policy targets exists once the file is applied; a user that --prune
     would delete is targeted by no policy that stays."""
     listed = {u.email for u in config.users or ()}
@@ -592,3 +622,140 @@ def _level_differences(number: int, before: Level, after: Level) -> list[str]:
     if not differences and before.targets != after.targets:
         differences.append(f"{where} targets reordered")
     return differences
+
+
+# -- schedules: layers as given; listed overrides added, never removed or changed
+
+APPLIED_BY = "pagerd apply"
+
+
+def _apply_schedule(
+    change: Change, listed: dict[str, Schedule], schedules: SchedulesWriter
+) -> None:
+    if change.kind == "schedule override":
+        schedule_id, _, override_id = change.id.partition("/")
+        (override,) = (o for o in listed[schedule_id].overrides if o.id == override_id)
+        schedules.import_override(schedule_id, override, APPLIED_BY)
+    elif change.action == "delete":
+        schedules.delete(change.id)
+    else:
+        schedules.put(listed[change.id])
+
+
+def _schedule_changes(desired: Sequence[Schedule], present: Sequence[Schedule]) -> list[Change]:
+    existing = {s.id: s for s in present}
+    changes = []
+    for schedule in desired:
+        before = existing.get(schedule.id)
+        if before is None:
+            layers = len(schedule.layers)
+            summary = (f"{layers} layer{'s' if layers != 1 else ''}", schedule.time_zone)
+            changes.append(Change("create", "schedule", schedule.id, summary))
+        elif _layered(before) != _layered(schedule):
+            changes.append(
+                Change("update", "schedule", schedule.id, _schedule_differences(before, schedule))
+            )
+        known = {o.id for o in before.overrides} if before else set()
+        changes += [
+            Change(
+                "create",
+                "schedule override",
+                f"{schedule.id}/{o.id}",
+                (o.user, f"{o.start.isoformat()} to {o.end.isoformat()}"),
+            )
+            for o in schedule.overrides
+            if o.id not in known
+        ]
+    return changes
+
+
+def _layered(schedule: Schedule) -> tuple[object, ...]:
+    return (schedule.name, schedule.time_zone, schedule.layers)
+
+
+def _schedule_differences(before: Schedule, after: Schedule) -> tuple[str, ...]:
+    differences = []
+    if before.name != after.name:
+        differences.append(f"name {before.name!r} -> {after.name!r}")
+    if before.time_zone != after.time_zone:
+        differences.append(f"time_zone {before.time_zone} -> {after.time_zone}")
+    for number in range(1, max(len(before.layers), len(after.layers)) + 1):
+        if number > len(before.layers):
+            differences.append(f"layer {number} added")
+        elif number > len(after.layers):
+            differences.append(f"layer {number} removed")
+        elif before.layers[number - 1] != after.layers[number - 1]:
+            differences.append(f"layer {number} changed")
+    return tuple(differences)
+
+
+def _schedule_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
+    """Each schedule valid, its people users that will be there, its overrides sound."""
+    problems: list[tuple[str, str]] = []
+    users = _users_after(config, current, prune)
+    for schedule in config.schedules or ():
+        where = f"schedule {schedule.id}"
+        try:
+            validate_schedule(schedule)
+        except ValidationFailed as invalid:
+            problems += [(f"{where} {place}", what) for place, what in invalid.problems]
+        for number, layer in enumerate(schedule.layers, start=1):
+            for index, user in enumerate(layer.users, start=1):
+                if USER_PATTERN.fullmatch(user) and user not in users:
+                    problems.append(
+                        (f"{where} layer {number} user {index}", _missing_user(user, current))
+                    )
+        for override in schedule.overrides:
+            if USER_PATTERN.fullmatch(override.user) and override.user not in users:
+                problems.append(
+                    (f"{where} override {override.id} user", _missing_user(override.user, current))
+                )
+    problems += _duplicates("schedule", [s.id for s in config.schedules or ()])
+    return problems
+
+
+def _schedule_reference_problems(
+    config: Config, current: Config, prune: bool
+) -> list[tuple[str, str]]:
+    """Every schedule a policy pages is in the file or stays in the database (users: see
+    _user_reference_problems)."""
+    problems: list[tuple[str, str]] = []
+    schedules = _ids_after(config.schedules, current.schedules, prune)
+    in_file = {p.id for p in config.policies or ()}
+    kept = [p for p in current.policies or () if p.id not in in_file]
+    if prune and config.policies is not None:
+        kept = []
+    for policy in [*(config.policies or ()), *kept]:
+        for number, level in enumerate(policy.levels, start=1):
+            for index, target in enumerate(level.targets, start=1):
+                where = f"escalation policy {policy.id} level {number} target {index}"
+                if isinstance(target, ScheduleTarget) and target.schedule not in schedules:
+                    stored = target.schedule in {s.id for s in current.schedules or ()}
+                    problems.append((where, _missing("schedule", target.schedule, stored)))
+    return problems
+
+
+def _ids_after(
+    wanted: Sequence[Schedule] | None, present: Sequence[Schedule] | None, prune: bool
+) -> set[str]:
+    listed = {s.id for s in wanted or ()}
+    if prune and wanted is not None:
+        return listed
+    return listed | {s.id for s in present or ()}
+
+
+def _users_after(config: Config, current: Config, prune: bool) -> set[str]:
+    listed = {u.email for u in config.users or ()}
+    if prune and config.users is not None:
+        return listed
+    return listed | {u.email for u in current.users or ()}
+
+
+def _missing_user(user: str, current: Config) -> str:
+    return _missing("user", user, user in {u.email for u in current.users or ()})
+
+
+def _missing(kind: str, name: str, stored: bool) -> str:
+    if stored:
+        return f"{kind} {name!r} is not in the file, so --prune would delete it"
+    return f"{kind} {name!r} is neither in the file nor in the database"

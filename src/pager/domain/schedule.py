@@ -17,7 +17,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pager.domain.errors import ValidationFailed
-from pager.domain.policy import EMAIL_PATTERN, ID_PATTERN, valid_id
+from pager.domain.policy import ID_PATTERN, USER_PATTERN, valid_id
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -429,8 +429,8 @@ def _layer_problems(where: str, layer: Layer) -> Iterator[tuple[str, str]]:
     if not layer.users:
         yield f"{where} users", "a layer needs at least one user"
     for number, user in enumerate(layer.users, start=1):
-        if not EMAIL_PATTERN.fullmatch(user):
-            yield f"{where} user {number}", f"{user!r} is not an email address"
+        if not USER_PATTERN.fullmatch(user):
+            yield f"{where} user {number}", f"{user!r} is not a user's email address"
     problem = _shift_problem(layer.shift)
     if problem:
         yield f"{where} shift", problem
@@ -474,8 +474,8 @@ def _override_problems(
     elif override.id in seen:
         yield f"{where} id", "another override has this id"
     seen.add(override.id)
-    if not EMAIL_PATTERN.fullmatch(override.user):
-        yield f"{where} user", f"{override.user!r} is not an email address"
+    if not USER_PATTERN.fullmatch(override.user):
+        yield f"{where} user", f"{override.user!r} is not a user's email address"
     aware = True
     for name, value in (
         ("start", override.start),

@@ -1,5 +1,5 @@
-"""Client commands over HTTP: `pagerd alert`, `ack`, `healthy` and `status` talk to a running
-Pager (`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
+"""Client commands over HTTP: `pagerd alert`, `ack`, `healthy`, `status`, `oncall` and `doctor`
+talk to a running Pager (`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
 
 from __future__ import annotations
 
@@ -295,3 +295,117 @@ def _ago(now: datetime, iso: str) -> str:
     if hours:
         return f"{hours}h {minutes % 60}m ago"
     return f"{minutes}m ago"
+
+
+# -- who is on call
+
+
+@commands.command("oncall")
+def oncall(
+    schedule: Annotated[
+        str | None, typer.Argument(help="One schedule's id; every schedule by default.")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="When, as ISO 8601 (2026-03-02T09:00+01:00; without an offset, UTC). "
+            "Now by default.",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show who is on call on each schedule, until when, and who is next."""
+    if schedule is not None and not valid_id(schedule):
+        raise fail(f"{schedule!r} is not a schedule id (lower-case letters, digits and dashes)")
+    params = {} if at is None else {"at": _instant(at).isoformat()}
+    pager = PagerClient(url, token)
+    found = pager.call("GET", "/api/v1/oncall", params=params)["oncall"]
+    if schedule is not None:
+        found = [entry for entry in found if entry["schedule"] == schedule]
+        if not found:
+            raise fail(f"there is no schedule {schedule!r} (`pagerd oncall` lists them all)")
+    if as_json:
+        _print_json({"oncall": found})
+        return
+    Console(highlight=False).print(_oncall_table(found, at))
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise fail(f"--at {text!r} is not a time such as 2026-03-02T09:00+01:00") from None
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def _oncall_table(entries: list[dict[str, Any]], at: str | None) -> Table:
+    when = "now" if at is None else f"at {_instant(at).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    table = Table(title=f"On call {when}", title_justify="left")
+    for column in ("schedule", "on call", "until", "next"):
+        table.add_column(column)
+    for entry in entries:
+        users = ", ".join(entry["users"]) or "[red]nobody[/]"
+        until = entry["until"]
+        table.add_row(
+            f"{entry['schedule']} ({entry['name']})" if entry.get("name") else entry["schedule"],
+            users,
+            _clock(until) if until else "[dim]no change in 92 days[/]",
+            (", ".join(entry["next"]) or "[red]nobody[/]") if until else "",
+        )
+    if not entries:
+        table.add_row("[dim](no schedules yet: `pagerd apply` or PUT /api/v1/schedules/ID)[/]")
+    return table
+
+
+def _clock(iso: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    except ValueError:
+        return iso
+
+
+# -- readiness
+
+
+@commands.command("doctor")
+def doctor(
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List what would page nobody in the next 14 days, and where to fix each.
+
+    Gaps in the schedules that policies page, people on call (or named by a policy) without
+    an enabled contact method, and levels that would page nobody. Exits 1 if there is any,
+    so that a script or a cron job can tell.
+    """
+    found = PagerClient(url, token).call("GET", "/api/v1/oncall/problems")["problems"]
+    if as_json:
+        _print_json({"problems": found})
+    elif not found:
+        typer.echo("Nothing would page nobody in the next 14 days.")
+    else:
+        Console(highlight=False).print(_problems_table(found))
+    if found:
+        raise typer.Exit(1)
+
+
+def _problems_table(problems: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title=f"Would page nobody in the next 14 days ({len(problems)})", title_justify="left"
+    )
+    for column in ("what", "from", "to", "times", "fix it at"):
+        table.add_column(column)
+    for problem in problems:
+        table.add_row(
+            f"[red]{problem['message']}[/]",
+            _clock(problem["start"]),
+            _clock(problem["end"]),
+            str(problem["count"]),
+            problem["link"],
+        )
+    return table

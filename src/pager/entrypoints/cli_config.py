@@ -1,5 +1,5 @@
-"""`pagerd apply` and `pagerd export`: escalation policies, services and users as code, on the
-database directly (PAGER_DATABASE_URL)."""
+"""`pagerd apply` and `pagerd export`: escalation policies, services, users and schedules as
+code, on the database directly (PAGER_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -48,14 +48,15 @@ def apply(
         bool,
         typer.Option(
             "--prune",
-            help="Also delete the escalation policies, services and users that the file does "
-            "not list, in the sections it has (a section it leaves out is not touched). "
-            "Deleting a service resolves its open incident. The last admin is never removed.",
+            help="Also delete the escalation policies, services, users and schedules that the "
+            "file does not list, in the sections it has (a section it leaves out is not "
+            "touched). Deleting a service resolves its open incident. The last admin is never "
+            "removed, nor any schedule override.",
         ),
     ] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Create or update escalation policies, services and users from a YAML file.
+    """Create or update escalation policies, services, users and schedules from a YAML file.
 
     Applying the same file again changes nothing ("no changes"). Without --prune nothing is
     ever deleted: what the database has and the file does not is kept and listed.
@@ -91,8 +92,8 @@ def export(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Write the escalation policies, services and users as YAML that `pagerd apply`
-    accepts and that changes nothing.
+    """Write the escalation policies, services, users and schedules as YAML that `pagerd
+    apply` accepts and that changes nothing.
 
     Users are written without passwords (only their hashes are stored). Webhook secrets
     and Slack URLs are written as stored: keep the file private, or move them to
@@ -101,7 +102,7 @@ def export(
     with _database(database_url, migrate=False) as app:
         if app is None:
             raise fail(f"there is no Pager database at {_shown(database_url)} yet")
-        text = config_file.dump(cac.current_config(app.queries, app.accounts))
+        text = config_file.dump(cac.current_config(app.queries, app.accounts, app.schedules))
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -187,8 +188,8 @@ def _has_schema(engine: Engine) -> bool:
 
 def _current(app: App | None, accounts: Accounts | None) -> cac.Config:
     if app is None or accounts is None:
-        return cac.Config((), (), ())  # no database yet
-    return cac.current_config(app.queries, accounts)
+        return cac.Config((), (), (), ())  # no database yet
+    return cac.current_config(app.queries, accounts, app.schedules)
 
 
 def _password_check(accounts: Accounts | None) -> Callable[[str, str], bool]:
@@ -208,7 +209,7 @@ def _apply(plan: cac.Plan, config: cac.Config, app: App, accounts: Accounts) -> 
         typer.echo(f"  integration key of {service_id} (shown once, only its hash is kept): {key}")
 
     try:
-        cac.apply(plan, config, app.handlers, accounts, done, key)
+        cac.apply(plan, config, app.handlers, accounts, done, key, schedules=app.schedules)
     except Exception as error:  # a conflict or a lost database: what was done, in one line
         failed = plan.changes[len(applied)]
         message = error.message if isinstance(error, DomainError) else one_line(error)

@@ -6,6 +6,8 @@ together: first the file's shape, then what its environment variables hold."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -14,6 +16,7 @@ from pydantic_core import ErrorDetails
 
 from pager.application.accounts import normalize_email
 from pager.application.config_as_code import Config, ServiceSpec, UserSpec
+from pager.application.schedules import MAX_LAYERS
 from pager.domain.errors import ValidationFailed
 from pager.domain.people import ContactMethod, NotificationRule
 from pager.domain.policy import (
@@ -29,6 +32,8 @@ from pager.domain.policy import (
     VoiceTarget,
     WebhookTarget,
 )
+from pager.domain.schedule import Layer, Override, Schedule
+from pager.entrypoints.http.schedule_schemas import Instant, LayerIn, layer_json
 from pager.entrypoints.http.schemas import (
     MAX_ACK_TIMEOUT_SECONDS,
     MAX_REPEAT,
@@ -43,10 +48,16 @@ from pager.entrypoints.http.schemas import (
 # The API's own field types and limits, so that a file accepts what the API accepts.
 MAX_LEVELS = 20
 MAX_TARGETS = 50
+MAX_OVERRIDES = 1000
 _URL: TypeAdapter[str] = TypeAdapter(Url)
 _SECRET: TypeAdapter[str] = TypeAdapter(Secret)
 _PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
-SECTIONS = {"escalation_policies": "escalation policy", "services": "service", "users": "user"}
+SECTIONS = {
+    "escalation_policies": "escalation policy",
+    "services": "service",
+    "users": "user",
+    "schedules": "schedule",
+}
 TARGET_TYPES = ("email", "sms", "webhook", "slack")
 
 
@@ -167,11 +178,30 @@ class UserModel(_Model):
         )
 
 
+class OverrideModel(_Model):
+    """An override the file lists (an importer writes the source's future ones): added if
+    it is not there, never removed or changed."""
+
+    id: str
+    user: str
+    start: Instant
+    end: Instant
+
+
+class ScheduleModel(_Model):
+    id: str
+    name: Name
+    time_zone: str
+    layers: list[LayerIn] = Field(max_length=MAX_LAYERS)
+    overrides: list[OverrideModel] = Field(default=[], max_length=MAX_OVERRIDES)
+
+
 class ConfigModel(_Model):
     version: Literal[1] = 1
     escalation_policies: list[PolicyModel] | None = None
     services: list[ServiceModel] | None = None
     users: list[UserModel] | None = None
+    schedules: list[ScheduleModel] | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -189,7 +219,7 @@ def load(text: str, env: Mapping[str, str]) -> Config:
         raise ValidationFailed((("file", "is empty"),))
     if not isinstance(data, dict):
         raise ValidationFailed(
-            (("file", "must be a mapping with escalation_policies, services and/or users"),)
+            (("file", "must be a mapping with escalation_policies, services, users, schedules"),)
         )
     try:
         model = ConfigModel.model_validate(data)
@@ -197,8 +227,11 @@ def load(text: str, env: Mapping[str, str]) -> Config:
         raise ValidationFailed(
             tuple((_place(error["loc"], data), _message(error)) for error in invalid.errors())
         ) from None
-    if model.escalation_policies is None and model.services is None and model.users is None:
-        raise ValidationFailed((("file", "has none of escalation_policies, services, users"),))
+    sections = (model.escalation_policies, model.services, model.users, model.schedules)
+    if all(section is None for section in sections):
+        raise ValidationFailed(
+            (("file", "has none of escalation_policies, services, users, schedules"),)
+        )
     return _Translation(env).config(model)
 
 
@@ -214,6 +247,8 @@ def dump(config: Config) -> str:
         ]
     if config.users is not None:
         data["users"] = [_user_data(u) for u in config.users]
+    if config.schedules is not None:
+        data["schedules"] = [_schedule_data(s) for s in config.schedules]
     header = "# Pager configuration, written by `pagerd export`; apply with `pagerd apply -f`.\n"
     if any(_holds_secret(p) for p in config.policies or ()):
         header += (
@@ -294,6 +329,9 @@ _ITEMS = {
     "targets": "target",
     "contact_methods": "contact method",
     "notification_rules": "notification rule",
+    "layers": "layer",
+    "restrictions": "restriction",
+    "overrides": "override",
 }
 
 
@@ -341,9 +379,12 @@ class _Translation:
         users = None
         if model.users is not None:
             users = tuple(self._user(u) for u in model.users)
+        schedules = None
+        if model.schedules is not None:
+            schedules = tuple(_schedule(s) for s in model.schedules)
         if self._problems:
             raise ValidationFailed(tuple(self._problems))
-        return Config(policies, services, users)
+        return Config(policies, services, users, schedules)
 
     def _policy(self, model: PolicyModel) -> EscalationPolicy:
         levels = tuple(
@@ -514,3 +555,33 @@ def _holds_secret(policy: EscalationPolicy) -> bool:
         for level in policy.levels
         for target in level.targets
     )
+
+
+# -- schedules
+
+
+def _schedule(model: ScheduleModel) -> Schedule:
+    layers = tuple(_lower(layer.to_domain()) for layer in model.layers)
+    # An override's created_at orders overlapping ones; listed ones rank as the file lists them.
+    overrides = tuple(
+        Override(o.id, normalize_email(o.user), o.start, o.end, _LISTED + timedelta(seconds=n))
+        for n, o in enumerate(model.overrides)
+    )
+    return Schedule(model.id, model.name, model.time_zone, layers, overrides)
+
+
+_LISTED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _lower(layer: Layer) -> Layer:
+    return replace(layer, users=tuple(normalize_email(user) for user in layer.users))
+
+
+def _schedule_data(schedule: Schedule) -> dict[str, Any]:
+    """Layers only: overrides are made in the console and the API, and end."""
+    return {
+        "id": schedule.id,
+        "name": schedule.name,
+        "time_zone": schedule.time_zone,
+        "layers": [layer_json(layer) for layer in schedule.layers],
+    }

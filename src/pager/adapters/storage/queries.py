@@ -71,7 +71,7 @@ def _incident(row: Any, failed_notifications: int) -> IncidentView:
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,
         failed_notifications=failed_notifications,
-        unreached=row.unreached,
+        unreached=row.unreached or 0,
     )
 
 

@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pager.bootstrap import App
-from pager.entrypoints.console import ack, admin, auth, incidents, policies, profile, services
+from pager.entrypoints.console import (
+    ack,
+    admin,
+    auth,
+    incidents,
+    policies,
+    profile,
+    schedules,
+    services,
+)
 from pager.entrypoints.console.session import SessionCodec
 from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.console.web import STATIC, Console, not_found_page
@@ -30,6 +39,6 @@ def mount(app: FastAPI, container: App) -> None:
         ),
         sign_in_limiter=SignInLimiter(),
     )
-    for module in (auth, incidents, services, policies, admin, profile, ack):
+    for module in (auth, incidents, services, policies, schedules, admin, profile, ack):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -9,9 +9,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pager.application.queries import TimelineEntry
-from pager.domain.policy import EmailTarget, SlackTarget, SmsTarget, Target, WebhookTarget
+from pager.domain.policy import (
+    EmailTarget,
+    ScheduleTarget,
+    SlackTarget,
+    SmsTarget,
+    Target,
+    UserTarget,
+    WebhookTarget,
+)
 
 _TIMEOUT = re.compile(r"(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,9})s?)?")
 
@@ -25,6 +34,13 @@ def when(moment: datetime | None, zone: str = "UTC", *, seconds: bool = True) ->
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         local = moment.astimezone(UTC)
     return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def local(moment: datetime | None, zone: str) -> str:
+    """An instant as a schedule's clocks show it: "Mon 02 Mar 09:00 (Europe/Berlin)"."""
+    if moment is None:
+        return ""
+    return f"{moment.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
 
 
 def ago(moment: datetime, now: datetime) -> str:
@@ -98,6 +114,10 @@ def target(value: Target | Mapping[str, Any]) -> str:
             return f"webhook {host(str(url))}"
         case {"type": "slack", "url": url}:
             return f"Slack {host(str(url))}"
+        case UserTarget(user=user) | {"type": "user", "user": user}:
+            return f"user {user}"
+        case ScheduleTarget(schedule=schedule) | {"type": "schedule", "schedule": schedule}:
+            return f"schedule {schedule}"
     return "unknown target"
 
 
@@ -141,14 +161,7 @@ def timeline_line(entry: TimelineEntry) -> Line:
                 _alert_detail(data),
             )  # fmt: skip
         case "LevelNotified":
-            targets = ", ".join(target(t) for t in data.get("targets", ()))
-            return Line(
-                entry.at,
-                "page",
-                f"Paged level {data.get('level')}{_round(data)}: {targets}",
-                f"Escalates after {duration(int(data.get('ack_timeout_seconds', 0)))} "
-                "unless acknowledged.",
-            )
+            return _level_notified(entry.at, data)
         case "EscalationExhausted":
             return Line(
                 entry.at,
@@ -176,6 +189,28 @@ def timeline_line(entry: TimelineEntry) -> Line:
         case "NotificationAttempted":
             return _attempt(entry)
     return Line(entry.at, "other", entry.type)
+
+
+def _level_notified(at: datetime, data: Mapping[str, Any]) -> Line:
+    """Whom the step paged and why: each schedule's people then, and what reached nobody."""
+    targets = ", ".join(target(t) for t in data.get("targets", ()))
+    said = [
+        f"{found.get('schedule')} had {', '.join(found.get('users') or ()) or 'nobody'} on call."
+        for found in data.get("on_call") or ()
+    ]
+    said += [
+        f"{missed.get('target')} paged nobody: {missed.get('reason')}."
+        for missed in data.get("unreached") or ()
+    ]
+    if data.get("timer_due_at") is None and data.get("pages") is not None:
+        said.append("Nobody was paged: the next level follows at once.")
+        kind = "fail"
+    else:
+        timeout = duration(int(data.get("ack_timeout_seconds", 0)))
+        said.append(f"Escalates after {timeout} unless acknowledged.")
+        kind = "warn" if data.get("unreached") else "page"
+    text = f"Paged level {data.get('level')}{_round(data)}: {targets}"
+    return Line(at, kind, text, " ".join(said))
 
 
 def _alert_detail(data: Mapping[str, Any]) -> str:

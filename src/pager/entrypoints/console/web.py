@@ -28,12 +28,14 @@ from pager.application.accounts import Accounts, User
 from pager.application.handlers import Handlers
 from pager.application.ports import Clock
 from pager.application.queries import ReadModel
+from pager.application.schedules import Schedules
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pager.entrypoints.console import display
 from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
 from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.http.context import Context
 from pager.entrypoints.http.errors import RETRY_AFTER_OUTAGE, ApiError
+from pager.entrypoints.http.schedule_schemas import problem_path
 
 logger = logging.getLogger("pager.console")
 
@@ -68,6 +70,8 @@ _environment.filters.update(
     target=display.target,
     logged=display.logged,
     timeout_input=display.timeout_input,
+    local=display.local,
+    fix_path=problem_path,
 )
 
 
@@ -98,6 +102,10 @@ class Console:
     @property
     def accounts(self) -> Accounts:
         return self.api.accounts
+
+    @property
+    def schedules(self) -> Schedules:
+        return self.api.schedules
 
     @property
     def clock(self) -> Clock:

@@ -24,6 +24,7 @@ from pager.entrypoints.http import (
     opsgenie_alerts,
     pagerduty,
     policies,
+    schedules,
     services,
     users,
 )
@@ -98,6 +99,7 @@ def create_app(container: App) -> FastAPI:
         incidents,
         services,
         policies,
+        schedules,
         users,
         contact_methods,
         alertmanager,

@@ -10,6 +10,7 @@ from pager.application.accounts import Accounts
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
 from pager.application.queries import ReadModel
+from pager.application.schedules import Schedules
 from pager.bootstrap import App
 from pager.entrypoints.http.limits import RateLimiter
 from pager.entrypoints.http.opsgenie_requests import RequestIds
@@ -40,6 +41,10 @@ class Context:
     @property
     def queries(self) -> ReadModel:
         return self.container.queries
+
+    @property
+    def schedules(self) -> Schedules:
+        return self.container.schedules
 
 
 async def context(request: Request) -> Context:
