@@ -14,6 +14,7 @@ from pager.bootstrap import App
 from pager.entrypoints import console
 from pager.entrypoints.http import (
     alertmanager,
+    calendar_feeds,
     docs,
     errors,
     incidents,
@@ -100,6 +101,7 @@ def create_app(container: App) -> FastAPI:
         policies,
         schedules,
         users,
+        calendar_feeds,
         alertmanager,
         pagerduty,
         opsgenie,
