@@ -238,3 +238,19 @@ def test_removing_the_schedule_or_the_user_removes_their_feeds(api: Api) -> None
     assert api.admin.get(path_of(cat["url"])).status_code == 404
     with api.container.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.calendar_feeds)) == 0
+
+
+def test_an_override_shows_in_the_feed_of_whoever_takes_it(api: Api) -> None:
+    # Cat is in no layer of the weekly schedule: only her override puts her there.
+    start, end = datetime(2026, 3, 20, 12, tzinfo=UTC), datetime(2026, 3, 20, 18, tzinfo=UTC)
+    override = {"user": CAT, "start": start.isoformat(), "end": end.isoformat()}
+    taken = api.admin.post("/api/v1/schedules/secondary/overrides", json=override)
+    assert taken.status_code == 201, taken.text
+    cat = api.admin.post(f"/api/v1/users/{CAT}/calendar-feeds").json()
+    calendar = fetch(api.admin, cat["url"])
+    secondary = [
+        event for event in calendar.walk("VEVENT") if str(event["SUMMARY"]) == "On call: Secondary"
+    ]
+    assert [(e.decoded("DTSTART"), e.decoded("DTEND")) for e in secondary] == [(start, end)]
+    assert str(secondary[0]["DESCRIPTION"]) == f"{CAT} is on call for Secondary (an override)."
+    assert str(secondary[0]["URL"]) == "https://pager.example.com/schedules/secondary"

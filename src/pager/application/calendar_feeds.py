@@ -143,6 +143,7 @@ class CalendarFeeds:
         found = [
             event
             for schedule in self._schedules.schedules(start)
+            if _names(schedule, owner.subject)
             for event in _events(schedule, start, end, "user", owner.subject)
         ]
         found.sort(key=lambda event: (event.start, event.schedule_id))
@@ -165,6 +166,14 @@ def _events(
         for shift in shifts(schedule, start, end)
         if user is None or shift.user == user
     ]
+
+
+def _names(schedule: Schedule, user: str) -> bool:
+    """Whether the user is in one of the schedule's layers or overrides: only then can a
+    shift of it be theirs (the others' shifts are not worked out)."""
+    return any(user in layer.users for layer in schedule.layers) or any(
+        override.user == user for override in schedule.overrides
+    )
 
 
 def _uid(kind: Kind, schedule_id: str, user: str, start: datetime) -> str:
