@@ -8,7 +8,14 @@ import subprocess
 import sys
 import time
 
-SCRIPTS = ["bench.ingest", "bench.peer", "bench.alert_to_page", "bench.timers", "bench.growth"]
+SCRIPTS = [
+    "bench.ingest",
+    "bench.peer",
+    "bench.alert_to_page",
+    "bench.timers",
+    "bench.growth",
+    "bench.schedules",
+]
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
 from pager.adapters.notify.webhook import WebhookChannel
 from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.api_tokens import SqlApiTokens
+from pager.adapters.storage.calendar_feeds import SqlCalendarFeedStore
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate
 from pager.adapters.storage.outbox import SqlOutbox
@@ -34,6 +35,7 @@ from pager.adapters.storage.uow import unit_of_work_factory
 from pager.adapters.storage.verifications import SqlVerificationStore
 from pager.adapters.wakeup import Wakeup
 from pager.application.accounts import Accounts
+from pager.application.calendar_feeds import CalendarFeeds
 from pager.application.contact import ContactMethods
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
@@ -75,6 +77,13 @@ class App:
     def schedules(self) -> Schedules:
         """On-call schedules and their overrides."""
         return Schedules(SqlScheduleStore(self.engine), self.clock)
+
+    @cached_property
+    def calendar_feeds(self) -> CalendarFeeds:
+        """Users' and schedules' calendar feeds (their secret addresses)."""
+        return CalendarFeeds(
+            SqlCalendarFeedStore(self.engine), SqlScheduleStore(self.engine), self.clock
+        )
 
     @cached_property
     def ack_links(self) -> AckLinks:

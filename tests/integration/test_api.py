@@ -197,6 +197,8 @@ SAMPLE_PARAMETERS = {
     "{incident_id}": "i1",
     "{email}": "admin@example.com",
     "{identifier}": "i1",
+    "{token}": "A" * 43,
+    "{feed_id}": "0" * 32,
 }
 
 

@@ -322,3 +322,30 @@ def test_every_sqlite_connection_commits_durably_to_a_write_ahead_log(sqlite_url
         "wal_autocheckpoint": WAL_CHECKPOINT_PAGES,
         "foreign_keys": 1,
     }
+
+
+def test_the_calendar_feeds_migration_goes_back_one_step_and_keeps_schedules(
+    engine: Engine,
+) -> None:
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            t.schedules.insert().values(
+                id="keep", name="Keep", time_zone="UTC", layers=[], created_at=at, updated_at=at
+            )
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+            conn.commit()
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("calendar_feeds")}
+            assert columns == {"token_hash", "kind", "subject", "created_at"}
+            assert conn.scalar(sa.select(sa.func.count()).select_from(t.schedules)) == 1
+    finally:
+        before_after = migrate(engine)  # the database is shared with other tests
+    assert before_after == ("0005", head_revision())
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []

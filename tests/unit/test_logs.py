@@ -81,6 +81,14 @@ def test_any_text_is_one_line(text: str) -> None:
         ),
         ("POST /ack/AQE2x?x=1 and /ack/Bb", "POST /ack/[redacted] and /ack/[redacted]"),
         ("/acknowledge stays, as does /ack/", "/acknowledge stays, as does /ack/"),
+        (
+            '127.0.0.1:5000 - "GET /ical/Zq3_-x9AbCdEfGhIjKlMnOp.ics HTTP/1.1" 200',
+            '127.0.0.1:5000 - "GET /ical/[redacted] HTTP/1.1" 200',
+        ),
+        (
+            "feed: https://pager.example.com/ical/Zq3_-x9A.ics?x=1",
+            "feed: https://pager.example.com/ical/[redacted]",
+        ),
     ],
 )
 def test_ack_tokens_are_redacted(text: str, shown: str) -> None:

@@ -1,7 +1,8 @@
 """Log lines that cannot lie or leak: one formatter for every record the process writes,
 Pager's own and uvicorn's (its error and access loggers propagate to the root handler).
 
-- An ack link's token is a credential: every `/ack/<token>` becomes `/ack/[redacted]`.
+- An ack link's token is a credential: every `/ack/<token>` becomes `/ack/[redacted]`;
+  so is a calendar feed's: every `/ical/<token>` becomes `/ical/[redacted]`.
 - Text from outside (an alert's message, a request's path) cannot start a line of its own:
   control characters are escaped (a newline as the two characters `\\n`, others as
   `\\xNN` or `\\uNNNN`), so each record is one line.
@@ -16,8 +17,10 @@ import re
 
 TRACEBACK_INDENT = "  | "
 REDACTED_ACK = "/ack/[redacted]"
+REDACTED_ICAL = "/ical/[redacted]"
 
 _ACK_TOKEN = re.compile(r"/ack/[^\s\"'<>]+")
+_ICAL_TOKEN = re.compile(r"/ical/[^\s\"'<>]+")
 # C0, DEL and C1 controls, and the two Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -33,9 +36,12 @@ def _escaped(match: re.Match[str]) -> str:
 
 
 def safe_line(text: str) -> str:
-    """`text` with ack tokens redacted and control characters escaped: one line."""
+    """`text` with ack and calendar feed tokens redacted and control characters escaped:
+    one line."""
     if "/ack/" in text:
         text = _ACK_TOKEN.sub(REDACTED_ACK, text)
+    if "/ical/" in text:
+        text = _ICAL_TOKEN.sub(REDACTED_ICAL, text)
     return _CONTROL.sub(_escaped, text)
 
 

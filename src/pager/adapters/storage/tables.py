@@ -256,12 +256,30 @@ schedule_overrides = sa.Table(
     sa.Index(None, "schedule_id", "end"),
 )
 
+# Migration 0006: calendar feeds, a user's (their shifts on every schedule) or a schedule's;
+# only the sha256 of a feed's token, which is its secret address.
 calendar_feeds = sa.Table(
     "calendar_feeds",
     metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # "user" or "schedule"
-    sa.Column("subject", sa.String(254), nullable=False),  # the user's email, the schedule id
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey("users.id", ondelete="CASCADE", name="fk_calendar_feeds_user_id_users"),
+        index=True,
+    ),
+    sa.Column(
+        "schedule_id",
+        sa.String(63),
+        sa.ForeignKey(
+            "schedules.id", ondelete="CASCADE", name="fk_calendar_feeds_schedule_id_schedules"
+        ),
+        index=True,
+    ),
     sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.UniqueConstraint("kind", "subject"),
+    sa.Column("created_by", sa.String(254), nullable=False),
+    sa.CheckConstraint(
+        "(user_id IS NULL) <> (schedule_id IS NULL)", name="ck_calendar_feeds_one_owner"
+    ),
 )

@@ -14,6 +14,7 @@ from pager.bootstrap import App
 from pager.entrypoints import console
 from pager.entrypoints.http import (
     alertmanager,
+    calendar_feeds,
     contact_methods,
     docs,
     errors,
@@ -101,6 +102,7 @@ def create_app(container: App) -> FastAPI:
         policies,
         schedules,
         users,
+        calendar_feeds,
         contact_methods,
         alertmanager,
         pagerduty,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from pager.application.accounts import Accounts
+from pager.application.calendar_feeds import CalendarFeeds
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
 from pager.application.queries import ReadModel
@@ -45,6 +46,10 @@ class Context:
     @property
     def schedules(self) -> Schedules:
         return self.container.schedules
+
+    @property
+    def calendar_feeds(self) -> CalendarFeeds:
+        return self.container.calendar_feeds
 
 
 async def context(request: Request) -> Context:
