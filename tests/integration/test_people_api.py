@@ -159,6 +159,34 @@ def test_users_change_their_own_profile_and_nothing_else(client: TestClient) -> 
     assert client.get("/api/v1/users/carol@example.com").status_code == 404
 
 
+def test_users_add_their_own_phones_disabled_until_verified(client: TestClient) -> None:
+    client.put(ALICE, json=PROFILE)  # an admin's: enabled as given
+    alice = token_of(client, "alice@example.com")
+    methods = PROFILE["contact_methods"]
+    new_phone = {"id": "cell", "type": "sms", "phone": "+14155550199"}
+    moved = {**methods[0], "phone": "+14155550198"}
+    for changed, place in [([*methods, new_phone], 4), ([moved, *methods[1:]], 1)]:
+        answer = client.put(ALICE, json={**PROFILE, "contact_methods": changed}, headers=alice)
+        assert answer.status_code == 403, answer.text
+        assert fields(answer) == [f"contact method {place} enabled"]
+    assert client.get(ALICE).json()["contact_methods"][0]["phone"] == methods[0]["phone"]
+    assert len(client.get(ALICE).json()["contact_methods"]) == len(methods)
+    kept = client.put(ALICE, json={**PROFILE, "name": "Al"}, headers=alice)
+    assert kept.status_code == 200  # the verified phone stays enabled
+    disabled = {**new_phone, "enabled": False}
+    added = client.put(
+        ALICE, json={**PROFILE, "contact_methods": [*methods, disabled]}, headers=alice
+    )
+    assert added.status_code == 200
+    assert added.json()["contact_methods"][-1]["enabled"] is False
+    assert (
+        client.put(  # an admin may enable it as given
+            ALICE, json={**PROFILE, "contact_methods": [*methods, new_phone]}
+        ).status_code
+        == 200
+    )
+
+
 def test_a_password_put_signs_the_user_in(client: TestClient, engine: Engine) -> None:
     client.put(ALICE, json={"password": "correct horse"})
     accounts = accounts_for(engine)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from pager.domain.people import Person
 from pager.domain.text import INVISIBLE, WHITESPACE
 from pager.entrypoints.http.auth import AdminCaller, UserCaller
 from pager.entrypoints.http.context import Context, context
@@ -75,12 +76,35 @@ def put_user(
             raise forbidden("only admins may change other users")
         if body.role is not None and body.role != me.role:
             raise forbidden("only admins may change roles")
-    user, profile, created = ctx.accounts.put_user(
-        email, body.to_domain(email), body.role, body.password
-    )
+    wanted = body.to_domain(email)
+    if not me.is_admin:
+        _refuse_unverified_phones(ctx.accounts.profile(me.email), wanted)
+    user, profile, created = ctx.accounts.put_user(email, wanted, body.role, body.password)
     if created:
         response.status_code = 201
     return ProfileOut.of_profile(user, profile)
+
+
+def _refuse_unverified_phones(before: Person, after: Person) -> None:
+    """A phone that users add for themselves is enabled only once they type back the code
+    Pager sends it (on their profile page): over the API they may keep a phone enabled that
+    already was, or add one disabled."""
+    verified = {(m.type, m.address) for m in before.contact_methods if m.enabled}
+    problems = [
+        (
+            f"contact method {number} enabled",
+            "a phone you add yourself is enabled once you type back the code Pager sends "
+            "it, on your profile page: add it with enabled false",
+        )
+        for number, method in enumerate(after.contact_methods, start=1)
+        if method.type != "email"
+        and method.enabled
+        and (method.type, method.address) not in verified
+    ]
+    if problems:
+        raise ApiError(
+            403, "forbidden", "only admins may enable an unverified phone", problems=problems
+        )
 
 
 @router.delete("/users/{email}", status_code=204, responses=responses(401, 403, 404, 409, 422, 429))
