@@ -143,5 +143,8 @@ def test_timers_are_claimed_earliest_first_up_to_the_limit(
         handlers.receive_alert(service, "down")
         clock.advance(1)
     timers = SqlTimerQueue(engine)
-    claimed, _ = timers.claim_due(clock.now() + timedelta(seconds=120), limit=2)
+    later = clock.now() + timedelta(seconds=120)
+    claimed, _ = timers.claim_due(later, limit=2)
     assert [timer.service_id for timer in claimed] == ["a", "b"]
+    rest, _ = timers.claim_due(later)
+    assert [timer.service_id for timer in rest] == ["c"]  # not those claimed already
