@@ -9,7 +9,7 @@ drawn names to `mutmut run`, which collects which tests call which function once
 runs each mutant against those tests only, the fastest first, stopping at the first
 failure. It prints the kill figure, per stratum and in all, and every mutant that lived.
 
-    python -m tests.support.mutation [--seed N] [--per-stratum-scale F] [--list]
+    python -m tests.support.mutation [--seed N] [--per-stratum-scale F] [--list] [--again]
 
 docs/testing.md explains the sample and lists the survivors of the latest run.
 """
@@ -158,6 +158,12 @@ def main() -> int:
         help="draw this multiple of each stratum's count (a quick look: 0.1)",
     )
     parser.add_argument("--list", action="store_true", help="print the sample and stop")
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="run only the drawn mutants that the last run (kept in mutants/) did not kill: "
+        "after tests were added, a killed mutant stays killed",
+    )
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
 
@@ -173,22 +179,17 @@ def main() -> int:
                 print(stratum, name)
         return 0
 
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mutmut",
-            "run",
-            "--max-children",
-            str(args.max_children),
-            *names,
-        ],
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
-    if run.returncode != 0:
-        print(f"mutation: mutmut run exited {run.returncode}", file=sys.stderr)
-        return run.returncode
+    to_run = names
+    if args.again:
+        last = results()
+        to_run = [name for name in names if last.get(name, "not checked") not in KILLED]
+        print(f"mutation: again, the {len(to_run)} that the last run did not kill", flush=True)
+    if to_run:
+        command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
+        run = subprocess.run([*command, *to_run], stdout=subprocess.DEVNULL, check=False)
+        if run.returncode != 0:
+            print(f"mutation: mutmut run exited {run.returncode}", file=sys.stderr)
+            return run.returncode
 
     status = results()
     killed_all = 0
