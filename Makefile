@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-stamp
 DEV := $(VENV)/.dev-stamp
 PORT ?= 8080
 
-.PHONY: install run test check bench clean
+.PHONY: install run test check bench mutation clean
 
 # What Pager needs to run; `make test`, `check` and `bench` add the development tools.
 $(RUNTIME): pyproject.toml
@@ -48,6 +48,11 @@ check: $(DEV)
 
 bench: $(DEV)
 	$(BIN)/python -m bench
+
+# Mutants of the code below the domain against the unit and integration tests that cover
+# them: a fixed, seeded sample (docs/testing.md). Too slow for CI; its figure is in the docs.
+mutation: $(DEV)
+	$(BIN)/python -m tests.support.mutation
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov mutants

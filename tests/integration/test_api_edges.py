@@ -1,0 +1,111 @@
+"""The API's answers at their edges, in process: what a webhook target's secret looks like
+to whom, a service's key hint, a 404's code, and who resolved an incident."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pager.adapters.storage.engine import create_engine
+from pager.adapters.storage.queries import SqlQueries
+from pager.bootstrap import App, bootstrap
+from pager.config import Settings
+from pager.entrypoints.http.app import create_app
+from tests.support.builders import two_level_policy
+from tests.support.clock import FakeClock
+
+
+@pytest.fixture
+def app(sqlite_url: str, clock: FakeClock) -> Iterator[tuple[App, TestClient]]:
+    container = bootstrap(Settings(database_url=sqlite_url), clock=clock)
+    with TestClient(create_app(container)) as client:
+        yield container, client
+    container.engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_webhook_secret_is_shown_to_admins_only(app: tuple[App, TestClient]) -> None:
+    container, client = app
+    container.accounts.add_user("admin@example.com", "admin")
+    container.accounts.add_user("bob@example.com", "responder")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    responder = bearer(container.accounts.create_token("bob@example.com"))
+    target = {"type": "webhook", "url": "https://hooks.example.com/x", "secret": "s3cret-value"}
+    body = {"name": "Hooks", "levels": [{"ack_timeout_seconds": 60, "targets": [target]}]}
+    assert client.put("/api/v1/escalation-policies/hooks", json=body, headers=admin).is_success
+    [shown] = client.get("/api/v1/escalation-policies/hooks", headers=admin).json()["levels"]
+    [hidden] = client.get("/api/v1/escalation-policies/hooks", headers=responder).json()["levels"]
+    assert shown["targets"] == [target]
+    assert hidden["targets"] == [{**target, "secret": "[redacted]"}]
+
+
+def test_a_service_shows_the_end_of_its_key_and_resolving_says_by_whom(
+    app: tuple[App, TestClient], clock: FakeClock
+) -> None:
+    container, client = app
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    container.handlers.define_policy(two_level_policy())
+    made = client.put(
+        "/api/v1/services/db", json={"name": "Database", "escalation_policy": "ops"}, headers=admin
+    ).json()
+    key = made["integration_key"]
+    hint = client.get("/api/v1/services/db", headers=admin).json()["integration_key_hint"]
+    assert hint.startswith("…")
+    assert key.endswith(hint.removeprefix("…"))
+    assert 0 < len(hint) - 1 < len(key)
+
+    incident_id = container.handlers.receive_alert("db", "disk full").incident_id
+    assert client.post("/api/v1/services/db/healthy", headers=admin).is_success
+    resolved = client.get(f"/api/v1/incidents/{incident_id}", headers=admin).json()
+    assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "admin@example.com")
+    clock.advance(60)
+    container.handlers.receive_alert("db", "disk full again")
+    container.handlers.mark_healthy("db", by="checker")
+    [latest, _] = client.get("/api/v1/incidents", headers=admin).json()["incidents"]
+    assert latest["resolved_by"] == "checker"
+
+
+def test_an_unknown_incident_is_a_404_that_says_so(app: tuple[App, TestClient]) -> None:
+    container, client = app
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    answer = client.get("/api/v1/incidents/nope", headers=admin)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+    assert "nope" in answer.json()["error"]["message"]
+
+
+def test_an_unknown_user_is_named(app: tuple[App, TestClient]) -> None:
+    container, client = app
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    answer = client.post("/api/v1/users/nobody@example.com/tokens", json={}, headers=admin)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"] == "user 'nobody@example.com' does not exist"
+
+
+def test_a_database_out_of_reach_is_not_ready_and_says_why(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'pager.db'}")
+    assert SqlQueries(engine).ready() == "database unreachable: OperationalError"
+    engine.dispose()
+
+
+def test_a_lone_surrogate_from_a_monitoring_tool_is_stored_replaced(
+    app: tuple[App, TestClient],
+) -> None:
+    container, client = app
+    container.handlers.define_policy(two_level_policy())
+    container.handlers.define_service("db", "Database", "ops")
+    key = container.accounts.rotate_integration_key("db").key
+    body = '{"version": "4", "alerts": [{"status": "firing", "labels": {"alertname": "D\\ud800"}}]}'
+    answer = client.post("/integrations/alertmanager", content=body, headers=bearer(key))
+    assert answer.status_code == 202
+    [incident] = container.queries.incidents()
+    assert incident.message == "D?"

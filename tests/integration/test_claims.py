@@ -1,0 +1,150 @@
+"""The outbox's and the timers' claims, on both databases: what is claimed is nobody else's
+until its lease runs out or it is given back; renewing a claim keeps it; a fired timer's row
+goes, and the next level's comes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.outbox import SqlOutbox
+from pager.adapters.storage.timers import SqlTimerQueue
+from pager.adapters.storage.uow import SqlUnitOfWork
+from pager.application.handlers import Handlers
+from pager.domain.commands import ReceiveAckTimeout
+from pager.domain.errors import DomainError
+from pager.domain.policy import EmailTarget, SmsTarget
+from tests.support.builders import two_level_policy
+from tests.support.clock import FakeClock
+
+
+@pytest.fixture
+def handlers(engine: Engine, clock: FakeClock) -> Handlers:
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    handlers.define_policy(two_level_policy(timeout=60))
+    handlers.define_service("db", "Database", "ops")
+    return handlers
+
+
+def test_claimed_pages_carry_what_the_channels_need(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    handlers.receive_alert("db", "disk full")  # a second alert on the same incident
+    claimed, next_due = SqlOutbox(engine).claim(clock.now())
+    assert next_due is None
+    by_target = {c.target: c for c in claimed}
+    assert set(by_target) == {EmailTarget("alice@example.com"), SmsTarget("+14155550100")}
+    page = by_target[EmailTarget("alice@example.com")]
+    assert (page.incident_id, page.service_id, page.service_name) == (incident_id, "db", "Database")
+    assert (page.message, page.alert_count, page.level, page.round) == ("disk full", 2, 1, 1)
+    assert (page.attempts, page.created_at, page.opened_at) == (0, clock.now(), clock.now())
+
+
+def test_a_claim_is_kept_until_its_lease_runs_out_or_it_is_given_back(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.receive_alert("db", "disk full")
+    outbox = SqlOutbox(engine, lease_seconds=30)
+    start = clock.now()
+    first, _ = outbox.claim(start, limit=1)
+    assert len(first) == 1
+    rest, _ = outbox.claim(start)
+    assert [c.id for c in rest] != [first[0].id]
+    assert len(rest) == 1
+    assert outbox.claim(start) == ([], None)  # both claimed: nothing due, nothing to wait for
+    outbox.release([])  # nothing to give back
+    outbox.release(first)
+    again, _ = outbox.claim(start)
+    assert [c.id for c in again] == [first[0].id]  # only what was given back
+    # Renewed at +20 s, the claims hold until +50 s; unrenewed, a lease ends after 30 s.
+    outbox.renew([first[0].id], start + timedelta(seconds=20))
+    renewed = [c.id for c in outbox.claim(start + timedelta(seconds=31))[0]]
+    assert renewed == [rest[0].id]  # the other's lease ran out at +30 s
+    lapsed = [c.id for c in outbox.claim(start + timedelta(seconds=51))[0]]
+    assert lapsed == [first[0].id]
+    outbox.release_all()
+    assert {c.id for c in outbox.claim(start + timedelta(seconds=51))[0]} == {
+        first[0].id,
+        rest[0].id,
+    }
+
+
+def test_an_unclaimed_page_due_later_says_when(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.receive_alert("db", "disk full")
+    outbox = SqlOutbox(engine)
+    assert outbox.claim(clock.now() - timedelta(seconds=5)) == ([], clock.now())
+
+
+def test_a_timer_falls_due_once_claimed_given_back_and_its_row_goes_when_it_fires(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    incident_id = handlers.receive_alert("db", "disk full").incident_id
+    timers = SqlTimerQueue(engine, lease_seconds=30)
+    due_at = clock.now() + timedelta(seconds=60)
+    assert timers.claim_due(clock.now()) == ([], due_at)
+    claimed, next_due = timers.claim_due(due_at)
+    assert next_due is None
+    [timer] = claimed
+    assert (timer.incident_id, timer.service_id, timer.level, timer.round) == (
+        incident_id,
+        "db",
+        1,
+        1,
+    )
+    assert timer.due_at == due_at
+    assert timers.claim_due(due_at) == ([], None)  # claimed: nobody else's meanwhile
+    timers.release([])
+    timers.release(claimed)
+    assert [again.id for again in timers.claim_due(due_at)[0]] == [timer.id]
+    assert timers.claim_due(due_at + timedelta(seconds=29)) == ([], None)
+    assert [lapsed.id for lapsed in timers.claim_due(due_at + timedelta(seconds=31))[0]] == [
+        timer.id
+    ]
+    timers.release_all()
+    assert [freed.id for freed in timers.claim_due(due_at)[0]] == [timer.id]
+
+    clock.advance(60)
+    handlers.receive_ack_timeout("db", incident_id, 1, 1)
+    assert timer_rows(engine) == [(incident_id, 2, 1, clock.now() + timedelta(seconds=60), None)]
+    # A timer that fires again after its level has passed changes nothing, and its row goes.
+    with engine.begin() as conn:
+        conn.execute(
+            t.timers.insert().values(
+                incident_id=incident_id, service_id="db", level=1, round=1, due_at=due_at
+            )
+        )
+    [result] = handlers.execute([ReceiveAckTimeout("db", incident_id, 1, 1)])
+    assert isinstance(result, DomainError) or not result.events
+    assert [row[1:3] for row in timer_rows(engine)] == [(2, 1)]
+
+
+def timer_rows(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        timers = t.timers.c
+        query = sa.select(timers.incident_id, timers.level, timers.round, timers.due_at)
+        rows = conn.execute(query.add_columns(timers.claimed_until).order_by(timers.level))
+        return [tuple(row) for row in rows]
+
+
+def test_timers_are_claimed_earliest_first_up_to_the_limit(
+    engine: Engine, clock: FakeClock
+) -> None:
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    handlers.define_policy(two_level_policy(timeout=60))
+    for service in ("a", "b", "c"):
+        handlers.define_service(service, service.upper(), "ops")
+        handlers.receive_alert(service, "down")
+        clock.advance(1)
+    timers = SqlTimerQueue(engine)
+    later = clock.now() + timedelta(seconds=120)
+    claimed, _ = timers.claim_due(later, limit=2)
+    assert [timer.service_id for timer in claimed] == ["a", "b"]
+    rest, _ = timers.claim_due(later)
+    assert [timer.service_id for timer in rest] == ["c"]  # not those claimed already

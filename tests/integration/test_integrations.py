@@ -1,0 +1,73 @@
+"""The monitoring tools' tests of tests/e2e (Alertmanager, Grafana, Zabbix, PagerDuty's Events
+API, Opsgenie's Alert API), run again in this process against the same app on a TestClient:
+the integration endpoints' behaviour is then seen by coverage and by `make mutation`, which
+cannot look inside a `pagerd` subprocess. The tests that need the worker stay in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from pager.bootstrap import App, bootstrap
+from pager.config import Settings
+from pager.entrypoints.http.app import create_app
+from tests.e2e import test_integrations as integrations
+from tests.e2e import test_opsgenie_api as opsgenie
+from tests.e2e.conftest import ADMIN, RESPONDER, Pager
+
+BASE_URL = "http://testserver"
+
+
+class InProcess:
+    """What the tests use of a `PagerProcess`: its URL and clients with a credential."""
+
+    def __init__(self, container: App) -> None:
+        self.url = BASE_URL
+        self._app = create_app(container)
+
+    def client(self, token: str | None = None, scheme: str = "Bearer") -> httpx.Client:
+        headers = {"Authorization": f"{scheme} {token}"} if token else {}
+        return TestClient(self._app, base_url=BASE_URL, headers=headers)
+
+
+@pytest.fixture(scope="module")
+def pager(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pager]:
+    path = tmp_path_factory.mktemp("in-process") / "pager.db"
+    shutil.copy(sqlite_template, path)
+    container = bootstrap(Settings(database_url=f"sqlite:///{path}"))
+    container.accounts.add_user(ADMIN, "admin")
+    container.accounts.add_user(RESPONDER, "responder")
+    admin_token = container.accounts.create_token(ADMIN)
+    responder_token = container.accounts.create_token(RESPONDER)
+    process = InProcess(container)
+    pager = Pager(
+        process,  # type: ignore[arg-type]
+        admin_token,
+        responder_token,
+        process.client(admin_token),
+        process.client(responder_token),
+        process.client(),
+    )
+    yield pager
+    pager.close()
+    container.engine.dispose()
+
+
+def _tests(module: object) -> dict[str, object]:
+    """The module's tests that need no worker (those are marked skipif on the command)."""
+    return {
+        name: test
+        for name, test in vars(module).items()
+        if name.startswith("test_")
+        and not any(mark.name == "skipif" for mark in getattr(test, "pytestmark", []))
+    }
+
+
+globals().update(_tests(integrations))
+globals().update(_tests(opsgenie))
