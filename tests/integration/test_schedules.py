@@ -517,7 +517,13 @@ def test_problems_say_what_would_page_nobody_in_the_next_14_days(api: Api) -> No
     base = "http://127.0.0.1:8080"
     assert [(p["kind"], p["start"], p["end"], p["count"], p["link"]) for p in found] == [
         # Now is 09:30 on Monday; cat's hour is 11:00 to 12:00, and every third after it.
-        ("unreachable_user", "2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z", 1, f"{base}/admin"),
+        (
+            "unreachable_user",
+            "2026-03-02T11:00:00Z",
+            "2026-03-02T12:00:00Z",
+            1,
+            f"{base}/profile/{CAT}",
+        ),
         (
             "level_pages_nobody",
             "2026-03-02T11:00:00Z",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from pydantic import (
     BaseModel,
@@ -214,9 +215,9 @@ class OnCallList(BaseModel):
 
 def problem_path(problem: Problem) -> str:
     """Where in the console it is fixed: the schedule (to cover the gap), the policy's
-    editor, or the users (to give someone a contact method)."""
-    if problem.kind == "unreachable_user":
-        return "/admin"
+    editor, or the person's profile (to give them a contact method)."""
+    if problem.kind == "unreachable_user" and problem.user is not None:
+        return f"/profile/{quote(problem.user, safe='@')}"
     if problem.schedule is not None:
         return f"/schedules/{problem.schedule}"
     return f"/policies/{problem.policy}/edit"
