@@ -179,7 +179,7 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
             ContactMethod("phone", "sms", "+14155550100"),
             ContactMethod("work", "email", "alice@example.com"),
         ),
-        (NotificationRule(0, "phone"), NotificationRule(2, "work")),
+        (NotificationRule(0, "work"), NotificationRule(2, "phone")),
     )
     for service_id, key in keys.items():  # like services made over the API
         assert people.service_for_key(key) == service_id

@@ -187,6 +187,16 @@ def test_users_add_their_own_phones_disabled_until_verified(client: TestClient) 
     )
 
 
+def test_an_admin_cannot_change_their_own_role(client: TestClient) -> None:
+    me = "/api/v1/users/admin@example.com"
+    answer = client.put(me, json={"name": "Admin", "role": "responder"})
+    assert answer.status_code == 409
+    assert "own role" in answer.json()["error"]["message"]
+    kept = client.get(me).json()
+    assert (kept["role"], kept["name"]) == ("admin", "")
+    assert client.put(me, json={"name": "Admin", "role": "admin"}).status_code == 200
+
+
 def test_a_password_put_signs_the_user_in(client: TestClient, engine: Engine) -> None:
     client.put(ALICE, json={"password": "correct horse"})
     accounts = accounts_for(engine)

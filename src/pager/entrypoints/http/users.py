@@ -59,7 +59,7 @@ def get_user(email: Email, caller: UserCaller, ctx: Ctx) -> ProfileOut:
 @router.put(
     "/users/{email}",
     responses={
-        **responses(400, 401, 403, 404, 413, 422, 429),
+        **responses(400, 401, 403, 404, 409, 413, 422, 429),
         201: {"model": ProfileOut, "description": "Created"},
     },
 )
@@ -71,11 +71,15 @@ def put_user(
     and password; only admins change a role or another user."""
     assert caller.user is not None
     me = caller.user
+    mine = email.strip().lower() == me.email
     if not me.is_admin:
-        if email.strip().lower() != me.email:
+        if not mine:
             raise forbidden("only admins may change other users")
         if body.role is not None and body.role != me.role:
             raise forbidden("only admins may change roles")
+    elif mine and body.role is not None and body.role != me.role:
+        # As in the console: else the last admin could lock everyone out.
+        raise ApiError(409, "conflict", "you cannot change your own role: ask another admin")
     wanted = body.to_domain(email)
     if not me.is_admin:
         _refuse_unverified_phones(ctx.accounts.profile(me.email), wanted)
