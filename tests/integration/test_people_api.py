@@ -228,6 +228,29 @@ def test_a_user_a_policy_targets_cannot_be_deleted(client: TestClient) -> None:
     assert client.get(ALICE).status_code == 404
 
 
+def test_a_user_on_a_schedule_cannot_be_deleted(client: TestClient) -> None:
+    client.put(ALICE, json=PROFILE)
+    rota = {
+        "name": "Rota",
+        "time_zone": "UTC",
+        "layers": [
+            {
+                "users": ["admin@example.com", "alice@example.com"],
+                "shift": {"days": 1},
+                "start": "2026-01-05T09:00",
+            }
+        ],
+    }
+    assert client.put("/api/v1/schedules/rota", json=rota).status_code == 201
+    refused = client.delete(ALICE)
+    assert refused.status_code == 409
+    assert "schedules: rota" in refused.json()["error"]["message"]
+    assert client.get(ALICE).status_code == 200
+    rota["layers"][0]["users"] = ["admin@example.com"]
+    assert client.put("/api/v1/schedules/rota", json=rota).status_code == 200
+    assert client.delete(ALICE).status_code == 204
+
+
 def test_post_users_and_tokens_keep_working(client: TestClient) -> None:
     made = client.post("/api/v1/users", json={"email": "dave@example.com", "role": "responder"})
     assert made.status_code == 201

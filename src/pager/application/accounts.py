@@ -82,11 +82,21 @@ class UserNotFound(NotFound):
 
 
 class UserInUse(Conflict):
-    def __init__(self, email: str, policies: tuple[str, ...]) -> None:
-        names = ", ".join(policies)
-        super().__init__(f"user {email!r} is a target of escalation policies: {names}")
+    """A user that escalation policies target, or whom schedules' layers name: removing
+    them would leave a gap where somebody is paged."""
+
+    def __init__(
+        self, email: str, policies: tuple[str, ...], schedules: tuple[str, ...] = ()
+    ) -> None:
+        uses = []
+        if policies:
+            uses.append(f"a target of escalation policies: {', '.join(policies)}")
+        if schedules:
+            uses.append(f"on the schedules: {', '.join(schedules)}")
+        super().__init__(f"user {email!r} is {'; and '.join(uses)}")
         self.email = email
         self.policies = policies
+        self.schedules = schedules
 
 
 class AccountStore(Protocol):
@@ -108,7 +118,7 @@ class AccountStore(Protocol):
 
     def delete_user(self, email: str) -> bool:
         """Also deletes the user's API tokens and console sessions. Raises UserInUse if an
-        escalation policy targets the user."""
+        escalation policy targets the user or a schedule's layer names them."""
         ...
 
     def set_role(self, email: str, role: Role) -> bool:

@@ -14,6 +14,7 @@ from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import (
     decode_person,
     decode_policy,
+    decode_schedule,
     encode_methods,
     encode_rules,
 )
@@ -94,8 +95,9 @@ class SqlAccountStore:
             if user_id is None:
                 return False
             policies = _policies_targeting(conn, email)
-            if policies:
-                raise UserInUse(email, policies)
+            schedules = _schedules_naming(conn, email)
+            if policies or schedules:
+                raise UserInUse(email, policies, schedules)
             # Explicitly, so that it holds where foreign keys are not enforced.
             conn.execute(t.api_tokens.delete().where(t.api_tokens.c.user_id == user_id))
             conn.execute(_sessions.delete().where(_sessions.c.user_id == user_id))
@@ -267,6 +269,17 @@ def _policies_targeting(conn: sa.Connection, email: str) -> tuple[str, ...]:
             for target in level.targets
         ):
             found.append(policy.id)
+    return tuple(found)
+
+
+def _schedules_naming(conn: sa.Connection, email: str) -> tuple[str, ...]:
+    """The schedules with a layer that names the user."""
+    s = t.schedules.c
+    found = []
+    for row in conn.execute(sa.select(s.id, s.name, s.time_zone, s.layers).order_by(s.id)):
+        schedule = decode_schedule(row.id, row.name, row.time_zone, row.layers, ())
+        if any(email in (user.lower() for user in layer.users) for layer in schedule.layers):
+            found.append(schedule.id)
     return tuple(found)
 
 
