@@ -24,7 +24,7 @@ ROOT = README.parent
 
 def test_every_snippet_is_run_by_a_test() -> None:
     run_here = {"make-run", "make-test", "token", "apply", "cli", "curl-alert", "pagerduty"}
-    run_here |= {"opsgenie"}
+    run_here |= {"opsgenie", "oncall"}
     run_elsewhere = {"alertmanager": "test_alertmanager_client.py", "cluster": "test_cluster.py"}
     assert set(snippets()) == run_here | set(run_elsewhere)
     for test_file in run_elsewhere.values():
@@ -139,8 +139,11 @@ def run_snippets(names: list[str], pager: PagerProcess, env: dict[str, str], cwd
 
 def test_getting_started(served: tuple[PagerProcess, dict[str, str]], tmp_path: Path) -> None:
     pager, env = served
-    output = run_snippets(["apply", "token", "cli", "curl-alert"], pager, env, tmp_path / "sh")
+    names = ["apply", "token", "oncall", "cli", "curl-alert"]
+    output = run_snippets(names, pager, env, tmp_path / "sh")
     assert "create service checkout" in output  # the dry run, then the apply
+    assert "create schedule payments-primary" in output
+    assert "On call at 2026-03-02 08:00 UTC" in output  # pagerd oncall --at
     assert (tmp_path / "sh" / "current.yaml").read_text().count("checkout") >= 1
     assert "checkout" in output  # pagerd status
     answer = json.loads(output.strip().splitlines()[-1])

@@ -306,7 +306,30 @@ def test_oncall_refuses_what_it_cannot_ask(cli: Pagerd) -> None:
     )
 
 
-@pytest.mark.parametrize("command", ["alert", "ack", "healthy", "status", "oncall"])
+def test_doctor_says_what_would_page_nobody(pager: Running, cli: Pagerd) -> None:
+    assert ok(cli("doctor")) == "Nothing would page nobody in the next 14 days.\n"
+    levels = [
+        {"ack_timeout_seconds": 60, "targets": [{"type": "schedule", "schedule": "weekdays"}]}
+    ]
+    with httpx.Client(
+        base_url=pager.url, headers={"Authorization": f"Bearer {pager.admin}"}
+    ) as api:
+        made = api.put("/api/v1/escalation-policies/days", json={"name": "Days", "levels": levels})
+        assert made.status_code == 201, made.text
+        try:
+            found = cli("doctor")
+            assert found.exit_code == 1, found.output
+            assert "Would page nobody in the next 14 days" in found.stdout
+            assert "schedule weekdays has nobody on call" in found.stdout
+            assert "/schedules/weekdays" in found.stdout
+            answer = json.loads(cli("doctor", "--json").stdout)
+            kinds = {problem["kind"] for problem in answer["problems"]}
+            assert kinds == {"schedule_gap", "unreachable_user", "level_pages_nobody"}
+        finally:
+            assert api.delete("/api/v1/escalation-policies/days").status_code == 204
+
+
+@pytest.mark.parametrize("command", ["alert", "ack", "healthy", "status", "oncall", "doctor"])
 def test_help(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

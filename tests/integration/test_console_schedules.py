@@ -9,7 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from pager.domain.schedule import Layer, Schedule, ShiftLength
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, ScheduleTarget
+from pager.domain.schedule import Layer, Restriction, Schedule, ShiftLength
 from tests.integration.test_console import ADMIN, RESPONDER, Console, make_console
 from tests.support.clock import FakeClock
 
@@ -115,3 +116,56 @@ def test_the_schedules_page_lists_each_with_who_is_on_call(console: Console) -> 
     page = console.responder.get("/schedules").text
     assert '<li data-schedule="primary">' in page
     assert 'href="/schedules"' in console.responder.get("/").text  # in the menu
+
+
+def test_an_incident_whose_schedule_had_nobody_is_flagged_and_its_timeline_says_why(
+    console: Console,
+) -> None:
+    nights = Schedule(
+        "nights",
+        "Nights",
+        "UTC",
+        (
+            Layer(
+                (ADMIN,),
+                ShiftLength(1, "weeks"),
+                datetime(2026, 1, 1),
+                (Restriction(("mon",), "22:00", "06:00"),),
+            ),
+        ),
+    )
+    console.app.schedules.put(nights)
+    levels = (
+        Level((ScheduleTarget("nights"),), 60),
+        Level((ScheduleTarget("primary"), EmailTarget("team@example.com")), 60),
+    )
+    console.app.handlers.define_policy(EscalationPolicy("ops", "Ops on call", levels))
+    incident_id = console.open_incident()
+    page = console.responder.get(f"/incidents/{incident_id}").text
+    assert 'id="unreached-problem"' in page
+    assert "nights had nobody on call." in page
+    assert "schedule nights paged nobody: nobody is on call." in page
+    assert "Nobody was paged: the next level follows at once." in page
+    assert f"primary had {ADMIN} on call." in page
+    assert "paged nobody</span>" in console.responder.get("/").text
+
+
+def test_the_dashboard_lists_what_would_page_nobody_with_a_link_to_fix_it(
+    console: Console,
+) -> None:
+    assert 'id="problems"' not in console.responder.get("/").text  # no policy pages primary
+    levels = (Level((ScheduleTarget("primary"),), 60),)
+    console.app.handlers.define_policy(EscalationPolicy("ops", "Ops on call", levels))
+    page = console.responder.get("/").text
+    panel = re.search(r'<section aria-labelledby="problems-heading".*?</section>', page, re.S)
+    assert panel, page
+    # Neither the admin nor the responder has a contact method yet.
+    assert (
+        f'<a href="/admin">{ADMIN} is on call on schedule primary but they have no enabled '
+        "contact method</a>"
+    ) in panel[0]
+    assert (
+        '<a href="/policies/ops/edit">escalation policy ops level 1 would page nobody</a>'
+        in (panel[0])
+    )
+    assert "from <time" in panel[0]

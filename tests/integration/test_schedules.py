@@ -5,6 +5,7 @@ on call at its step, through the real handlers and storage."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_methods
+from pager.adapters.storage.directory import SqlDirectory
+from pager.adapters.storage.engine import WRITE
+from pager.application.schedules import ScheduleInUse
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.people import ContactMethod
@@ -472,3 +476,106 @@ def test_an_instant_is_iso_8601_text_never_a_number_of_seconds(api: Api, at: str
         json={"user": ANN, "start": 0, "end": "2026-03-02T10:00:00Z"},
     )
     assert made.status_code == 422
+
+
+def test_problems_say_what_would_page_nobody_in_the_next_14_days(api: Api) -> None:
+    assert api.admin.get("/api/v1/oncall/problems").json() == {"problems": []}
+    put_primary(api)  # always somebody: ann, bob, cat by the hour
+    api.admin.put(
+        "/api/v1/schedules/daytime",
+        json={
+            "name": "Daytime",
+            "time_zone": "UTC",
+            "layers": [
+                {
+                    "users": [ANN],
+                    "shift": {"weeks": 1},
+                    "start": "2026-03-02T00:00:00",
+                    "restrictions": [
+                        {
+                            "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                            "from": "09:00",
+                            "to": "17:00",
+                        }
+                    ],
+                }
+            ],
+        },
+    )
+    api.admin.put("/api/v1/escalation-policies/ops", json=policy_paging("primary"))
+    assert api.admin.get("/api/v1/oncall/problems").json() == {"problems": []}
+    with api.container.engine.begin() as conn:
+        conn.execute(t.users.update().where(t.users.c.email == CAT).values(contact_methods=[]))
+    daytime_only = {
+        "name": "Days",
+        "levels": [
+            {"ack_timeout_seconds": 60, "targets": [{"type": "schedule", "schedule": "daytime"}]}
+        ],
+    }
+    api.admin.put("/api/v1/escalation-policies/days", json=daytime_only)
+    found = api.admin.get("/api/v1/oncall/problems", headers=api.as_user(BOB)).json()["problems"]
+    base = "http://127.0.0.1:8080"
+    assert [(p["kind"], p["start"], p["end"], p["count"], p["link"]) for p in found] == [
+        # Now is 09:30 on Monday; cat's hour is 11:00 to 12:00, and every third after it.
+        ("unreachable_user", "2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z", 1, f"{base}/admin"),
+        (
+            "level_pages_nobody",
+            "2026-03-02T11:00:00Z",
+            "2026-03-02T12:00:00Z",
+            112,
+            f"{base}/policies/ops/edit",
+        ),
+        # Ann's daytime ends at 17:00: every night is a gap.
+        (
+            "schedule_gap",
+            "2026-03-02T17:00:00Z",
+            "2026-03-03T09:00:00Z",
+            14,
+            f"{base}/schedules/daytime",
+        ),
+        (
+            "level_pages_nobody",
+            "2026-03-02T17:00:00Z",
+            "2026-03-03T09:00:00Z",
+            14,
+            f"{base}/policies/days/edit",
+        ),
+    ]
+    assert found[0]["message"] == (
+        f"{CAT} is on call on schedule primary but they have no enabled contact method"
+    )
+
+
+def test_a_policy_being_defined_holds_off_the_deletion_of_its_schedule(api: Api) -> None:
+    """The step that reads a schedule for a policy (or a page) keeps it until it commits; the
+    deletion then sees the policy and refuses (SQLite runs one writer at a time anyway)."""
+    put_primary(api)
+    engine = api.container.engine
+    outcome: list[object] = []
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        assert SqlDirectory(conn, START).schedule("primary") is not None
+        deleting = threading.Thread(target=lambda: outcome.append(_delete(api)))
+        if engine.dialect.name == "postgresql":
+            deleting.start()
+            deleting.join(0.5)
+            assert deleting.is_alive()  # waits for the reader's commit
+        levels = [
+            {"ack_timeout_seconds": 60, "targets": [{"type": "schedule", "schedule": "primary"}]}
+        ]
+        conn.execute(
+            t.policies.insert().values(
+                id="ops", name="Ops", repeat=0, levels=levels, created_at=START, updated_at=START
+            )
+        )
+    if not deleting.is_alive() and not outcome:
+        deleting.start()
+    deleting.join(10)
+    assert outcome == ["schedule 'primary' is used by escalation policies: ops"]
+
+
+def _delete(api: Api) -> str:
+    try:
+        api.container.schedules.delete("primary")
+    except ScheduleInUse as refused:
+        return refused.message
+    return "deleted"

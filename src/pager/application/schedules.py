@@ -13,7 +13,9 @@ from typing import Protocol
 from pager.application.accounts import User, normalize_email
 from pager.application.ports import Clock
 from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-from pager.domain.policy import ID_PATTERN, USER_PATTERN, valid_id
+from pager.domain.people import Person
+from pager.domain.policy import ID_PATTERN, USER_PATTERN, EscalationPolicy, UserTarget, valid_id
+from pager.domain.readiness import Problem, problems
 from pager.domain.schedule import (
     Layer,
     OnCall,
@@ -29,6 +31,7 @@ from pager.ids import new_id
 MAX_SHIFTS_SPAN = timedelta(days=366)
 """The longest range `shifts` answers for: a year of hourly shifts is 8,784 of them."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+READINESS_DAYS = 14
 MAX_LAYERS = 20
 MAX_LAYER_USERS = 100
 MAX_RESTRICTIONS = 50
@@ -94,6 +97,10 @@ class ScheduleStore(Protocol):
 
     def missing_users(self, emails: Sequence[str]) -> frozenset[str]:
         """Those of `emails` (lower case) that are no user's."""
+        ...
+
+    def people(self, emails: Sequence[str]) -> dict[str, Person]:
+        """The users among `emails` (lower case), with their contact methods and rules."""
         ...
 
 
@@ -163,6 +170,30 @@ class Schedules:
             raise ValidationFailed((("at", "must be an instant with a time zone or offset"),))
         at = at or self._clock.now()
         return [OnCallNow(s, next_change(s, at)) for s in self._store.schedules(at)]
+
+    def problems(
+        self, policies: Sequence[EscalationPolicy], days: int = READINESS_DAYS
+    ) -> tuple[Problem, ...]:
+        """What would page nobody in the next `days` days (see `pager.domain.readiness`)."""
+        start = self._clock.now()
+        schedules = {s.id: s for s in self._store.schedules(start)}
+        emails = {
+            user.lower()
+            for schedule in schedules.values()
+            for user in (
+                *(u for layer in schedule.layers for u in layer.users),
+                *(o.user for o in schedule.overrides),
+            )
+        }
+        emails |= {
+            target.user.lower()
+            for policy in policies
+            for level in policy.levels
+            for target in level.targets
+            if isinstance(target, UserTarget)
+        }
+        people = self._store.people(sorted(emails))
+        return problems(policies, schedules, people, start, start + timedelta(days=days))
 
     # -- overrides
 

@@ -1,5 +1,5 @@
-"""Client commands over HTTP: `pagerd alert`, `ack`, `healthy`, `status` and `oncall` talk to a
-running Pager (`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
+"""Client commands over HTTP: `pagerd alert`, `ack`, `healthy`, `status`, `oncall` and `doctor`
+talk to a running Pager (`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
 
 from __future__ import annotations
 
@@ -366,3 +366,46 @@ def _clock(iso: str) -> str:
         return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     except ValueError:
         return iso
+
+
+# -- readiness
+
+
+@commands.command("doctor")
+def doctor(
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List what would page nobody in the next 14 days, and where to fix each.
+
+    Gaps in the schedules that policies page, people on call (or named by a policy) without
+    an enabled contact method, and levels that would page nobody. Exits 1 if there is any,
+    so that a script or a cron job can tell.
+    """
+    found = PagerClient(url, token).call("GET", "/api/v1/oncall/problems")["problems"]
+    if as_json:
+        _print_json({"problems": found})
+    elif not found:
+        typer.echo("Nothing would page nobody in the next 14 days.")
+    else:
+        Console(highlight=False).print(_problems_table(found))
+    if found:
+        raise typer.Exit(1)
+
+
+def _problems_table(problems: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title=f"Would page nobody in the next 14 days ({len(problems)})", title_justify="left"
+    )
+    for column in ("what", "from", "to", "times", "fix it at"):
+        table.add_column(column)
+    for problem in problems:
+        table.add_row(
+            f"[red]{problem['message']}[/]",
+            _clock(problem["start"]),
+            _clock(problem["end"]),
+            str(problem["count"]),
+            problem["link"],
+        )
+    return table

@@ -41,8 +41,13 @@ class SqlDirectory:
 
     def _read_schedule(self, schedule_id: str) -> Schedule | None:
         s, o = t.schedules.c, t.schedule_overrides.c
+        # FOR KEY SHARE (PostgreSQL; SQLite runs one writer at a time): a schedule that a
+        # policy being defined names cannot be deleted before that policy is committed, and
+        # the delete then sees it. Reads, pages and changes to the schedule do not wait.
         row = self._conn.execute(
-            sa.select(s.name, s.time_zone, s.layers).where(s.id == schedule_id)
+            sa.select(s.name, s.time_zone, s.layers)
+            .where(s.id == schedule_id)
+            .with_for_update(read=True, key_share=True)
         ).first()
         if row is None:
             return None

@@ -10,9 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.codec import decode_policy, decode_schedule, encode_layers
+from pager.adapters.storage.codec import (
+    decode_person,
+    decode_policy,
+    decode_schedule,
+    encode_layers,
+)
 from pager.adapters.storage.engine import write_transaction
 from pager.application.schedules import ScheduleInUse, ScheduleNotFound, StoredOverride
+from pager.domain.people import Person
 from pager.domain.policy import ScheduleTarget
 from pager.domain.schedule import Override, Schedule
 
@@ -71,7 +77,10 @@ class SqlScheduleStore:
 
     def delete(self, schedule_id: str) -> bool:
         with write_transaction(self._engine) as conn:
-            if conn.execute(sa.select(_s.id).where(_s.id == schedule_id)).first() is None:
+            # Locked first: a policy being defined that names it is committed (and seen
+            # below) before this goes on, or finds it gone (see SqlDirectory).
+            locked = sa.select(_s.id).where(_s.id == schedule_id).with_for_update()
+            if conn.execute(locked).first() is None:
                 return False
             policies = _policies_paging(conn, schedule_id)
             if policies:
@@ -116,6 +125,12 @@ class SqlScheduleStore:
             ).rowcount
         return bool(deleted)
 
+    def people(self, emails: Sequence[str]) -> dict[str, Person]:
+        if not emails:
+            return {}
+        with self._engine.connect() as conn:
+            return _people_rows(conn, emails)
+
     def missing_users(self, emails: Sequence[str]) -> frozenset[str]:
         if not emails:
             return frozenset()
@@ -123,6 +138,16 @@ class SqlScheduleStore:
         with self._engine.connect() as conn:
             known = set(conn.scalars(query))
         return frozenset(emails) - known
+
+
+def _people_rows(conn: sa.Connection, emails: Sequence[str]) -> dict[str, Person]:
+    u = t.users.c
+    rows = conn.execute(
+        sa.select(u.email, u.name, u.time_zone, u.contact_methods, u.notification_rules).where(
+            u.email.in_(list(emails))
+        )
+    )
+    return {row.email: decode_person(*row) for row in rows}
 
 
 def _policies_paging(conn: sa.Connection, schedule_id: str) -> tuple[str, ...]:

@@ -44,6 +44,7 @@ def dashboard(request: Request, _user: UserDep, c: ConsoleDep) -> Response:
         names={service.id: service.name for service in services},
         triggered=sum(1 for incident in incidents if incident.status == "triggered"),
         oncall=c.schedules.on_call(),
+        problems=c.schedules.problems([view.policy for view in c.queries.policies()]),
     )
 
 

@@ -35,6 +35,7 @@ from pager.entrypoints.console.session import COOKIE, Session, SessionCodec
 from pager.entrypoints.console.throttle import SignInLimiter
 from pager.entrypoints.http.context import Context
 from pager.entrypoints.http.errors import RETRY_AFTER_OUTAGE, ApiError
+from pager.entrypoints.http.schedule_schemas import problem_path
 
 logger = logging.getLogger("pager.console")
 
@@ -62,6 +63,7 @@ _environment.filters.update(
     logged=display.logged,
     timeout_input=display.timeout_input,
     local=display.local,
+    fix_path=problem_path,
 )
 
 

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from pager.application.schedules import MAX_LAYER_USERS, MAX_LAYERS, MAX_RESTRICTIONS
+from pager.domain.readiness import Problem
 from pager.domain.schedule import Layer as DomainLayer
 from pager.domain.schedule import (
     OnCall,
@@ -209,3 +210,45 @@ class OnCallOut(BaseModel):
 
 class OnCallList(BaseModel):
     oncall: list[OnCallOut]
+
+
+def problem_path(problem: Problem) -> str:
+    """Where in the console it is fixed: the schedule (to cover the gap), the policy's
+    editor, or the users (to give someone a contact method)."""
+    if problem.kind == "unreachable_user":
+        return "/admin"
+    if problem.schedule is not None:
+        return f"/schedules/{problem.schedule}"
+    return f"/policies/{problem.policy}/edit"
+
+
+class ProblemOut(BaseModel):
+    kind: str = Field(description="schedule_gap, unreachable_user or level_pages_nobody.")
+    message: str
+    start: str = Field(description="When it first happens (UTC).")
+    end: str = Field(description="Until when, that first time.")
+    count: int = Field(description="How many such spans the next 14 days have.")
+    schedule: str | None
+    policy: str | None
+    level: int | None
+    user: str | None
+    link: str = Field(description="Where in the console to fix it.")
+
+    @classmethod
+    def of(cls, problem: Problem, base_url: str) -> ProblemOut:
+        return cls(
+            kind=problem.kind,
+            message=problem.message,
+            start=iso(problem.start),
+            end=iso(problem.end),
+            count=problem.count,
+            schedule=problem.schedule,
+            policy=problem.policy,
+            level=problem.level,
+            user=problem.user,
+            link=base_url + problem_path(problem),
+        )
+
+
+class ProblemList(BaseModel):
+    problems: list[ProblemOut]

@@ -18,6 +18,8 @@ from pager.entrypoints.http.schedule_schemas import (
     OnCallOut,
     OverrideIn,
     OverrideOut,
+    ProblemList,
+    ProblemOut,
     ScheduleIn,
     ScheduleList,
     ScheduleOut,
@@ -119,6 +121,16 @@ def delete_override(
     except NotAllowed as refused:
         raise forbidden(refused.message) from None
     return Response(status_code=204)
+
+
+@router.get("/oncall/problems", responses=responses(401, 403, 429))
+def oncall_problems(_caller: UserCaller, ctx: Ctx) -> ProblemList:
+    """What would page nobody in the next 14 days: gaps in the schedules that policies page,
+    people on call (or named by a policy) without an enabled contact method, and levels that
+    would page nobody; each with when it first happens, how often, and where to fix it."""
+    found = ctx.schedules.problems([view.policy for view in ctx.queries.policies()])
+    base = ctx.container.settings.links_url
+    return ProblemList(problems=[ProblemOut.of(problem, base) for problem in found])
 
 
 @router.get("/oncall", responses=responses(401, 403, 422, 429))
