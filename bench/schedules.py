@@ -9,10 +9,9 @@ contact method), on SQLite.
    half on a policy whose levels name an email address, half on policies whose levels name
    a schedule (100 policies, 100 schedules), whose level-1 ack timers fall due over a
    window, 100 of one kind at an instant and 100 of the other half a step later (which kind
-   first alternates), handled by
-   one `pagerd worker` (as `bench.timers` does): the
-   lateness of each kind's level-2 step (fire time - due time) and its escalations/s; and
-   the handlers' alert commands/s of each kind while seeding.
+   first alternates), handled by one `pagerd worker` (as `bench.timers` does): the lateness
+   of each kind's level-2 step (fire time - due time) and its escalations/s; and the
+   handlers' alert commands/s of each kind while seeding.
 
     python -m bench.schedules [--quick]
 """
