@@ -8,10 +8,10 @@ contact method), on SQLite.
 2. Escalation, address targets against schedule targets in the same run: open incidents,
    half on a policy whose levels name an email address, half on policies whose levels name
    a schedule (100 policies, 100 schedules), whose level-1 ack timers fall due over a
-   window, 100 of one kind at an instant and 100 of the other half a step later, handled by
-   one `pagerd worker` (as `bench.timers` does): the
-   lateness of each kind's level-2 step (fire time - due time) and its escalations/s; and
-   the handlers' alert commands/s of each kind while seeding.
+   window, 100 of one kind at an instant and 100 of the other half a step later (which kind
+   first alternates), handled by one `pagerd worker` (as `bench.timers` does): the lateness
+   of each kind's level-2 step (fire time - due time) and its escalations/s; and the
+   handlers' alert commands/s of each kind while seeding.
 
     python -m bench.schedules [--quick]
 """
@@ -22,6 +22,7 @@ import argparse
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -176,10 +177,8 @@ def arithmetic(url: str, schedules: list[Schedule], now: datetime) -> list[str]:
         )
     )
     feeds = CalendarFeeds(SqlCalendarFeedStore(engine), SqlScheduleStore(engine), Clock())
-    busiest = max(
-        (user for s in schedules for layer in s.layers for user in layer.users),
-        key=lambda user: sum(user in layer.users for s in schedules for layer in s.layers),
-    )
+    named = Counter(user for s in schedules for layer in s.layers for user in layer.users)
+    busiest = named.most_common(1)[0][0]
     for owner in (Owner("user", busiest), Owner("schedule", schedules[0].id)):
         token = feeds.create(owner, "bench@example.com").token
         events = 0
@@ -223,8 +222,11 @@ def seed_incidents(
     spent = {"a": 0.0, "s": 0.0}
     chunk = 100  # of one kind, due at the same instant; the other kind's half a step later
     step = window * chunk / half
-    for first in range(0, half, chunk):
-        for offset, (kind, ids) in enumerate((("a", address), ("s", scheduled))):
+    for number, first in enumerate(range(0, half, chunk)):
+        # Which kind comes first alternates: a worker that is behind claims both groups at
+        # once, and the later one then looks half a step less late.
+        kinds = (("a", address), ("s", scheduled))
+        for offset, (kind, ids) in enumerate(kinds if number % 2 == 0 else kinds[::-1]):
             due = window * first / half + offset * step / 2
             clock.value = start + timedelta(seconds=due - TIMEOUT)
             commands = [handlers.alert_command(s, "disk full") for s in ids[first : first + chunk]]

@@ -66,3 +66,25 @@ def test_a_followed_ack_link_leaves_no_token_in_the_log(pager_sqlite: Pager) -> 
     assert token not in log
     accesses = [line for line in log.splitlines() if "uvicorn.access" in line and "/ack/" in line]
     assert any('"GET /ack/[redacted] HTTP/1.1" 200' in line for line in accesses), accesses
+
+
+def test_a_fetched_calendar_feed_leaves_no_token_in_the_log(pager_sqlite: Pager) -> None:
+    pager = pager_sqlite
+    email = pager.admin.get("/api/v1/me").json()["email"]
+    made = pager.admin.post(f"/api/v1/users/{email}/calendar-feeds")
+    assert made.status_code == 201, made.text
+    url: str = made.json()["url"]
+    token = url.rsplit("/ical/", 1)[1].removesuffix(".ics")
+    assert len(token) > 20
+
+    feed = pager.anonymous.get(f"/ical/{token}.ics")
+    assert feed.status_code == 200, feed.text
+    assert feed.headers["content-type"] == "text/calendar; charset=utf-8"
+    marker = f"/api/v1/{uuid.uuid4().hex}"  # a request after, to know the access log is written
+    assert pager.anonymous.get(marker).status_code == 404
+
+    assert log_lines_with(pager.process, marker)
+    log = pager.process.log()
+    assert token not in log
+    accesses = [line for line in log.splitlines() if "uvicorn.access" in line and "/ical/" in line]
+    assert any('"GET /ical/[redacted] HTTP/1.1" 200' in line for line in accesses), accesses

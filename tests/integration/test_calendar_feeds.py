@@ -114,6 +114,8 @@ def test_a_users_feed_has_their_shifts_on_every_schedule_for_eight_weeks(api: Ap
     assert str(calendar["VERSION"]) == "2.0"
     assert str(calendar["X-WR-CALNAME"]) == f"On call: {ANN}"
     assert str(calendar["NAME"]) == f"On call: {ANN}"
+    assert calendar.decoded("REFRESH-INTERVAL") == timedelta(hours=1)
+    assert str(calendar["X-PUBLISHED-TTL"]) == "PT1H"  # what Apple and Outlook read
     found = events(calendar)
     uids = [str(event["UID"]) for event in calendar.walk("VEVENT")]
     assert len(set(uids)) == len(uids)

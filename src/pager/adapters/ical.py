@@ -13,7 +13,7 @@ from pager.application.calendar_feeds import Calendar
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 PRODID = "-//Pager//On-call schedules//EN"
-REFRESH = timedelta(hours=1)
+REFRESH = timedelta(hours=1)  # X-PUBLISHED-TTL below says the same
 
 
 def render(calendar: Calendar, links_url: str) -> bytes:
@@ -26,7 +26,7 @@ def render(calendar: Calendar, links_url: str) -> bytes:
     cal.add("name", calendar.name)
     cal.add("x-wr-calname", calendar.name)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", REFRESH)
+    cal.add("x-published-ttl", "PT1H")  # an X- property is text to the library: as written
     for shift in calendar.events:
         event = icalendar.Event()
         event.add("uid", shift.uid)
