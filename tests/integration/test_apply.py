@@ -31,7 +31,6 @@ from pager.domain.policy import (
     Level,
     ScheduleTarget,
     SmsTarget,
-    UserTarget,
     WebhookTarget,
 )
 from pager.entrypoints.cli import app
@@ -148,7 +147,11 @@ def test_the_example_applies_then_changes_nothing(pagerd: Pagerd, db: Engine) ->
     assert policy.used_by == ("checkout", "payments-ledger")
     assert policy.policy.repeat == 1
     assert [level.ack_timeout_seconds for level in policy.policy.levels] == [300, 600, 900]
-    assert policy.policy.levels[0].targets == (UserTarget("alice@example.com"),)
+    assert policy.policy.levels[0].targets == (
+        ScheduleTarget("payments-primary"),
+        EmailTarget("payments-oncall@example.com"),
+        SmsTarget("+14155550100"),
+    )
     assert policy.policy.levels[1].targets == (
         ScheduleTarget("payments-secondary"),
         SmsTarget("+14155550101"),
