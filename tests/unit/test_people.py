@@ -223,6 +223,26 @@ def test_a_person_reached_through_two_targets_is_paged_once_per_method() -> None
     assert found.on_call == (OnCallAt("primary", ("alice@example.com",)),)
 
 
+def test_an_address_that_two_targets_come_to_is_paged_once_at_the_earlier_delay() -> None:
+    # The level names alice's phone and her email, and pages her: her phone is texted once,
+    # as the level named it (first, and at once); her email once, at once as named rather
+    # than after her rule's 5 minutes.
+    level = Level(
+        (SmsTarget("+14155550100"), UserTarget("alice@example.com"), EmailTarget(MAIL.address))
+    )
+    found = resolve(level, Directory(ALICE), NOW)
+    assert [(p.key, p.delay_seconds) for p in found.pages] == [
+        ("sms:+14155550100", 0),
+        ("user:alice@example.com:call", 120),
+        ("email:alice@example.com", 0),
+    ]
+    assert [p.target.key for p in found.pages] == [
+        "sms:+14155550100",
+        "voice:+14155550100",
+        "email:alice@example.com",
+    ]
+
+
 def test_a_schedule_pages_whoever_is_on_call_at_the_step() -> None:
     tomorrow = NOW + timedelta(days=1)
     found = resolve(

@@ -1,10 +1,12 @@
 """Who a level pages, resolved at the instant of its step: address targets as they are; a
 user through their own notification rules; a schedule into whoever it has on call then, each
 through their rules. A person reached through two targets of one level is paged once per
-contact method. What reached nobody is said, never dropped."""
+contact method, and an address once however many targets come to it. What reached nobody
+is said, never dropped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -107,7 +109,7 @@ def resolve(level: Level, directory: Directory, at: datetime) -> Resolution:
                     _add(pages, found)
             case _:
                 _add(pages, (Page(target, target.key),))
-    return Resolution(tuple(pages.values()), tuple(unreached), tuple(on_calls))
+    return Resolution(_one_per_address(pages.values()), tuple(unreached), tuple(on_calls))
 
 
 def _person_pages(person: Person | None, email: str, via: str) -> tuple[Page, ...] | str:
@@ -135,6 +137,18 @@ def _add(pages: dict[str, Page], found: tuple[Page, ...]) -> None:
         known = pages.get(page.key)
         if known is None or page.delay_seconds < known.delay_seconds:
             pages[page.key] = page
+
+
+def _one_per_address(pages: Iterable[Page]) -> tuple[Page, ...]:
+    """Targets of a level that come to one address (the phone of the person on call, and
+    that phone named by the level too) page it once: at the earlier delay, else as the
+    first named. Nobody is woken twice by one step."""
+    by_address: dict[str, Page] = {}
+    for page in pages:
+        known = by_address.get(page.target.key)
+        if known is None or page.delay_seconds < known.delay_seconds:
+            by_address[page.target.key] = page
+    return tuple(by_address.values())
 
 
 def unknown_references(
