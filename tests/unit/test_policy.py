@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from pager.domain.addresses import non_public_kind
+from pager.domain.addresses import ip_literal, non_public_kind
 from pager.domain.errors import ValidationFailed
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
@@ -120,6 +120,25 @@ def test_a_public_address_is_public(address: str) -> None:
     assert non_public_kind(ipaddress.ip_address(address)) is None
 
 
+@pytest.mark.parametrize(
+    ("host", "literal"),
+    [
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("::1", "::1"),
+        ("1.2.3.4.5", None),  # looks numeric, but no address: a name to look up
+        ("0x1ffffffff", None),
+        ("example.com", None),
+    ],
+)
+def test_a_host_is_an_address_in_any_form_the_resolver_reads_as_one(
+    host: str, literal: str | None
+) -> None:
+    found = ip_literal(host)
+    assert (None if found is None else str(found)) == literal
+
+
 NOT_EMAIL = "is not an email address"
 NOT_E164 = "is not an E.164 phone number"
 NOT_URL = "is not an http(s) URL"
@@ -164,6 +183,7 @@ INVALID_TARGETS = [
     pytest.param(WebhookTarget("http://[1:2:3]/hook"), NOT_URL, id="webhook-not-ipv6"),
     pytest.param(WebhookTarget("http://example.com:abc/"), NOT_URL, id="port-text"),
     pytest.param(WebhookTarget("http://example.com:99999/"), NOT_URL, id="port-big"),
+    pytest.param(WebhookTarget("http://ex\uff03ample.com/"), NOT_URL, id="host-nfkc"),
     pytest.param(WebhookTarget("javascript:alert(1)"), NOT_URL, id="webhook-js"),
     pytest.param(SlackTarget("mailto:ops@example.com"), NOT_URL, id="slack-mailto"),
     pytest.param(SlackTarget("hooks.slack.com/services/T0"), NOT_URL, id="slack-bare"),
