@@ -182,6 +182,24 @@ class AccountStore(Protocol):
         ...
 
 
+def _check_user(email: str, role: str | None, password: str | None, person: Person | None) -> None:
+    """Every problem of a user about to be written, named; `role` None: left as it is."""
+    problems: list[tuple[str, str]] = []
+    if not USER_EMAIL_PATTERN.fullmatch(email):
+        problems.append(("email", f"{email!r} is not an email address"))
+    if role is not None and role not in ROLES:
+        problems.append(("role", f"must be one of {', '.join(ROLES)}"))
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    if person is not None:
+        try:
+            validate_person(person)
+        except ValidationFailed as failed:
+            problems += [p for p in failed.problems if p[0] != "email"]
+    if problems:
+        raise ValidationFailed(tuple(problems))
+
+
 def _as(email: str, profile: Person) -> Person:
     """`profile` as the profile of the user `email`."""
     return Person(email, profile.name, profile.time_zone, profile.contact_methods, profile.rules)
@@ -247,22 +265,8 @@ class Accounts:
         """`profile`: the person's name, time zone, methods and rules (its email is the
         user's), validated with the rest: every problem is named, nothing is stored."""
         email = normalize_email(email)
-        problems: list[tuple[str, str]] = []
-        if not USER_EMAIL_PATTERN.fullmatch(email):
-            problems.append(("email", f"{email!r} is not an email address"))
-        if role not in ROLES:
-            problems.append(("role", f"must be one of {', '.join(ROLES)}"))
-        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-            problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
-        person = None
-        if profile is not None:
-            person = _as(email, profile)
-            try:
-                validate_person(person)
-            except ValidationFailed as failed:
-                problems += [p for p in failed.problems if p[0] != "email"]
-        if problems:
-            raise ValidationFailed(tuple(problems))
+        person = None if profile is None else _as(email, profile)
+        _check_user(email, role, password, person)
         user = User(uuid.uuid4().hex, email, role, self._clock.now())  # type: ignore[arg-type]
         password_hash = None if password is None else self._hasher.hash(password)
         self._store.add_user(user, password_hash, person)
@@ -359,19 +363,7 @@ class Accounts:
         validated before anything is written. Returns (user, profile, created)."""
         email = normalize_email(email)
         person = _as(email, profile)
-        problems: list[tuple[str, str]] = []
-        if not USER_EMAIL_PATTERN.fullmatch(email):
-            problems.append(("email", f"{email!r} is not an email address"))
-        if role is not None and role not in ROLES:
-            problems.append(("role", f"must be one of {', '.join(ROLES)}"))
-        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-            problems.append(("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
-        try:
-            validate_person(person)
-        except ValidationFailed as failed:
-            problems += [p for p in failed.problems if p[0] != "email"]
-        if problems:
-            raise ValidationFailed(tuple(problems))
+        _check_user(email, role, password, person)
         if self._store.user_by_email(email) is None:
             try:
                 user = self.add_user(email, role or "responder", password, person)
