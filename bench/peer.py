@@ -1,18 +1,20 @@
 """Pager against Prometheus Alertmanager 0.25, side by side: alerts/s, p50/p99 latency.
 
-    python -m bench.peer [--quick] [--rounds N] [--seconds S] [--profile DIR]
+    python -m bench.peer [--quick] [--rounds N] [--seconds S] [--pairing P] [--profile DIR]
 
 One load generator (`bench.ingest`'s: aiohttp on uvloop, closed loop), 8 connections, on
-this machine, Alertmanager being Debian's `prometheus-alertmanager`. Two pairings: Pager's
+this machine, Alertmanager being Debian's `prometheus-alertmanager`. Three pairings: Pager's
 `POST /api/v1/alerts` at one alert per request against Alertmanager's `POST /api/v2/alerts`
-at one per request, and Pager's `POST /integrations/alertmanager` with webhooks of 100
-alerts against Alertmanager's 100 alerts per request.
+at one per request; Pager's `POST /integrations/alertmanager` with webhooks of 100 new
+alerts against Alertmanager's 100 alerts per request; and the same with each service's 100
+alerts re-sent again and again, as they are while they fire.
 
 `pagerd serve` on a fresh SQLite database (1,000 services, each with an integration key);
 Alertmanager with a fresh storage path, no clustering, and one route (grouped by service,
 as Pager opens an incident per service) to a receiver that sends nothing. Before the clock,
 one alert on each service; then every alert is a new one (its own dedup key, fingerprint or
-label set), spread over the 1,000 services. Each measurement starts a fresh server and runs
+label set), spread over the 1,000 services, except in the re-sent pairing, where each
+service's 100 are sent once before the clock and every alert measured is one that fires. Each measurement starts a fresh server and runs
 for `--seconds`; Pager and Alertmanager take turns (Pager first in odd rounds, Alertmanager
 in even ones), so that a drift in the machine's speed weighs on both."""
 
