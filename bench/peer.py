@@ -14,9 +14,10 @@ Alertmanager with a fresh storage path, no clustering, and one route (grouped by
 as Pager opens an incident per service) to a receiver that sends nothing. Before the clock,
 one alert on each service; then every alert is a new one (its own dedup key, fingerprint or
 label set), spread over the 1,000 services, except in the re-sent pairing, where each
-service's 100 are sent once before the clock and every alert measured is one that fires. Each measurement starts a fresh server and runs
-for `--seconds`; Pager and Alertmanager take turns (Pager first in odd rounds, Alertmanager
-in even ones), so that a drift in the machine's speed weighs on both."""
+service's 100 are sent once before the clock and every alert measured is one that fires.
+Each measurement starts a fresh server and runs for `--seconds`; Pager and Alertmanager
+take turns (Pager first in odd rounds, Alertmanager in even ones), so that a drift in the
+machine's speed weighs on both."""
 
 from __future__ import annotations
 
