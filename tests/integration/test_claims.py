@@ -15,7 +15,7 @@ from pager.adapters.storage.outbox import SqlOutbox
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.adapters.storage.uow import SqlUnitOfWork
 from pager.application.handlers import Handlers
-from pager.application.ports import Attempt
+from pager.application.ports import Attempt, ConcurrencyConflict
 from pager.domain.commands import ReceiveAckTimeout
 from pager.domain.errors import DomainError
 from pager.domain.policy import EmailTarget, SmsTarget
@@ -168,3 +168,35 @@ def test_each_attempt_is_recorded_with_its_number(
         n = t.notifications.c
         status = conn.execute(sa.select(n.status, n.attempts).where(n.id == page.id)).one()
     assert tuple(status) == ("sent", 1)
+
+
+class ConflictingUnitOfWork(SqlUnitOfWork):
+    """A unit of work whose commit loses the race the first `conflicts` times in all."""
+
+    conflicts = 0
+    commits = 0
+
+    def commit(self) -> None:
+        ConflictingUnitOfWork.commits += 1
+        if ConflictingUnitOfWork.commits <= ConflictingUnitOfWork.conflicts:
+            raise ConcurrencyConflict("another writer got there first")
+        super().commit()
+
+
+@pytest.mark.parametrize(("conflicts", "opened"), [(2, True), (3, False)])
+def test_a_conflict_is_retried_up_to_max_attempts_then_raised(
+    engine: Engine, clock: FakeClock, conflicts: int, opened: bool
+) -> None:
+    setup = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    setup.define_policy(two_level_policy())
+    setup.define_service("db", "Database", "ops")
+    ConflictingUnitOfWork.conflicts, ConflictingUnitOfWork.commits = conflicts, 0
+    handlers = Handlers(lambda: ConflictingUnitOfWork(engine), clock, max_attempts=3)
+    if opened:
+        handlers.receive_alert("db", "disk full")
+    else:
+        with pytest.raises(ConcurrencyConflict):
+            handlers.receive_alert("db", "disk full")
+    assert ConflictingUnitOfWork.commits == min(conflicts + 1, 3)
+    with engine.connect() as conn:
+        assert len(conn.execute(sa.select(t.incidents)).all()) == int(opened)
