@@ -32,7 +32,7 @@ def page(number: int, attempts: int = 0) -> ClaimedNotification:
         service_id="db",
         service_name="Database",
         message="disk full",
-        alert_count=1,
+        alert_count=3,
         opened_at=QUEUED,
         level=2,
         round=1,
@@ -117,7 +117,7 @@ def test_a_permanent_failure_is_recorded_and_logged_once_for_good(
         target=EmailTarget("oncall1@example.com"),
         attempt=3,
         opened_at=QUEUED,
-        alert_count=1,
+        alert_count=3,
         incident_url=None,
         ack_url=None,
     )
