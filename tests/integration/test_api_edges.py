@@ -109,3 +109,38 @@ def test_a_lone_surrogate_from_a_monitoring_tool_is_stored_replaced(
     assert answer.status_code == 202
     [incident] = container.queries.incidents()
     assert incident.message == "D?"
+
+
+def test_an_integration_key_cannot_read_and_the_answer_says_so(app: tuple[App, TestClient]) -> None:
+    container, client = app
+    container.handlers.define_policy(two_level_policy())
+    container.handlers.define_service("db", "Database", "ops")
+    key = container.accounts.rotate_integration_key("db").key
+    answer = client.get("/api/v1/incidents", headers=bearer(key))
+    assert answer.status_code == 403
+    assert answer.json()["error"] == {
+        "code": "forbidden",
+        "message": "an integration key may only send alerts for its own service",
+    }
+
+
+def test_an_alert_keeps_its_severity_and_the_api_its_title(app: tuple[App, TestClient]) -> None:
+    container, client = app
+    container.handlers.define_policy(two_level_policy())
+    container.handlers.define_service("db", "Database", "ops")
+    container.handlers.receive_alert("db", "disk full", severity="critical", source="checks")
+    [_, opened, *_] = container.queries.service_events("db", 0, 10)
+    assert (opened.data["severity"], opened.data["source"]) == ("critical", "checks")
+    assert client.get("/openapi.json").json()["info"]["title"] == "Pager"
+
+
+def test_a_body_over_the_limit_is_a_413_on_every_route(sqlite_url: str, clock: FakeClock) -> None:
+    container = bootstrap(Settings(database_url=sqlite_url, max_body_bytes=1000), clock=clock)
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    with TestClient(create_app(container)) as client:
+        body = {"name": "x" * 2000, "levels": []}
+        answer = client.put("/api/v1/escalation-policies/ops", json=body, headers=admin)
+    container.engine.dispose()
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"

@@ -15,6 +15,7 @@ from pager.adapters.storage.outbox import SqlOutbox
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.adapters.storage.uow import SqlUnitOfWork
 from pager.application.handlers import Handlers
+from pager.application.ports import Attempt, ConcurrencyConflict
 from pager.domain.commands import ReceiveAckTimeout
 from pager.domain.errors import DomainError
 from pager.domain.policy import EmailTarget, SmsTarget
@@ -63,6 +64,8 @@ def test_a_claim_is_kept_until_its_lease_runs_out_or_it_is_given_back(
     assert [c.id for c in again] == [first[0].id]  # only what was given back
     # Renewed at +20 s, the claims hold until +50 s; unrenewed, a lease ends after 30 s.
     outbox.renew([first[0].id], start + timedelta(seconds=20))
+    # The lease holds up to its last instant, and ends just after it.
+    assert outbox.claim(start + timedelta(seconds=30)) == ([], None)
     renewed = [c.id for c in outbox.claim(start + timedelta(seconds=31))[0]]
     assert renewed == [rest[0].id]  # the other's lease ran out at +30 s
     lapsed = [c.id for c in outbox.claim(start + timedelta(seconds=51))[0]]
@@ -148,3 +151,52 @@ def test_timers_are_claimed_earliest_first_up_to_the_limit(
     assert [timer.service_id for timer in claimed] == ["a", "b"]
     rest, _ = timers.claim_due(later)
     assert [timer.service_id for timer in rest] == ["c"]  # not those claimed already
+
+
+def test_each_attempt_is_recorded_with_its_number(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.receive_alert("db", "disk full")
+    outbox = SqlOutbox(engine)
+    claimed, _ = outbox.claim(clock.now())
+    page = claimed[0]
+    outbox.record([Attempt(page, clock.now(), "sent", provider_id="p-1")])
+    with engine.connect() as conn:
+        a = t.notification_attempts.c
+        rows = conn.execute(sa.select(a.notification_id, a.attempt, a.outcome, a.provider_id))
+        assert [tuple(row) for row in rows] == [(page.id, 1, "sent", "p-1")]
+        n = t.notifications.c
+        status = conn.execute(sa.select(n.status, n.attempts).where(n.id == page.id)).one()
+    assert tuple(status) == ("sent", 1)
+
+
+class ConflictingUnitOfWork(SqlUnitOfWork):
+    """A unit of work whose commit loses the race the first `conflicts` times in all."""
+
+    conflicts = 0
+    commits = 0
+
+    def commit(self) -> None:
+        ConflictingUnitOfWork.commits += 1
+        if ConflictingUnitOfWork.commits <= ConflictingUnitOfWork.conflicts:
+            raise ConcurrencyConflict("another writer got there first")
+        super().commit()
+
+
+@pytest.mark.parametrize(("conflicts", "opened"), [(2, True), (3, False)])
+def test_a_conflict_is_retried_up_to_max_attempts_then_raised(
+    engine: Engine, clock: FakeClock, conflicts: int, opened: bool
+) -> None:
+    setup = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    setup.define_policy(two_level_policy())
+    setup.define_service("db", "Database", "ops")
+    ConflictingUnitOfWork.conflicts, ConflictingUnitOfWork.commits = conflicts, 0
+    handlers = Handlers(lambda: ConflictingUnitOfWork(engine), clock, max_attempts=3)
+    if opened:
+        handlers.receive_alert("db", "disk full")
+    else:
+        with pytest.raises(ConcurrencyConflict):
+            handlers.receive_alert("db", "disk full")
+    assert ConflictingUnitOfWork.commits == min(conflicts + 1, 3)
+    with engine.connect() as conn:
+        assert len(conn.execute(sa.select(t.incidents)).all()) == int(opened)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.application.ports import (
@@ -31,7 +32,7 @@ def page(number: int, attempts: int = 0) -> ClaimedNotification:
         service_id="db",
         service_name="Database",
         message="disk full",
-        alert_count=1,
+        alert_count=3,
         opened_at=QUEUED,
         level=2,
         round=1,
@@ -105,7 +106,21 @@ def test_a_permanent_failure_is_recorded_and_logged_once_for_good(
     with caplog.at_level(logging.ERROR, logger="pager.dispatcher"):
         asyncio.run(deliver(dispatcher))
     [sent] = channel.sent
-    assert (sent.attempt, sent.level, sent.service_name) == (3, 2, "Database")
+    assert sent == OutgoingNotification(
+        id="n1",
+        incident_id="i1",
+        service_id="db",
+        service_name="Database",
+        message="disk full",
+        level=2,
+        round=1,
+        target=EmailTarget("oncall1@example.com"),
+        attempt=3,
+        opened_at=QUEUED,
+        alert_count=3,
+        incident_url=None,
+        ack_url=None,
+    )
     [attempt] = outbox.recorded
     assert (attempt.outcome, attempt.error, attempt.at) == (
         "failed",
@@ -196,3 +211,35 @@ def test_stopping_gives_back_what_is_still_in_flight_after_the_grace_period() ->
     outbox = asyncio.run(scenario())
     assert [p.id for p in outbox.released] == ["n1"]
     assert outbox.recorded == []
+
+
+class CrashingChannel:
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        raise RuntimeError("boom")
+
+
+def test_a_channel_that_crashes_is_retried_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    outbox = FakeOutbox(page(1))
+    dispatcher = Dispatcher(outbox, {"email": CrashingChannel()}, FakeClock(QUEUED))
+    with caplog.at_level(logging.ERROR, logger="pager.dispatcher"):
+        asyncio.run(deliver(dispatcher))
+    [attempt] = outbox.recorded
+    assert (attempt.outcome, attempt.error) == ("retry", "internal error: boom")
+    assert [r.getMessage() for r in caplog.records] == ["channel email crashed on notification n1"]
+
+
+def test_each_outcome_is_counted_by_channel() -> None:
+    def count(outcome: str) -> float:
+        labels = {"channel": "email", "outcome": outcome}
+        return REGISTRY.get_sample_value("pager_delivery_attempts_total", labels) or 0.0
+
+    async def scenario() -> None:
+        channel = HeldChannel()
+        channel.go.set()
+        await deliver(Dispatcher(FakeOutbox(page(1)), {"email": channel}, FakeClock(QUEUED)))
+
+    sent, failed = count("sent"), count("failed")
+    asyncio.run(scenario())
+    refused = FailingChannel(DeliveryFailed("refused", transient=False))
+    asyncio.run(deliver(Dispatcher(FakeOutbox(page(2)), {"email": refused}, FakeClock(QUEUED))))
+    assert (count("sent") - sent, count("failed") - failed) == (1.0, 1.0)
