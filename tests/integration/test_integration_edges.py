@@ -87,6 +87,19 @@ def test_a_fingerprint_is_the_key_as_sent(api: Api) -> None:
     assert handled["dedup_key"] == "abc123"
 
 
+def test_a_fingerprint_that_cleans_to_nothing_falls_back_to_the_labels(api: Api) -> None:
+    # Two different alerts whose fingerprints are only NULs must not share the key "".
+    alerts = [
+        {**firing({"alertname": "Disk"}), "fingerprint": "\x00"},
+        {**firing({"alertname": "Load"}), "fingerprint": "\x00\x00"},
+    ]
+    handled = api.webhook("db", {"version": "4", "alerts": alerts}).json()["alerts"]
+    keys = [alert["dedup_key"] for alert in handled]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", key) for key in keys)
+    assert keys[0] != keys[1]
+    assert [alert["action"] for alert in handled] == ["opened", "attached"]
+
+
 @pytest.mark.parametrize(
     ("labels", "annotations", "message"),
     [

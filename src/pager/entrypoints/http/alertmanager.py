@@ -108,8 +108,10 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
 
 
 def dedup_key(alert: WebhookAlert) -> str:
-    if alert.fingerprint:
-        return clean(alert.fingerprint, 512)
+    """The alert's fingerprint as sent, else (none, or nothing left of it once cleaned) a
+    hash of its labels in any order."""
+    if alert.fingerprint and (cleaned := clean(alert.fingerprint, 512)):
+        return cleaned
     labels = json.dumps(alert.labels, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(labels.encode()).hexdigest()[:32]
 
