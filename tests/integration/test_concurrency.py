@@ -26,7 +26,7 @@ from pager.config import Settings
 from pager.domain.errors import ValidationFailed
 from pager.domain.events import Acknowledged, LevelNotified
 from pager.domain.people import ContactMethod, NotificationRule, Person
-from pager.domain.policy import EscalationPolicy, Level, UserTarget
+from pager.domain.policy import EscalationPolicy, Level, ScheduleTarget, UserTarget
 from tests.support.builders import PEOPLE_PAGES, add_people, people_policy, two_level_policy
 from tests.support.clock import FakeClock
 from tests.support.servers import SmtpSink
@@ -114,15 +114,42 @@ def test_concurrent_alerts_from_separate_processes_open_one_incident(postgres_ur
 def test_an_acknowledgement_racing_the_ack_timeout(
     engine: Engine, handlers: Handlers, clock: FakeClock
 ) -> None:
+    race_the_ack_timeout(engine, handlers, clock, "db")
+
+
+def test_an_acknowledgement_racing_the_ack_timeout_with_schedule_levels(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """The same race when each level pages a schedule (alice on call) and a person: level 2
+    resolved at the timeout's instant is never left to go out after the ack."""
+    add_people(engine)
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    handlers.define_policy(
+        EscalationPolicy(
+            "rota",
+            "Rota",
+            (
+                Level((ScheduleTarget("primary"),), 60),
+                Level((ScheduleTarget("primary"), UserTarget("bob@example.com")), 60),
+            ),
+        )
+    )
+    handlers.define_service("rota", "Rota", "rota")
+    race_the_ack_timeout(engine, handlers, clock, "rota")
+
+
+def race_the_ack_timeout(
+    engine: Engine, handlers: Handlers, clock: FakeClock, service: str
+) -> None:
     winners: Counter[str] = Counter()
     for _ in range(100):
-        incident_id = handlers.receive_alert("db", "disk full").incident_id
+        incident_id = handlers.receive_alert(service, "disk full").incident_id
         clock.advance(60)
         run_at_once(
             lambda i=incident_id: handlers.acknowledge(i, "alice"),
-            lambda i=incident_id: handlers.receive_ack_timeout("db", i, 1, 1),
+            lambda i=incident_id: handlers.receive_ack_timeout(service, i, 1, 1),
         )
-        winners[first_of_race(engine, incident_id)] += 1
+        winners[first_of_race(engine, incident_id, service)] += 1
         with engine.connect() as conn:
             pending_level_2 = conn.scalar(
                 sa.select(sa.func.count())
@@ -138,17 +165,17 @@ def test_an_acknowledgement_racing_the_ack_timeout(
             )
         assert status == "acknowledged"
         assert pending_level_2 == 0, "a level-2 page would go out after the acknowledgement"
-        handlers.mark_healthy("db")
+        handlers.mark_healthy(service)
     assert sum(winners.values()) == 100
 
 
-def first_of_race(engine: Engine, incident_id: str) -> str:
+def first_of_race(engine: Engine, incident_id: str, service: str) -> str:
     """Which of the two commands committed first, read from the stream, checking that nothing
     was notified after the acknowledgement."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(t.events.c.type, t.events.c.data)
-            .where(t.events.c.stream_id == service_stream("db"))
+            .where(t.events.c.stream_id == service_stream(service))
             .order_by(t.events.c.version)
         ).all()
     events = [decode_event(row.type, row.data) for row in rows]
