@@ -162,8 +162,7 @@ def test_the_dashboard_lists_what_would_page_nobody_with_a_link_to_fix_it(
     # Neither the admin nor the responder has a contact method yet.
     assert (
         f'<a href="/profile/{ADMIN}">{ADMIN} is on call on schedule primary but they have no '
-        "enabled "
-        "contact method</a>"
+        "enabled contact method</a>"
     ) in panel[0]
     assert (
         '<a href="/policies/ops/edit">escalation policy ops level 1 would page nobody</a>'
