@@ -55,6 +55,28 @@ def run_at_once(*calls: Callable[[], object]) -> None:
     assert errors == []
 
 
+def alerts_from_processes(postgres_url: str, service: str, processes_count: int = 5) -> list[str]:
+    """ALERTS alerts for `service` from `processes_count` processes at once (threads in
+    each), on PostgreSQL; each alert's action."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    start_at = time.time() + 3.0  # every process is up and waiting by then
+    threads = ALERTS // processes_count
+    processes = [
+        context.Process(
+            target=fire_alerts, args=(postgres_url, service, threads, start_at, results)
+        )
+        for _ in range(processes_count)
+    ]
+    for process in processes:
+        process.start()
+    actions = [action for _ in processes for action in results.get(timeout=60)]
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    return actions
+
+
 @pytest.fixture
 def handlers(engine: Engine, clock: FakeClock) -> Handlers:
     handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
@@ -92,21 +114,10 @@ def test_concurrent_alerts_from_separate_processes_open_one_incident(postgres_ur
     handlers.define_policy(two_level_policy())
     handlers.define_service("db", "Database", "ops")
 
-    processes_count, threads = 5, ALERTS // 5
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    start_at = time.time() + 3.0  # every process is up and waiting by then
-    processes = [
-        context.Process(target=fire_alerts, args=(postgres_url, "db", threads, start_at, results))
-        for _ in range(processes_count)
-    ]
-    for process in processes:
-        process.start()
-    actions = [action for _ in processes for action in results.get(timeout=60)]
-    for process in processes:
-        process.join(timeout=30)
-        assert process.exitcode == 0
-    assert Counter(actions) == {"opened": 1, "attached": ALERTS - 1}
+    assert Counter(alerts_from_processes(postgres_url, "db")) == {
+        "opened": 1,
+        "attached": ALERTS - 1,
+    }
     assert_one_incident_one_page_per_target(engine)
     engine.dispose()
 
@@ -222,23 +233,10 @@ def test_concurrent_alerts_for_people_from_separate_processes(postgres_url: str)
 
     engine = create_engine(postgres_url)
     people_handlers(engine, FakeClock())
-    processes_count, threads = 5, ALERTS // 5
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    start_at = time.time() + 3.0
-    processes = [
-        context.Process(
-            target=fire_alerts, args=(postgres_url, "people", threads, start_at, results)
-        )
-        for _ in range(processes_count)
-    ]
-    for process in processes:
-        process.start()
-    actions = [action for _ in processes for action in results.get(timeout=60)]
-    for process in processes:
-        process.join(timeout=30)
-        assert process.exitcode == 0
-    assert Counter(actions) == {"opened": 1, "attached": ALERTS - 1}
+    assert Counter(alerts_from_processes(postgres_url, "people")) == {
+        "opened": 1,
+        "attached": ALERTS - 1,
+    }
     assert_one_page_per_contact_method(engine)
     engine.dispose()
 
