@@ -30,13 +30,6 @@ def _user(row: sa.Row[Any]) -> User:
 
 _USER_COLUMNS = (t.users.c.id, t.users.c.email, t.users.c.role, t.users.c.created_at)
 _sessions = t.console_sessions
-_PROFILE_COLUMNS = (
-    t.users.c.email,
-    t.users.c.name,
-    t.users.c.time_zone,
-    t.users.c.contact_methods,
-    t.users.c.notification_rules,
-)
 
 
 class SqlAccountStore:
@@ -239,13 +232,13 @@ class SqlAccountStore:
 
     def profile(self, email: str) -> Person | None:
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(*_PROFILE_COLUMNS).where(t.users.c.email == email)).first()
+            row = conn.execute(sa.select(*t.person_columns).where(t.users.c.email == email)).first()
         return None if row is None else decode_person(*row)
 
     def update_profile(self, email: str, change: Callable[[Person], Person]) -> Person | None:
         with self._write() as conn, conn.begin():
             row = conn.execute(
-                sa.select(*_PROFILE_COLUMNS).where(t.users.c.email == email).with_for_update()
+                sa.select(*t.person_columns).where(t.users.c.email == email).with_for_update()
             ).first()
             if row is None:
                 return None

@@ -26,10 +26,7 @@ class SqlDirectory:
     def person(self, email: str) -> Person | None:
         key = email.lower()
         if key not in self._people:
-            u = t.users.c
-            query = sa.select(
-                u.email, u.name, u.time_zone, u.contact_methods, u.notification_rules
-            ).where(u.email == key)
+            query = sa.select(*t.person_columns).where(t.users.c.email == key)
             if self._hold:  # FOR SHARE on PostgreSQL; SQLite's writers take turns anyway
                 query = query.with_for_update(read=True)
             row = self._conn.execute(query).first()

@@ -141,12 +141,7 @@ class SqlScheduleStore:
 
 
 def _people_rows(conn: sa.Connection, emails: Sequence[str]) -> dict[str, Person]:
-    u = t.users.c
-    rows = conn.execute(
-        sa.select(u.email, u.name, u.time_zone, u.contact_methods, u.notification_rules).where(
-            u.email.in_(list(emails))
-        )
-    )
+    rows = conn.execute(sa.select(*t.person_columns).where(t.users.c.email.in_(list(emails))))
     return {row.email: decode_person(*row) for row in rows}
 
 

@@ -152,6 +152,15 @@ users = sa.Table(
     sa.Column("notification_rules", json_type(), nullable=False, server_default="[]"),
 )
 
+# A user as a person Pager pages: the columns `codec.decode_person` takes, in its order.
+person_columns = (
+    users.c.email,
+    users.c.name,
+    users.c.time_zone,
+    users.c.contact_methods,
+    users.c.notification_rules,
+)
+
 api_tokens = sa.Table(
     "api_tokens",
     metadata,
