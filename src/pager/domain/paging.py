@@ -6,7 +6,6 @@ is said, never dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -109,7 +108,7 @@ def resolve(level: Level, directory: Directory, at: datetime) -> Resolution:
                     _add(pages, found)
             case _:
                 _add(pages, (Page(target, target.key),))
-    return Resolution(_one_per_address(pages.values()), tuple(unreached), tuple(on_calls))
+    return Resolution(tuple(pages.values()), tuple(unreached), tuple(on_calls))
 
 
 def _person_pages(person: Person | None, email: str, via: str) -> tuple[Page, ...] | str:
@@ -132,23 +131,13 @@ def _person_pages(person: Person | None, email: str, via: str) -> tuple[Page, ..
 
 
 def _add(pages: dict[str, Page], found: tuple[Page, ...]) -> None:
-    """Once per key: a person reached twice keeps the earlier of the two delays."""
+    """Once per address: a person reached twice, or a phone that the level names and that
+    is also the phone of the person on call, is paged once, at the earlier of the two
+    delays (else as first named). Nobody is woken twice by one step."""
     for page in found:
-        known = pages.get(page.key)
+        known = pages.get(page.target.key)
         if known is None or page.delay_seconds < known.delay_seconds:
-            pages[page.key] = page
-
-
-def _one_per_address(pages: Iterable[Page]) -> tuple[Page, ...]:
-    """Targets of a level that come to one address (the phone of the person on call, and
-    that phone named by the level too) page it once: at the earlier delay, else as the
-    first named. Nobody is woken twice by one step."""
-    by_address: dict[str, Page] = {}
-    for page in pages:
-        known = by_address.get(page.target.key)
-        if known is None or page.delay_seconds < known.delay_seconds:
-            by_address[page.target.key] = page
-    return tuple(by_address.values())
+            pages[page.target.key] = page
 
 
 def unknown_references(
