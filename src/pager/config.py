@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
+    # The number voice calls come from (Twilio calls need a phone number, not a Messaging
+    # Service); unset, twilio_from when it is one.
+    twilio_voice_from: str | None = None
+    # The Slack app: pages to `{"type": "slack", "channel": ...}` are posted with the bot
+    # token; button presses are verified with the signing secret.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
     # Webhook and Slack targets on loopback, private, link-local or cloud metadata addresses
     # are refused (a page must not reach into the server's own network) unless this is set.
     allow_private_targets: bool = False

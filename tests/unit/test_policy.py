@@ -14,9 +14,12 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    MattermostTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    TeamsTarget,
+    VoiceTarget,
     WebhookTarget,
     validate_policy,
 )
@@ -58,6 +61,10 @@ VALID_TARGETS = [
     # page is sent (the webhook and Slack channels).
     pytest.param(WebhookTarget("https://alerts.internal.example/hook"), id="webhook-name"),
     pytest.param(SlackTarget("https://hooks.slack.com/services/T0/B0/XX"), id="slack"),
+    pytest.param(SlackTarget(channel="C0123ABCD"), id="slack-app-channel"),
+    pytest.param(VoiceTarget("+14155550100"), id="voice"),
+    pytest.param(TeamsTarget("https://example.webhook.office.com/webhookb2/x"), id="teams"),
+    pytest.param(MattermostTarget("https://chat.example.com/hooks/xyz"), id="mattermost"),
 ]
 
 
@@ -187,6 +194,14 @@ INVALID_TARGETS = [
     pytest.param(WebhookTarget("javascript:alert(1)"), NOT_URL, id="webhook-js"),
     pytest.param(SlackTarget("mailto:ops@example.com"), NOT_URL, id="slack-mailto"),
     pytest.param(SlackTarget("hooks.slack.com/services/T0"), NOT_URL, id="slack-bare"),
+    pytest.param(TeamsTarget("ftp://example.com/x"), NOT_URL, id="teams-ftp"),
+    pytest.param(MattermostTarget("chat.example.com/hooks/x"), NOT_URL, id="mattermost-bare"),
+    pytest.param(VoiceTarget("4155550100"), "E.164", id="voice-not-e164"),
+    pytest.param(SlackTarget(channel="#ops"), "Slack channel id", id="slack-channel-name"),
+    pytest.param(SlackTarget(), "needs a url", id="slack-neither"),
+    pytest.param(
+        SlackTarget("https://hooks.slack.com/x", "C0123ABCD"), "not both", id="slack-both"
+    ),
 ]
 
 
@@ -388,6 +403,13 @@ def test_levels_are_numbered_from_one() -> None:
             "webhook hooks.example.com",
         ),
         (SlackTarget("https://hooks.slack.com/services/T0/B0/XXXX"), "slack hooks.slack.com"),
+        (SlackTarget(channel="C0123ABCD"), "slack channel C0123ABCD"),
+        (VoiceTarget("+14155550100"), "voice +14155550100"),
+        (
+            TeamsTarget("https://example.webhook.office.com/secret"),
+            "teams example.webhook.office.com",
+        ),
+        (MattermostTarget("https://chat.example.com/hooks/secret"), "mattermost chat.example.com"),
         (WebhookTarget("http://[::1"), "webhook ?"),
     ],
 )

@@ -15,6 +15,7 @@ from pager.domain.commands import (
     DefineService,
     DeletePolicy,
     DeleteService,
+    Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
@@ -26,6 +27,7 @@ from pager.domain.commands import (
 )
 from pager.domain.errors import (
     IncidentAlreadyResolved,
+    NothingToEscalateTo,
     PolicyInUse,
     PolicyNotFound,
     ServiceNotFound,
@@ -37,6 +39,7 @@ from pager.domain.events import (
     AlertResolved,
     ChangeLink,
     ChangeReported,
+    Escalated,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
@@ -815,6 +818,84 @@ def test_unacknowledging_without_the_services_policy_raises_policy_not_found(
     policy: EscalationPolicy | None,
 ) -> None:
     given(created(), *page_level_1(), acked()).when(UNACK, policy=policy).raises(PolicyNotFound)
+
+
+# Escalating by hand: the next level now (a key press on a call, a Slack button).
+
+ESCALATE = Escalate(SERVICE, INCIDENT, by="alice")
+
+
+def test_escalating_pages_the_next_level_now_and_leaves_the_old_timer_stale() -> None:
+    after = (
+        given(created(), *page_level_1())
+        .when(ESCALATE, now=at(20))
+        .then(Escalated(INCIDENT, "alice", 1, 1, at(20)), notified(2, now=at(20)))
+    )
+
+    assert after.state.incident is not None
+    assert (after.state.incident.level, after.state.incident.status) == (2, "triggered")
+    after.when(TIMEOUT_1, now=at(60)).then()  # level 1's timer was overtaken
+
+
+def test_escalating_an_acknowledged_incident_triggers_it_again() -> None:
+    after = (
+        given(created(), *page_level_1(), acked(now=at(10)))
+        .when(ESCALATE, now=at(20))
+        .then(Escalated(INCIDENT, "alice", 1, 1, at(20)), notified(2, now=at(20)))
+    )
+
+    assert after.state.incident is not None
+    assert after.state.incident.status == "triggered"
+    assert after.state.incident.acknowledged_by is None
+
+
+def test_escalating_from_the_last_level_starts_the_next_round_while_repeat_allows() -> None:
+    (
+        given(created(), opened(), *paged_to_level_2())
+        .when(ESCALATE, policy=REPEAT_ONCE, now=at(100))
+        .then(
+            Escalated(INCIDENT, "alice", 2, 1, at(100)),
+            notified(1, 2, now=at(100), policy=REPEAT_ONCE),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param((created(), opened(), *paged_to_level_2()), id="last-level"),
+        pytest.param(
+            (created(), opened(), *paged_to_level_2(), EscalationExhausted(INCIDENT, 2, 1, at(9))),
+            id="exhausted",
+        ),
+    ],
+)
+def test_escalating_past_the_last_level_raises_nothing_to_escalate_to(
+    history: tuple[ServiceEvent, ...],
+) -> None:
+    error = given(*history).when(ESCALATE, now=at(100)).raises(NothingToEscalateTo)
+
+    assert (error.incident_id, error.code) == (INCIDENT, "conflict")
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param((created(),), id="no-incident"),
+        pytest.param(
+            (created(), *page_level_1(), IncidentResolved(INCIDENT, "bob", "resolved", at(5))),
+            id="resolved",
+        ),
+    ],
+)
+def test_escalating_an_incident_that_is_not_open_raises_incident_already_resolved(
+    history: tuple[ServiceEvent, ...],
+) -> None:
+    given(*history).when(ESCALATE, now=at(10)).raises(IncidentAlreadyResolved)
+
+
+def test_escalating_without_the_services_policy_raises_policy_not_found() -> None:
+    given(created(), *page_level_1()).when(ESCALATE, policy=None).raises(PolicyNotFound)
 
 
 # Notes and change events: words for the timeline, which page nobody.

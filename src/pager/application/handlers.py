@@ -22,6 +22,7 @@ from pager.domain.commands import (
     DefineService,
     DeletePolicy,
     DeleteService,
+    Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
@@ -170,6 +171,9 @@ class Handlers:
 
     def unacknowledge(self, incident_id: str, by: str) -> Outcome:
         return self.run(Unacknowledge(self.service_of(incident_id), incident_id, by))
+
+    def escalate(self, incident_id: str, by: str) -> Outcome:
+        return self.run(Escalate(self.service_of(incident_id), incident_id, by))
 
     def add_note(self, incident_id: str, text: str, by: str) -> Outcome:
         return self.run(AddNote(self.service_of(incident_id), incident_id, text, by))

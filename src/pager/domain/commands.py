@@ -92,6 +92,16 @@ class Unacknowledge:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalate:
+    """Page the next level now, as if the current one had timed out; an acknowledged
+    incident is triggered again for it. Refused once every level and round is done."""
+
+    service_id: str
+    incident_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class AddNote:
     """Words for the timeline of an incident of the service, open or resolved (the caller
     found the incident's service, so the incident exists)."""
@@ -128,6 +138,7 @@ ServiceCommand = (
     | Resolve
     | ResolveAlert
     | Unacknowledge
+    | Escalate
     | AddNote
     | ReportChange
 )

@@ -55,6 +55,15 @@ class IncidentAlreadyResolved(Conflict):
         self.incident_id = incident_id
 
 
+class NothingToEscalateTo(Conflict):
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(
+            f"incident {incident_id!r} has paged every level of its policy: there is no next "
+            "level to escalate to (it stays open)"
+        )
+        self.incident_id = incident_id
+
+
 class PolicyInUse(Conflict):
     def __init__(self, policy_id: str, services: tuple[str, ...]) -> None:
         names = ", ".join(services)

@@ -140,6 +140,18 @@ class Unacknowledged:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalated:
+    """Someone asked for the next level now (from `level` of `round`); the LevelNotified of
+    that level follows. An acknowledged incident is triggered again by it."""
+
+    incident_id: str
+    by: str
+    level: int
+    round: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NoteAdded:
     incident_id: str
     text: str
@@ -179,6 +191,7 @@ ServiceEvent = (
     | AlertResolved
     | IncidentResolved
     | Unacknowledged
+    | Escalated
     | NoteAdded
     | ChangeReported
 )

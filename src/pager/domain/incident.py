@@ -19,6 +19,7 @@ from pager.domain.commands import (
     AddNote,
     DefineService,
     DeleteService,
+    Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
@@ -31,6 +32,7 @@ from pager.domain.commands import (
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
+    NothingToEscalateTo,
     PolicyNotFound,
     ServiceNotFound,
     ValidationFailed,
@@ -40,6 +42,7 @@ from pager.domain.events import (
     AlertAttached,
     AlertResolved,
     ChangeReported,
+    Escalated,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
@@ -126,6 +129,8 @@ def decide(
             return _resolve_alert(state, command, now)
         case Unacknowledge():
             return _unacknowledge(state, command, policy, now)
+        case Escalate():
+            return _escalate(state, command, policy, now, directory)
         case AddNote():
             text = _text("text", command.text, MAX_NOTE_LENGTH)
             return (NoteAdded(command.incident_id, text, command.by, now),)
@@ -186,7 +191,7 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             incident = replace(
                 incident, status="acknowledged", acknowledged_at=event.at, acknowledged_by=event.by
             )
-        case Unacknowledged():
+        case Unacknowledged() | Escalated():
             incident = replace(
                 incident, status="triggered", acknowledged_at=None, acknowledged_by=None
             )
@@ -360,7 +365,7 @@ def _policy_for(
     """The policy `decide` needs for this command, looked up only if it needs one."""
     if isinstance(command, DefineService):
         return policies(command.policy_id)
-    if isinstance(command, ReceiveAckTimeout | Unacknowledge) or (
+    if isinstance(command, ReceiveAckTimeout | Unacknowledge | Escalate) or (
         isinstance(command, ReceiveAlert) and state.incident is None
     ):
         return policies(state.policy_id)
@@ -482,6 +487,26 @@ def _ack_timeout(
     if following is None:
         return (EscalationExhausted(incident.id, incident.level, incident.round, now),)
     return _steps(incident.id, policy, *following, now, directory)
+
+
+def _escalate(
+    state: ServiceState,
+    command: Escalate,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """The next level now, whatever the current one's timer says (it is overtaken: when it
+    fires, it is stale). Acknowledged or not; never past the last level and round."""
+    incident = state.incident
+    if incident is None or incident.id != command.incident_id:
+        raise IncidentAlreadyResolved(command.incident_id)
+    policy = _require_policy(state, policy)
+    following = None if incident.exhausted else _after(policy, incident.level, incident.round)
+    if following is None:
+        raise NothingToEscalateTo(incident.id)
+    escalated = Escalated(incident.id, command.by, incident.level, incident.round, now)
+    return (escalated, *_steps(incident.id, policy, *following, now, directory))
 
 
 def _resolve_open(

@@ -21,6 +21,8 @@ HTTP_URL_PATTERN = re.compile(HTTP_URL)
 _LOGIN = f"[^@{WHITESPACE}{INVISIBLE}]"
 USER_PATTERN = re.compile(rf"{_LOGIN}{{1,64}}@{_LOGIN}{{1,189}}")
 E164_PATTERN = re.compile(r"\+[1-9][0-9]{6,14}")
+# A Slack channel's id, as Slack shows it under the channel's details: C..., G... or D....
+SLACK_CHANNEL_PATTERN = re.compile(r"[CGD][A-Z0-9]{6,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +73,64 @@ class WebhookTarget:
 
 @dataclass(frozen=True, slots=True)
 class SlackTarget:
-    url: str
+    """A Slack channel: `url`, an incoming webhook (a message with the ack link), or
+    `channel`, a channel id the Slack app posts to with the bot token (a message with
+    Acknowledge / Resolve / Escalate buttons). Exactly one of the two."""
+
+    url: str | None = None
+    channel: str | None = None
     type: Literal["slack"] = "slack"
 
     @property
     def key(self) -> str:
+        if self.channel is not None:
+            return f"slack:channel:{self.channel}"
         return f"slack:{self.url}"
 
     @property
     def label(self) -> str:
         """Who is paged, fit for logs and reasons (a webhook's URL may hold a secret)."""
-        return f"slack {_host(self.url)}"
+        if self.channel is not None:
+            return f"slack channel {self.channel}"
+        return f"slack {_host(self.url or '')}"
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsTarget:
+    """A Microsoft Teams channel's incoming webhook (an Adaptive Card)."""
+
+    url: str
+    type: Literal["teams"] = "teams"
+
+    @property
+    def key(self) -> str:
+        return f"teams:{self.url}"
+
+    @property
+    def label(self) -> str:
+        return f"teams {_host(self.url)}"
+
+
+@dataclass(frozen=True, slots=True)
+class MattermostTarget:
+    """A Mattermost channel's incoming webhook."""
+
+    url: str
+    type: Literal["mattermost"] = "mattermost"
+
+    @property
+    def key(self) -> str:
+        return f"mattermost:{self.url}"
+
+    @property
+    def label(self) -> str:
+        return f"mattermost {_host(self.url)}"
 
 
 @dataclass(frozen=True, slots=True)
 class VoiceTarget:
-    """A phone call. Its channel comes with a later version: a page to it is recorded as
-    not sent, never dropped."""
+    """A phone call (Twilio's Calls API): it says the page and takes a key press, 1 to
+    acknowledge, 2 to escalate."""
 
     phone: str
     type: Literal["voice"] = "voice"
@@ -133,7 +176,15 @@ class ScheduleTarget:
         return f"schedule {self.schedule}"
 
 
-Address = EmailTarget | SmsTarget | VoiceTarget | WebhookTarget | SlackTarget
+Address = (
+    EmailTarget
+    | SmsTarget
+    | VoiceTarget
+    | WebhookTarget
+    | SlackTarget
+    | TeamsTarget
+    | MattermostTarget
+)
 """Where a page is sent."""
 Target = Address | UserTarget | ScheduleTarget
 """What a level names: an address, a person, or a schedule's people."""
@@ -193,13 +244,32 @@ def target_problem(target: Target, *, allow_private: bool = False) -> str | None
         case ScheduleTarget(schedule=schedule):
             if not valid_id(schedule):
                 return f"{schedule!r} is not a schedule id ({ID_PATTERN.pattern})"
-        case WebhookTarget(url=url) | SlackTarget(url=url):
-            if not _is_http_url(url):
-                return f"{url!r} is not an http(s) URL"
-            if not allow_private:
-                return private_host_problem(_host(url))
+        case SlackTarget():
+            return _slack_problem(target, allow_private)
+        case WebhookTarget(url=url) | TeamsTarget(url=url) | MattermostTarget(url=url):
+            return _url_problem(url, allow_private)
         case _:
             assert_never(target)
+    return None
+
+
+def _url_problem(url: str, allow_private: bool) -> str | None:
+    if not _is_http_url(url):
+        return f"{url!r} is not an http(s) URL"
+    if not allow_private:
+        return private_host_problem(_host(url))
+    return None
+
+
+def _slack_problem(target: SlackTarget, allow_private: bool) -> str | None:
+    if target.url is not None and target.channel is not None:
+        return "a Slack target has a url (incoming webhook) or a channel (the app), not both"
+    if target.url is not None:
+        return _url_problem(target.url, allow_private)
+    if target.channel is None:
+        return "a Slack target needs a url (incoming webhook) or a channel (the app)"
+    if not SLACK_CHANNEL_PATTERN.fullmatch(target.channel):
+        return f"{target.channel!r} is not a Slack channel id such as C0123ABCD"
     return None
 
 

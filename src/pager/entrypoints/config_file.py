@@ -24,10 +24,12 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    MattermostTarget,
     ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    TeamsTarget,
     UserTarget,
     VoiceTarget,
     WebhookTarget,
@@ -58,7 +60,7 @@ SECTIONS = {
     "users": "user",
     "schedules": "schedule",
 }
-TARGET_TYPES = ("email", "sms", "webhook", "slack")
+TARGET_TYPES = ("email", "sms", "voice", "webhook", "slack", "teams", "mattermost")
 
 
 class _Model(BaseModel):
@@ -71,8 +73,7 @@ class EmailTargetModel(_Model):
     address: Address
 
 
-class SmsTargetModel(_Model):
-    type: Literal["sms"]
+class _PhoneModel(_Model):
     phone: Phone
 
     @field_validator("phone", mode="before")
@@ -84,6 +85,14 @@ class SmsTargetModel(_Model):
                 "+14155550100 as a number"
             )
         return value
+
+
+class SmsTargetModel(_PhoneModel):
+    type: Literal["sms"]
+
+
+class VoiceTargetModel(_PhoneModel):
+    type: Literal["voice"]
 
 
 class _UrlFromEnv(_Model):
@@ -98,7 +107,18 @@ class WebhookTargetModel(_UrlFromEnv):
 
 
 class SlackTargetModel(_UrlFromEnv):
+    """An incoming webhook (`url` or `url_env`), or a `channel` the Slack app posts to."""
+
     type: Literal["slack"]
+    channel: str | None = None
+
+
+class TeamsTargetModel(_UrlFromEnv):
+    type: Literal["teams"]
+
+
+class MattermostTargetModel(_UrlFromEnv):
+    type: Literal["mattermost"]
 
 
 class UserTargetModel(_Model):
@@ -116,8 +136,11 @@ TargetModel = Annotated[
     | ScheduleTargetModel
     | EmailTargetModel
     | SmsTargetModel
+    | VoiceTargetModel
     | WebhookTargetModel
-    | SlackTargetModel,
+    | SlackTargetModel
+    | TeamsTargetModel
+    | MattermostTargetModel,
     Field(discriminator="type"),
 ]
 
@@ -150,7 +173,7 @@ class ContactMethodModel(_Model):
     @field_validator("phone", mode="before")
     @classmethod
     def _quoted(cls, value: Any) -> Any:
-        return SmsTargetModel._quoted(value)
+        return _PhoneModel._quoted(value)
 
 
 class NotificationRuleModel(_Model):
@@ -409,12 +432,22 @@ class _Translation:
                 return EmailTarget(address)
             case SmsTargetModel(phone=phone):
                 return SmsTarget(phone)
+            case VoiceTargetModel(phone=phone):
+                return VoiceTarget(phone)
             case WebhookTargetModel():
                 url = self._url(where, model)
                 secret = self._one_of(where, "secret", model.secret, model.secret_env, _SECRET)
                 return WebhookTarget(url, secret)
+            case SlackTargetModel(channel=str() as channel):
+                if model.url is not None or model.url_env is not None:
+                    self._problems.append((f"{where} channel", "give a url or a channel, not both"))
+                return SlackTarget(channel=channel)
             case SlackTargetModel():
                 return SlackTarget(self._url(where, model))
+            case TeamsTargetModel():
+                return TeamsTarget(self._url(where, model))
+            case MattermostTargetModel():
+                return MattermostTarget(self._url(where, model))
 
     def _url(self, where: str, model: _UrlFromEnv) -> str:
         if model.url is None and model.url_env is None:
@@ -544,13 +577,20 @@ def _target_data(target: Target) -> dict[str, Any]:
             return {"type": "sms", "phone": phone}
         case WebhookTarget(url=url, secret=secret):
             return {"type": "webhook", "url": url} | ({} if secret is None else {"secret": secret})
-        case SlackTarget(url=url):
+        case SlackTarget(url=str() as url):
             return {"type": "slack", "url": url}
+        case SlackTarget(channel=channel):
+            return {"type": "slack", "channel": channel}
+        case TeamsTarget(url=url):
+            return {"type": "teams", "url": url}
+        case MattermostTarget(url=url):
+            return {"type": "mattermost", "url": url}
 
 
 def _holds_secret(policy: EscalationPolicy) -> bool:
     return any(
-        isinstance(target, SlackTarget)
+        (isinstance(target, SlackTarget) and target.url is not None)
+        or isinstance(target, TeamsTarget | MattermostTarget)
         or (isinstance(target, WebhookTarget) and target.secret is not None)
         for level in policy.levels
         for target in level.targets

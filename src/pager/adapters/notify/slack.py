@@ -29,8 +29,8 @@ class SlackChannel:
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
-        if not isinstance(target, SlackTarget):
-            raise wrong_target("Slack", target)
+        if not isinstance(target, SlackTarget) or target.url is None:
+            raise wrong_target("Slack incoming-webhook", target)
         if not self._allow_private:
             await refuse_private(target.url, "Slack")
         await post(

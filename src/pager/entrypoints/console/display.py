@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo
 from pager.application.queries import TimelineEntry
 from pager.domain.policy import (
     EmailTarget,
+    MattermostTarget,
     ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    TeamsTarget,
     UserTarget,
+    VoiceTarget,
     WebhookTarget,
 )
 
@@ -104,16 +107,32 @@ def target(value: Target | Mapping[str, Any]) -> str:
             return f"SMS {phone}"
         case WebhookTarget(url=url):
             return f"webhook {host(url)}"
+        case SlackTarget(channel=str() as channel):
+            return f"Slack channel {channel}"
         case SlackTarget(url=url):
-            return f"Slack {host(url)}"
+            return f"Slack {host(url or '')}"
+        case VoiceTarget(phone=phone):
+            return f"voice call {phone}"
+        case TeamsTarget(url=url):
+            return f"Teams {host(url)}"
+        case MattermostTarget(url=url):
+            return f"Mattermost {host(url)}"
         case {"type": "email", "address": address}:
             return f"email {address}"
         case {"type": "sms", "phone": phone}:
             return f"SMS {phone}"
         case {"type": "webhook", "url": url}:
             return f"webhook {host(str(url))}"
+        case {"type": "slack", "channel": str() as channel}:
+            return f"Slack channel {channel}"
         case {"type": "slack", "url": url}:
             return f"Slack {host(str(url))}"
+        case {"type": "voice", "phone": phone}:
+            return f"voice call {phone}"
+        case {"type": "teams", "url": url}:
+            return f"Teams {host(str(url))}"
+        case {"type": "mattermost", "url": url}:
+            return f"Mattermost {host(str(url))}"
         case UserTarget(user=user) | {"type": "user", "user": user}:
             return f"user {user}"
         case ScheduleTarget(schedule=schedule) | {"type": "schedule", "schedule": schedule}:
@@ -171,6 +190,12 @@ def timeline_line(entry: TimelineEntry) -> Line:
             )
         case "Acknowledged":
             return Line(entry.at, "ack", f"Acknowledged by {data.get('by')}")
+        case "Escalated":
+            return Line(
+                entry.at,
+                "warn",
+                f"Escalated by {data.get('by')} from level {data.get('level')}{_round(data)}",
+            )
         case "Unacknowledged":
             timeout = data.get("ack_timeout_seconds")
             detail = (
@@ -230,9 +255,15 @@ def _round(data: Mapping[str, Any]) -> str:
 def _attempt(entry: TimelineEntry) -> Line:
     data = entry.data
     channel = str(data.get("channel", "?"))
-    label = {"sms": "SMS", "email": "Email", "webhook": "Webhook", "slack": "Slack"}.get(
-        channel, channel
-    )
+    label = {
+        "sms": "SMS",
+        "email": "Email",
+        "voice": "Voice call",
+        "webhook": "Webhook",
+        "slack": "Slack",
+        "teams": "Teams",
+        "mattermost": "Mattermost",
+    }.get(channel, channel)
     attempt = data.get("attempt")
     error = str(data.get("error") or "")
     match data.get("outcome"):

@@ -26,10 +26,12 @@ from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    MattermostTarget,
     ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    TeamsTarget,
     UserTarget,
     VoiceTarget,
     WebhookTarget,
@@ -40,7 +42,17 @@ from pager.entrypoints.console.display import parse_timeout, timeout_input
 from pager.entrypoints.http.schemas import MAX_ACK_TIMEOUT_SECONDS, MAX_REPEAT
 
 T = TypeVar("T")
-TARGET_TYPES = ("user", "schedule", "email", "sms", "webhook", "slack")
+TARGET_TYPES = (
+    "user",
+    "schedule",
+    "email",
+    "sms",
+    "voice",
+    "webhook",
+    "slack",
+    "teams",
+    "mattermost",
+)
 MAX_LEVELS = 20
 MAX_TARGETS = 50
 MAX_NAME = 200
@@ -49,8 +61,11 @@ _MAX_VALUE = {
     "schedule": 63,
     "email": 254,
     "sms": 32,
+    "voice": 32,
     "webhook": 512,
     "slack": 512,
+    "teams": 512,
+    "mattermost": 512,
 }
 _MAX_SECRET = 256
 _LEVEL_FIELD = re.compile(r"level-(\d{1,4})-timeout")
@@ -263,7 +278,10 @@ def _target(
     draft: TargetDraft, secrets: Mapping[str, str], allow_private: bool
 ) -> tuple[Target | None, str | None]:
     if draft.type not in TARGET_TYPES:
-        return None, "choose a user, a schedule, email, SMS, webhook or Slack"
+        return (
+            None,
+            "choose a user, a schedule, email, SMS, voice, webhook, Slack, Teams or Mattermost",
+        )
     value = draft.value
     if not value:
         return None, {
@@ -271,6 +289,8 @@ def _target(
             "schedule": "enter the schedule's id",
             "email": "enter an email address",
             "sms": "enter a phone number such as +14155550100",
+            "voice": "enter a phone number such as +14155550100",
+            "slack": "enter the incoming webhook's URL, or the channel id the app posts to",
         }.get(draft.type, "enter the URL")
     if len(value) > _MAX_VALUE[draft.type]:
         return None, f"at most {_MAX_VALUE[draft.type]} characters"
@@ -284,15 +304,23 @@ def _target(
             target = EmailTarget(value)
         case "sms":
             target = SmsTarget(value.translate(_PHONE_PUNCTUATION))
+        case "voice":
+            target = VoiceTarget(value.translate(_PHONE_PUNCTUATION))
         case "webhook":
             secret, problem = _secret(draft, secrets)
             if problem is not None:
                 return None, problem
             target = WebhookTarget(value, secret)
-        case _:
+        case "teams":
+            target = TeamsTarget(value)
+        case "mattermost":
+            target = MattermostTarget(value)
+        case _ if value.lower().startswith(("http://", "https://")):
             target = SlackTarget(value)
+        case _:
+            target = SlackTarget(channel=value)
     problem = target_problem(target, allow_private=allow_private)
-    if problem is not None and draft.type == "sms":
+    if problem is not None and draft.type in ("sms", "voice"):
         problem = f"{value!r} is not a phone number in international form, such as +14155550100"
     return target, problem
 
@@ -303,7 +331,7 @@ def _target_draft(target: Target) -> TargetDraft:
             return TargetDraft("user", user)
         case ScheduleTarget(schedule=schedule):
             return TargetDraft("schedule", schedule)
-        case VoiceTarget(phone=phone):  # no policy names one yet: voice calls come later
+        case VoiceTarget(phone=phone):
             return TargetDraft("voice", phone)
         case EmailTarget(address=address):
             return TargetDraft("email", address)
@@ -311,8 +339,12 @@ def _target_draft(target: Target) -> TargetDraft:
             return TargetDraft("sms", phone)
         case WebhookTarget(url=url, secret=secret):
             return TargetDraft("webhook", url, kept=url if secret else "")
-        case SlackTarget(url=url):
-            return TargetDraft("slack", url)
+        case SlackTarget(url=url, channel=channel):
+            return TargetDraft("slack", url or channel or "")
+        case TeamsTarget(url=url):
+            return TargetDraft("teams", url)
+        case MattermostTarget(url=url):
+            return TargetDraft("mattermost", url)
 
 
 def _edit(items: list[T], verb: str, number: int) -> None:

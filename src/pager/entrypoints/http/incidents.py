@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from pager.domain.commands import Acknowledge, Resolve
+from pager.domain.commands import Acknowledge, Escalate, Resolve
 from pager.entrypoints.http.alerting import commit, commit_blocking, counted
 from pager.entrypoints.http.auth import Caller, UserCaller
 from pager.entrypoints.http.context import Context, context
@@ -84,6 +84,21 @@ def resolve(
     """Ends the incident; its service is healthy again. Resolving twice is harmless."""
     service_id = ctx.handlers.service_of(incident_id)
     commit_blocking(ctx, [Resolve(service_id, incident_id, _by(caller, body))])
+    return _detail(ctx, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/escalate",
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
+)
+def escalate(
+    incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
+) -> IncidentDetailOut:
+    """Pages the next level now, as if the current one had timed out; an acknowledged
+    incident is triggered again. A 409 once every level and round has been paged, or when
+    the incident is resolved."""
+    service_id = ctx.handlers.service_of(incident_id)
+    commit_blocking(ctx, [Escalate(service_id, incident_id, _by(caller, body))])
     return _detail(ctx, incident_id)
 
 

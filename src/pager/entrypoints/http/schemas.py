@@ -16,6 +16,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     JsonValue,
     StringConstraints,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -46,13 +47,16 @@ from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
     E164_PATTERN,
     EMAIL_PATTERN,
+    SLACK_CHANNEL_PATTERN,
     EmailTarget,
     EscalationPolicy,
     Level,
+    MattermostTarget,
     ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    TeamsTarget,
     UserTarget,
     VoiceTarget,
     WebhookTarget,
@@ -132,6 +136,7 @@ Phone = Annotated[
     Stated(f"^{E164_PATTERN.pattern}$"),
 ]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=256), Storable, Stated(NO_NUL)]
+SlackChannel = Annotated[str, StringConstraints(pattern=f"^{SLACK_CHANNEL_PATTERN.pattern}$")]
 # The accounts take an address with spaces around it, and a token name too (stripped).
 Email = Annotated[
     str,
@@ -397,9 +402,52 @@ class WebhookTargetIn(Request):
     secret: Secret | None = None
 
 
+class VoiceTargetIn(Request):
+    type: Literal["voice"]
+    phone: Phone = Field(
+        description="Called through Twilio: press 1 to acknowledge, 2 to escalate."
+    )
+
+
+def _one_of_url_or_channel(schema: dict[str, Any]) -> None:
+    """Stated as the check below makes it: exactly one of the two, neither of them null."""
+    properties = schema["properties"]
+    for name in ("url", "channel"):
+        stated = dict(properties[name])
+        kinds = [kind for kind in stated.pop("anyOf") if kind.get("type") != "null"]
+        stated.pop("default", None)
+        properties[name] = kinds[0] | stated
+    schema["oneOf"] = [{"required": ["url"]}, {"required": ["channel"]}]
+
+
 class SlackTargetIn(Request):
+    """One of `url` (an incoming webhook: a message with the ack link) or `channel` (the
+    Slack app posts with its bot token: a message with Acknowledge / Resolve / Escalate)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_url_or_channel)
+
     type: Literal["slack"]
-    url: Url = Field(description=PRIVATE_URL)
+    url: Url | None = Field(default=None, description=PRIVATE_URL)
+    channel: SlackChannel | None = Field(
+        default=None, description="A channel id (C..., G... or D...) the Slack app posts to."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SlackTargetIn:
+        given = {"url", "channel"} & self.model_fields_set
+        if len(given) != 1 or getattr(self, given.pop()) is None:
+            raise ValueError("a Slack target has either a url (incoming webhook) or a channel")
+        return self
+
+
+class TeamsTargetIn(Request):
+    type: Literal["teams"]
+    url: Url = Field(description="A Teams channel's incoming webhook. " + PRIVATE_URL)
+
+
+class MattermostTargetIn(Request):
+    type: Literal["mattermost"]
+    url: Url = Field(description="A Mattermost channel's incoming webhook. " + PRIVATE_URL)
 
 
 class UserTargetIn(Request):
@@ -415,7 +463,15 @@ class ScheduleTargetIn(Request):
 
 
 AnyTargetIn = (
-    UserTargetIn | ScheduleTargetIn | EmailTargetIn | SmsTargetIn | WebhookTargetIn | SlackTargetIn
+    UserTargetIn
+    | ScheduleTargetIn
+    | EmailTargetIn
+    | SmsTargetIn
+    | VoiceTargetIn
+    | WebhookTargetIn
+    | SlackTargetIn
+    | TeamsTargetIn
+    | MattermostTargetIn
 )
 TargetIn = Annotated[AnyTargetIn, Field(discriminator="type")]
 
@@ -460,10 +516,16 @@ def _target(target: AnyTargetIn) -> Target:
             return EmailTarget(target.address)
         case SmsTargetIn():
             return SmsTarget(target.phone)
+        case VoiceTargetIn():
+            return VoiceTarget(target.phone)
         case WebhookTargetIn():
             return WebhookTarget(target.url, target.secret)
         case SlackTargetIn():
-            return SlackTarget(target.url)
+            return SlackTarget(target.url, target.channel)
+        case TeamsTargetIn():
+            return TeamsTarget(target.url)
+        case MattermostTargetIn():
+            return MattermostTarget(target.url)
 
 
 class EmailTargetOut(BaseModel):
@@ -486,6 +548,17 @@ class WebhookTargetOut(BaseModel):
 
 class SlackTargetOut(BaseModel):
     type: Literal["slack"]
+    url: str | None = None
+    channel: str | None = None
+
+
+class TeamsTargetOut(BaseModel):
+    type: Literal["teams"]
+    url: str
+
+
+class MattermostTargetOut(BaseModel):
+    type: Literal["mattermost"]
     url: str
 
 
@@ -512,6 +585,8 @@ AnyTargetOut = (
     | VoiceTargetOut
     | WebhookTargetOut
     | SlackTargetOut
+    | TeamsTargetOut
+    | MattermostTargetOut
 )
 TargetOut = Annotated[AnyTargetOut, Field(discriminator="type")]
 
@@ -568,7 +643,11 @@ def _target_out(target: Target, secrets: bool) -> AnyTargetOut:
                 secret = REDACTED
             return WebhookTargetOut(type="webhook", url=target.url, secret=secret)
         case SlackTarget():
-            return SlackTargetOut(type="slack", url=target.url)
+            return SlackTargetOut(type="slack", url=target.url, channel=target.channel)
+        case TeamsTarget():
+            return TeamsTargetOut(type="teams", url=target.url)
+        case MattermostTarget():
+            return MattermostTargetOut(type="mattermost", url=target.url)
 
 
 class PolicyList(BaseModel):
