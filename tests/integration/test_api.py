@@ -332,3 +332,35 @@ def test_an_opsgenie_request_is_polled_at_any_process(sqlite_url: str, clock: Fa
     assert polled.json()["data"]["alias"] == "disk"
     for container in (first, second):
         container.engine.dispose()
+
+
+def test_escalating_pages_the_next_level_now_and_is_a_409_past_the_last(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    incident_id = client.post("/api/v1/alerts", json={"service": "db", "message": "x"}).json()[
+        "incident_id"
+    ]
+    client.post(f"/api/v1/incidents/{incident_id}/acknowledge")
+
+    answer = client.post(f"/api/v1/incidents/{incident_id}/escalate", json={"by": "alice"})
+
+    assert answer.status_code == 200
+    incident = answer.json()
+    assert (incident["status"], incident["level"]) == ("triggered", 2)
+    with engine.connect() as conn:
+        paged = conn.execute(
+            sa.select(t.notifications.c.level, t.notifications.c.target_key).where(
+                t.notifications.c.incident_id == incident_id, t.notifications.c.level == 2
+            )
+        ).all()
+    assert [tuple(row) for row in paged] == [(2, "email:bob@example.com")]
+    types = [
+        event["type"] for event in client.get(f"/api/v1/incidents/{incident_id}").json()["timeline"]
+    ]
+    assert "Escalated" in types
+
+    last = client.post(f"/api/v1/incidents/{incident_id}/escalate")
+    assert last.status_code == 409
+    assert "no next level" in last.json()["error"]["message"]
+    client.post(f"/api/v1/incidents/{incident_id}/resolve")
+    assert client.post(f"/api/v1/incidents/{incident_id}/escalate").status_code == 409

@@ -472,8 +472,8 @@ def test_an_invalid_file_is_refused_whole_naming_each_place(pagerd: Pagerd, db: 
     assert err.splitlines()[1:] == [
         "  escalation policy ops level 2 target 2 phone: write the number in quotes, such as "
         '"+14155550100": YAML reads an unquoted +14155550100 as a number',
-        "  escalation policy ops level 2 target 3: type must be one of email, sms, voice, webhook, slack, teams, "
-        "mattermost",
+        "  escalation policy ops level 2 target 3: type must be one of email, sms, voice, "
+        "webhook, slack, teams, mattermost",
         "  escalation policy Bad_Id name: must not be empty",
         "  service web owner: is not a known field",
         "  user alice@example.com role: input should be 'admin' or 'responder'",

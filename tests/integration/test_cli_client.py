@@ -27,6 +27,8 @@ CONFIG = dedent(
         levels:
           - ack_timeout_seconds: 3600
             targets: [{type: email, address: oncall@example.com}]
+          - ack_timeout_seconds: 3600
+            targets: [{type: email, address: lead@example.com}]
     services:
       - {id: api, name: Public API, escalation_policy: ops}
       - {id: db, name: Database, escalation_policy: ops}
@@ -144,6 +146,18 @@ def test_ack_by_someone_else_and_twice(cli: Pagerd) -> None:
         f"incident {incident} of db acknowledged by dba on call\n"
     )
     assert ok(cli("ack", incident)) == f"incident {incident} of db acknowledged by dba on call\n"
+    ok(cli("healthy", "db"))
+
+
+def test_escalate_pages_the_next_level_and_says_when_there_is_none(cli: Pagerd) -> None:
+    incident = ok(cli("alert", "db", "disk full")).split()[-1]
+    assert ok(cli("escalate", incident[:8], "--by", "dba on call")) == (
+        f"incident {incident} of db escalated to level 2\n"
+    )
+    assert refused(cli("escalate", incident)) == (
+        f"pagerd: incident '{incident}' has paged every level of its policy: there is no next "
+        "level to escalate to (it stays open)"
+    )
     ok(cli("healthy", "db"))
 
 

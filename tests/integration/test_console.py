@@ -522,6 +522,26 @@ def test_responders_acknowledge_resolve_and_mark_healthy(console: Console) -> No
     assert "Database is marked healthy." in console.responder.get("/").text
 
 
+def test_responders_escalate_to_the_next_level_until_there_is_none(console: Console) -> None:
+    incident_id = console.open_incident()
+    assert (
+        f'action="/incidents/{incident_id}/escalate"'
+        in console.responder.get(f"/incidents/{incident_id}").text
+    )
+    named = f"Database: “disk full” ({incident_id[:8]})"
+
+    console.responder.post(f"/incidents/{incident_id}/escalate")
+    page = console.responder.get(f"/incidents/{incident_id}").text
+    assert f"Escalated {named}: level 2 is being paged." in page
+    assert f"Escalated by {RESPONDER} from level 1" in page
+
+    console.responder.post(f"/incidents/{incident_id}/escalate")
+    assert f"{named} has paged every level" in console.responder.get("/").text
+    console.app.handlers.resolve(incident_id, "someone")
+    console.responder.post(f"/incidents/{incident_id}/escalate")
+    assert f"{named} was already resolved." in console.responder.get("/").text
+
+
 def test_acknowledging_a_resolved_incident_says_so(console: Console) -> None:
     incident_id = console.open_incident()
     console.app.handlers.resolve(incident_id, "someone")

@@ -198,6 +198,36 @@ def ack(
     )
 
 
+@commands.command("escalate")
+def escalate(
+    incident: Annotated[
+        str,
+        typer.Argument(help="The incident's id, or the start of it that `pagerd status` shows."),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who escalates; the token's user by default."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Page the next level of an incident now, without waiting for its timeout.
+
+    An acknowledged incident is triggered again. Refused once every level has been paged.
+    """
+    pager = PagerClient(url, token)
+    incident_id = _incident_id(pager, incident)
+    path = f"/api/v1/incidents/{quote(incident_id, safe='')}/escalate"
+    answer = pager.call("POST", path, {"by": by} if by else {})
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(
+        f"incident {answer['id']} of {answer['service']} escalated to level {answer['level']}"
+    )
+
+
 @commands.command("healthy")
 def healthy(
     service: Annotated[str, typer.Argument(help="The service's id.")],

@@ -9,7 +9,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from pager.application.queries import IncidentView, ServiceView
-from pager.domain.errors import IncidentAlreadyResolved
+from pager.domain.errors import IncidentAlreadyResolved, NothingToEscalateTo
 from pager.domain.policy import ID_PATTERN
 from pager.entrypoints.console import timeline, web
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
@@ -109,6 +109,26 @@ def resolve(
     which = named(c, incident_id)
     message = f"Resolved {which}." if outcome.events else f"{which} was already resolved."
     web.session_of(request).flash(message)
+    return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
+
+
+@router.post("/incidents/{incident_id}/escalate")
+def escalate(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    incident_id = checked_id(incident_id)
+    session = web.session_of(request)
+    which = named(c, incident_id)
+    try:
+        c.handlers.escalate(incident_id, user.email)
+    except IncidentAlreadyResolved:
+        session.flash(f"{which} was already resolved.", "error")
+    except NothingToEscalateTo:
+        session.flash(f"{which} has paged every level: there is no next level.", "error")
+    else:
+        detail = c.queries.incident(incident_id)
+        level = detail.incident.level if detail else "the next"
+        session.flash(f"Escalated {which}: level {level} is being paged.")
     return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
 
 
