@@ -30,6 +30,7 @@ from pager.domain.commands import (
     DefinePolicy,
     DefineService,
     DeleteService,
+    Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
@@ -42,6 +43,7 @@ from pager.domain.commands import (
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
+    NothingToEscalateTo,
     ServiceNotFound,
     ValidationFailed,
 )
@@ -49,6 +51,7 @@ from pager.domain.events import (
     Acknowledged,
     AlertAttached,
     ChangeReported,
+    Escalated,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
@@ -286,6 +289,28 @@ class EscalationMachine(RuleBasedStateMachine):
         )
 
     @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def escalate(self, service: str, data: st.DataObject) -> None:
+        incident_id = self.some_incident_of(service, data)
+        before = self.snapshots[service].incident
+        command = Escalate(service, incident_id, "carol")
+        if before is None or before.id != incident_id:
+            self.run_expecting(IncidentAlreadyResolved, command)
+            return
+        policy = self.policy_for(self.snapshots[service].policy_id)
+        assert policy is not None
+        last = before.level >= len(policy.levels) and before.round > policy.repeat
+        if before.exhausted or last:
+            self.run_expecting(NothingToEscalateTo, command)
+            return
+        events = self.run(service, command)
+        assert events[0] == Escalated(incident_id, "carol", before.level, before.round, self.now)
+        assert isinstance(events[1], LevelNotified)
+        after = self.snapshots[service].incident
+        assert after is not None
+        assert after.acknowledged_by is None
+        assert after.status == "triggered"
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
     def add_note(self, service: str, data: st.DataObject) -> None:
         ever = self.incidents[service]
         if not ever:
@@ -485,7 +510,7 @@ class EscalationMachine(RuleBasedStateMachine):
                 match event:
                     case Acknowledged():
                         acknowledged.add(event.incident_id)
-                    case Unacknowledged():
+                    case Unacknowledged() | Escalated():
                         acknowledged.discard(event.incident_id)
                     case IncidentResolved():
                         done.add(event.incident_id)
