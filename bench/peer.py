@@ -1,8 +1,10 @@
 """Pager against Prometheus Alertmanager 0.25, side by side: alerts/s, p50/p99 latency.
 
     python -m bench.peer [--quick] [--rounds N] [--seconds S] [--pairing P] [--profile DIR]
+                         [--generator aiohttp|wrk]
 
-One load generator (`bench.ingest`'s: aiohttp on uvloop, closed loop), 8 connections, on
+One load generator (`bench.ingest`'s: aiohttp on uvloop, closed loop; or `bench.wrk`'s, the
+same requests sent by wrk at a fraction of the CPU), 8 connections, on
 this machine, Alertmanager being Debian's `prometheus-alertmanager`. Three pairings: Pager's
 `POST /api/v1/alerts` at one alert per request against Alertmanager's `POST /api/v2/alerts`
 at one per request; Pager's `POST /integrations/alertmanager` with webhooks of 100 new
@@ -39,6 +41,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from bench import wrk
 from bench.harness import (
     Process,
     Seeded,
@@ -229,6 +232,7 @@ def measure(
     seconds: float,
     profile: Callable[[list[int], str], AbstractContextManager[object]] | None,
     label: str,
+    generator: str = "aiohttp",
 ) -> Side:
     """One measurement on a fresh server (`target`: "pager" or "alertmanager"); then the CPU
     the server and the load generator spent per alert while the clock ran."""
@@ -251,14 +255,22 @@ def measure(
         )
         with spy, by_thread:
             accepted = 202 if is_pager else 200
-            result = run(name, [server.url], make, requests, CONNECTIONS, seconds, accepted, mark)
-            mark()
+            if generator == "wrk":
+                mark()
+                result, client = wrk.run(name, server.url, make(), CONNECTIONS, seconds, accepted)
+                mark()
+                marks[1] = (marks[1][0], marks[0][1] + client)
+            else:
+                result = run(
+                    name, [server.url], make, requests, CONNECTIONS, seconds, accepted, mark
+                )
+                mark()
             print(result.line(), flush=True)
     (server_before, client_before), (server_after, client_after) = marks
     alerts = max(result.alerts, 1)
     cpu = (server_after - server_before) / alerts * 1e6
     print(
-        f"  CPU per alert: {TARGETS[target]} {cpu:.0f} µs, load generator "
+        f"  CPU per alert: {TARGETS[target]} {cpu:.0f} µs, load generator ({generator}) "
         f"{(client_after - client_before) / alerts * 1e6:.0f} µs; {result.seconds:.1f} s",
         flush=True,
     )
@@ -271,16 +283,20 @@ def bench(
     quick: bool,
     pairings: list[str],
     profile: Callable[[list[int], str], AbstractContextManager[object]] | None = None,
+    generator: str = "aiohttp",
 ) -> list[Measured]:
     """The load generator's ceiling, then `rounds` rounds of each pairing, Pager and
     Alertmanager taking turns."""
-    print(ceiling(quick, CONNECTIONS).line(), flush=True)
+    if generator == "aiohttp":
+        print(ceiling(quick, CONNECTIONS).line(), flush=True)
     measured = []
     for n in range(rounds):
         for pairing in pairings:
             order = ("pager", "alertmanager") if n % 2 == 0 else ("alertmanager", "pager")
             got = {
-                target: measure(target, pairing, seconds, profile, f"peer-{pairing}-{n + 1}")
+                target: measure(
+                    target, pairing, seconds, profile, f"peer-{pairing}-{n + 1}", generator
+                )
                 for target in order
             }
             measured.append(Measured(pairing, got["pager"], got["alertmanager"]))
@@ -343,6 +359,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="DIR", help="record a py-spy profile of the Pager process here"
     )
+    parser.add_argument(
+        "--generator",
+        choices=("wrk", "aiohttp"),
+        help="the load generator: bench.ingest's (aiohttp, the default) or wrk",
+    )
     args = parser.parse_args()
     if shutil.which(ALERTMANAGER) is None:
         sys.exit(f"{ALERTMANAGER} is missing: apt-get install prometheus-alertmanager")
@@ -350,7 +371,12 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 2)
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     profile = partial(py_spy, Path(args.profile)) if args.profile else None
-    summary(bench(rounds, seconds, args.quick, args.pairing or list(PAIRINGS), profile))
+    generator = args.generator or "aiohttp"
+    if generator == "wrk" and not wrk.available():
+        sys.exit("wrk is missing: apt-get install wrk")
+    print(f"# load generator: {generator}", flush=True)
+    pairings = args.pairing or list(PAIRINGS)
+    summary(bench(rounds, seconds, args.quick, pairings, profile, generator))
 
 
 if __name__ == "__main__":
