@@ -18,8 +18,10 @@ from pager.adapters.handoff import Handoff
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.notify.email import SmtpChannel, SmtpSettings
 from pager.adapters.notify.log import LogChannel
+from pager.adapters.notify.mattermost import MattermostChannel
 from pager.adapters.notify.slack import SlackChannel
 from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
+from pager.adapters.notify.teams import TeamsChannel
 from pager.adapters.notify.webhook import WebhookChannel
 from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.api_tokens import SqlApiTokens
@@ -173,7 +175,7 @@ def bootstrap(
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
     """Email and SMS go to the log until they are configured (said once, in one line);
-    webhooks and Slack need no configuration of their own."""
+    webhooks, Slack, Teams and Mattermost need no configuration of their own."""
     log = LogChannel()
     email: Channel = _smtp_channel(settings, keep_alive=True) or log
     sms: Channel = _twilio_channel(settings) or log
@@ -196,6 +198,8 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
         "sms": sms,
         "webhook": WebhookChannel(allow_private=private),
         "slack": SlackChannel(allow_private=private),
+        "teams": TeamsChannel(allow_private=private),
+        "mattermost": MattermostChannel(allow_private=private),
     }
 
 

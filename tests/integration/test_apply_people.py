@@ -230,3 +230,30 @@ def test_an_export_of_a_database_from_before_people_still_applies(
     copy = CliRunner().invoke(app, ["apply", "-f", "-"], input=exported, env=env)
     assert copy.exit_code == 0, copy.output
     assert "applied: 4 created" in copy.stdout
+
+
+def test_a_repeating_rule_applies_exports_and_round_trips(pagerd: Pagerd, engine: Engine) -> None:
+    repeating = PEOPLE.replace(
+        "{delay_minutes: 0, contact_method: phone}",
+        "{delay_minutes: 0, contact_method: phone, repeat_every_minutes: 5}",
+    )
+    ok(pagerd("apply", "-f", "FILE", yaml=PEOPLE))
+    out = ok(pagerd("apply", "-f", "FILE", yaml=repeating))
+    assert out.splitlines()[0] == (
+        "~ update user alice@example.com: notification rules: phone after 0 min, mail after "
+        "5 min -> phone after 0 min, every 5 min, mail after 5 min"
+    )
+    assert accounts(engine).profile("alice@example.com").rules == (
+        NotificationRule(0, "phone", 5),
+        NotificationRule(5, "mail"),
+    )
+    exported = ok(pagerd("export"))
+    assert "{delay_minutes: 0, contact_method: phone, repeat_every_minutes: 5}" in exported
+    assert "{delay_minutes: 5, contact_method: mail}" in exported  # no repeat: not written
+    assert ok(pagerd("apply", "--prune", "-f", "FILE", yaml=exported)) == "no changes\n"
+
+    too_slow = repeating.replace("every_minutes: 5", "every_minutes: 90")
+    err = refused(pagerd("apply", "-f", "FILE", yaml=too_slow))
+    assert err.splitlines()[1:] == [
+        "  user alice@example.com notification rule 1 repeat_every_minutes: must be from 1 to 60"
+    ]

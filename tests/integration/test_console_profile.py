@@ -172,6 +172,39 @@ def test_rules_are_added_and_removed_and_a_removed_method_takes_its_rules(
     assert [m.id for m in profile(console).contact_methods] == ["sms"]
 
 
+def test_a_repeating_rule_is_added_shown_and_removed(console: Console) -> None:
+    console.app.accounts.set_profile(
+        RESPONDER, contact_methods=(ContactMethod("call", "voice", PHONE),)
+    )
+    browser = console.responder
+    base = f"/profile/{RESPONDER}"
+    rule = {"contact_method": "call", "delay": "2", "repeat": "5"}
+    assert browser.post(f"{base}/rules", rule).status_code == 303
+    assert profile(console).rules == (NotificationRule(2, "call", 5),)
+    page = browser.get(base).text
+    assert "Voice call +14155550100 after 2 min, then every 5 min until acknowledged" in page
+
+    for wrong in ("0", "61", "often"):
+        answer = browser.post(f"{base}/rules", {**rule, "repeat": wrong})
+        assert answer.status_code == 422
+        assert "blank, or a whole number of minutes from 1 to 60" in answer.text
+        assert (
+            'id="rule-repeat" name="repeat" class="short" inputmode="numeric" value="' + wrong
+            in (answer.text)
+        )
+    assert len(profile(console).rules) == 1
+
+    once = {
+        "index": "1",
+        "contact_method": "call",
+        "delay": "2",
+    }  # the rule as if it did not repeat
+    browser.post(f"{base}/rules/delete", once)
+    assert "the rules changed meanwhile: look again" in flashes(browser.get(base).text)
+    browser.post(f"{base}/rules/delete", {**once, "repeat": "5"})
+    assert profile(console).rules == ()
+
+
 def test_name_and_time_zone_are_saved_and_times_are_shown_in_it(console: Console) -> None:
     browser = console.responder
     base = f"/profile/{RESPONDER}"

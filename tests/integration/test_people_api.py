@@ -65,6 +65,9 @@ def test_put_creates_then_replaces_a_user_and_get_shows_them(client: TestClient)
             {"id": "mail", "type": "email", "address": "alice@example.com", "enabled": True},
             {"id": "desk", "type": "voice", "phone": "+14155550101", "enabled": False},
         ],
+        "notification_rules": [
+            {**rule, "repeat_every_minutes": None} for rule in PROFILE["notification_rules"]
+        ],
     }
     assert client.get(ALICE).json() == body
     assert client.get("/api/v1/users/ALICE@example.com").json() == body
@@ -116,6 +119,12 @@ def test_what_the_domain_refuses_is_named_and_nothing_is_changed(client: TestCli
         ({"contact_methods": [{"id": "m", "type": "pager", "address": "x@y.io"}]}, "methods"),
         ({"notification_rules": [{"delay_minutes": -1, "contact_method": "phone"}]}, "delay"),
         ({"notification_rules": [{"delay_minutes": "1", "contact_method": "phone"}]}, "delay"),
+        ({"notification_rules": [{"delay_minutes": 0, "contact_method": "phone",
+                                  "repeat_every_minutes": 0}]}, "repeat_every_minutes"),
+        ({"notification_rules": [{"delay_minutes": 0, "contact_method": "phone",
+                                  "repeat_every_minutes": 61}]}, "repeat_every_minutes"),
+        ({"notification_rules": [{"delay_minutes": 0, "contact_method": "phone",
+                                  "repeat_every_minutes": 2.5}]}, "repeat_every_minutes"),
         ({"name": "Alice\u202eecila"}, "name"),
         ({"role": "owner"}, "role"),
         ({"password": "short"}, "password"),
@@ -129,6 +138,17 @@ def test_bad_input_is_a_422_naming_the_field(
     assert answer.status_code == 422, answer.text
     assert any(field in where for where in fields(answer)), fields(answer)
     assert client.get(ALICE).status_code == 404
+
+
+def test_a_repeating_rule_is_kept_and_shown(client: TestClient) -> None:
+    rules = [
+        {"delay_minutes": 0, "contact_method": "mail", "repeat_every_minutes": None},
+        {"delay_minutes": 2, "contact_method": "phone", "repeat_every_minutes": 5},
+    ]
+    made = client.put(ALICE, json={**PROFILE, "notification_rules": rules})
+    assert made.status_code == 201, made.text
+    assert made.json()["notification_rules"] == rules
+    assert client.get(ALICE).json()["notification_rules"] == rules
 
 
 def test_users_change_their_own_profile_and_nothing_else(client: TestClient) -> None:

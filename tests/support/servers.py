@@ -614,3 +614,126 @@ class SlackReceiver(HttpServer):
         if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
             return Reply.text(400, "invalid_payload")
         return Reply.text(200, "ok")
+
+
+# What a Teams webhook checks of an Adaptive Card 1.4 before it posts it: the required
+# properties of each element Pager sends (adaptivecards.io/explorer).
+_CARD_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "TextBlock": ("text",),
+    "FactSet": ("facts",),
+    "Action.OpenUrl": ("url",),
+}
+
+
+def adaptive_card_problem(message: Any) -> str | None:
+    """Why a Teams webhook would refuse `message`, or None when the card is well formed."""
+    if not isinstance(message, dict) or message.get("type") != "message":
+        return 'the "type" field must be "message"'
+    attachments = message.get("attachments")
+    if not isinstance(attachments, list) or not attachments:
+        return '"attachments" must be a list of cards'
+    for attachment in attachments:
+        if attachment.get("contentType") != "application/vnd.microsoft.card.adaptive":
+            return "contentType must be application/vnd.microsoft.card.adaptive"
+        card = attachment.get("content")
+        if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
+            return "content.type must be AdaptiveCard"
+        if not isinstance(card.get("version"), str):
+            return "content.version is required"
+        body, actions = card.get("body", []), card.get("actions", [])
+        if not isinstance(body, list) or not isinstance(actions, list):
+            return "body and actions must be lists"
+        for element in (*body, *actions):
+            kind = element.get("type") if isinstance(element, dict) else None
+            if kind not in _CARD_ELEMENTS:
+                return f"unknown element type {kind!r}"
+            missing = [name for name in _CARD_ELEMENTS[kind] if not element.get(name)]
+            if missing:
+                return f"{kind} requires {', '.join(missing)}"
+            if kind == "FactSet" and not all(
+                isinstance(f, dict)
+                and isinstance(f.get("title"), str)
+                and isinstance(f.get("value"), str)
+                for f in element["facts"]
+            ):
+                return "each fact requires a title and a value"
+    return None
+
+
+class TeamsReceiver(HttpServer):
+    """A Teams incoming webhook at `hook_url`; answers like a connector: 200 `1`, 404 for
+    another path (a removed webhook), 400 with the reason for a message that is not a
+    well-formed Adaptive Card. `cards` are the cards of the messages it took."""
+
+    HOOK_PATH = "/webhookb2/00000000-0000-0000-0000-000000000000/IncomingWebhook/SECRETx/0"
+    THROTTLED = (
+        "Webhook message delivery failed with error: Microsoft Teams endpoint returned "
+        "HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=1"
+    )
+
+    @property
+    def hook_url(self) -> str:
+        return self.url + self.HOOK_PATH
+
+    @property
+    def cards(self) -> list[dict[str, Any]]:
+        return [
+            a["content"]
+            for r in self.requests
+            if r.path == self.HOOK_PATH and adaptive_card_problem(_json_or_none(r.body)) is None
+            for a in r.json()["attachments"]
+        ]
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        if request.path != self.HOOK_PATH or request.method != "POST":
+            return Reply.text(404, "Webhook not found")
+        message = _json_or_none(request.body)
+        if message is None:
+            return Reply.text(400, "Bad payload received by generic incoming webhook.")
+        problem = adaptive_card_problem(message)
+        if problem is not None:
+            return Reply.text(400, f"Bad request: {problem}")
+        return Reply.text(200, "1")
+
+
+class MattermostReceiver(HttpServer):
+    """A Mattermost incoming webhook at `hook_url`; answers like Mattermost: 200 `ok`, and
+    400 with its JSON error for another path (`Invalid webhook.`), a body that is not JSON
+    or one with neither text nor attachments."""
+
+    HOOK_PATH = "/hooks/ewxjdnwk8pnhbqm3pfrzjfeyqr"
+
+    @property
+    def hook_url(self) -> str:
+        return self.url + self.HOOK_PATH
+
+    @staticmethod
+    def error(status: int, error_id: str, message: str) -> Reply:
+        """An error in Mattermost's shape (model.AppError)."""
+        data = {
+            "id": error_id,
+            "message": message,
+            "detailed_error": "",
+            "request_id": uuid.uuid4().hex[:26],
+            "status_code": status,
+        }
+        return Reply.json(status, data)
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        if request.path != self.HOOK_PATH or request.method != "POST":
+            return self.error(400, "web.incoming_webhook.invalid.app_error", "Invalid webhook.")
+        payload = _json_or_none(request.body)
+        if not isinstance(payload, dict):
+            return self.error(
+                400, "web.incoming_webhook.parse.app_error", "Unable to parse incoming data."
+            )
+        if not payload.get("text") and not payload.get("attachments"):
+            return self.error(400, "web.incoming_webhook.text.app_error", "No text specified.")
+        return Reply.text(200, "ok")
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

@@ -571,7 +571,14 @@ def _profile_differences(before: Person, after: Person) -> list[str]:
 def _rules_text(rules: tuple[NotificationRule, ...]) -> str:
     if not rules:
         return "none"
-    return ", ".join(f"{r.contact_method} after {r.delay_minutes} min" for r in rules)
+    return ", ".join(_rule_text(r) for r in rules)
+
+
+def _rule_text(rule: NotificationRule) -> str:
+    text = f"{rule.contact_method} after {rule.delay_minutes} min"
+    if rule.repeat_every_minutes is not None:
+        text += f", every {rule.repeat_every_minutes} min"
+    return text
 
 
 def _service_differences(before: ServiceSpec, after: ServiceSpec) -> tuple[str, ...]:

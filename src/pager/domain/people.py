@@ -27,6 +27,12 @@ MAX_NAME_LENGTH = 200
 MAX_CONTACT_METHODS = 20
 MAX_RULES = 50
 MAX_DELAY_MINUTES = 24 * 60
+MAX_REPEAT_MINUTES = 60
+# Pages a repeating rule makes per step, the first included, unless an acknowledgement
+# cancels the rest first: at the 1-minute bound, ten calls in nine minutes, by when the next
+# level is usually paging too; at the 60-minute bound, nine hours. It bounds what one step
+# writes (MAX_RULES x this many pages for one person) and what a forgotten phone rings.
+MAX_REPEATS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +58,13 @@ class ContactMethod:
 
 @dataclass(frozen=True, slots=True)
 class NotificationRule:
-    """When paged for a level: this method, `delay_minutes` after the step."""
+    """When paged for a level: this method, `delay_minutes` after the step; with
+    `repeat_every_minutes`, again that often after it (MAX_REPEATS pages in all) until the
+    incident is acknowledged: "call me until I answer"."""
 
     delay_minutes: int
     contact_method: str
+    repeat_every_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,27 +84,41 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class PersonalPage:
-    """One page a person's rules ask for: by `method`, `delay_minutes` after the step."""
+    """One page a person's rules ask for: by `method`, `delay_minutes` after the step, and
+    every `repeat_minutes` after that when the rule repeats."""
 
     method: ContactMethod
     delay_minutes: int
+    repeat_minutes: int | None = None
+
+    @property
+    def precedence(self) -> tuple[int, bool, int]:
+        return urgency(self.delay_minutes, self.repeat_minutes)
+
+
+def urgency(delay: int, repeat: int | None) -> tuple[int, bool, int]:
+    """What orders two pages to one address, the one to keep first: the earlier; on a tie,
+    one that repeats, the more often the sooner."""
+    return delay, repeat is None, repeat or 0
 
 
 def personal_pages(person: Person) -> tuple[PersonalPage, ...]:
     """What paging `person` for a level means: each rule whose method is enabled, in rule
-    order, once per method (the earliest delay when two rules name one method); a person
-    without rules gets every enabled method at once. Empty when nothing is enabled."""
+    order, once per method (when two rules name one method, the earliest; on a tie, the one
+    that repeats, more often); a person without rules gets every enabled method at once.
+    Empty when nothing is enabled."""
     if not person.rules:
         return tuple(PersonalPage(m, 0) for m in person.contact_methods if m.enabled)
-    earliest: dict[str, PersonalPage] = {}
+    chosen: dict[str, PersonalPage] = {}
     for rule in person.rules:
         method = person.method(rule.contact_method)
         if method is None or not method.enabled:
             continue
-        known = earliest.get(method.id)
-        if known is None or rule.delay_minutes < known.delay_minutes:
-            earliest[method.id] = PersonalPage(method, rule.delay_minutes)
-    return tuple(sorted(earliest.values(), key=lambda page: page.delay_minutes))
+        page = PersonalPage(method, rule.delay_minutes, rule.repeat_every_minutes)
+        known = chosen.get(method.id)
+        if known is None or page.precedence < known.precedence:
+            chosen[method.id] = page
+    return tuple(sorted(chosen.values(), key=lambda page: page.delay_minutes))
 
 
 @cache
@@ -136,6 +159,11 @@ def validate_person(person: Person) -> Person:
         where = f"notification rule {number}"
         if not 0 <= rule.delay_minutes <= MAX_DELAY_MINUTES:
             problems.append((f"{where} delay_minutes", f"must be from 0 to {MAX_DELAY_MINUTES}"))
+        repeat = rule.repeat_every_minutes
+        if repeat is not None and not 1 <= repeat <= MAX_REPEAT_MINUTES:
+            problems.append(
+                (f"{where} repeat_every_minutes", f"must be from 1 to {MAX_REPEAT_MINUTES}")
+            )
         if rule.contact_method not in seen:
             problems.append(
                 (f"{where} contact_method", f"{rule.contact_method!r} is not one of theirs")

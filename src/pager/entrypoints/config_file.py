@@ -179,6 +179,7 @@ class ContactMethodModel(_Model):
 class NotificationRuleModel(_Model):
     delay_minutes: int
     contact_method: str
+    repeat_every_minutes: int | None = None
 
 
 class UserModel(_Model):
@@ -493,7 +494,7 @@ class _Translation:
             notification_rules=None
             if model.notification_rules is None
             else tuple(
-                NotificationRule(r.delay_minutes, r.contact_method)
+                NotificationRule(r.delay_minutes, r.contact_method, r.repeat_every_minutes)
                 for r in model.notification_rules
             ),
         )
@@ -556,10 +557,17 @@ def _user_data(user: UserSpec) -> dict[str, Any]:
             for m in user.contact_methods
         ]
     if user.notification_rules is not None:
-        data["notification_rules"] = [
-            {"delay_minutes": r.delay_minutes, "contact_method": r.contact_method}
-            for r in user.notification_rules
-        ]
+        data["notification_rules"] = [_rule_data(r) for r in user.notification_rules]
+    return data
+
+
+def _rule_data(rule: NotificationRule) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "delay_minutes": rule.delay_minutes,
+        "contact_method": rule.contact_method,
+    }
+    if rule.repeat_every_minutes is not None:
+        data["repeat_every_minutes"] = rule.repeat_every_minutes
     return data
 
 

@@ -144,3 +144,80 @@ def webhook_payload(notification: OutgoingNotification) -> dict[str, Any]:
         },
         "ack_url": n.ack_url,
     }
+
+
+def alerts(notification: OutgoingNotification) -> str:
+    return "1 alert" if notification.alert_count == 1 else f"{notification.alert_count} alerts"
+
+
+def links(notification: OutgoingNotification) -> tuple[tuple[str, str], ...]:
+    """(title, url) of what a reader can press: acknowledge first, then the incident."""
+    n = notification
+    found = (("Acknowledge", n.ack_url), ("Open incident", n.incident_url))
+    return tuple((title, url) for title, url in found if url)
+
+
+def teams_message(notification: OutgoingNotification) -> dict[str, Any]:
+    """A Teams webhook message holding one Adaptive Card (schema 1.4, which Teams renders)."""
+    n = notification
+    facts = [
+        ("Service", f"{n.service_name} ({n.service_id})"),
+        ("Escalation", step(n).capitalize()),
+        ("Alerts", str(n.alert_count)),
+        ("Opened", opened(n)),
+        ("Incident", n.incident_id),
+    ]
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "fallbackText": f"{n.service_name}: {n.message} ({step(n)})",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": n.service_name,
+                "size": "Large",
+                "weight": "Bolder",
+                "color": "Attention",
+                "wrap": True,
+            },
+            {"type": "TextBlock", "text": n.message, "wrap": True},
+            {
+                "type": "FactSet",
+                "facts": [{"title": title, "value": value} for title, value in facts],
+            },
+        ],
+    }
+    actions = [{"type": "Action.OpenUrl", "title": t, "url": u} for t, u in links(n)]
+    if actions:
+        card["actions"] = actions
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+# Inline Markdown only: the text is put on one line, where no block syntax can start.
+_MARKDOWN = {ord(c): "\\" + c for c in "\\`*_~[]()<>|"}
+
+
+def markdown_escape(text: str) -> str:
+    """`text` on one line, shown as written by a Markdown renderer (Mattermost's)."""
+    return " ".join(text.split()).translate(_MARKDOWN)
+
+
+def mattermost_text(notification: OutgoingNotification) -> str:
+    n = notification
+    lines = [
+        f":rotating_light: **{markdown_escape(n.service_name)}**: {markdown_escape(n.message)}",
+        f"{step(n).capitalize()} · {alerts(n)} · opened {opened(n)} · incident `{n.incident_id}`",
+    ]
+    if found := links(n):
+        lines.append(" · ".join(f"[{title}]({url})" for title, url in found))
+    return "\n".join(lines)

@@ -26,6 +26,8 @@ from pager.domain.people import (
     CONTACT_TYPES,
     MAX_CONTACT_METHODS,
     MAX_DELAY_MINUTES,
+    MAX_REPEAT_MINUTES,
+    MAX_REPEATS,
     ContactMethod,
     NotificationRule,
     Person,
@@ -83,8 +85,10 @@ def _page(
         types=CONTACT_TYPES,
         time_zones=time_zones(),
         max_delay=MAX_DELAY_MINUTES,
+        max_repeat=MAX_REPEAT_MINUTES,
+        max_repeats=MAX_REPEATS,
         errors=errors or {},
-        form={"type": "sms", "address": "", "delay": "0", "name": person.name,
+        form={"type": "sms", "address": "", "delay": "0", "repeat": "", "name": person.name,
               "time_zone": person.time_zone} | (form or {}),
     )  # fmt: skip
 
@@ -354,28 +358,36 @@ def disable_method(
 # -- notification rules
 
 
+_RULE_FIELDS = {"contact_method": "contact_method", "repeat_every_minutes": "repeat"}
+
+
+def _minutes(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 @router.post("/profile/{email}/rules")
 def add_rule(email: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep) -> Response:
     subject = _subject(c, user, email)
     method_id = web.field(form, "contact_method", 63)
     delay_text = web.field(form, "delay", 10)
-    values = {"rule_method": method_id, "delay": delay_text}
-    try:
-        delay = int(delay_text)
-    except ValueError:
-        delay = -1
-    if not 0 <= delay <= MAX_DELAY_MINUTES:
+    repeat_text = web.field(form, "repeat", 10)
+    values = {"rule_method": method_id, "delay": delay_text, "repeat": repeat_text}
+    delay = _minutes(delay_text)
+    if delay is None or not 0 <= delay <= MAX_DELAY_MINUTES:
         errors = {"delay": f"a whole number of minutes from 0 to {MAX_DELAY_MINUTES}"}
+        return _page(request, c, user, subject, errors=errors, form=values, status=422)
+    repeat = _minutes(repeat_text) if repeat_text else None
+    if repeat_text and (repeat is None or not 1 <= repeat <= MAX_REPEAT_MINUTES):
+        errors = {"repeat": f"blank, or a whole number of minutes from 1 to {MAX_REPEAT_MINUTES}"}
         return _page(request, c, user, subject, errors=errors, form=values, status=422)
 
     def add(person: Person) -> Person:
-        return replace(person, rules=(*person.rules, NotificationRule(delay, method_id)))
+        return replace(person, rules=(*person.rules, NotificationRule(delay, method_id, repeat)))
 
     try:
         c.accounts.update_profile(subject.email, add)
     except ValidationFailed as failed:
-        errors = {"contact_method" if "contact_method" in w else "delay": m
-                  for w, m in failed.problems}  # fmt: skip
+        errors = {_RULE_FIELDS.get(w.rsplit(" ", 1)[-1], "delay"): m for w, m in failed.problems}
         return _page(request, c, user, subject, errors=errors, form=values, status=422)
     web.session_of(request).flash("Added the rule.")
     return web.redirect(request, f"{_url(subject)}#rules")
@@ -386,14 +398,19 @@ def remove_rule(
     email: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
 ) -> Response:
     index = web.field(form, "index", 4)
-    expected = (web.field(form, "contact_method", 63), web.field(form, "delay", 10))
+    expected = (
+        web.field(form, "contact_method", 63),
+        web.field(form, "delay", 10),
+        web.field(form, "repeat", 10),
+    )
 
     def remove(person: Person) -> Person:
         number = int(index) if index.isdigit() else 0
         if not 1 <= number <= len(person.rules):
             raise Conflict("that rule is gone already")
         rule = person.rules[number - 1]
-        if (rule.contact_method, str(rule.delay_minutes)) != expected:
+        repeat = "" if rule.repeat_every_minutes is None else str(rule.repeat_every_minutes)
+        if (rule.contact_method, str(rule.delay_minutes), repeat) != expected:
             raise Conflict("the rules changed meanwhile: look again")
         return replace(person, rules=person.rules[: number - 1] + person.rules[number:])
 

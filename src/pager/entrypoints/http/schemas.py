@@ -37,6 +37,8 @@ from pager.domain.people import (
     MAX_CONTACT_METHODS,
     MAX_DELAY_MINUTES,
     MAX_NAME_LENGTH,
+    MAX_REPEAT_MINUTES,
+    MAX_REPEATS,
     MAX_RULES,
     ContactMethod,
     NotificationRule,
@@ -718,6 +720,13 @@ MethodIn = Annotated[AnyMethodIn, Field(discriminator="type")]
 class RuleIn(Request):
     delay_minutes: Integer = Field(ge=0, le=MAX_DELAY_MINUTES)
     contact_method: MethodId = Field(description="The id of one of the user's methods.")
+    repeat_every_minutes: Integer | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_REPEAT_MINUTES,
+        description=f"Page again this often after the first, {MAX_REPEATS} pages in all, "
+        "until the incident is acknowledged. Left out: once.",
+    )
 
 
 class ProfileIn(Request):
@@ -748,7 +757,8 @@ class ProfileIn(Request):
             self.time_zone,
             tuple(_method(m) for m in self.contact_methods),
             tuple(
-                NotificationRule(r.delay_minutes, r.contact_method) for r in self.notification_rules
+                NotificationRule(r.delay_minutes, r.contact_method, r.repeat_every_minutes)
+                for r in self.notification_rules
             ),
         )
 
@@ -790,6 +800,7 @@ class PhoneMethodOut(BaseModel):
 class RuleOut(BaseModel):
     delay_minutes: int
     contact_method: str
+    repeat_every_minutes: int | None
 
 
 class ProfileOut(UserOut):
@@ -806,7 +817,11 @@ class ProfileOut(UserOut):
             time_zone=person.time_zone,
             contact_methods=[_method_out(m) for m in person.contact_methods],
             notification_rules=[
-                RuleOut(delay_minutes=r.delay_minutes, contact_method=r.contact_method)
+                RuleOut(
+                    delay_minutes=r.delay_minutes,
+                    contact_method=r.contact_method,
+                    repeat_every_minutes=r.repeat_every_minutes,
+                )
                 for r in person.rules
             ],
         )
