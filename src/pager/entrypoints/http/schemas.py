@@ -706,7 +706,7 @@ class VoiceMethodIn(Request):
     id: MethodId = Field(description="A slug unique among the user's methods; rules name it.")
     type: Literal["voice"]
     phone: Phone = Field(
-        description="Stored and shown; paging a voice method is recorded as not yet supported."
+        description="Called through Twilio: 1 acknowledges, 2 escalates."
     )
     enabled: bool = True
 
