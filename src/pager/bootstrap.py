@@ -20,15 +20,18 @@ from pager.adapters.notify.email import SmtpChannel, SmtpSettings
 from pager.adapters.notify.log import LogChannel
 from pager.adapters.notify.mattermost import MattermostChannel
 from pager.adapters.notify.slack import SlackChannel
-from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
+from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel, is_messaging_service
+from pager.adapters.notify.voice import TwilioVoiceChannel
 from pager.adapters.notify.teams import TeamsChannel
 from pager.adapters.notify.webhook import WebhookChannel
+from pager.adapters.reply_codes import ReplyCodes
 from pager.adapters.storage.accounts import SqlAccountStore
 from pager.adapters.storage.api_tokens import SqlApiTokens
 from pager.adapters.storage.calendar_feeds import SqlCalendarFeedStore
 from pager.adapters.storage.engine import create_engine
 from pager.adapters.storage.migrate import migrate
 from pager.adapters.storage.outbox import SqlOutbox
+from pager.adapters.storage.pages import SqlSentPages
 from pager.adapters.storage.queries import SqlQueries
 from pager.adapters.storage.schedules import SqlScheduleStore
 from pager.adapters.storage.secret_key import SecretKey
@@ -41,10 +44,11 @@ from pager.application.calendar_feeds import CalendarFeeds
 from pager.application.contact import ContactMethods
 from pager.application.group_commit import GroupCommitter
 from pager.application.handlers import Handlers
-from pager.application.ports import Channel, ClaimedNotification, Clock, Messenger
+from pager.application.ports import Channel, ClaimedNotification, Clock, Messenger, SentPages
 from pager.application.queries import ReadModel
 from pager.application.schedules import Schedules
 from pager.config import Settings
+from pager.domain.policy import SmsTarget
 
 logger = logging.getLogger("pager")
 
@@ -98,6 +102,16 @@ class App:
         )
 
     @cached_property
+    def reply_codes(self) -> ReplyCodes:
+        """The codes SMS pages ask to be replied with."""
+        return ReplyCodes(self.secret.value)
+
+    @cached_property
+    def sent_pages(self) -> SentPages:
+        """Pages as Twilio's callbacks name them."""
+        return SqlSentPages(self.engine)
+
+    @cached_property
     def contact_methods(self) -> ContactMethods:
         """Verification codes and test pages, through the channels the settings configure."""
         return ContactMethods(
@@ -120,6 +134,13 @@ class App:
             ack_url = ack_links.url(claimed.incident_id, claimed.level, claimed.target)
             return f"{public_url}/incidents/{claimed.incident_id}", ack_url
 
+        reply_codes = self.reply_codes
+
+        def reply_code(claimed: ClaimedNotification) -> str | None:
+            if not isinstance(claimed.target, SmsTarget):
+                return None
+            return reply_codes.code(claimed.incident_id)
+
         timers = SqlTimerQueue(self.engine, settings.worker_lease_seconds)
         outbox = SqlOutbox(self.engine, settings.worker_lease_seconds)
         if self.engine.dialect.name == "sqlite":
@@ -132,7 +153,8 @@ class App:
             settings.delivery_backoff_max_seconds,
         )
         channels = channels or build_channels(settings)
-        return WorkerParts(timers, Dispatcher(outbox, channels, self.clock, retry, links))
+        dispatcher = Dispatcher(outbox, channels, self.clock, retry, links, reply_code=reply_code)
+        return WorkerParts(timers, dispatcher)
 
 
 def bootstrap(
@@ -174,17 +196,23 @@ def bootstrap(
 
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
-    """Email and SMS go to the log until they are configured (said once, in one line);
-    webhooks, Slack, Teams and Mattermost need no configuration of their own."""
+    """Email, SMS and voice calls go to the log until they are configured (said once, in
+    one line); webhooks, Slack, Teams and Mattermost need no configuration of their own."""
     log = LogChannel()
     email: Channel = _smtp_channel(settings, keep_alive=True) or log
     sms: Channel = _twilio_channel(settings) or log
+    voice: Channel = _twilio_voice_channel(settings) or log
     unconfigured = []
     if email is log:
         unconfigured.append("email (PAGER_SMTP_URL)")
     if sms is log:
         unconfigured.append(
             "SMS (PAGER_TWILIO_ACCOUNT_SID, PAGER_TWILIO_AUTH_TOKEN, PAGER_TWILIO_FROM)"
+        )
+    if voice is log:
+        unconfigured.append(
+            "voice calls (PAGER_TWILIO_ACCOUNT_SID, PAGER_TWILIO_AUTH_TOKEN and a phone number "
+            "in PAGER_TWILIO_VOICE_FROM or PAGER_TWILIO_FROM: a Messaging Service cannot call)"
         )
     if unconfigured:
         logger.warning(
@@ -196,6 +224,7 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
     return {
         "email": email,
         "sms": sms,
+        "voice": voice,
         "webhook": WebhookChannel(allow_private=private),
         "slack": SlackChannel(allow_private=private),
         "teams": TeamsChannel(allow_private=private),
@@ -232,4 +261,15 @@ def _twilio_channel(settings: Settings) -> TwilioSmsChannel | None:
         return None
     return TwilioSmsChannel(
         TwilioSettings(sid, token.get_secret_value(), sender, settings.twilio_base_url)
+    )
+
+
+def _twilio_voice_channel(settings: Settings) -> TwilioVoiceChannel | None:
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
+    caller = settings.twilio_voice_from or settings.twilio_from
+    if not (sid and token and caller) or is_messaging_service(caller):
+        return None
+    return TwilioVoiceChannel(
+        TwilioSettings(sid, token.get_secret_value(), caller, settings.twilio_base_url),
+        settings.links_url,
     )

@@ -156,8 +156,8 @@ def test_an_ack_or_a_healthy_event_cancels_the_pages_not_yet_sent(
     assert (len(smtp.messages), len(twilio.messages)) == (1, 1)
 
 
-def test_a_voice_page_is_recorded_as_not_yet_supported(
-    app: App, clock: FakeClock, smtp: SmtpSink
+def test_a_voice_page_is_a_call_through_twilio(
+    app: App, clock: FakeClock, twilio: TwilioServer
 ) -> None:
     policy(app, Level((UserTarget(ALICE.email),), ack_timeout_seconds=600))
     with running_worker(app):
@@ -165,11 +165,9 @@ def test_a_voice_page_is_recorded_as_not_yet_supported(
         clock.advance(120)
         wait_until(lambda: all(s != "queued" for _, _, s, _, _ in notifications(app)))
     (voice,) = [n for n in detail(app, incident_id)["notifications"] if n["channel"] == "voice"]
-    assert (voice["status"], voice["last_error"]) == (
-        "failed",
-        "voice pages are not yet supported",
-    )
-    assert detail(app, incident_id)["failed_notifications"] == 1
+    assert voice["status"] == "sent"
+    (call,) = twilio.calls
+    assert call.to == "+14155550101"
 
 
 def test_a_user_who_reaches_nobody_is_flagged_and_the_next_level_is_paged_at_once(

@@ -1,10 +1,13 @@
-"""Real servers on 127.0.0.1 for tests: an SMTP sink, Twilio's Messages API, a webhook
+"""Real servers on 127.0.0.1 for tests: an SMTP sink, Twilio's Messages and Calls APIs (and
+Twilio's side of a call or a text: it calls Pager back, signed as Twilio signs), a webhook
 receiver and a Slack incoming webhook. Each records what it got and can be scripted to fail.
 
     with TwilioServer() as twilio:
         twilio.script(Reply.twilio_error(500, 20500, "Internal Server Error"))
         ...  # point PAGER_TWILIO_BASE_URL at twilio.url
         (sms,) = twilio.wait_for(1)
+        (call,) = twilio.calls.wait_for(1)
+        said, answer = twilio.answer_call(call, digits="1")
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import ssl
 import subprocess
 import threading
 import uuid
+import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +36,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast, overload
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urljoin
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from twilio.request_validator import RequestValidator
 
 HOST = "127.0.0.1"
 # Pager refuses to page private addresses such as HOST unless told: tests/conftest.py sets
@@ -500,12 +506,45 @@ class Sms:
     body: str
 
 
-class TwilioServer(HttpServer):
-    """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json`, with its checks (basic auth,
-    required fields, E.164) and its answers (201 with a `sid`; errors with `code`, `message`).
-    `messages` holds the texts it accepted."""
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call Twilio was asked to place: where it fetches its TwiML and posts its status."""
 
-    PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json")
+    sid: str
+    to: str
+    from_: str
+    url: str
+    method: str
+    status_callback: str | None
+    status_callback_method: str
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallLeg:
+    """What a call said (its TwiML), and what Pager answered the key press with."""
+
+    twiml: ET.Element
+    answer: ET.Element | None
+
+
+def spoken(twiml: ET.Element) -> list[str]:
+    """Every <Say> of a TwiML document, in order (those inside <Gather> included)."""
+    return [say.text or "" for say in twiml.iter("Say")]
+
+
+class TwilioServer(HttpServer):
+    """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json` and `.../Calls.json`, with
+    their checks (basic auth, required fields, E.164; a call needs a number to call from
+    and a TwiML `Url`) and answers (201 with a `sid`; errors with `code`, `message`).
+    `messages` holds the texts it accepted, `calls` the calls.
+
+    And Twilio's side of them: `answer_call` fetches a call's TwiML and presses keys,
+    `finish_call` posts its status callback, `text_in` posts an incoming text; each signed
+    as Twilio signs (`X-Twilio-Signature`, the twilio package's own computation), sent
+    through `via` when given (a TestClient), else over HTTP."""
+
+    PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/(?P<resource>Messages|Calls)\.json")
     E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
     def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token") -> None:
@@ -513,6 +552,9 @@ class TwilioServer(HttpServer):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: Recording[Sms] = Recording()
+        self.calls: Recording[Call] = Recording()
+        self.via: httpx.Client | None = None
+        """Where the callbacks go instead of over HTTP (a TestClient of Pager's app)."""
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Sms]:  # type: ignore[override]
         return self.messages.wait_for(count, timeout)
@@ -528,7 +570,11 @@ class TwilioServer(HttpServer):
             or path["account"] != self.account_sid
         ):
             return Reply.twilio_error(401, 20003, "Authenticate")
-        form = request.form()
+        if path["resource"] == "Calls":
+            return self._call(request.form())
+        return self._message(request.form())
+
+    def _message(self, form: dict[str, str]) -> Reply:
         to, sender, body = (
             form.get("To"),
             form.get("From") or form.get("MessagingServiceSid"),
@@ -566,9 +612,131 @@ class TwilioServer(HttpServer):
             },
         )
 
+    def _call(self, form: dict[str, str]) -> Reply:
+        to, sender, url = form.get("To"), form.get("From"), form.get("Url")
+        if not to:
+            return Reply.twilio_error(400, 21201, "No 'To' number is specified")
+        if not self.E164.fullmatch(to):
+            return Reply.twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if not sender:
+            return Reply.twilio_error(400, 21213, "No 'From' number is specified")
+        if not self.E164.fullmatch(sender):
+            return Reply.twilio_error(400, 21212, f"Invalid 'From' Phone Number: {sender}")
+        if not url or not url.startswith(("http://", "https://")):
+            return Reply.twilio_error(400, 21205, "Url parameter is required and must be a URL.")
+        try:
+            timeout = int(form.get("Timeout", "60"))
+        except ValueError:
+            return Reply.twilio_error(400, 21216, "Timeout must be an integer.")
+        call = Call(
+            sid="CA" + uuid.uuid4().hex,
+            to=to,
+            from_=sender,
+            url=url,
+            method=form.get("Method", "POST"),
+            status_callback=form.get("StatusCallback"),
+            status_callback_method=form.get("StatusCallbackMethod", "POST"),
+            timeout=timeout,
+        )
+        self.calls.append(call)
+        return Reply.json(
+            201,
+            {
+                "sid": call.sid,
+                "account_sid": self.account_sid,
+                "to": call.to,
+                "from": call.from_,
+                "status": "queued",
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "date_created": format_datetime(datetime.now(UTC), usegmt=True),
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call.sid}.json",
+            },
+        )
+
     def _authorized(self, header: str | None) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return header is not None and hmac.compare_digest(header, f"Basic {expected}")
+
+    # -- Twilio's side: what it posts to Pager
+
+    def sign(self, url: str, params: Mapping[str, str]) -> str:
+        """`X-Twilio-Signature` for a POST of `params` to `url`, as Twilio computes it."""
+        signature: str = RequestValidator(self.auth_token).compute_signature(url, dict(params))
+        return signature
+
+    def post(
+        self, url: str, params: Mapping[str, str], signature: str | None = ""
+    ) -> httpx.Response:
+        """POST the form to `url`, signed; `signature` None sends none, a string other than
+        "" sends that one instead."""
+        headers = {"User-Agent": "TwilioProxy/1.1"}
+        if signature is not None:
+            headers["X-Twilio-Signature"] = signature or self.sign(url, params)
+        if self.via is not None:
+            return self.via.post(url, data=dict(params), headers=headers)
+        return httpx.post(url, data=dict(params), headers=headers, timeout=30.0)
+
+    def call_params(self, call: Call, status: str) -> dict[str, str]:
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": call.sid,
+            "CallStatus": status,
+            "Called": call.to,
+            "Caller": call.from_,
+            "Direction": "outbound-api",
+            "From": call.from_,
+            "To": call.to,
+        }
+
+    def answer_call(self, call: Call, digits: str | None = None) -> CallLeg:
+        """The call is picked up: fetch its TwiML; with `digits`, press them at its first
+        <Gather> (posted to the Gather's action, as Twilio does)."""
+        params = self.call_params(call, "in-progress")
+        fetched = self.post(call.url, params)
+        assert fetched.status_code == 200, fetched.text
+        twiml = ET.fromstring(fetched.content)
+        if digits is None:
+            return CallLeg(twiml, None)
+        gather = twiml.find(".//Gather")
+        assert gather is not None, fetched.text
+        pressed = self.press(urljoin(call.url, gather.get("action") or call.url), call, digits)
+        assert pressed.status_code == 200, pressed.text
+        return CallLeg(twiml, ET.fromstring(pressed.content))
+
+    def press(self, action: str, call: Call, digits: str) -> httpx.Response:
+        """Post a key press to a Gather's `action`."""
+        params = self.call_params(call, "in-progress") | {"Digits": digits, "FinishedOnKey": ""}
+        return self.post(action, params)
+
+    def finish_call(self, call: Call, status: str, duration: int = 0) -> httpx.Response:
+        """Post the call's status callback: completed, busy, no-answer, failed or canceled."""
+        assert call.status_callback is not None, "the call asked for no status callback"
+        params = self.call_params(call, status) | {
+            "CallDuration": str(duration),
+            "Duration": str(duration),
+            "Timestamp": format_datetime(datetime.now(UTC), usegmt=True),
+        }
+        return self.post(call.status_callback, params)
+
+    def text_params(self, from_: str, to: str, body: str) -> dict[str, str]:
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": from_,
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsMessageSid": "SM" + uuid.uuid4().hex,
+            "SmsStatus": "received",
+            "To": to,
+        }
+
+    def text_in(self, url: str, from_: str, to: str, body: str) -> httpx.Response:
+        """An incoming text, posted to the number's "A message comes in" webhook `url`."""
+        return self.post(url, self.text_params(from_, to, body))
 
 
 class WebhookReceiver(HttpServer):

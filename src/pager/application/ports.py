@@ -134,6 +134,8 @@ class OutgoingNotification:
     alert_count: int = 1
     incident_url: str | None = None
     ack_url: str | None = None
+    reply_code: str | None = None
+    """What an SMS page asks to be replied with ("Reply 1 4821 ..."); None: no reply line."""
 
 
 class DeliveryFailed(Exception):
@@ -254,3 +256,40 @@ class TimerQueue(Protocol):
         ...
 
     def release(self, timers: list[DueTimer]) -> None: ...
+
+
+# -- provider callbacks: a call's TwiML and status, an SMS reply (Twilio)
+
+
+@dataclass(frozen=True, slots=True)
+class PageSent:
+    """A page as a provider's callback names it, with its incident as it is now."""
+
+    id: str
+    incident_id: str
+    service_id: str
+    service_name: str
+    message: str
+    level: int
+    target: Address
+    target_key: str
+    """`Page.key`: `user:{email}:{method}` for a person's page, else the address's key."""
+    status: str
+    """The page's: queued, sent, logged, failed or cancelled."""
+    incident_status: str
+    acknowledged_by: str | None
+
+
+class SentPages(Protocol):
+    def page(self, notification_id: str) -> PageSent | None: ...
+
+    def texted(self, phone: str, limit: int = 50) -> list[PageSent]:
+        """The SMS pages sent (or logged) to `phone`, newest first."""
+        ...
+
+    def call_failed(
+        self, notification_id: str, at: datetime, reason: str, provider_id: str | None
+    ) -> bool:
+        """A placed call that nobody answered (or that failed): the page is failed, with an
+        attempt recorded for it. False, changing nothing, unless it is a sent voice page."""
+        ...

@@ -64,6 +64,10 @@ def links_none(_: ClaimedNotification) -> tuple[str | None, str | None]:
     return None, None
 
 
+def no_reply_code(_: ClaimedNotification) -> str | None:
+    return None
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -73,12 +77,14 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         links: Callable[[ClaimedNotification], tuple[str | None, str | None]] = links_none,
         concurrency: int = 50,
+        reply_code: Callable[[ClaimedNotification], str | None] = no_reply_code,
     ) -> None:
         self._outbox = outbox
         self._channels = channels
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._links = links
+        self._reply_code = reply_code
         self._concurrency = concurrency
         self._in_flight: dict[asyncio.Task[None], ClaimedNotification] = {}
         self._holding: dict[str, asyncio.Task[None]] = {}
@@ -233,11 +239,12 @@ class Dispatcher:
             alert_count=claimed.alert_count,
             incident_url=incident_url,
             ack_url=ack_url,
+            reply_code=self._reply_code(claimed),
         )
         channel_name = claimed.target.type
         channel = self._channels.get(channel_name)
         if channel is None:
-            # A voice method's page, until voice calls come: failed for good, with the
+            # A page of a type this Pager has no channel for: failed for good, with the
             # reason, so the incident shows it (never retried, never silently dropped).
             reason = f"{channel_name} pages are not yet supported"
             await self._failed(claimed, DeliveryFailed(reason, transient=False))

@@ -87,18 +87,31 @@ def email_body(notification: OutgoingNotification) -> str:
 
 
 def sms_text(notification: OutgoingNotification) -> str:
-    """At most 160 characters, ASCII framing (one GSM-7 segment unless the alert itself is not)."""
+    """At most 160 characters, ASCII framing (one GSM-7 segment unless the alert itself is not).
+    With a reply code it ends with the reply line; the ack link goes first where both do
+    not fit with room for the message, then the service's name is cut shorter."""
     n = notification
-    service = one_line(n.service_name, 40)
-    head = f"[Pager] {service}: "
     tail = f" ({step(n)}, #{short_id(n.incident_id)})"
     ack = f" Ack: {n.ack_url}" if n.ack_url else ""
-    room = SMS_LIMIT - len(head) - len(tail) - len(ack)
-    if ack and room < SMS_MIN_MESSAGE:
+    reply = ""
+    if n.reply_code:
+        reply = f" {reply_line(n.reply_code)}"
+    service = one_line(n.service_name, 40)
+
+    def room() -> int:
+        return SMS_LIMIT - len(f"[Pager] {service}: ") - len(tail) - len(ack) - len(reply)
+
+    if ack and room() < SMS_MIN_MESSAGE:
         ack = ""
-        room = SMS_LIMIT - len(head) - len(tail)
-    text = head + one_line(n.message, max(room, 0)) + tail + ack
-    return text[:SMS_LIMIT]
+    if room() < SMS_MIN_MESSAGE:
+        service = one_line(n.service_name, max(len(service) - (SMS_MIN_MESSAGE - room()), 10))
+    text = f"[Pager] {service}: " + one_line(n.message, max(room(), 0)) + tail + ack
+    # Only a level or round in the thousands gets here: the reply line is kept whole.
+    return text[: SMS_LIMIT - len(reply)] + reply
+
+
+def reply_line(code: str) -> str:
+    return f"Reply 1 {code} to acknowledge, 2 {code} to resolve"
 
 
 def slack_escape(text: str) -> str:

@@ -26,8 +26,15 @@ class TwilioSettings:
 
     @property
     def messages_url(self) -> str:
+        return self._account_url("Messages.json")
+
+    @property
+    def calls_url(self) -> str:
+        return self._account_url("Calls.json")
+
+    def _account_url(self, resource: str) -> str:
         account = quote(self.account_sid, safe="")
-        return f"{self.base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
+        return f"{self.base_url.rstrip('/')}/2010-04-01/Accounts/{account}/{resource}"
 
 
 class TwilioSmsChannel:
@@ -55,7 +62,7 @@ class TwilioSmsChannel:
 
     async def _text(self, phone: str, body: str) -> str | None:
         settings = self._settings
-        sender = "MessagingServiceSid" if settings.from_.startswith("MG") else "From"
+        sender = "MessagingServiceSid" if is_messaging_service(settings.from_) else "From"
         response = await post(
             self._client,
             settings.messages_url,
@@ -66,11 +73,20 @@ class TwilioSmsChannel:
             auth=(settings.account_sid, settings.auth_token),
             headers={"User-Agent": USER_AGENT},
         )
-        try:
-            sid = response.json().get("sid")
-        except (ValueError, AttributeError):
-            return None
-        return sid if isinstance(sid, str) else None
+        return twilio_sid(response)
+
+
+def is_messaging_service(sender: str) -> bool:
+    return sender.startswith("MG")
+
+
+def twilio_sid(response: httpx.Response) -> str | None:
+    """The `sid` of what Twilio's answer made (a message, a call), if it names one."""
+    try:
+        sid = response.json().get("sid")
+    except (ValueError, AttributeError):
+        return None
+    return sid if isinstance(sid, str) else None
 
 
 def twilio_error(response: httpx.Response) -> str:
