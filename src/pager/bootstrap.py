@@ -19,6 +19,7 @@ from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.notify.email import SmtpChannel, SmtpSettings
 from pager.adapters.notify.log import LogChannel
 from pager.adapters.notify.slack import SlackChannel
+from pager.adapters.notify.slack_app import SlackWebApi
 from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel
 from pager.adapters.notify.webhook import WebhookChannel
 from pager.adapters.storage.accounts import SqlAccountStore
@@ -94,6 +95,11 @@ class App:
             settings.links_url,
             settings.ack_link_ttl_seconds,
         )
+
+    @cached_property
+    def slack_app(self) -> SlackWebApi | None:
+        """The Slack app's Web API, for answering button presses; None without a bot token."""
+        return _slack_app(self.settings)
 
     @cached_property
     def contact_methods(self) -> ContactMethods:
@@ -172,8 +178,9 @@ def bootstrap(
 
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
-    """Email and SMS go to the log until they are configured (said once, in one line);
-    webhooks and Slack need no configuration of their own."""
+    """Email and SMS go to the log until they are configured (said once, in one line, with
+    the Slack app when it is not); webhooks and Slack's incoming webhooks need no
+    configuration of their own."""
     log = LogChannel()
     email: Channel = _smtp_channel(settings, keep_alive=True) or log
     sms: Channel = _twilio_channel(settings) or log
@@ -184,18 +191,26 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
         unconfigured.append(
             "SMS (PAGER_TWILIO_ACCOUNT_SID, PAGER_TWILIO_AUTH_TOKEN, PAGER_TWILIO_FROM)"
         )
+    said = []
     if unconfigured:
-        logger.warning(
-            "not configured: %s; their pages are written to the log (logger pager.notify) "
-            "and recorded as logged, not sent",
-            " and ".join(unconfigured),
+        said.append(
+            f"not configured: {' and '.join(unconfigured)}; their pages are written to the log "
+            "(logger pager.notify) and recorded as logged, not sent"
         )
+    slack_app = _slack_app(settings)
+    if slack_app is None:
+        said.append(
+            "the Slack app is not configured (PAGER_SLACK_BOT_TOKEN): pages to Slack channel "
+            "targets fail (incoming-webhook Slack targets work)"
+        )
+    if said:
+        logger.warning("%s", "; ".join(said))
     private = settings.allow_private_targets
     return {
         "email": email,
         "sms": sms,
         "webhook": WebhookChannel(allow_private=private),
-        "slack": SlackChannel(allow_private=private),
+        "slack": SlackChannel(allow_private=private, app=slack_app),
     }
 
 
@@ -216,6 +231,13 @@ def _smtp_channel(settings: Settings, *, keep_alive: bool) -> SmtpChannel | None
         SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from),
         keep_alive=keep_alive,
     )
+
+
+def _slack_app(settings: Settings) -> SlackWebApi | None:
+    token = settings.slack_bot_token
+    if token is None or not token.get_secret_value().strip():
+        return None
+    return SlackWebApi(token.get_secret_value(), settings.slack_api_url)
 
 
 def _twilio_channel(settings: Settings) -> TwilioSmsChannel | None:

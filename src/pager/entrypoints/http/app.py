@@ -27,6 +27,7 @@ from pager.entrypoints.http import (
     policies,
     schedules,
     services,
+    slack,
     users,
 )
 from pager.entrypoints.http.context import Context
@@ -108,6 +109,7 @@ def create_app(container: App) -> FastAPI:
         pagerduty,
         opsgenie,
         opsgenie_alerts,
+        slack,
         ops,
     ):
         app.include_router(module.router)
