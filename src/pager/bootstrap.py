@@ -20,9 +20,10 @@ from pager.adapters.notify.email import SmtpChannel, SmtpSettings
 from pager.adapters.notify.log import LogChannel
 from pager.adapters.notify.mattermost import MattermostChannel
 from pager.adapters.notify.slack import SlackChannel
+from pager.adapters.notify.slack_app import SlackWebApi
 from pager.adapters.notify.sms import TwilioSettings, TwilioSmsChannel, is_messaging_service
-from pager.adapters.notify.voice import TwilioVoiceChannel
 from pager.adapters.notify.teams import TeamsChannel
+from pager.adapters.notify.voice import TwilioVoiceChannel
 from pager.adapters.notify.webhook import WebhookChannel
 from pager.adapters.reply_codes import ReplyCodes
 from pager.adapters.storage.accounts import SqlAccountStore
@@ -112,6 +113,11 @@ class App:
         return SqlSentPages(self.engine)
 
     @cached_property
+    def slack_app(self) -> SlackWebApi | None:
+        """The Slack app's Web API, for answering button presses; None without a bot token."""
+        return _slack_app(self.settings)
+
+    @cached_property
     def contact_methods(self) -> ContactMethods:
         """Verification codes and test pages, through the channels the settings configure."""
         return ContactMethods(
@@ -197,7 +203,8 @@ def bootstrap(
 
 def build_channels(settings: Settings) -> Mapping[str, Channel]:
     """Email, SMS and voice calls go to the log until they are configured (said once, in
-    one line); webhooks, Slack, Teams and Mattermost need no configuration of their own."""
+    one line, with the Slack app when it is not); webhooks, Slack's incoming webhooks, Teams
+    and Mattermost need no configuration of their own."""
     log = LogChannel()
     email: Channel = _smtp_channel(settings, keep_alive=True) or log
     sms: Channel = _twilio_channel(settings) or log
@@ -214,19 +221,27 @@ def build_channels(settings: Settings) -> Mapping[str, Channel]:
             "voice calls (PAGER_TWILIO_ACCOUNT_SID, PAGER_TWILIO_AUTH_TOKEN and a phone number "
             "in PAGER_TWILIO_VOICE_FROM or PAGER_TWILIO_FROM: a Messaging Service cannot call)"
         )
+    said = []
     if unconfigured:
-        logger.warning(
-            "not configured: %s; their pages are written to the log (logger pager.notify) "
-            "and recorded as logged, not sent",
-            " and ".join(unconfigured),
+        said.append(
+            f"not configured: {' and '.join(unconfigured)}; their pages are written to the log "
+            "(logger pager.notify) and recorded as logged, not sent"
         )
+    slack_app = _slack_app(settings)
+    if slack_app is None:
+        said.append(
+            "the Slack app is not configured (PAGER_SLACK_BOT_TOKEN): pages to Slack channel "
+            "targets fail (incoming-webhook Slack targets work)"
+        )
+    if said:
+        logger.warning("%s", "; ".join(said))
     private = settings.allow_private_targets
     return {
         "email": email,
         "sms": sms,
         "voice": voice,
         "webhook": WebhookChannel(allow_private=private),
-        "slack": SlackChannel(allow_private=private),
+        "slack": SlackChannel(allow_private=private, app=slack_app),
         "teams": TeamsChannel(allow_private=private),
         "mattermost": MattermostChannel(allow_private=private),
     }
@@ -249,6 +264,13 @@ def _smtp_channel(settings: Settings, *, keep_alive: bool) -> SmtpChannel | None
         SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from),
         keep_alive=keep_alive,
     )
+
+
+def _slack_app(settings: Settings) -> SlackWebApi | None:
+    token = settings.slack_bot_token
+    if token is None or not token.get_secret_value().strip():
+        return None
+    return SlackWebApi(token.get_secret_value(), settings.slack_api_url)
 
 
 def _twilio_channel(settings: Settings) -> TwilioSmsChannel | None:

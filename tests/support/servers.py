@@ -24,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -36,11 +37,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast, overload
-from urllib.parse import parse_qs, quote, urljoin
+from urllib.parse import parse_qs, quote, urlencode, urljoin
 
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
 HOST = "127.0.0.1"
@@ -905,3 +907,341 @@ def _json_or_none(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """A message the Slack app posted, or a version of it that chat.update made."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def buttons(self) -> dict[str, dict[str, Any]]:
+        """The message's buttons by action_id."""
+        return {
+            element["action_id"]: element
+            for block in self.blocks
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+            if element.get("type") == "button"
+        }
+
+    def mrkdwn(self) -> str:
+        """All the text its blocks show, one line per text."""
+        texts = []
+        for block in self.blocks:
+            if "text" in block:
+                texts.append(block["text"]["text"])
+            texts += [element["text"] for element in block.get("elements", []) if "text" in element]
+        return "\n".join(t if isinstance(t, str) else t["text"] for t in texts)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackUser:
+    id: str
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPress:
+    """A button press as Slack posts it: the form body and the headers that sign it."""
+
+    body: bytes
+    headers: dict[str, str]
+    payload: dict[str, Any]
+
+    @property
+    def timestamp(self) -> str:
+        return self.headers["X-Slack-Request-Timestamp"]
+
+    @property
+    def signature(self) -> str:
+        return self.headers["X-Slack-Signature"]
+
+
+class SlackApiServer(HttpServer):
+    """Slack's Web API under `api_url` (what PAGER_SLACK_API_URL points at), as Slack answers:
+    HTTP 200 with `{"ok": false, "error": ...}` for a missing token (`not_authed`), a wrong
+    one (`invalid_auth`), an unknown channel (`channel_not_found`), a channel the app is not
+    in (`not_in_channel`), an unknown message (`message_not_found`) or user
+    (`user_not_found`); `ok: true` answers with `channel`, `ts` and `message`.
+    chat.postMessage, chat.update, chat.postEphemeral and users.info; it records what they
+    were asked (`messages` as they are now, `updates`, `ephemerals`, `lookups`). `press`
+    then posts a button of a message to Pager as Slack does, signed with `signing_secret`."""
+
+    TEAM = "T0PAGER01"
+    APP = "A0PAGER01"
+    BOT = "B0PAGER01"
+
+    def __init__(
+        self,
+        token: str = "xoxb-test-bot-token",
+        signing_secret: str = "test-signing-secret-8f3e2a",
+        channels: Mapping[str, str] | None = None,
+        users: Sequence[SlackUser] = (),
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.signing_secret = signing_secret
+        self.channels = dict(channels or {"C0PAGER01": "oncall"})
+        """Channel ids the app can post to, with their names."""
+        self.not_member: set[str] = set()
+        """Channels that exist but that the app has not been invited to."""
+        self.users = {user.id: user for user in users}
+        self.messages: Recording[SlackMessage] = Recording()
+        """As posted."""
+        self.updates: Recording[SlackMessage] = Recording()
+        self._current: dict[tuple[str, str], SlackMessage] = {}
+        self.ephemerals: Recording[dict[str, Any]] = Recording()
+        self.lookups: Recording[str] = Recording()
+        """The user ids users.info was asked about."""
+        self._ts = 1_714_564_800_000_100
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    @staticmethod
+    def error(error: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+        """An error answer in Slack's shape (for `script`)."""
+        return Reply.json(status, {"ok": False, "error": error}, headers)
+
+    def message_for(self, incident_id: str, timeout: float = 5.0) -> SlackMessage:
+        """The (first) message whose buttons are for that incident, once there is one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.messages:
+                buttons = message.buttons().values()
+                if any(button.get("value") == incident_id for button in buttons):
+                    return message
+                if incident_id in message.text:
+                    return message
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no Slack message for {incident_id}: {list(self.messages)}")
+            time.sleep(0.02)
+
+    def current(self, message: SlackMessage) -> SlackMessage:
+        """The message as it is now, after any updates."""
+        with self._lock:
+            return self._current.get((message.channel, message.ts), message)
+
+    def answer(self, request: RecordedRequest) -> Reply:
+        path, _, query = request.path.partition("?")
+        method = path.removeprefix("/api/")
+        if not path.startswith("/api/"):
+            return Reply.text(404, "Not Found")
+        auth = request.header("Authorization")
+        if auth is None:
+            return self.error("not_authed")
+        if not hmac.compare_digest(auth, f"Bearer {self.token}"):
+            return self.error("invalid_auth")
+        args = self._args(request, query)
+        match method:
+            case "chat.postMessage":
+                return self._post(args)
+            case "chat.update":
+                return self._update(args)
+            case "chat.postEphemeral":
+                return self._ephemeral(args)
+            case "users.info":
+                return self._user(args)
+        return self.error("unknown_method", 404)
+
+    @staticmethod
+    def _args(request: RecordedRequest, query: str) -> dict[str, Any]:
+        """Slack takes arguments as a query, a form or JSON."""
+        args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query).items()}
+        content_type = request.header("Content-Type") or ""
+        if request.body and content_type.startswith("application/json"):
+            args.update(request.json())
+        elif request.body:
+            args.update(request.form())
+        return args
+
+    def _channel(self, args: Mapping[str, Any]) -> str | Reply:
+        channel = args.get("channel")
+        if not channel:
+            return self.error("channel_not_found")
+        if channel not in self.channels:
+            return self.error("channel_not_found")
+        if channel in self.not_member:
+            return self.error("not_in_channel")
+        return str(channel)
+
+    def _post(self, args: Mapping[str, Any]) -> Reply:
+        channel = self._channel(args)
+        if isinstance(channel, Reply):
+            return channel
+        text, blocks = args.get("text") or "", args.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if not text and not blocks:
+            return self.error("no_text")
+        if not isinstance(blocks, list) or len(blocks) > 50:
+            return self.error("invalid_blocks")
+        self._ts += 100
+        ts = f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+        message = SlackMessage(channel, ts, text, blocks)
+        with self._lock:
+            self._current[(channel, ts)] = message
+        self.messages.append(message)
+        return Reply.json(
+            200, {"ok": True, "channel": channel, "ts": ts, "message": self._message(message)}
+        )
+
+    def _update(self, args: Mapping[str, Any]) -> Reply:
+        channel = self._channel(args)
+        if isinstance(channel, Reply):
+            return channel
+        with self._lock:
+            old = self._current.get((channel, str(args.get("ts"))))
+        if old is None:
+            return self.error("message_not_found")
+        blocks = args.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        message = SlackMessage(channel, old.ts, args.get("text") or old.text, blocks)
+        with self._lock:
+            self._current[(channel, old.ts)] = message
+        self.updates.append(message)
+        return Reply.json(
+            200,
+            {
+                "ok": True,
+                "channel": channel,
+                "ts": message.ts,
+                "text": message.text,
+                "message": self._message(message),
+            },
+        )
+
+    def _ephemeral(self, args: Mapping[str, Any]) -> Reply:
+        channel = self._channel(args)
+        if isinstance(channel, Reply):
+            return channel
+        if args.get("user") not in self.users:
+            return self.error("user_not_in_channel")
+        self.ephemerals.append(dict(args))
+        self._ts += 100
+        return Reply.json(
+            200, {"ok": True, "message_ts": f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"}
+        )
+
+    def _user(self, args: Mapping[str, Any]) -> Reply:
+        user_id = str(args.get("user") or "")
+        self.lookups.append(user_id)
+        user = self.users.get(user_id)
+        if user is None:
+            return self.error("user_not_found")
+        profile: dict[str, Any] = {"real_name": user.name.title(), "display_name": user.name}
+        if user.email is not None:
+            profile["email"] = user.email
+        return Reply.json(
+            200,
+            {
+                "ok": True,
+                "user": {
+                    "id": user.id,
+                    "team_id": self.TEAM,
+                    "name": user.name,
+                    "deleted": False,
+                    "real_name": user.name.title(),
+                    "tz": "Europe/London",
+                    "profile": profile,
+                    "is_bot": False,
+                    "updated": 1_714_564_800,
+                },
+            },
+        )
+
+    def _message(self, message: SlackMessage) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "subtype": "bot_message",
+            "text": message.text,
+            "ts": message.ts,
+            "bot_id": self.BOT,
+            "app_id": self.APP,
+            "blocks": message.blocks,
+        }
+
+    def signed_press(
+        self,
+        message: SlackMessage,
+        action_id: str,
+        user_id: str,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> SignedPress:
+        """A block_actions interaction for the button `action_id` of `message` as it is now
+        (KeyError if it has no such button now), pressed by `user_id`, signed as Slack signs
+        (`v0:{timestamp}:{body}`, HMAC-SHA256 with the signing secret, or `secret`) at
+        `timestamp` (now by default)."""
+        message = self.current(message)
+        button = message.buttons()[action_id]
+        user = self.users.get(user_id) or SlackUser(user_id, user_id.lower())
+        now = int(time.time()) if timestamp is None else timestamp
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": self.TEAM},
+            "api_app_id": self.APP,
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"{now}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}",
+            "team": {"id": self.TEAM, "domain": "pager-tests"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": message.channel, "name": self.channels.get(message.channel, "")},
+            "message": self._message(message),
+            "state": {"values": {}},
+            "response_url": f"{self.url}/actions/{self.TEAM}/{uuid.uuid4().hex}",
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "pager_actions",
+                    "text": button["text"],
+                    "value": button["value"],
+                    "style": button.get("style"),
+                    "type": "button",
+                    "action_ts": f"{now}.{uuid.uuid4().int % 10**6:06d}",
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
+        signature = SignatureVerifier(secret or self.signing_secret).generate_signature(
+            timestamp=str(now), body=body
+        )
+        assert signature is not None
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": str(now),
+            "X-Slack-Signature": signature,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        }
+        return SignedPress(body, headers, payload)
+
+    def press(
+        self,
+        pager_url: str,
+        message: SlackMessage,
+        action_id: str,
+        user_id: str,
+        **signing: Any,
+    ) -> httpx.Response:
+        """Post the press to Pager's `/integrations/slack/actions`, as Slack does."""
+        signed = self.signed_press(message, action_id, user_id, **signing)
+        return httpx.post(
+            pager_url.rstrip("/") + "/integrations/slack/actions",
+            content=signed.body,
+            headers=signed.headers,
+            timeout=10.0,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,9 +41,11 @@ def opened(notification: OutgoingNotification) -> str:
 
 def step(notification: OutgoingNotification) -> str:
     """ "level 2", or "level 2, round 3" once the policy has started over."""
-    if notification.round > 1:
-        return f"level {notification.level}, round {notification.round}"
-    return f"level {notification.level}"
+    return level_text(notification.level, notification.round)
+
+
+def level_text(level: int, round_: int) -> str:
+    return f"level {level}, round {round_}" if round_ > 1 else f"level {level}"
 
 
 def wrong_target(channel: str, target: Target) -> DeliveryFailed:
@@ -121,20 +124,102 @@ def slack_escape(text: str) -> str:
 
 def slack_text(notification: OutgoingNotification) -> str:
     n = notification
-    alerts = "1 alert" if n.alert_count == 1 else f"{n.alert_count} alerts"
+    return slack_summary(
+        service_name=n.service_name,
+        message=n.message,
+        step=step(n),
+        alert_count=n.alert_count,
+        opened=opened(n),
+        incident_id=n.incident_id,
+        incident_url=n.incident_url,
+        ack_url=n.ack_url,
+    )
+
+
+def slack_summary(
+    *,
+    service_name: str,
+    message: str,
+    step: str,
+    alert_count: int,
+    opened: str,
+    incident_id: str,
+    incident_url: str | None,
+    ack_url: str | None = None,
+) -> str:
+    """An incident in Slack's mrkdwn: what a Slack page says, and what its message shows
+    once the buttons have been pressed."""
+    alerts = "1 alert" if alert_count == 1 else f"{alert_count} alerts"
     lines = [
-        f":rotating_light: *{slack_escape(n.service_name)}*: {slack_escape(n.message)}",
-        f"{step(n).capitalize()} · {alerts} · opened {opened(n)} · "
-        f"incident `{slack_escape(n.incident_id)}`",
+        f":rotating_light: *{slack_escape(service_name)}*: {slack_escape(message)}",
+        f"{step.capitalize()} · {alerts} · opened {opened} · "
+        f"incident `{slack_escape(incident_id)}`",
     ]
     links = []
-    if n.ack_url:
-        links.append(f"<{n.ack_url}|Acknowledge>")
-    if n.incident_url:
-        links.append(f"<{n.incident_url}|Open incident>")
+    if ack_url:
+        links.append(f"<{ack_url}|Acknowledge>")
+    if incident_url:
+        links.append(f"<{incident_url}|Open incident>")
     if links:
         lines.append(" · ".join(links))
     return "\n".join(lines)
+
+
+# The Slack app's buttons: action_id, label, style. Their value is the incident id.
+SLACK_BUTTONS = (
+    ("pager_ack", "Acknowledge", "primary"),
+    ("pager_resolve", "Resolve", None),
+    ("pager_escalate", "Escalate", "danger"),
+)
+SLACK_ACTIONS = tuple(action for action, _, _ in SLACK_BUTTONS)
+# Block Kit's limits: a section's text, and a context block's elements.
+SLACK_SECTION_LIMIT = 3000
+SLACK_CONTEXT_LIMIT = 10
+
+
+def slack_blocks(
+    summary: str,
+    incident_id: str,
+    actions: Sequence[str] = SLACK_ACTIONS,
+    status: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """A Slack app message: the summary, what has been done (`status`, mrkdwn lines, the
+    last ones if there are many), and the buttons named in `actions` (none: no buttons)."""
+    if len(summary) > SLACK_SECTION_LIMIT:
+        summary = summary[: SLACK_SECTION_LIMIT - 3] + "..."
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "block_id": "pager_summary",
+            "text": {"type": "mrkdwn", "text": summary},
+        }
+    ]
+    if status:
+        lines = status[-SLACK_CONTEXT_LIMIT:]
+        elements = [{"type": "mrkdwn", "text": line[:SLACK_SECTION_LIMIT]} for line in lines]
+        blocks.append({"type": "context", "block_id": "pager_status", "elements": elements})
+    buttons = []
+    for action, label, style in SLACK_BUTTONS:
+        if action not in actions:
+            continue
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": action,
+            "text": {"type": "plain_text", "text": label},
+            "value": incident_id,
+        }
+        if style:
+            button["style"] = style
+        buttons.append(button)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "pager_actions", "elements": buttons})
+    return blocks
+
+
+def slack_page(notification: OutgoingNotification) -> tuple[str, list[dict[str, Any]]]:
+    """A Slack app page: its plain-text fallback (notifications, search) and its blocks."""
+    text = slack_text(notification)
+    return text, slack_blocks(text, notification.incident_id)
 
 
 def webhook_payload(notification: OutgoingNotification) -> dict[str, Any]:

@@ -1,18 +1,22 @@
-"""Slack incoming webhooks: one mrkdwn message per notification, with the ack link."""
+"""Slack: incoming webhooks (one mrkdwn message per notification, with the ack link), and
+channels the Slack app posts to (`slack_app`)."""
 
 from __future__ import annotations
 
 import httpx
 
 from pager.adapters.notify.message import slack_text, wrong_target
+from pager.adapters.notify.slack_app import NOT_CONFIGURED, SlackWebApi
 from pager.adapters.notify.webhook import DEFAULT_TIMEOUT, USER_AGENT, post, refuse_private
-from pager.application.ports import OutgoingNotification
+from pager.application.ports import DeliveryFailed, OutgoingNotification
 from pager.domain.policy import SlackTarget
 
 
 class SlackChannel:
-    """Slack answers 200 `ok`; its errors are a bare code in the body (`no_service`,
-    `invalid_payload`, `channel_is_archived`, ...), which becomes the reason."""
+    """Both shapes of Slack target. An incoming webhook answers 200 `ok`; its errors are a
+    bare code in the body (`no_service`, `invalid_payload`, `channel_is_archived`, ...),
+    which becomes the reason. A channel is posted to by `app`; without one (no bot token),
+    its pages fail for good, saying so."""
 
     def __init__(
         self,
@@ -20,17 +24,25 @@ class SlackChannel:
         client: httpx.AsyncClient | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         allow_private: bool = False,
+        app: SlackWebApi | None = None,
     ) -> None:
         """With no `client`, each send opens and closes its own. Unless `allow_private`, a
         host that resolves to a non-public address is a permanent failure."""
         self._client = client
         self._timeout = timeout
         self._allow_private = allow_private
+        self._app = app
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
-        if not isinstance(target, SlackTarget) or target.url is None:
-            raise wrong_target("Slack incoming-webhook", target)
+        if not isinstance(target, SlackTarget):
+            raise wrong_target("Slack", target)
+        if target.channel is not None:
+            if self._app is None:
+                raise DeliveryFailed(NOT_CONFIGURED, transient=False)
+            return await self._app.post_page(notification)
+        if target.url is None:
+            raise wrong_target("Slack", target)
         if not self._allow_private:
             await refuse_private(target.url, "Slack")
         await post(

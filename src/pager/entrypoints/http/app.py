@@ -27,6 +27,7 @@ from pager.entrypoints.http import (
     policies,
     schedules,
     services,
+    slack,
     twilio,
     users,
 )
@@ -109,6 +110,7 @@ def create_app(container: App) -> FastAPI:
         pagerduty,
         opsgenie,
         opsgenie_alerts,
+        slack,
         twilio,
         ops,
     ):
