@@ -95,7 +95,8 @@ def test_a_timer_falls_due_once_claimed_given_back_and_its_row_goes_when_it_fire
     claimed, next_due = timers.claim_due(due_at)
     assert next_due is None
     [timer] = claimed
-    assert (timer.incident_id, timer.service_id, timer.level, timer.round) == (
+    assert (timer.kind, timer.subject, timer.service_id, timer.level, timer.round) == (
+        "ack",
         incident_id,
         "db",
         1,
@@ -120,7 +121,7 @@ def test_a_timer_falls_due_once_claimed_given_back_and_its_row_goes_when_it_fire
     with engine.begin() as conn:
         conn.execute(
             t.timers.insert().values(
-                incident_id=incident_id, service_id="db", level=1, round=1, due_at=due_at
+                subject=incident_id, service_id="db", level=1, round=1, due_at=due_at
             )
         )
     [result] = handlers.execute([ReceiveAckTimeout("db", incident_id, 1, 1)])
@@ -131,7 +132,7 @@ def test_a_timer_falls_due_once_claimed_given_back_and_its_row_goes_when_it_fire
 def timer_rows(engine: Engine) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
         timers = t.timers.c
-        query = sa.select(timers.incident_id, timers.level, timers.round, timers.due_at)
+        query = sa.select(timers.subject, timers.level, timers.round, timers.due_at)
         rows = conn.execute(query.add_columns(timers.claimed_until).order_by(timers.level))
         return [tuple(row) for row in rows]
 

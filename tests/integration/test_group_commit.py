@@ -91,8 +91,8 @@ def everything(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
             ).order_by(t.notifications.c.incident_id, t.notifications.c.target_key)
         ).all()
         timers = conn.execute(
-            sa.select(t.timers.c.incident_id, t.timers.c.level, t.timers.c.due_at).order_by(
-                t.timers.c.incident_id
+            sa.select(t.timers.c.subject, t.timers.c.level, t.timers.c.due_at).order_by(
+                t.timers.c.subject
             )
         ).all()
     return {

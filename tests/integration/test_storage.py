@@ -174,7 +174,12 @@ def test_an_alert_writes_incident_outbox_and_timer_in_one_go(
         ("email", "email:alice@example.com", "queued"),
         ("sms", "sms:+14155550100", "queued"),
     ]
-    assert (timer.incident_id, timer.level, timer.round) == (outcome.incident_id, 1, 1)
+    assert (timer.kind, timer.subject, timer.level, timer.round) == (
+        "ack",
+        outcome.incident_id,
+        1,
+        1,
+    )
     assert timer.due_at == clock.now() + timedelta(seconds=60)
 
 

@@ -188,9 +188,7 @@ def test_three_workers_share_one_postgres_database(
     fired = Counter[tuple[str, ...]]()
     busy = 0
     for worker in workers:
-        found = re.findall(
-            r"ack timer fired: incident (\w+) level (\d) round (\d)", worker.log.read_text()
-        )
+        found = re.findall(r"ack timer fired: (\w+) level (\d) round (\d)", worker.log.read_text())
         fired.update(found)
         busy += bool(found)
     assert len(fired) == 2 * len(incidents)  # each incident: the level-1 and level-2 timers

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from pager.application.ports import Clock, ConcurrencyConflict, UnitOfWork, UnitOfWorkFactory
+from pager.application.timers import fired_by
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
@@ -124,9 +125,9 @@ class Handlers:
                 results[position] = result if isinstance(result, DomainError) else Outcome(*result)
             if decided.events:
                 appends.append((loaded[service_id], decided.events, decided.states))
-        fired = [c for c in commands if isinstance(c, ReceiveAckTimeout)]
+        fired = [key for key in map(fired_by, commands) if key is not None]
         if fired:
-            uow.timers.remove_many([(c.incident_id, c.level, c.round) for c in fired])
+            uow.timers.remove_many(fired)
         uow.services.append_many(
             [(item, events) for item, events, _ in appends], [states for *_, states in appends]
         )

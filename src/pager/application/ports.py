@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Generic, Literal, Protocol, Self, TypeVar
+from typing import Generic, Literal, NamedTuple, Protocol, Self, TypeVar
 
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
@@ -73,13 +73,19 @@ class PolicyStreams(Protocol):
         ...
 
 
-class Timers(Protocol):
-    def remove(self, incident_id: str, level: int, round_: int) -> None:
-        """Forget a timer that has been handled."""
-        ...
+class TimerKey(NamedTuple):
+    """What makes a timer one: its kind, what it is for, and where a kind has them (ack
+    timers) the level and round, else 0."""
 
-    def remove_many(self, timers: Sequence[tuple[str, int, int]]) -> None:
-        """Forget handled timers, each given as (incident id, level, round)."""
+    kind: str
+    subject: str
+    level: int = 0
+    round: int = 0
+
+
+class Timers(Protocol):
+    def remove_many(self, timers: Sequence[TimerKey]) -> None:
+        """Forget handled timers."""
         ...
 
 
@@ -242,7 +248,8 @@ class Outbox(Protocol):
 @dataclass(frozen=True, slots=True)
 class DueTimer:
     id: int
-    incident_id: str
+    kind: str
+    subject: str
     service_id: str
     level: int
     round: int

@@ -1,5 +1,5 @@
 """The background worker: one loop per module (GoAlert's engine, in small): the timers
-module fires due ack timers, the dispatcher module sends queued notifications. Each loop is
+module fires due timers, the dispatcher module sends queued notifications. Each loop is
 woken at once when work is committed (in process: Wakeup; PostgreSQL: LISTEN/NOTIFY) and
 otherwise polls at most every `poll_seconds`."""
 
@@ -24,8 +24,8 @@ from pager.adapters.storage.uow import WORK_CHANNEL
 from pager.adapters.wakeup import EVERYTHING, PAGES, TIMERS, Wakeup
 from pager.application.handlers import Handlers
 from pager.application.ports import Channel, Clock, DueTimer, TimerQueue
+from pager.application.timers import UnknownTimer, command_for
 from pager.bootstrap import App
-from pager.domain.commands import ReceiveAckTimeout
 from pager.domain.errors import DomainError
 from pager.domain.events import LevelNotified
 
@@ -80,22 +80,28 @@ class TimersModule:
         return len(due)
 
     def _fire(self, timers: list[DueTimer]) -> None:
-        """All claimed timers in one transaction: each one's escalation step and its removal."""
-        commands = [
-            ReceiveAckTimeout(timer.service_id, timer.incident_id, timer.level, timer.round)
-            for timer in timers
-        ]
+        """All claimed timers in one transaction: each one's command and its removal."""
+        known: list[DueTimer] = []
+        commands = []
+        for timer in timers:
+            try:
+                commands.append(command_for(timer))
+            except UnknownTimer as unknown:
+                logger.error("%s; left for a version that knows it", unknown)
+                continue
+            known.append(timer)
         results = self._handlers.execute(commands)
         fired_at = self._clock.now()
-        for timer, result in zip(timers, results, strict=True):
+        for timer, result in zip(known, results, strict=True):
             lateness = (fired_at - timer.due_at).total_seconds()
             if isinstance(result, DomainError):
-                logger.warning("dropped ack timer of incident %s: %s", timer.incident_id, result)
+                logger.warning("dropped %s timer of %s: %s", timer.kind, timer.subject, result)
                 continue
             metrics.TIMER_LATENESS.observe(max(0.0, lateness))
             logger.info(
-                "ack timer fired: incident %s level %d round %d, %.0f ms late: %s",
-                timer.incident_id,
+                "%s timer fired: %s level %d round %d, %.0f ms late: %s",
+                timer.kind,
+                timer.subject,
                 timer.level,
                 timer.round,
                 lateness * 1000,

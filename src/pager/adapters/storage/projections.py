@@ -16,7 +16,8 @@ from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import encode_keys, encode_levels, encode_target
 from pager.adapters.storage.prepared import Prepared
 from pager.adapters.wakeup import PAGES, TIMERS
-from pager.application.ports import ClaimedNotification
+from pager.application.ports import ClaimedNotification, TimerKey
+from pager.application.timers import ACK, INCIDENT_KINDS
 from pager.domain.events import (
     Acknowledged,
     IncidentOpened,
@@ -69,7 +70,16 @@ _INCIDENT = Prepared(
     ),
     json_text=["dedup_keys"],
 )
-_DROP_TIMERS = Prepared(t.timers.delete().where(t.timers.c.incident_id == _b("b_id")))
+_DROP_TIMERS = Prepared(
+    t.timers.delete().where(
+        t.timers.c.subject == _b("b_id"),
+        # Constants written into the statement: a prepared one takes no expanding list.
+        t.timers.c.kind.in_([sa.literal_column(f"'{kind}'") for kind in INCIDENT_KINDS]),
+    )
+)
+_CANCEL_TIMERS = Prepared(
+    t.timers.delete().where(t.timers.c.kind == _b("b_kind"), t.timers.c.subject == _b("b_id"))
+)
 _CANCEL_NOTIFICATIONS = Prepared(
     t.notifications.update()
     .where(t.notifications.c.incident_id == _b("b_id"), t.notifications.c.status == "queued")
@@ -96,17 +106,19 @@ class Projection:
     )
     notifications: list[dict[str, Any]] = field(default_factory=list)
     timers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    """Timer rows to insert, by incident: only those set after its last acknowledgement or
-    resolution in the batch."""
+    """Timer rows to insert, by subject: only those set after the last drop of their kind
+    for it in the batch (an incident's: its last acknowledgement or resolution)."""
     finished: list[str] = field(default_factory=list)
     """Incidents acknowledged or resolved: their timers and unsent pages go (rows written
     before this batch; the batch's own timers for them are dropped as it goes)."""
+    cancelled_timers: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, subject) of timers dropped (rows written before this batch)."""
 
     @property
     def queued_work(self) -> frozenset[str]:
         """What the worker should wake up for (pages handed off need no waking)."""
         work = set()
-        if self.timers:
+        if any(self.timers.values()):
             work.add(TIMERS)
         if any(row["claimed_until"] is None for row in self.notifications):
             work.add(PAGES)
@@ -168,20 +180,35 @@ class Projection:
 
     def _finish(self, incident_id: str) -> None:
         self.finished.append(incident_id)
-        self.timers.pop(incident_id, None)
+        self._drop_pending(incident_id, INCIDENT_KINDS)
 
     def _timer(
         self, incident_id: str, service_id: str, event: LevelNotified | Unacknowledged
     ) -> None:
         assert event.timer_due_at is not None
+        self.set_timer(TimerKey(ACK, incident_id, event.level, event.round), service_id,
+                       event.timer_due_at)  # fmt: skip
+
+    def set_timer(self, key: TimerKey, service_id: str, due_at: datetime) -> None:
         row = {
-            "incident_id": incident_id,
+            "kind": key.kind,
+            "subject": key.subject,
             "service_id": service_id,
-            "round": event.round,
-            "level": event.level,
-            "due_at": event.timer_due_at,
+            "round": key.round,
+            "level": key.level,
+            "due_at": due_at,
         }
-        self.timers.setdefault(incident_id, []).append(row)
+        self.timers.setdefault(key.subject, []).append(row)
+
+    def cancel_timers(self, kind: str, subject: str) -> None:
+        """Every timer of `kind` for `subject`, set before or earlier in this batch."""
+        self.cancelled_timers.append((kind, subject))
+        self._drop_pending(subject, (kind,))
+
+    def _drop_pending(self, subject: str, kinds: tuple[str, ...]) -> None:
+        rows = self.timers.get(subject)
+        if rows:
+            self.timers[subject] = [row for row in rows if row["kind"] not in kinds]
 
     def _incident(
         self, incident: OpenIncident, resolved: tuple[datetime, str] | None = None
@@ -261,6 +288,9 @@ class Projection:
         # Dropped before the batch's timers go in: an incident acknowledged, then
         # unacknowledged in one batch keeps the timer its un-acknowledgement set.
         _DROP_TIMERS.executemany(conn, finished)
+        _CANCEL_TIMERS.executemany(
+            conn, [{"b_kind": kind, "b_id": subject} for kind, subject in self.cancelled_timers]
+        )
         _INSERT_TIMERS.executemany(conn, [row for rows in self.timers.values() for row in rows])
         _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))

@@ -120,18 +120,21 @@ notification_attempts = sa.Table(
     sa.Column("provider_id", sa.String(200)),
 )
 
-# Durable ack timers: one per (incident, round, level); removed when handled or moot.
+# Durable timers of a service's commands (migration 0007): of a `kind` (an incident's ack
+# timer, ...) for a `subject` (the incident, ...), one per (kind, subject, round, level);
+# removed when handled or moot. `round` and `level` are 0 where a kind has none.
 timers = sa.Table(
     "timers",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="ack"),
+    sa.Column("subject", sa.String(64), nullable=False),
     sa.Column("service_id", sa.String(63), nullable=False),
     sa.Column("round", sa.Integer, nullable=False),
     sa.Column("level", sa.Integer, nullable=False),
     sa.Column("due_at", UtcDateTime(), nullable=False, index=True),
     sa.Column("claimed_until", UtcDateTime()),
-    sa.UniqueConstraint("incident_id", "round", "level"),
+    sa.UniqueConstraint("kind", "subject", "round", "level"),
 )
 
 # Accounts (migration 0002). Secrets are stored only as sha256 (tokens, keys) or argon2

@@ -1,4 +1,4 @@
-"""Durable ack timers (`TimerQueue`): claim due rows (SKIP LOCKED on PostgreSQL) for the
+"""Durable timers (`TimerQueue`): claim due rows (SKIP LOCKED on PostgreSQL) for the
 timers module."""
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class SqlTimerQueue:
                     .values(claimed_until=now + self._lease)
                 )
         timers = [
-            DueTimer(row.id, row.incident_id, row.service_id, row.level, row.round, row.due_at)
+            DueTimer(
+                row.id, row.kind, row.subject, row.service_id, row.level, row.round, row.due_at
+            )
             for row in rows
         ]
         return timers, None

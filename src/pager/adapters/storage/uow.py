@@ -28,7 +28,7 @@ from pager.adapters.storage.directory import SqlDirectory
 from pager.adapters.storage.engine import WRITE, write_lock
 from pager.adapters.storage.prepared import Prepared, pipelined, query
 from pager.adapters.storage.projections import Projection, project_policy_event
-from pager.application.ports import ClaimedNotification, ConcurrencyConflict, Loaded
+from pager.application.ports import ClaimedNotification, ConcurrencyConflict, Loaded, TimerKey
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, evolve
 from pager.domain.policy import EscalationPolicy
@@ -120,7 +120,8 @@ _UPDATE_STREAM = Prepared(
 )
 _REMOVE_TIMER = Prepared(
     t.timers.delete().where(
-        t.timers.c.incident_id == sa.bindparam("b_id"),
+        t.timers.c.kind == sa.bindparam("b_kind"),
+        t.timers.c.subject == sa.bindparam("b_subject"),
         t.timers.c.level == sa.bindparam("b_level"),
         t.timers.c.round == sa.bindparam("b_round"),
     )
@@ -274,12 +275,13 @@ class SqlTimers:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
 
-    def remove(self, incident_id: str, level: int, round_: int) -> None:
-        self.remove_many([(incident_id, level, round_)])
-
-    def remove_many(self, timers: Sequence[tuple[str, int, int]]) -> None:
+    def remove_many(self, timers: Sequence[TimerKey]) -> None:
         _REMOVE_TIMER.executemany(
-            self._conn, [{"b_id": i, "b_level": level, "b_round": r} for i, level, r in timers]
+            self._conn,
+            [
+                {"b_kind": k.kind, "b_subject": k.subject, "b_level": k.level, "b_round": k.round}
+                for k in timers
+            ],
         )
 
 

@@ -1,0 +1,31 @@
+"""The durable timers of service commands, in one place: the command a due timer issues,
+and the timer a command fires (removed in the transaction that commits its events). A kind
+of timer is added here, with the events that set and drop it in the storage projection."""
+
+from __future__ import annotations
+
+from pager.application.ports import DueTimer, TimerKey
+from pager.domain.commands import ReceiveAckTimeout, ServiceCommand
+
+ACK = "ack"
+"""An incident's level waits for an acknowledgement: subject the incident."""
+
+INCIDENT_KINDS = (ACK,)
+"""Timers of an incident (subject its id), dropped when it is acknowledged or resolved."""
+
+
+class UnknownTimer(Exception):
+    """A timer of a kind this version does not know (written by a newer one)."""
+
+
+def command_for(timer: DueTimer) -> ServiceCommand:
+    if timer.kind == ACK:
+        return ReceiveAckTimeout(timer.service_id, timer.subject, timer.level, timer.round)
+    raise UnknownTimer(f"timer {timer.id} is of unknown kind {timer.kind!r}")
+
+
+def fired_by(command: ServiceCommand) -> TimerKey | None:
+    """The timer whose firing `command` is, if it is one."""
+    if isinstance(command, ReceiveAckTimeout):
+        return TimerKey(ACK, command.incident_id, command.level, command.round)
+    return None
