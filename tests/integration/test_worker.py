@@ -3,6 +3,8 @@ the test process, real databases, and policies with 1 s ack timeouts."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +20,7 @@ from pager.application.ports import ClaimedNotification
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget, WebhookTarget
+from pager.entrypoints.worker import TimersModule
 from tests.support.servers import Reply, SmtpSink, TwilioServer, WebhookReceiver
 from tests.support.worker import notification_statuses, running_worker, wait_until
 
@@ -247,3 +250,25 @@ def test_a_webhook_whose_name_resolves_to_this_machine_is_refused_when_sent(
         r"loopback address; set PAGER_ALLOW_PRIVATE_TARGETS=true on the server to allow it",
         row.last_error,
     ), row.last_error
+
+
+def test_a_timer_of_a_kind_this_version_does_not_know_is_left_and_said_the_others_fire(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcome = app.handlers.receive_alert("db", "disk full")
+    now = app.clock.now()
+    with app.engine.begin() as conn:
+        conn.execute(
+            t.timers.insert().values(
+                kind="later", subject="x", service_id="db", level=0, round=0, due_at=now
+            )
+        )
+        conn.execute(t.timers.update().where(t.timers.c.kind == "ack").values(due_at=now))
+    module = TimersModule(app.worker_parts().timers, app.handlers, app.clock)
+    with caplog.at_level(logging.ERROR, logger="pager"):
+        assert asyncio.run(module.tick()) == 2
+    [said] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "unknown kind 'later'" in said
+    with app.engine.connect() as conn:
+        left = conn.execute(sa.select(t.timers.c.kind, t.timers.c.subject, t.timers.c.level))
+        assert sorted(left) == [("ack", outcome.incident_id, 2), ("later", "x", 0)]
