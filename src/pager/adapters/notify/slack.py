@@ -7,12 +7,12 @@ import httpx
 
 from pager.adapters.notify.message import slack_text, wrong_target
 from pager.adapters.notify.slack_app import NOT_CONFIGURED, SlackWebApi
-from pager.adapters.notify.webhook import DEFAULT_TIMEOUT, USER_AGENT, post, refuse_private
+from pager.adapters.notify.webhook import DEFAULT_TIMEOUT, USER_AGENT, HttpChannel
 from pager.application.ports import DeliveryFailed, OutgoingNotification
 from pager.domain.policy import SlackTarget
 
 
-class SlackChannel:
+class SlackChannel(HttpChannel):
     """Both shapes of Slack target. An incoming webhook answers 200 `ok`; its errors are a
     bare code in the body (`no_service`, `invalid_payload`, `channel_is_archived`, ...),
     which becomes the reason. A channel is posted to by `app`; without one (no bot token),
@@ -26,11 +26,7 @@ class SlackChannel:
         allow_private: bool = False,
         app: SlackWebApi | None = None,
     ) -> None:
-        """With no `client`, each send opens and closes its own. Unless `allow_private`, a
-        host that resolves to a non-public address is a permanent failure."""
-        self._client = client
-        self._timeout = timeout
-        self._allow_private = allow_private
+        super().__init__(client=client, timeout=timeout, allow_private=allow_private)
         self._app = app
 
     async def send(self, notification: OutgoingNotification) -> str | None:
@@ -43,13 +39,9 @@ class SlackChannel:
             return await self._app.post_page(notification)
         if target.url is None:
             raise wrong_target("Slack", target)
-        if not self._allow_private:
-            await refuse_private(target.url, "Slack")
-        await post(
-            self._client,
+        await self._post(
             target.url,
-            provider="Slack",
-            timeout=self._timeout,
+            "Slack",
             describe=lambda response: response.text,
             json={"text": slack_text(notification)},
             headers={"User-Agent": USER_AGENT},

@@ -9,12 +9,10 @@ import httpx
 
 from pager.adapters.notify.message import teams_message, wrong_target
 from pager.adapters.notify.webhook import (
-    DEFAULT_TIMEOUT,
     TRANSIENT_STATUSES,
     USER_AGENT,
+    HttpChannel,
     plain_text,
-    post,
-    refuse_private,
     response_text,
 )
 from pager.application.ports import DeliveryFailed, OutgoingNotification
@@ -24,35 +22,18 @@ from pager.domain.policy import TeamsTarget
 _REFUSED = re.compile(r"returned HTTP error (\d{3})")
 
 
-class TeamsChannel:
+class TeamsChannel(HttpChannel):
     """Teams answers 2xx: `1` from a connector, 202 and nothing from a workflow. Its errors
     are text (connectors) or `{"error": {"code", "message"}}` (workflows), and become the
     reason; a removed webhook is a 4xx, so permanent; 429 and 5xx are retried."""
-
-    def __init__(
-        self,
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        allow_private: bool = False,
-    ) -> None:
-        """With no `client`, each send opens and closes its own. Unless `allow_private`, a
-        host that resolves to a non-public address is a permanent failure."""
-        self._client = client
-        self._timeout = timeout
-        self._allow_private = allow_private
 
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
         if not isinstance(target, TeamsTarget):
             raise wrong_target("Teams", target)
-        if not self._allow_private:
-            await refuse_private(target.url, "Teams")
-        response = await post(
-            self._client,
+        response = await self._post(
             target.url,
-            provider="Teams",
-            timeout=self._timeout,
+            "Teams",
             describe=teams_error,
             json=teams_message(notification),
             headers={"User-Agent": USER_AGENT},

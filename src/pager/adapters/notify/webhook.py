@@ -79,8 +79,10 @@ def sign(body: bytes, secret: str) -> str:
     return f"sha256={digest}"
 
 
-class WebhookChannel:
-    """POSTs the notification as JSON to the target's URL."""
+class HttpChannel:
+    """What the channels that POST to a URL share: an HTTP client (with none, each send
+    opens and closes its own), a timeout, and, unless `allow_private`, the refusal of a host
+    that resolves to a non-public address, as a permanent failure."""
 
     def __init__(
         self,
@@ -95,13 +97,19 @@ class WebhookChannel:
         self._timeout = timeout
         self._allow_private = allow_private
 
+    async def _post(self, url: str, provider: str, **request: Any) -> httpx.Response:
+        if not self._allow_private:
+            await refuse_private(url, provider)
+        return await post(self._client, url, provider=provider, timeout=self._timeout, **request)
+
+
+class WebhookChannel(HttpChannel):
+    """POSTs the notification as JSON to the target's URL."""
+
     async def send(self, notification: OutgoingNotification) -> str | None:
         target = notification.target
         if not isinstance(target, WebhookTarget):
             raise wrong_target("webhook", target)
-        provider = f"webhook {host_of(target.url)}"
-        if not self._allow_private:
-            await refuse_private(target.url, provider)
         body = json.dumps(webhook_payload(notification), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -110,13 +118,8 @@ class WebhookChannel:
         }
         if target.secret:
             headers["X-Pager-Signature"] = sign(body, target.secret)
-        await post(
-            self._client,
-            target.url,
-            provider=provider,
-            timeout=self._timeout,
-            content=body,
-            headers=headers,
+        await self._post(
+            target.url, f"webhook {host_of(target.url)}", content=body, headers=headers
         )
         return None
 
