@@ -6,15 +6,18 @@ from dataclasses import dataclass
 
 from pager.domain.events import ChangeLink
 from pager.domain.policy import EscalationPolicy
+from pager.domain.severity import Severity
 
 
 @dataclass(frozen=True, slots=True)
 class DefineService:
-    """Create the service, or change its name or policy."""
+    """Create the service, or change its name, policy or the severities it pages at low
+    urgency."""
 
     service_id: str
     name: str
     policy_id: str
+    low_urgency_severities: tuple[Severity, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class ReceiveAlert:
     incident_id: str
     message: str
     dedup_key: str | None = None
-    severity: str | None = None
+    severity: Severity | None = None
     source: str = "api"
 
 
