@@ -41,7 +41,7 @@ from pager.domain.policy import (
     VoiceTarget,
 )
 from pager.domain.schedule import Schedule
-from pager.domain.severity import SEVERITIES, Severity, highest, severity_of
+from pager.domain.severity import SEVERITIES, Severity, Urgency, highest, severity_of
 from tests.unit.scenario import (
     ALICE,
     BOB,
@@ -60,13 +60,9 @@ CALL = VoiceTarget("+14155550111")
 TEAMS = TeamsTarget("https://example.webhook.office.com/webhookb2/x")
 MATTERMOST = MattermostTarget("https://chat.example.com/hooks/x")
 # Level 1: Alice by email, Bob by SMS, a call, the team's chats and webhook; level 2: Carol.
+EVERYONE: tuple[Address, ...] = (ALICE, BOB, CALL, TEAM_SLACK, TEAMS, MATTERMOST, OPS_HOOK)
 URGENT = EscalationPolicy(
-    "ops",
-    "Ops",
-    (
-        Level((ALICE, BOB, CALL, TEAM_SLACK, TEAMS, MATTERMOST, OPS_HOOK), ack_timeout_seconds=60),
-        Level((CAROL,), ack_timeout_seconds=120),
-    ),
+    "ops", "Ops", (Level(EVERYONE, ack_timeout_seconds=60), Level((CAROL,), 120))
 )
 HELD = (
     Unreached(BOB.label, "low urgency: sms is paged at high urgency only"),
@@ -82,7 +78,7 @@ def alert(severity: Severity | None, key: str | None = None) -> ReceiveAlert:
     return ReceiveAlert(SERVICE, INCIDENT, "disk 91% full", key, severity)
 
 
-def opened(severity: Severity | None, urgency: str = "low") -> IncidentOpened:
+def opened(severity: Severity | None, urgency: Urgency = "low") -> IncidentOpened:
     return IncidentOpened(
         INCIDENT,
         SERVICE,
@@ -91,7 +87,7 @@ def opened(severity: Severity | None, urgency: str = "low") -> IncidentOpened:
         severity,
         "api",
         T0,
-        urgency,  # type: ignore[arg-type]
+        urgency,
     )
 
 
@@ -211,21 +207,21 @@ def test_a_low_urgency_alert_pages_level_1_by_email_chat_and_webhook_only_and_se
 def test_an_alert_without_severity_is_high_urgency() -> None:
     given(created()).when(alert(None), policy=URGENT).then(
         opened(None, "high"),
-        level_1(URGENT.level(1).targets),  # type: ignore[arg-type]
+        level_1(EVERYONE),
     )
 
 
 def test_a_severity_the_service_does_not_list_is_high_urgency() -> None:
     given(created()).when(alert("error"), policy=URGENT).then(
         opened("error", "high"),
-        level_1(URGENT.level(1).targets),  # type: ignore[arg-type]
+        level_1(EVERYONE),
     )
 
 
 def test_a_service_with_no_low_urgency_severities_pages_every_alert_as_before() -> None:
     given(created(())).when(alert("info"), policy=URGENT).then(
         opened("info", "high"),
-        level_1(URGENT.level(1).targets),  # type: ignore[arg-type]
+        level_1(EVERYONE),
     )
 
 
