@@ -140,7 +140,7 @@ def alert(
         ),
     ] = None,
     severity: Annotated[
-        str | None, typer.Option("--severity", help="critical, warning, ... (free text).")
+        str | None, typer.Option("--severity", help="critical, error, warning or info.")
     ] = None,
     url: UrlOption = DEFAULT_URL,
     token: AlertTokenOption = None,
