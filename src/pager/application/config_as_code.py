@@ -271,7 +271,10 @@ def _service_changes(
     for service in desired:
         before = existing.get(service.id)
         if before is None:
-            summary = (f"escalation policy {service.escalation_policy}",)
+            summary: tuple[str, ...] = (f"escalation policy {service.escalation_policy}",)
+            if service.low_urgency_severities:
+                low = ", ".join(service.low_urgency_severities)
+                summary += (f"low urgency for {low}",)
             changes.append(Change("create", "service", service.id, summary))
         elif before != service:
             differences = _service_differences(before, service)
