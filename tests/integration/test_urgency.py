@@ -5,16 +5,28 @@ incident queues its email and no SMS until a critical alert raises it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
+from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_event, decode_service_state, encode_service_state
+from pager.adapters.storage.migrate import MIGRATIONS, head_revision, migrate
 from pager.bootstrap import bootstrap
 from pager.config import Settings
+from pager.domain.events import IncidentOpened, ServiceCreated
+from pager.domain.incident import ServiceState, fold
 from pager.entrypoints.cli import app as cli
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
@@ -218,3 +230,60 @@ def test_pager_yaml_applies_and_exports_the_low_urgency_severities(
     refused = runner.invoke(cli, ["apply", "-f", str(path)], env=env)
     assert refused.exit_code == 1
     assert "low_urgency_severities" in refused.stderr
+
+
+def test_events_and_snapshots_written_before_urgency_decode_as_high_urgency() -> None:
+    created = decode_event(
+        "ServiceCreated",
+        {"service_id": "db", "name": "Database", "policy_id": "ops", "at": "2026-01-01T00:00:00Z"},
+    )
+    assert isinstance(created, ServiceCreated)
+    assert created.low_urgency_severities == ()
+    opened = decode_event(
+        "IncidentOpened",
+        {
+            "incident_id": "i1",
+            "service_id": "db",
+            "message": "disk full",
+            "dedup_key": None,
+            "severity": "P1",  # as Opsgenie's priority was kept before it was mapped
+            "source": "opsgenie",
+            "at": "2026-01-01T00:00:00Z",
+        },
+    )
+    assert isinstance(opened, IncidentOpened)
+    assert opened.urgency == "high"
+    state = fold(ServiceState("db"), (created, opened))
+    assert state.incident is not None
+    assert (state.incident.urgency, state.incident.severity) == ("high", "critical")
+    old = json.loads(encode_service_state(state))
+    del old["low_urgency_severities"], old["incident"]["urgency"], old["incident"]["severity"]
+    again = decode_service_state(json.dumps(old))
+    assert again.incident is not None
+    assert (again.low_urgency_severities, again.incident.urgency) == ((), "high")
+
+
+def test_the_urgency_migration_goes_back_one_step_and_keeps_services_and_incidents(
+    engine: Engine,
+) -> None:
+    app = bootstrap(engine=engine)
+    app.handlers.define_policy(two_level_policy())
+    app.handlers.define_service("keep", "Keep", "ops", ("info",))
+    app.handlers.receive_alert("keep", "disk full", severity="info")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0006")
+            conn.commit()
+            assert "urgency" not in {c["name"] for c in sa.inspect(conn).get_columns("incidents")}
+    finally:
+        before_after = migrate(engine)  # the database is shared with other tests
+    assert before_after == ("0006", head_revision())
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+    [service] = [s for s in app.queries.services() if s.id == "keep"]
+    assert service.low_urgency_severities == ()  # the column came back empty
+    assert service.open_incident is not None
+    assert service.open_incident.urgency == "high"
