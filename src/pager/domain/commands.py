@@ -97,7 +97,8 @@ class Unacknowledge:
 @dataclass(frozen=True, slots=True)
 class Escalate:
     """Page the next level now, as if the current one had timed out; an acknowledged
-    incident is triggered again for it. Refused once every level and round is done."""
+    incident is triggered again for it, a low-urgency one raised to high urgency. Refused
+    once every level and round is done."""
 
     service_id: str
     incident_id: str
