@@ -277,8 +277,10 @@ def _define(
     if not command.name.strip():
         problems.append(("name", "must not be empty"))
     low = command.low_urgency_severities
-    if set(low) - set(SEVERITIES) or len(set(low)) != len(low):
-        problems.append(("low_urgency_severities", f"each of {', '.join(SEVERITIES)} once"))
+    if set(low) - set(SEVERITIES):
+        problems.append(("low_urgency_severities", f"must be among {', '.join(SEVERITIES)}"))
+    elif len(set(low)) != len(low):
+        problems.append(("low_urgency_severities", "must name each severity at most once"))
     if problems:
         raise ValidationFailed(tuple(problems))
     if policy is None or policy.id != command.policy_id:
