@@ -299,6 +299,8 @@ def _incidents_table(incidents: list[dict[str, Any]]) -> Table:
             status = f"acknowledged by {incident['acknowledged_by']}"
         else:
             status = f"[red]{status}[/]"
+        if incident.get("urgency") == "low":
+            status += ", low urgency"
         table.add_row(
             str(incident["id"])[:SHORT_ID],
             incident["service"],
