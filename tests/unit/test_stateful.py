@@ -261,7 +261,7 @@ class EscalationMachine(RuleBasedStateMachine):
                 severity,
                 "api",
                 self.now,
-                "low" if low else "high",
+                urgency="low" if low else "high",
             )
         elif dedup_key in self.firing[service]:
             assert events == ()

@@ -71,7 +71,7 @@ HELD = (
 
 
 def created(low: tuple[Severity, ...] = LOW) -> ServiceCreated:
-    return ServiceCreated(SERVICE, "Checkout", URGENT.id, T0, low)
+    return ServiceCreated(SERVICE, "Checkout", URGENT.id, T0, low_urgency_severities=low)
 
 
 def alert(severity: Severity | None, key: str | None = None) -> ReceiveAlert:
@@ -87,7 +87,7 @@ def opened(severity: Severity | None, urgency: Urgency = "low") -> IncidentOpene
         severity,
         "api",
         T0,
-        urgency,
+        urgency=urgency,
     )
 
 
@@ -174,7 +174,7 @@ def test_a_service_keeps_its_low_urgency_severities_highest_first() -> None:
 
 def test_changing_only_the_low_urgency_severities_updates_the_service() -> None:
     later = given(created()).when(DefineService(SERVICE, "Checkout", URGENT.id), policy=URGENT)
-    later.then(ServiceUpdated(SERVICE, "Checkout", URGENT.id, T0, ()))
+    later.then(ServiceUpdated(SERVICE, "Checkout", URGENT.id, T0, low_urgency_severities=()))
     same = DefineService(SERVICE, "Checkout", URGENT.id, ("info", "warning"))
     given(created()).when(same, policy=URGENT).then()
 

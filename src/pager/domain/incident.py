@@ -286,12 +286,12 @@ def _define(
     if policy is None or policy.id != command.policy_id:
         raise PolicyNotFound(command.policy_id)
     low = tuple(severity for severity in SEVERITIES if severity in low)
-    defined = (command.service_id, command.name, command.policy_id, now, low)
+    defined = (command.service_id, command.name, command.policy_id, now)
     if not state.exists:
-        return (ServiceCreated(*defined),)
+        return (ServiceCreated(*defined, low_urgency_severities=low),)
     if (state.name, state.policy_id, state.low_urgency_severities) == (*defined[1:3], low):
         return ()
-    return (ServiceUpdated(*defined),)
+    return (ServiceUpdated(*defined, low_urgency_severities=low),)
 
 
 def _delete(state: ServiceState, now: datetime) -> tuple[ServiceEvent, ...]:
@@ -330,7 +330,7 @@ def _receive_alert(
         command.severity,
         command.source,
         now,
-        urgency,
+        urgency=urgency,
     )
     return (opened, *_steps(command.incident_id, policy, 1, 1, now, directory, urgency))
 
@@ -670,8 +670,8 @@ def _steps(
                 pages,
                 found.unreached,
                 found.on_call,
-                urgency,
-                held,
+                urgency=urgency,
+                held_back=held,
             )
         )
         if found.pages or urgency == "low":
