@@ -346,7 +346,7 @@ def test_alertmanager_opsgenie_receiver_creates_updates_and_closes(pager: Pager)
     assert incident["message"] == "[FIRING:1] DiskFull (db-1:9100 critical)"
     assert incident["dedup_keys"] == [alias]
     assert incident["alert_count"] == 1
-    assert pager.incident(incident["id"])["timeline"][0]["data"]["severity"] == "P1"
+    assert pager.incident(incident["id"])["timeline"][0]["data"]["severity"] == "critical"
 
     accepted(
         client.post(

@@ -84,3 +84,38 @@ def test_times_are_shown_in_the_viewers_time_zone_named() -> None:
     assert display.when(moment, "America/New_York", seconds=False) == "2026-07-01 08:30 EDT"
     assert display.when(moment, "Not/AZone") == "2026-07-01 12:30:05 UTC"
     assert display.when(None, "Europe/Paris") == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ({"cause": "alert", "severity": "critical", "by": "alertmanager"},
+         "Raised to high urgency by a critical alert from alertmanager"),
+        ({"cause": "alert", "severity": None, "by": "api"},
+         "Raised to high urgency by an alert without severity from api"),
+        ({"cause": "escalated", "severity": None, "by": "carol@example.com"},
+         "Raised to high urgency: escalated by carol@example.com"),
+    ],
+)  # fmt: skip
+def test_a_raised_urgency_says_what_raised_it(data: dict[str, object], text: str) -> None:
+    line = display.timeline_line(TimelineEntry(T0, "UrgencyRaised", data))
+    assert (line.kind, line.text) == ("warn", text)
+
+
+def test_a_low_urgency_step_says_what_it_held_back_and_that_it_does_not_escalate() -> None:
+    data = {
+        "level": 1,
+        "round": 1,
+        "targets": [{"type": "email", "address": "a@example.com"}],
+        "ack_timeout_seconds": 60,
+        "timer_due_at": None,
+        "pages": [],
+        "urgency": "low",
+        "held_back": [{"target": "sms +14155550100", "reason": "low urgency: no SMS"}],
+    }
+    line = display.timeline_line(TimelineEntry(T0, "LevelNotified", data))
+    assert line.text == "Paged level 1 at low urgency: email a@example.com"
+    assert line.detail == (
+        "sms +14155550100 not paged: low urgency: no SMS. Low urgency: it does not escalate."
+    )
+    assert line.kind == "warn"  # it paged nobody

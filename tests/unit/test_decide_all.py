@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,14 +36,18 @@ from pager.domain.incident import (
     decide_all,
     evolve,
 )
-from pager.domain.policy import EmailTarget, EscalationPolicy, Level
+from pager.domain.policy import EmailTarget, EscalationPolicy, Level, SmsTarget
+from pager.domain.severity import SEVERITIES
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 OPENED = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 OPS = EscalationPolicy(
     "ops",
     "Ops",
-    (Level((EmailTarget("a@example.com"),), 60), Level((EmailTarget("b@example.com"),), 60)),
+    (
+        Level((EmailTarget("a@example.com"), SmsTarget("+14155550100")), 60),
+        Level((EmailTarget("b@example.com"),), 60),
+    ),
     repeat=1,
 )
 POLICIES = {OPS.id: OPS}
@@ -51,6 +56,16 @@ POLICIES = {OPS.id: OPS}
 def open_incident(keys: frozenset[str]) -> ServiceState:
     incident = OpenIncident("inc-1", "acknowledged", "disk full", 3, OPENED, 2, 1, keys)
     return ServiceState("db", True, "Database", "ops", incident)
+
+
+def low_urgency_incident(
+    keys: frozenset[str], status: Literal["triggered", "acknowledged"]
+) -> ServiceState:
+    """Opened by a warning on a service that pages warnings and infos at low urgency."""
+    incident = OpenIncident(
+        "inc-1", status, "disk 91%", 1, OPENED, 1, 1, keys, urgency="low", severity="warning"
+    )
+    return ServiceState("db", True, "Database", "ops", incident, ("warning", "info"))
 
 
 def one_by_one(
@@ -103,7 +118,7 @@ alerts = st.builds(
     incident_id=st.sampled_from(["i1", "i2"]),
     message=messages,
     dedup_key=st.none() | keys,
-    severity=st.none() | st.just("critical"),
+    severity=st.none() | st.sampled_from(SEVERITIES),
     source=st.sampled_from(["api", "alertmanager"]),
 )
 commands = st.one_of(
@@ -125,13 +140,22 @@ commands = st.one_of(
         st.integers(1, 2),
         st.integers(1, 2),
     ),
-    st.builds(DefineService, st.just("db"), st.just("Database"), st.sampled_from(["ops", "x"])),
+    st.builds(
+        DefineService,
+        st.just("db"),
+        st.just("Database"),
+        st.sampled_from(["ops", "x"]),
+        st.sampled_from([(), ("warning", "info")]),
+    ),
     st.builds(DeleteService, st.just("db")),
 )
 starts = st.one_of(
     st.just(ServiceState("db")),
     st.just(ServiceState("db", True, "Database", "ops")),
     st.frozensets(keys).map(open_incident),
+    st.builds(
+        low_urgency_incident, st.frozensets(keys), st.sampled_from(["triggered", "acknowledged"])
+    ),
 )
 
 

@@ -1,14 +1,17 @@
-"""Random histories of alerts, acknowledgements and un-acknowledgements, timers, recoveries,
-notes, changes and policy edits.
+"""Random histories of alerts (of every severity), acknowledgements and un-acknowledgements,
+timers, recoveries, notes, changes and policy edits, on services that page some severities
+at low urgency.
 
 A hypothesis state machine drives three services (two of them share a policy) with a
 fake clock, as the handlers would: decide on the snapshot, append, evolve. After every
 step it checks the invariants the escalation rules exist to keep: at most one open
 incident per service; each target paged at most once per (incident, round, level);
 nobody paged while acknowledged, after a resolution or the end of the escalation; every
-page sets its timer and names exactly the current policy's targets for its level;
-escalation goes level by level, round by round; the incident's open dedup keys are the
-ones still firing; and the snapshot equals the fold of the stream.
+page sets its timer (a low-urgency one none) and names exactly the current policy's
+targets for its level; a low-urgency incident pages level 1's email, chat and webhooks
+only, and goes no further until it is raised; escalation goes level by level, round by
+round; the incident's open dedup keys are the ones still firing; and the snapshot equals
+the fold of the stream.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from pager.domain.events import (
     ServiceEvent,
     ServiceUpdated,
     Unacknowledged,
+    UrgencyRaised,
 )
 from pager.domain.incident import ServiceState, decide, evolve, fold
 from pager.domain.policy import (
@@ -74,9 +78,11 @@ from pager.domain.policy import (
     SlackTarget,
     SmsTarget,
     Target,
+    VoiceTarget,
     WebhookTarget,
 )
 from pager.domain.policy_stream import PolicyState, decide_policy, evolve_policy
+from pager.domain.severity import LOW_URGENCY_CHANNELS, SEVERITIES, Severity
 from tests.unit.scenario import T0
 
 SERVICE_POLICIES = {"api": "p-api", "db": "p-shared", "web": "p-shared"}
@@ -84,6 +90,8 @@ SERVICES = tuple(SERVICE_POLICIES)
 POLICY_IDS = tuple(sorted(set(SERVICE_POLICIES.values())))
 DEDUP_KEYS = ("k1", "k2", "k3")
 MESSAGES = ("disk full", "  cpu hot \n", "5xx rate 12%", " ")
+LOW_SETS: tuple[tuple[Severity, ...], ...] = ((), ("info",), ("warning", "info"))
+severities = st.none() | st.sampled_from(SEVERITIES)
 
 TARGETS: tuple[Target, ...] = (
     EmailTarget("alice@example.com"),
@@ -91,6 +99,7 @@ TARGETS: tuple[Target, ...] = (
     EmailTarget("carol@example.com"),
     SmsTarget("+14155550100"),
     SmsTarget("+442071838750"),
+    VoiceTarget("+14155550111"),
     WebhookTarget("https://hooks.example.com/pager", secret="s3cret"),
     SlackTarget("https://hooks.slack.com/services/T0/B0/XX"),
 )
@@ -134,7 +143,7 @@ class EscalationMachine(RuleBasedStateMachine):
         self.policies = {p: PolicyState(p) for p in POLICY_IDS}
         self.incidents: dict[str, list[str]] = {s: [] for s in SERVICES}
         self.timers: list[ReceiveAckTimeout] = []
-        self.due: dict[tuple[str, int, int], datetime] = {}
+        self.due: dict[tuple[str, int, int], datetime | None] = {}
         self.pages: list[Page] = []
         self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy]] = []
         # The keys still firing, kept from the commands alone (not from `evolve`).
@@ -183,40 +192,61 @@ class EscalationMachine(RuleBasedStateMachine):
     def fresh_incident_id(self) -> str:
         return f"inc-{next(self.ids)}"
 
+    def due_at(self, incident_id: str, level: int, round_: int) -> datetime:
+        """When the timer of that step is due (a low-urgency step's has none: now)."""
+        return max(self.now, self.due.get((incident_id, level, round_)) or self.now)
+
     # Rules.
 
     @initialize(
         first=policies(POLICY_IDS[0]),
         second=policies(POLICY_IDS[1]),
         dedup_key=st.none() | st.just(DEDUP_KEYS[0]),
+        low=st.lists(st.sampled_from(LOW_SETS), min_size=3, max_size=3),
+        severity=severities,
     )
     def define_policies_and_services(
-        self, first: EscalationPolicy, second: EscalationPolicy, dedup_key: str | None
+        self,
+        first: EscalationPolicy,
+        second: EscalationPolicy,
+        dedup_key: str | None,
+        low: list[tuple[Severity, ...]],
+        severity: Severity | None,
     ) -> None:
         for policy in (first, second):
             self.define_policy(policy)
-        for service, policy_id in SERVICE_POLICIES.items():
-            command = DefineService(service, service.upper(), policy_id)
+        for (service, policy_id), low_set in zip(SERVICE_POLICIES.items(), low, strict=True):
+            command = DefineService(service, service.upper(), policy_id, low_set)
             events = self.run(service, command, policy_id=policy_id)
             assert [type(e) for e in events] == [ServiceCreated]
         # Every history starts with one outage, so that runs without alerts still escalate.
-        self.receive_alert(SERVICES[0], "first outage", dedup_key)
+        self.receive_alert(SERVICES[0], "first outage", dedup_key, severity)
 
-    @rule(service=st.sampled_from(SERVICES), message=st.sampled_from(MESSAGES))
-    def alert(self, service: str, message: str) -> None:
-        self.receive_alert(service, message, dedup_key=None)
+    @rule(
+        service=st.sampled_from(SERVICES),
+        message=st.sampled_from(MESSAGES),
+        severity=severities,
+    )
+    def alert(self, service: str, message: str, severity: Severity | None) -> None:
+        self.receive_alert(service, message, None, severity)
 
-    @rule(data=st.data(), message=st.sampled_from(MESSAGES))
-    def alert_with_dedup_key(self, data: st.DataObject, message: str) -> None:
+    @rule(data=st.data(), message=st.sampled_from(MESSAGES), severity=severities)
+    def alert_with_dedup_key(
+        self, data: st.DataObject, message: str, severity: Severity | None
+    ) -> None:
         service = self.some_service(data, lambda state: state.incident is not None)
         unused = [key for key in DEDUP_KEYS if key not in self.firing[service]]
         any_key = st.sampled_from(DEDUP_KEYS)
         dedup_key = data.draw(st.one_of(st.sampled_from(unused), any_key) if unused else any_key)
-        self.receive_alert(service, message, dedup_key)
+        self.receive_alert(service, message, dedup_key, severity)
 
-    def receive_alert(self, service: str, message: str, dedup_key: str | None) -> None:
+    def receive_alert(
+        self, service: str, message: str, dedup_key: str | None, severity: Severity | None
+    ) -> None:
         before = self.snapshots[service].incident
-        command = ReceiveAlert(service, self.fresh_incident_id(), message, dedup_key)
+        low_set = self.snapshots[service].low_urgency_severities
+        low = severity is not None and severity in low_set
+        command = ReceiveAlert(service, self.fresh_incident_id(), message, dedup_key, severity)
         if not message.strip():
             self.run_expecting(ValidationFailed, command)
             return
@@ -224,14 +254,30 @@ class EscalationMachine(RuleBasedStateMachine):
         if before is None:
             assert [type(e) for e in events] == [IncidentOpened, LevelNotified]
             assert events[0] == IncidentOpened(
-                command.incident_id, service, message.strip(), dedup_key, None, "api", self.now
+                command.incident_id,
+                service,
+                message.strip(),
+                dedup_key,
+                severity,
+                "api",
+                self.now,
+                urgency="low" if low else "high",
             )
         elif dedup_key in self.firing[service]:
             assert events == ()
         else:
-            assert events == (
-                AlertAttached(before.id, message.strip(), dedup_key, None, "api", self.now),
+            attached = AlertAttached(
+                before.id, message.strip(), dedup_key, severity, "api", self.now
             )
+            assert events[0] == attached
+            raised = UrgencyRaised(before.id, "alert", severity, "api", self.now)
+            if before.urgency == "high" or low:
+                assert events == (attached,)
+            elif before.status == "acknowledged":
+                assert events == (attached, raised)
+            else:
+                assert events[:2] == (attached, raised)
+                assert [type(e) for e in events[2:]] == [LevelNotified]
         if dedup_key:
             self.firing[service].add(dedup_key)
 
@@ -278,7 +324,7 @@ class EscalationMachine(RuleBasedStateMachine):
         [event] = events
         assert isinstance(event, Unacknowledged)
         assert (event.level, event.round) == (before.level, before.round)
-        if before.exhausted:
+        if before.exhausted or before.urgency == "low":
             assert (event.ack_timeout_seconds, event.timer_due_at) == (None, None)
         else:
             step = policy.level(min(before.level, len(policy.levels)))
@@ -303,12 +349,17 @@ class EscalationMachine(RuleBasedStateMachine):
             self.run_expecting(NothingToEscalateTo, command)
             return
         events = self.run(service, command)
+        if before.urgency == "low":
+            raised = UrgencyRaised(incident_id, "escalated", None, "carol", self.now)
+            assert events[0] == raised
+            events = events[1:]
         assert events[0] == Escalated(incident_id, "carol", before.level, before.round, self.now)
         assert isinstance(events[1], LevelNotified)
         after = self.snapshots[service].incident
         assert after is not None
         assert after.acknowledged_by is None
         assert after.status == "triggered"
+        assert after.urgency == "high"
 
     @rule(service=st.sampled_from(SERVICES), data=st.data())
     def add_note(self, service: str, data: st.DataObject) -> None:
@@ -333,10 +384,10 @@ class EscalationMachine(RuleBasedStateMachine):
         incident = self.snapshots[service].incident
         if incident is None:
             return
-        self.now = max(self.now, self.due[(incident.id, incident.level, incident.round)])
+        self.now = self.due_at(incident.id, incident.level, incident.round)
         timer = ReceiveAckTimeout(service, incident.id, incident.level, incident.round)
         events = self.run(service, timer)
-        if incident.status == "acknowledged" or incident.exhausted:
+        if incident.status == "acknowledged" or incident.exhausted or incident.urgency == "low":
             assert events == ()
         else:
             assert len(events) == 1
@@ -346,13 +397,14 @@ class EscalationMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def an_old_timer_fires_again(self, data: st.DataObject) -> None:
         timer = data.draw(st.sampled_from(self.timers))
-        self.now = max(self.now, self.due[timer_step(timer)])
+        self.now = self.due_at(*timer_step(timer))
         incident = self.snapshots[timer.service_id].incident
         current = (
             incident is not None
             and (incident.id, incident.level, incident.round) == timer_step(timer)
             and incident.status == "triggered"
             and not incident.exhausted
+            and incident.urgency == "high"
         )
         events = self.run(timer.service_id, timer)
         if not current:
@@ -417,11 +469,19 @@ class EscalationMachine(RuleBasedStateMachine):
         service=st.sampled_from(SERVICES),
         policy_id=st.sampled_from(POLICY_IDS),
         name=st.sampled_from(("API", "Database", "Web")),
+        low=st.sampled_from(LOW_SETS),
     )
-    def redefine_service(self, service: str, policy_id: str, name: str) -> None:
+    def redefine_service(
+        self, service: str, policy_id: str, name: str, low: tuple[Severity, ...]
+    ) -> None:
         before = self.snapshots[service]
-        events = self.run(service, DefineService(service, name, policy_id), policy_id=policy_id)
-        if (before.name, before.policy_id) == (name, policy_id):
+        command = DefineService(service, name, policy_id, low)
+        events = self.run(service, command, policy_id=policy_id)
+        if (before.name, before.policy_id, before.low_urgency_severities) == (
+            name,
+            policy_id,
+            low,
+        ):
             assert events == ()
         else:
             assert [type(e) for e in events] == [ServiceUpdated]
@@ -495,9 +555,9 @@ class EscalationMachine(RuleBasedStateMachine):
     @invariant()
     def each_target_is_paged_at_most_once_per_incident_round_and_level(self) -> None:
         pages = Counter(
-            (page.event.incident_id, page.event.round, page.event.level, target.key)
+            (page.event.incident_id, page.event.round, page.event.level, sent.key)
             for page in self.pages
-            for target in page.event.targets
+            for sent in page.event.paged
         )
         assert all(times == 1 for times in pages.values()), pages.most_common(1)
 
@@ -530,7 +590,32 @@ class EscalationMachine(RuleBasedStateMachine):
             assert event.targets == step.targets
             assert event.ack_timeout_seconds == step.ack_timeout_seconds
             assert event.at == page.now
-            assert event.timer_due_at == event.at + timedelta(seconds=event.ack_timeout_seconds)
+            if event.urgency == "low":
+                assert event.timer_due_at is None
+            else:
+                due = event.at + timedelta(seconds=event.ack_timeout_seconds)
+                assert event.timer_due_at == due
+
+    @invariant()
+    def a_low_urgency_incident_writes_only_at_level_1_until_it_is_raised(self) -> None:
+        for stream in self.streams.values():
+            urgency: dict[str, str] = {}
+            for event in stream:
+                match event:
+                    case IncidentOpened():
+                        urgency[event.incident_id] = event.urgency
+                    case UrgencyRaised():
+                        assert urgency[event.incident_id] == "low"
+                        urgency[event.incident_id] = "high"
+                    case LevelNotified():
+                        assert event.urgency == urgency[event.incident_id]
+                        if event.urgency == "low":
+                            assert (event.level, event.round) == (1, 1)
+                            sent = {page.target.type for page in event.paged}
+                            assert sent <= LOW_URGENCY_CHANNELS
+                            assert len(event.paged) + len(event.held_back) == len(event.targets)
+                    case EscalationExhausted() | Escalated():
+                        assert urgency[event.incident_id] == "high"
 
     @invariant()
     def escalation_goes_level_by_level_and_round_by_round(self) -> None:
@@ -540,6 +625,8 @@ class EscalationMachine(RuleBasedStateMachine):
             before = previous.get(page.event.incident_id)
             if before is None:
                 assert step == (1, 1)
+            elif before.event.urgency == "low" and step == (1, 1):
+                pass  # raised: level 1 again, for what low urgency held back
             else:
                 last_level, last_round = event_step(before.event)
                 policy = page.policy

@@ -36,6 +36,7 @@ from pager.domain.policy import (
     validate_policy,
 )
 from pager.domain.schedule import Override, Schedule, validate_schedule
+from pager.domain.severity import Severity
 
 MAX_NAME_LENGTH = 200
 PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
@@ -49,6 +50,8 @@ class ServiceSpec:
     id: str
     name: str
     escalation_policy: str
+    low_urgency_severities: tuple[Severity, ...] = ()
+    """Highest first, as the service keeps them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,13 @@ class Writer(Protocol):
 
     def delete_policy(self, policy_id: str) -> object: ...
 
-    def define_service(self, service_id: str, name: str, policy_id: str) -> object: ...
+    def define_service(
+        self,
+        service_id: str,
+        name: str,
+        policy_id: str,
+        low_urgency_severities: tuple[Severity, ...] = (),
+    ) -> object: ...
 
     def delete_service(self, service_id: str) -> object: ...
 
@@ -172,7 +181,10 @@ def current_config(
     with every override they have had)."""
     return Config(
         tuple(view.policy for view in queries.policies()),
-        tuple(ServiceSpec(v.id, v.name, v.escalation_policy) for v in queries.services()),
+        tuple(
+            ServiceSpec(v.id, v.name, v.escalation_policy, v.low_urgency_severities)
+            for v in queries.services()
+        ),
         tuple(_user_spec(user.email, user.role, accounts) for user in accounts.users()),
         None if schedules is None else tuple(schedules.schedules(ended_overrides=True)),
     )
@@ -259,7 +271,10 @@ def _service_changes(
     for service in desired:
         before = existing.get(service.id)
         if before is None:
-            summary = (f"escalation policy {service.escalation_policy}",)
+            summary: tuple[str, ...] = (f"escalation policy {service.escalation_policy}",)
+            if service.low_urgency_severities:
+                low = ", ".join(service.low_urgency_severities)
+                summary += (f"low urgency for {low}",)
             changes.append(Change("create", "service", service.id, summary))
         elif before != service:
             differences = _service_differences(before, service)
@@ -337,7 +352,12 @@ def apply(
                 handlers.delete_policy(change.id)
             case "service", "create" | "update":
                 service = services[change.id]
-                handlers.define_service(service.id, service.name, service.escalation_policy)
+                handlers.define_service(
+                    service.id,
+                    service.name,
+                    service.escalation_policy,
+                    service.low_urgency_severities,
+                )
                 issued = accounts.ensure_integration_key(service.id)
             case "service", "delete":
                 handlers.delete_service(change.id)
@@ -397,6 +417,9 @@ def _service_problems(config: Config, current: Config, prune: bool) -> list[tupl
             problems.append((f"{where} name", "must not be empty"))
         elif len(service.name) > MAX_NAME_LENGTH:
             problems.append((f"{where} name", f"must be at most {MAX_NAME_LENGTH} characters"))
+        low = service.low_urgency_severities
+        if len(set(low)) != len(low):
+            problems.append((f"{where} low_urgency_severities", "lists a severity twice"))
         policy = service.escalation_policy
         if policy in pruned:
             problems.append(
@@ -589,6 +612,10 @@ def _service_differences(before: ServiceSpec, after: ServiceSpec) -> tuple[str, 
         differences.append(
             f"escalation policy {before.escalation_policy} -> {after.escalation_policy}"
         )
+    if before.low_urgency_severities != after.low_urgency_severities:
+        was = ", ".join(before.low_urgency_severities) or "none"
+        now = ", ".join(after.low_urgency_severities) or "none"
+        differences.append(f"low urgency severities {was} -> {now}")
     return tuple(differences)
 
 

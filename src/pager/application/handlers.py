@@ -37,6 +37,7 @@ from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, decide_all
 from pager.domain.policy import EscalationPolicy
 from pager.domain.policy_stream import decide_policy
+from pager.domain.severity import Severity
 from pager.ids import new_id
 
 T = TypeVar("T")
@@ -147,7 +148,7 @@ class Handlers:
         message: str,
         *,
         dedup_key: str | None = None,
-        severity: str | None = None,
+        severity: Severity | None = None,
         source: str = "api",
     ) -> ReceiveAlert:
         """The command for one alert, with the id its incident gets if it opens one."""
@@ -159,7 +160,7 @@ class Handlers:
         message: str,
         *,
         dedup_key: str | None = None,
-        severity: str | None = None,
+        severity: Severity | None = None,
         source: str = "api",
     ) -> AlertOutcome:
         command = self.alert_command(
@@ -196,8 +197,14 @@ class Handlers:
     ) -> Outcome:
         return self.run(ReceiveAckTimeout(service_id, incident_id, level, round_))
 
-    def define_service(self, service_id: str, name: str, policy_id: str) -> Outcome:
-        return self.run(DefineService(service_id, name, policy_id))
+    def define_service(
+        self,
+        service_id: str,
+        name: str,
+        policy_id: str,
+        low_urgency_severities: tuple[Severity, ...] = (),
+    ) -> Outcome:
+        return self.run(DefineService(service_id, name, policy_id, low_urgency_severities))
 
     def delete_service(self, service_id: str) -> Outcome:
         return self.run(DeleteService(service_id))

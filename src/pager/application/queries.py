@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pager.domain.policy import EscalationPolicy
+from pager.domain.severity import Severity, Urgency
 
 REDACTED = "[redacted]"
 OPEN_STATUSES = ("triggered", "acknowledged")
@@ -33,6 +34,9 @@ class IncidentView:
     """Its pages that failed for good: nobody got them, and nobody will try again."""
     unreached: int = 0
     """Level targets that paged nobody (a user without an enabled method, nobody on call)."""
+    urgency: Urgency = "high"
+    severity: Severity | None = None
+    """The highest severity of its alerts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class ServiceView:
     open_incident: IncidentView | None
     created_at: datetime
     updated_at: datetime
+    low_urgency_severities: tuple[Severity, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

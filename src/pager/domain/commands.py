@@ -6,15 +6,18 @@ from dataclasses import dataclass
 
 from pager.domain.events import ChangeLink
 from pager.domain.policy import EscalationPolicy
+from pager.domain.severity import Severity
 
 
 @dataclass(frozen=True, slots=True)
 class DefineService:
-    """Create the service, or change its name or policy."""
+    """Create the service, or change its name, policy or the severities it pages at low
+    urgency."""
 
     service_id: str
     name: str
     policy_id: str
+    low_urgency_severities: tuple[Severity, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class ReceiveAlert:
     incident_id: str
     message: str
     dedup_key: str | None = None
-    severity: str | None = None
+    severity: Severity | None = None
     source: str = "api"
 
 
@@ -94,7 +97,8 @@ class Unacknowledge:
 @dataclass(frozen=True, slots=True)
 class Escalate:
     """Page the next level now, as if the current one had timed out; an acknowledged
-    incident is triggered again for it. Refused once every level and round is done."""
+    incident is triggered again for it, a low-urgency one raised to high urgency. Refused
+    once every level and round is done."""
 
     service_id: str
     incident_id: str

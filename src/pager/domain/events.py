@@ -8,6 +8,7 @@ from typing import Literal
 
 from pager.domain.paging import OnCallAt, Page, Unreached
 from pager.domain.policy import EscalationPolicy, ScheduleTarget, Target, UserTarget
+from pager.domain.severity import Severity, Urgency
 
 _People = UserTarget | ScheduleTarget
 
@@ -20,6 +21,8 @@ class ServiceCreated:
     name: str
     policy_id: str
     at: datetime
+    low_urgency_severities: tuple[Severity, ...] = ()
+    """Alerts of these severities open low-urgency incidents (none: every one is high)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,8 @@ class ServiceUpdated:
     name: str
     policy_id: str
     at: datetime
+    low_urgency_severities: tuple[Severity, ...] = ()
+    """Alerts of these severities open low-urgency incidents (none: every one is high)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,9 @@ class ServiceDeleted:
 
 @dataclass(frozen=True, slots=True)
 class IncidentOpened:
-    """The alert that turned a healthy service unhealthy."""
+    """The alert that turned a healthy service unhealthy. `severity` is one of the four
+    (events from before they were mapped hold the sender's word); `urgency` low pages
+    level 1's email, chat and webhooks only, and never escalates."""
 
     incident_id: str
     service_id: str
@@ -47,6 +54,7 @@ class IncidentOpened:
     severity: str | None
     source: str
     at: datetime
+    urgency: Urgency = "high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,10 @@ class LevelNotified:
     pages: tuple[Page, ...] | None = None
     unreached: tuple[Unreached, ...] = ()
     on_call: tuple[OnCallAt, ...] = ()
+    urgency: Urgency = "high"
+    """Low: only the email, chat and webhook pages; no timer, no next level."""
+    held_back: tuple[Unreached, ...] = ()
+    """The pages low urgency did not send (SMS, voice), by address, and why."""
 
     @property
     def paged(self) -> tuple[Page, ...]:
@@ -152,6 +164,20 @@ class Escalated:
 
 
 @dataclass(frozen=True, slots=True)
+class UrgencyRaised:
+    """A low-urgency incident is high urgency from now on: an alert of a severity the
+    service does not page at low urgency came (`severity`, None: it had none), or someone
+    escalated it. Level 1 is paged for what low urgency held back, with its ack timer
+    (the LevelNotified follows), unless someone acknowledged it already."""
+
+    incident_id: str
+    cause: Literal["alert", "escalated"]
+    severity: str | None
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NoteAdded:
     incident_id: str
     text: str
@@ -194,6 +220,7 @@ ServiceEvent = (
     | Escalated
     | NoteAdded
     | ChangeReported
+    | UrgencyRaised
 )
 
 

@@ -53,9 +53,19 @@ from pager.domain.events import (
     ServiceEvent,
     ServiceUpdated,
     Unacknowledged,
+    UrgencyRaised,
 )
-from pager.domain.paging import NO_ONE, Directory, resolve
+from pager.domain.paging import NO_ONE, Directory, Page, Unreached, resolve
 from pager.domain.policy import ID_PATTERN, EscalationPolicy, valid_id
+from pager.domain.severity import (
+    LOW_URGENCY_CHANNELS,
+    SEVERITIES,
+    Severity,
+    Urgency,
+    highest,
+    severity_of,
+    urgency_of,
+)
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_NOTE_LENGTH = 25_000  # Opsgenie's limit for a note
@@ -77,6 +87,9 @@ class OpenIncident:
     exhausted: bool = False
     unreached: int = 0
     """How many level targets reached nobody so far (the incident is flagged for it)."""
+    urgency: Urgency = "high"
+    severity: Severity | None = None
+    """The highest severity of its alerts (None: none of them had one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,7 @@ class ServiceState:
     name: str = ""
     policy_id: str = ""
     incident: OpenIncident | None = None
+    low_urgency_severities: tuple[Severity, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -144,7 +158,13 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
     """The state after `event`. Total: every event applies to the state its stream implies."""
     match event:
         case ServiceCreated() | ServiceUpdated():
-            return replace(state, exists=True, name=event.name, policy_id=event.policy_id)
+            return replace(
+                state,
+                exists=True,
+                name=event.name,
+                policy_id=event.policy_id,
+                low_urgency_severities=event.low_urgency_severities,
+            )
         case ServiceDeleted():
             return ServiceState(state.service_id)
         case IncidentOpened():
@@ -155,6 +175,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 1,
                 event.at,
                 open_keys=frozenset((event.dedup_key,)) if event.dedup_key else frozenset(),
+                urgency=event.urgency,
+                severity=severity_of(event.severity),
             )
             return _with_incident(state, opened)
         case NoteAdded() | ChangeReported():
@@ -169,7 +191,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             keys = incident.open_keys
             if event.dedup_key and event.dedup_key not in keys:
                 keys = keys | {event.dedup_key}
-            incident = _with_alerts(incident, 1, keys)
+            severity = highest(incident.severity, severity_of(event.severity))
+            incident = _with_alerts(incident, 1, keys, severity)
         case LevelNotified():
             incident = OpenIncident(
                 incident.id,
@@ -184,6 +207,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 incident.acknowledged_by,
                 incident.exhausted,
                 incident.unreached + len(event.unreached),
+                incident.urgency,
+                incident.severity,
             )
         case EscalationExhausted():
             incident = replace(incident, exhausted=True)
@@ -197,6 +222,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
             )
         case AlertResolved():
             incident = replace(incident, open_keys=incident.open_keys - {event.dedup_key})
+        case UrgencyRaised():
+            incident = replace(incident, urgency="high")
         case IncidentResolved():
             return replace(state, incident=None)
         case _:
@@ -204,8 +231,10 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
     return _with_incident(state, incident)
 
 
-def _with_alerts(incident: OpenIncident, alerts: int, keys: frozenset[str]) -> OpenIncident:
-    """`incident` with `alerts` more alerts attached and these keys firing."""
+def _with_alerts(
+    incident: OpenIncident, alerts: int, keys: frozenset[str], severity: Severity | None
+) -> OpenIncident:
+    """`incident` with `alerts` more alerts attached, these keys firing and this severity."""
     return OpenIncident(
         incident.id,
         incident.status,
@@ -219,11 +248,20 @@ def _with_alerts(incident: OpenIncident, alerts: int, keys: frozenset[str]) -> O
         incident.acknowledged_by,
         incident.exhausted,
         incident.unreached,
+        incident.urgency,
+        severity,
     )
 
 
 def _with_incident(state: ServiceState, incident: OpenIncident) -> ServiceState:
-    return ServiceState(state.service_id, state.exists, state.name, state.policy_id, incident)
+    return ServiceState(
+        state.service_id,
+        state.exists,
+        state.name,
+        state.policy_id,
+        incident,
+        state.low_urgency_severities,
+    )
 
 
 def fold(state: ServiceState, events: Iterable[ServiceEvent]) -> ServiceState:
@@ -238,15 +276,22 @@ def _define(
         problems.append(("id", f"{command.service_id!r} must match {ID_PATTERN.pattern}"))
     if not command.name.strip():
         problems.append(("name", "must not be empty"))
+    low = command.low_urgency_severities
+    if set(low) - set(SEVERITIES):
+        problems.append(("low_urgency_severities", f"must be among {', '.join(SEVERITIES)}"))
+    elif len(set(low)) != len(low):
+        problems.append(("low_urgency_severities", "must name each severity at most once"))
     if problems:
         raise ValidationFailed(tuple(problems))
     if policy is None or policy.id != command.policy_id:
         raise PolicyNotFound(command.policy_id)
+    low = tuple(severity for severity in SEVERITIES if severity in low)
+    defined = (command.service_id, command.name, command.policy_id, now)
     if not state.exists:
-        return (ServiceCreated(command.service_id, command.name, command.policy_id, now),)
-    if (state.name, state.policy_id) == (command.name, command.policy_id):
+        return (ServiceCreated(*defined, low_urgency_severities=low),)
+    if (state.name, state.policy_id, state.low_urgency_severities) == (*defined[1:3], low):
         return ()
-    return (ServiceUpdated(command.service_id, command.name, command.policy_id, now),)
+    return (ServiceUpdated(*defined, low_urgency_severities=low),)
 
 
 def _delete(state: ServiceState, now: datetime) -> tuple[ServiceEvent, ...]:
@@ -265,14 +310,17 @@ def _receive_alert(
 ) -> tuple[ServiceEvent, ...]:
     message = _alert_message(command)
     incident = state.incident
+    urgency = urgency_of(command.severity, state.low_urgency_severities)
     if incident is not None:
         if _fires(incident.open_keys, command.dedup_key):
             return ()
-        return (
-            AlertAttached(
-                incident.id, message, command.dedup_key, command.severity, command.source, now
-            ),
+        attached = AlertAttached(
+            incident.id, message, command.dedup_key, command.severity, command.source, now
         )
+        if incident.urgency == "low" and urgency == "high":
+            raised = UrgencyRaised(incident.id, "alert", command.severity, command.source, now)
+            return (attached, raised, *_page_held_back(state, incident, policy, now, directory))
+        return (attached,)
     policy = _require_policy(state, policy)
     opened = IncidentOpened(
         command.incident_id,
@@ -282,8 +330,25 @@ def _receive_alert(
         command.severity,
         command.source,
         now,
+        urgency=urgency,
     )
-    return (opened, *_steps(command.incident_id, policy, 1, 1, now, directory))
+    return (opened, *_steps(command.incident_id, policy, 1, 1, now, directory, urgency))
+
+
+def _page_held_back(
+    state: ServiceState,
+    incident: OpenIncident,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """Level 1 again, as it is now, at high urgency: what low urgency held back (its email,
+    chat and webhook pages went out already), with its ack timer; nothing while someone
+    has acknowledged the incident (un-acknowledging it resumes the escalation)."""
+    if incident.status == "acknowledged":
+        return ()
+    policy = _require_policy(state, policy)
+    return _steps(incident.id, policy, 1, 1, now, directory, sent=LOW_URGENCY_CHANNELS)
 
 
 def _alert_message(command: ReceiveAlert) -> str:
@@ -341,9 +406,11 @@ def decide_all(
             while end < len(commands) and isinstance(commands[end], ReceiveAlert):
                 end += 1
             alerts = cast(Sequence[ReceiveAlert], commands[start:end])
-            state = _attach_run(state, alerts, now, results, events, states)
-            start = end
-            continue
+            state, done = _attach_run(state, alerts, now, results, events, states)
+            start += done
+            if done:
+                continue
+            # The first alert raises a low-urgency incident's urgency: decided on its own.
         start += 1
         try:
             policy = _policy_for(state, command, policies)
@@ -366,7 +433,8 @@ def _policy_for(
     if isinstance(command, DefineService):
         return policies(command.policy_id)
     if isinstance(command, ReceiveAckTimeout | Unacknowledge | Escalate) or (
-        isinstance(command, ReceiveAlert) and state.incident is None
+        isinstance(command, ReceiveAlert)
+        and (state.incident is None or state.incident.urgency == "low")
     ):
         return policies(state.policy_id)
     return None
@@ -379,35 +447,46 @@ def _attach_run(
     results: list[tuple[ServiceState, tuple[ServiceEvent, ...]] | DomainError],
     events: list[ServiceEvent],
     states: list[ServiceState],
-) -> ServiceState:
+) -> tuple[ServiceState, int]:
     """`decide_all` for alerts on an open incident: each attaches, changes nothing (its key
-    is still firing) or is refused; the incident is rebuilt once, at the end."""
+    is still firing) or is refused; the incident is rebuilt once, at the end. On a
+    low-urgency incident the run stops before an alert that raises the urgency: the state
+    after the alerts before it, and how many those were."""
     incident = state.incident
     assert incident is not None
+    low = state.low_urgency_severities if incident.urgency == "low" else None
     firing = set(incident.open_keys)
+    severity = incident.severity
     attached: list[ServiceEvent] = []
+    done = 0
     for command in alerts:
         try:
             message = _alert_message(command)
         except ValidationFailed as refused:
             results.append(refused)
+            done += 1
             continue
         key = command.dedup_key
         if _fires(firing, key):
             results.append((state, ()))
+            done += 1
             continue
+        if low is not None and urgency_of(command.severity, low) == "high":
+            break
         event = AlertAttached(incident.id, message, key, command.severity, command.source, now)
         results.append((state, (event,)))
         attached.append(event)
+        done += 1
+        severity = highest(severity, command.severity)
         if key:
             firing.add(key)
     if not attached:
-        return state
+        return state, done
     keys = incident.open_keys if len(firing) == len(incident.open_keys) else frozenset(firing)
-    after = _with_incident(state, _with_alerts(incident, len(attached), keys))
+    after = _with_incident(state, _with_alerts(incident, len(attached), keys, severity))
     events.extend(attached)
     states.extend(after for _ in attached)
-    return after
+    return after, done
 
 
 def _acknowledge(
@@ -433,7 +512,7 @@ def _unacknowledge(
         return ()
     timeout: int | None = None
     due: datetime | None = None
-    if not incident.exhausted:
+    if not incident.exhausted and incident.urgency == "high":
         policy = _require_policy(state, policy)
         # Below a policy shrunk under the current level, its last level's timeout: then the
         # round ends, as `_ack_timeout` decides.
@@ -479,6 +558,7 @@ def _ack_timeout(
         or incident.id != command.incident_id
         or incident.status != "triggered"
         or incident.exhausted
+        or incident.urgency == "low"
         or (incident.level, incident.round) != (command.level, command.round)
     ):
         return ()  # stale, duplicate or overtaken: timers fire at least once
@@ -497,7 +577,8 @@ def _escalate(
     directory: Directory,
 ) -> tuple[ServiceEvent, ...]:
     """The next level now, whatever the current one's timer says (it is overtaken: when it
-    fires, it is stale). Acknowledged or not; never past the last level and round."""
+    fires, it is stale). Acknowledged or not; never past the last level and round. A
+    low-urgency incident is raised to high urgency by it: someone wants more people."""
     incident = state.incident
     if incident is None or incident.id != command.incident_id:
         raise IncidentAlreadyResolved(command.incident_id)
@@ -506,7 +587,10 @@ def _escalate(
     if following is None:
         raise NothingToEscalateTo(incident.id)
     escalated = Escalated(incident.id, command.by, incident.level, incident.round, now)
-    return (escalated, *_steps(incident.id, policy, *following, now, directory))
+    steps = _steps(incident.id, policy, *following, now, directory)
+    if incident.urgency == "low":
+        return (UrgencyRaised(incident.id, "escalated", None, command.by, now), escalated, *steps)
+    return (escalated, *steps)
 
 
 def _resolve_open(
@@ -552,17 +636,27 @@ def _steps(
     round_: int,
     now: datetime,
     directory: Directory,
+    urgency: Urgency = "high",
+    sent: frozenset[str] = frozenset(),
 ) -> tuple[ServiceEvent, ...]:
     """The step to `level` of `round_`, its targets resolved now; while a level pages
     nobody, the next one at once (recorded, never a silent wait for its timeout), until a
-    level pages someone or the last is done."""
+    level pages someone or the last is done. At low urgency, this level's email, chat and
+    webhook pages only, and nothing after it: no timer, no next level. The first step
+    leaves out pages on the channels in `sent` (they went out already)."""
     events: list[ServiceEvent] = []
     step: tuple[int, int] | None = (level, round_)
     while step is not None:
         level, round_ = step
         found = resolve(policy.level(level), directory, now)
+        pages = found.pages
+        held: tuple[Unreached, ...] = ()
+        if urgency == "low":
+            pages, held = _low_urgency(found.pages)
+        elif sent:
+            pages, sent = tuple(p for p in pages if p.target.type not in sent), frozenset()
         timeout = policy.level(level).ack_timeout_seconds
-        due = now + timedelta(seconds=timeout) if found.pages else None
+        due = now + timedelta(seconds=timeout) if found.pages and urgency == "high" else None
         events.append(
             LevelNotified(
                 incident_id,
@@ -573,13 +667,29 @@ def _steps(
                 timeout,
                 due,
                 now,
-                found.pages,
+                pages,
                 found.unreached,
                 found.on_call,
+                urgency=urgency,
+                held_back=held,
             )
         )
-        if found.pages:
+        if found.pages or urgency == "low":
             return tuple(events)
         step = _after(policy, level, round_)
     events.append(EscalationExhausted(incident_id, level, round_, now))
     return tuple(events)
+
+
+def _low_urgency(pages: tuple[Page, ...]) -> tuple[tuple[Page, ...], tuple[Unreached, ...]]:
+    """The pages low urgency sends, and what it holds back (once per address)."""
+    sent = tuple(page for page in pages if page.target.type in LOW_URGENCY_CHANNELS)
+    held = {
+        page.target.key: Unreached(
+            page.via or page.target.label,
+            f"low urgency: {page.target.type} is paged at high urgency only",
+        )
+        for page in pages
+        if page.target.type not in LOW_URGENCY_CHANNELS
+    }
+    return sent, tuple(held.values())

@@ -140,7 +140,7 @@ def alert(
         ),
     ] = None,
     severity: Annotated[
-        str | None, typer.Option("--severity", help="critical, warning, ... (free text).")
+        str | None, typer.Option("--severity", help="critical, error, warning or info.")
     ] = None,
     url: UrlOption = DEFAULT_URL,
     token: AlertTokenOption = None,
@@ -299,6 +299,8 @@ def _incidents_table(incidents: list[dict[str, Any]]) -> Table:
             status = f"acknowledged by {incident['acknowledged_by']}"
         else:
             status = f"[red]{status}[/]"
+        if incident.get("urgency") == "low":
+            status += ", low urgency"
         table.add_row(
             str(incident["id"])[:SHORT_ID],
             incident["service"],

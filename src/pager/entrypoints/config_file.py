@@ -35,6 +35,7 @@ from pager.domain.policy import (
     WebhookTarget,
 )
 from pager.domain.schedule import Layer, Override, Schedule
+from pager.domain.severity import SEVERITIES, Severity
 from pager.entrypoints.http.schedule_schemas import Instant, LayerIn, layer_json
 from pager.entrypoints.http.schemas import (
     MAX_ACK_TIMEOUT_SECONDS,
@@ -161,6 +162,7 @@ class ServiceModel(_Model):
     id: str
     name: Name
     escalation_policy: str
+    low_urgency_severities: list[Severity] = Field(default_factory=list, max_length=4)
 
 
 class ContactMethodModel(_Model):
@@ -265,10 +267,7 @@ def dump(config: Config) -> str:
     if config.policies is not None:
         data["escalation_policies"] = [_policy_data(p) for p in config.policies]
     if config.services is not None:
-        data["services"] = [
-            {"id": s.id, "name": s.name, "escalation_policy": s.escalation_policy}
-            for s in config.services
-        ]
+        data["services"] = [_service_data(s) for s in config.services]
     if config.users is not None:
         data["users"] = [_user_data(u) for u in config.users]
     if config.schedules is not None:
@@ -399,7 +398,7 @@ class _Translation:
             policies = tuple(self._policy(p) for p in model.escalation_policies)
         services = None
         if model.services is not None:
-            services = tuple(ServiceSpec(s.id, s.name, s.escalation_policy) for s in model.services)
+            services = tuple(_service_spec(s) for s in model.services)
         users = None
         if model.users is not None:
             users = tuple(self._user(u) for u in model.users)
@@ -633,3 +632,21 @@ def _schedule_data(schedule: Schedule) -> dict[str, Any]:
         "time_zone": schedule.time_zone,
         "layers": [layer_json(layer) for layer in schedule.layers],
     }
+
+
+def _service_data(service: ServiceSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": service.id,
+        "name": service.name,
+        "escalation_policy": service.escalation_policy,
+    }
+    if service.low_urgency_severities:
+        data["low_urgency_severities"] = list(service.low_urgency_severities)
+    return data
+
+
+def _service_spec(model: ServiceModel) -> ServiceSpec:
+    """Its low-urgency severities highest first, as the service keeps them (a severity
+    listed twice stays twice, for the plan to refuse)."""
+    low = sorted(model.low_urgency_severities, key=SEVERITIES.index)
+    return ServiceSpec(model.id, model.name, model.escalation_policy, tuple(low))

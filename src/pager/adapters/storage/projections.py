@@ -38,7 +38,7 @@ from pager.ids import new_id
 
 _b = sa.bindparam
 
-_INSERT_SERVICES = Prepared(t.services.insert())
+_INSERT_SERVICES = Prepared(t.services.insert(), json_text=["low_urgency_severities"])
 _INSERT_INCIDENTS = Prepared(t.incidents.insert(), json_text=["dedup_keys"])
 _INSERT_NOTIFICATIONS = Prepared(t.notifications.insert())
 _INSERT_TIMERS = Prepared(t.timers.insert())
@@ -46,7 +46,13 @@ _INSERT_TIMERS = Prepared(t.timers.insert())
 _UPDATE_SERVICE = Prepared(
     t.services.update()
     .where(t.services.c.id == _b("b_id"))
-    .values(name=_b("name"), policy_id=_b("policy_id"), updated_at=_b("updated_at"))
+    .values(
+        name=_b("name"),
+        policy_id=_b("policy_id"),
+        low_urgency_severities=_b("low_urgency_severities"),
+        updated_at=_b("updated_at"),
+    ),
+    json_text=["low_urgency_severities"],
 )
 _SERVICE_STATE = Prepared(
     t.services.update()
@@ -67,6 +73,8 @@ _INCIDENT = Prepared(
         resolved_at=_b("resolved_at"),
         resolved_by=_b("resolved_by"),
         unreached=_b("unreached"),
+        urgency=_b("urgency"),
+        severity=_b("severity"),
     ),
     json_text=["dedup_keys"],
 )
@@ -132,6 +140,7 @@ class Projection:
                         "id": event.service_id,
                         "name": event.name,
                         "policy_id": event.policy_id,
+                        "low_urgency_severities": encode_keys(event.low_urgency_severities),
                         "state": "healthy",
                         "created_at": event.at,
                         "updated_at": event.at,
@@ -142,6 +151,7 @@ class Projection:
                     "b_id": event.service_id,
                     "name": event.name,
                     "policy_id": event.policy_id,
+                    "low_urgency_severities": encode_keys(event.low_urgency_severities),
                     "updated_at": event.at,
                 }
             case ServiceDeleted():
@@ -159,6 +169,8 @@ class Projection:
                         "round": 1,
                         "dedup_keys": encode_keys((event.dedup_key,) if event.dedup_key else ()),
                         "opened_at": event.at,
+                        "urgency": event.urgency,
+                        "severity": after.incident.severity if after.incident else None,
                     }
                 )
                 self._service_state(after, event.at)
@@ -311,6 +323,8 @@ def _incident_row(incident: OpenIncident, resolved: tuple[datetime, str] | None)
         "resolved_at": resolved[0] if resolved else None,
         "resolved_by": resolved[1] if resolved else None,
         "unreached": incident.unreached,
+        "urgency": incident.urgency,
+        "severity": incident.severity,
     }
 
 

@@ -72,6 +72,8 @@ def _incident(row: Any, failed_notifications: int) -> IncidentView:
         resolved_by=row.resolved_by,
         failed_notifications=failed_notifications,
         unreached=row.unreached or 0,
+        urgency=row.urgency or "high",
+        severity=row.severity,
     )
 
 
@@ -113,6 +115,7 @@ class SqlQueries:
                     open_incident=open_incident,
                     created_at=mapping[t.services.c.created_at],
                     updated_at=mapping[t.services.c.updated_at],
+                    low_urgency_severities=tuple(mapping[t.services.c.low_urgency_severities]),
                 )
             )
         return views

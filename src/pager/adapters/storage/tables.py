@@ -59,6 +59,8 @@ services = sa.Table(
     sa.Column("open_incident_id", sa.String(64)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # The severities it pages at low urgency, highest first (migration 0009).
+    sa.Column("low_urgency_severities", json_type(), nullable=False, server_default="[]"),
 )
 
 incidents = sa.Table(
@@ -79,6 +81,9 @@ incidents = sa.Table(
     sa.Column("resolved_by", sa.String(200)),
     # Level targets that reached nobody (migration 0005): the incident is flagged for them.
     sa.Column("unreached", sa.Integer, nullable=False, server_default="0"),
+    # High or low, and the highest severity of its alerts (migration 0009).
+    sa.Column("urgency", sa.String(8), nullable=False, server_default="high"),
+    sa.Column("severity", sa.String(16)),
     sa.Index(None, "service_id", "opened_at"),
     sa.Index(None, "status", "opened_at"),
 )

@@ -170,10 +170,13 @@ def timeline_line(entry: TimelineEntry) -> Line:
     data = entry.data
     match entry.type:
         case "IncidentOpened":
+            low = " at low urgency" if data.get("urgency") == "low" else ""
             return Line(
-                entry.at, "alert", f"Opened by an alert from {data.get('source', '?')}",
+                entry.at, "alert", f"Opened by an alert from {data.get('source', '?')}{low}",
                 _alert_detail(data),
             )  # fmt: skip
+        case "UrgencyRaised":
+            return Line(entry.at, "warn", _raised(data), _RAISED)
         case "AlertAttached":
             return Line(
                 entry.at, "alert", f"Another alert from {data.get('source', '?')}",
@@ -216,6 +219,17 @@ def timeline_line(entry: TimelineEntry) -> Line:
     return Line(entry.at, "other", entry.type)
 
 
+_RAISED = "From now on it pages by SMS and calls too, and escalates."
+
+
+def _raised(data: Mapping[str, Any]) -> str:
+    if data.get("cause") == "escalated":
+        return f"Raised to high urgency: escalated by {data.get('by')}"
+    severity = data.get("severity")
+    what = f"a {severity} alert" if severity else "an alert without severity"
+    return f"Raised to high urgency by {what} from {data.get('by')}"
+
+
 def _level_notified(at: datetime, data: Mapping[str, Any]) -> Line:
     """Whom the step paged and why: each schedule's people then, and what reached nobody."""
     targets = ", ".join(target(t) for t in data.get("targets", ()))
@@ -227,14 +241,22 @@ def _level_notified(at: datetime, data: Mapping[str, Any]) -> Line:
         f"{missed.get('target')} paged nobody: {missed.get('reason')}."
         for missed in data.get("unreached") or ()
     ]
-    if data.get("timer_due_at") is None and data.get("pages") is not None:
+    said += [
+        f"{held.get('target')} not paged: {held.get('reason')}."
+        for held in data.get("held_back") or ()
+    ]
+    if data.get("urgency") == "low":
+        said.append("Low urgency: it does not escalate.")
+        kind = "page" if data.get("pages") else "warn"
+    elif data.get("timer_due_at") is None and data.get("pages") is not None:
         said.append("Nobody was paged: the next level follows at once.")
         kind = "fail"
     else:
         timeout = duration(int(data.get("ack_timeout_seconds", 0)))
         said.append(f"Escalates after {timeout} unless acknowledged.")
         kind = "warn" if data.get("unreached") else "page"
-    text = f"Paged level {data.get('level')}{_round(data)}: {targets}"
+    low = " at low urgency" if data.get("urgency") == "low" else ""
+    text = f"Paged level {data.get('level')}{_round(data)}{low}: {targets}"
     return Line(at, kind, text, " ".join(said))
 
 

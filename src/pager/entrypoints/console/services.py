@@ -10,6 +10,7 @@ from pager.application.accounts import IssuedKey
 from pager.application.queries import ServiceView
 from pager.domain.events import ServiceCreated
 from pager.domain.policy import ID_PATTERN
+from pager.domain.severity import SEVERITIES
 from pager.entrypoints.console import web
 from pager.entrypoints.console.web import AdminDep, ConsoleDep, FormDep, UserDep
 
@@ -46,6 +47,7 @@ def _page(
         incidents=c.queries.incidents(view.id, limit=20),
         errors=errors or {},
         form={"name": view.name, "policy": view.escalation_policy},
+        severities=SEVERITIES,
     )
 
 
@@ -120,7 +122,9 @@ def change_service(
     errors = _check(c, values)
     if errors:
         return _page(request, c, view, errors=errors, status=422)
-    c.handlers.define_service(service_id, values["name"], values["policy"])
+    chosen = form.getlist("low_urgency")
+    low = tuple(severity for severity in SEVERITIES if severity in chosen)
+    c.handlers.define_service(service_id, values["name"], values["policy"], low)
     issued = c.accounts.ensure_integration_key(service_id)
     web.session_of(request).flash("Saved.")
     if issued is not None:  # a service made without a key (by `pagerd apply`) gets one now

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pager.application.handlers import AlertOutcome, Outcome, Result, alert_outcome
 from pager.domain.commands import ReceiveAlert, ServiceCommand
 from pager.domain.errors import DomainError
+from pager.domain.severity import Severity
 from pager.entrypoints.http.context import Context
 from pager.metrics import ALERTS_RECEIVED, INCIDENTS_OPENED
 
@@ -49,7 +50,7 @@ async def receive_alert(
     message: str,
     *,
     dedup_key: str | None,
-    severity: str | None,
+    severity: Severity | None,
     source: str,
 ) -> AlertOutcome:
     command = ctx.handlers.alert_command(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from pager.domain.commands import ResolveAlert
 from pager.domain.incident import MAX_MESSAGE_LENGTH
+from pager.domain.severity import Severity, severity_of
 from pager.entrypoints.http.alerting import clean, commit, counted
 from pager.entrypoints.http.context import Context, context
 
@@ -130,6 +131,6 @@ def message(alert: WebhookAlert) -> str:
     return clean(text, MAX_MESSAGE_LENGTH).strip() or "alert"
 
 
-def _severity(alert: WebhookAlert) -> str | None:
-    severity = alert.labels.get("severity")
-    return clean(severity, 64) if severity else None
+def _severity(alert: WebhookAlert) -> Severity | None:
+    """The `severity` label mapped onto the four (a word it does not know: none)."""
+    return severity_of(alert.labels.get("severity"))

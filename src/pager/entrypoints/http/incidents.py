@@ -95,8 +95,9 @@ def escalate(
     incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
 ) -> IncidentDetailOut:
     """Pages the next level now, as if the current one had timed out; an acknowledged
-    incident is triggered again. A 409 once every level and round has been paged, or when
-    the incident is resolved."""
+    incident is triggered again, a low-urgency one raised to high urgency. A 409 once every
+    level and round has been paged (a low-urgency incident then stays low), or when the
+    incident is resolved."""
     service_id = ctx.handlers.service_of(incident_id)
     commit_blocking(ctx, [Escalate(service_id, incident_id, _by(caller, body))])
     return _detail(ctx, incident_id)

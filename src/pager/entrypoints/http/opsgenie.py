@@ -33,6 +33,7 @@ from pager.domain.commands import (
     Unacknowledge,
 )
 from pager.domain.incident import MAX_NOTE_LENGTH
+from pager.domain.severity import severity_of
 from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
@@ -130,7 +131,12 @@ async def create_alert(
         message = "alert"
     alias = clean(body.alias, MAX_ALIAS) if body.alias else None
     outcome = await receive_alert(
-        ctx, service_id, message, dedup_key=alias, severity=body.priority, source="opsgenie"
+        ctx,
+        service_id,
+        message,
+        dedup_key=alias,
+        severity=severity_of(body.priority),
+        source="opsgenie",
     )
     incident_id = outcome.incident_id
     if alias is None:

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from pager.application.queries import IncidentView, OpeningAlert
+from pager.domain.severity import severity_of
 from pager.domain.text import WHITESPACE
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
@@ -39,6 +40,7 @@ router = APIRouter(prefix="/v2/alerts", tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
 ERRORS = responses(401, 403, 404, 422, 429, 503)
 UNKNOWN_REQUEST = "Request not found. It might not be processed, yet."
+# Back from severities to Opsgenie's priorities (P4 and P5 both came in as info).
 PRIORITIES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 MAX_WINDOW = 20_000  # Opsgenie's limit for offset + limit
 _W = f"[{WHITESPACE}]"
@@ -306,9 +308,11 @@ def _alert(
 
 
 def _priority(severity: str | None) -> str:
+    """The alert's priority back: as sent by an Opsgenie client before severities were
+    mapped, else its severity's (P3 when it has none)."""
     if severity in ("P1", "P2", "P3", "P4", "P5"):
         return severity
-    return PRIORITIES.get(severity or "", "P3")
+    return PRIORITIES.get(severity_of(severity) or "", "P3")
 
 
 def _millis(start: datetime, end: datetime | None) -> int | None:

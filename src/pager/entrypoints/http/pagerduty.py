@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from pager.domain.commands import AcknowledgeAlert, ReportChange, ResolveAlert
 from pager.domain.events import ChangeLink
 from pager.domain.incident import MAX_MESSAGE_LENGTH
+from pager.domain.severity import SEVERITIES, severity_of
 from pager.domain.text import WHITESPACE
 from pager.entrypoints.http.alerting import clean, commit, receive_alert
 from pager.entrypoints.http.auth import integration_key
@@ -36,7 +37,6 @@ router = APIRouter(tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
-SEVERITIES = ("critical", "error", "warning", "info")
 MAX_SUMMARY = 1024
 MAX_DEDUP_KEY = 255
 MAX_LINKS = 20
@@ -305,7 +305,7 @@ async def _trigger(ctx: Context, service_id: str, key: str, payload: dict[str, A
         service_id,
         summary[:MAX_MESSAGE_LENGTH] or "alert",
         dedup_key=key,
-        severity=str(payload["severity"]),
+        severity=severity_of(str(payload["severity"])),
         source="pagerduty",
     )
 

@@ -63,6 +63,7 @@ from pager.domain.policy import (
     VoiceTarget,
     WebhookTarget,
 )
+from pager.domain.severity import Severity, Urgency
 from pager.domain.text import HTTP_URL, INVISIBLE, WHITESPACE
 
 ID_REGEX = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -120,7 +121,6 @@ Message = Annotated[
     Stated(NON_BLANK),
 ]
 DedupKey = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable, Stated(NO_NUL)]
-Severity = Annotated[str, StringConstraints(max_length=64), Storable, Stated(NO_NUL)]
 By = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable, Stated(NO_NUL)]
 Url = Annotated[
     str, StringConstraints(min_length=1, max_length=512), Storable, Stated(f"^{HTTP_URL}$")
@@ -169,7 +169,12 @@ class AlertIn(Request):
     service: Id
     message: Message
     dedup_key: DedupKey | None = None
-    severity: Severity | None = None
+    severity: Severity | None = Field(
+        default=None,
+        description="One of the four, as sent (another word is a 422): a service pages its "
+        "`low_urgency_severities` at low urgency; none is high urgency. The integrations "
+        "map their own words and priorities onto these.",
+    )
     details: dict[str, Any] | None = Field(
         default=None, description="Accepted for compatibility; not stored."
     )
@@ -211,6 +216,15 @@ class IncidentOut(BaseModel):
         "enabled contact method, a schedule with nobody on call); the timeline's "
         "LevelNotified events say which and why.",
     )
+    urgency: Urgency = Field(
+        default="high",
+        description="low: opened by an alert of one of its service's low-urgency severities; "
+        "level 1's email, chat and webhook targets only, no SMS, no voice, no escalation, "
+        "until an alert of another severity (or none) or an escalation raises it to high.",
+    )
+    severity: Severity | None = Field(
+        default=None, description="The highest severity of its alerts (null: none had one)."
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -230,6 +244,8 @@ class IncidentOut(BaseModel):
             resolved_by=view.resolved_by,
             failed_notifications=view.failed_notifications,
             unreached=view.unreached,
+            urgency=view.urgency,
+            severity=view.severity,
         )
 
 
@@ -301,15 +317,31 @@ class IncidentList(BaseModel):
 # -- services
 
 
+LOW_URGENCY = (
+    "Alerts of these severities open low-urgency incidents: level 1's email, chat and "
+    "webhook targets only (a user's or schedule's SMS and voice methods are held back, as "
+    "the timeline says), no ack timer, no escalation. A later alert of another severity, "
+    "or none, raises the incident to high urgency and pages level 1 for what was held back. "
+    "Default: none (every incident is high urgency)."
+)
+
+
 class ServiceIn(Request):
     name: Name
     escalation_policy: Id
+    low_urgency_severities: list[Severity] = Field(
+        default_factory=list,
+        max_length=4,
+        description=LOW_URGENCY,
+        json_schema_extra={"uniqueItems": True},
+    )
 
 
 class ServiceOut(BaseModel):
     id: str
     name: str
     escalation_policy: str
+    low_urgency_severities: list[Severity] = Field(default_factory=list, description=LOW_URGENCY)
     state: Literal["healthy", "unhealthy"]
     open_incident: IncidentOut | None
     created_at: datetime
@@ -338,6 +370,7 @@ class ServiceOut(BaseModel):
             id=view.id,
             name=view.name,
             escalation_policy=view.escalation_policy,
+            low_urgency_severities=list(view.low_urgency_severities),
             state=view.state,
             open_incident=None
             if view.open_incident is None

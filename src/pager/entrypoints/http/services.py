@@ -49,9 +49,11 @@ def get_service(service_id: ServiceId, caller: UserCaller, ctx: Ctx) -> ServiceO
 def put_service(
     service_id: ServiceId, body: ServiceIn, caller: AdminCaller, ctx: Ctx, response: Response
 ) -> ServiceOut:
-    """Create the service (201, with its new integration key) or change its name or policy
-    (200). The integration key is shown only here and on rotation."""
-    outcome = ctx.handlers.define_service(service_id, body.name, body.escalation_policy)
+    """Create the service (201, with its new integration key) or change its name, policy or
+    low-urgency severities (200). The integration key is shown only here and on rotation."""
+    outcome = ctx.handlers.define_service(
+        service_id, body.name, body.escalation_policy, tuple(body.low_urgency_severities)
+    )
     issued: IssuedKey | None
     if any(isinstance(event, ServiceCreated) for event in outcome.events):
         response.status_code = 201
