@@ -75,6 +75,22 @@ class IncidentDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    id: str
+    service: str
+    start: datetime
+    end: datetime
+    created_by: str
+    created_at: datetime
+    ended_at: datetime | None
+    ended_by: str | None
+    suppressed: int
+    """Alerts recorded during it, which paged nobody."""
+    in_force: bool
+    """Begun and not ended, as the read side's clock says."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     id: str
     name: str
@@ -83,6 +99,12 @@ class ServiceView:
     open_incident: IncidentView | None
     created_at: datetime
     updated_at: datetime
+    maintenance: tuple[MaintenanceView, ...] = ()
+    """Its windows in force or to come, soonest first."""
+
+    @property
+    def in_maintenance(self) -> bool:
+        return any(window.in_force for window in self.maintenance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +142,15 @@ class ReadModel(Protocol):
     def services(self) -> list[ServiceView]: ...
 
     def service(self, service_id: str) -> ServiceView | None: ...
+
+    def maintenance_windows(
+        self, service_id: str, *, ended: bool = False, limit: int = 100
+    ) -> list[MaintenanceView]:
+        """The service's windows in force or to come, soonest first; `ended`: those over
+        instead, the latest first."""
+        ...
+
+    def maintenance_window(self, window_id: str) -> MaintenanceView | None: ...
 
     def policies(self) -> list[PolicyView]: ...
 
