@@ -11,6 +11,13 @@ from typing import Any, Protocol
 from pager.domain.policy import EscalationPolicy
 
 REDACTED = "[redacted]"
+MAINTENANCE_EVENTS = (
+    "MaintenanceScheduled",
+    "MaintenanceStarted",
+    "MaintenanceEnded",
+    "AlertSuppressed",
+    "SuppressedAlertsResolved",
+)
 OPEN_STATUSES = ("triggered", "acknowledged")
 
 
@@ -151,6 +158,11 @@ class ReadModel(Protocol):
         ...
 
     def maintenance_window(self, window_id: str) -> MaintenanceView | None: ...
+
+    def maintenance_timeline(self, service_id: str, limit: int = 50) -> list[StreamEvent]:
+        """The service's maintenance events (windows, the alerts they recorded), newest
+        first."""
+        ...
 
     def policies(self) -> list[PolicyView]: ...
 

@@ -17,6 +17,7 @@ from pager.adapters.storage.migrate import current_revision, head_revision
 from pager.adapters.storage.uow import service_stream
 from pager.application.ports import Clock
 from pager.application.queries import (
+    MAINTENANCE_EVENTS,
     OPEN_STATUSES,
     IncidentDetail,
     IncidentView,
@@ -140,6 +141,24 @@ class SqlQueries:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(windows).where(windows.c.id == window_id)).first()
         return None if row is None else self._window(row)
+
+    def maintenance_timeline(self, service_id: str, limit: int = 50) -> list[StreamEvent]:
+        events = t.events.c
+        query = (
+            sa.select(t.events)
+            .where(
+                events.stream_id == service_stream(service_id),
+                events.type.in_(MAINTENANCE_EVENTS),
+            )
+            .order_by(events.version.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StreamEvent(row.version, row.type, row.recorded_at, None, _data(row.data))
+            for row in rows
+        ]
 
     def _windows(
         self, conn: sa.Connection, service_id: str | None, *, ended: bool, limit: int | None = None
@@ -377,6 +396,12 @@ class SqlQueries:
         if revision != _head():
             return f"database schema at {revision or 'nothing'}, expected {_head()}"
         return None
+
+
+def _data(data: Any) -> dict[str, Any]:
+    """An event's data as stored, without its time (the row's is the same)."""
+    found: dict[str, Any] = redact({k: v for k, v in data.items() if k != "at"})
+    return found
 
 
 @cache
