@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_core import ErrorDetails
 
 from pager.application.accounts import normalize_email
-from pager.application.config_as_code import Config, ServiceSpec, UserSpec
+from pager.application.config_as_code import Config, ServiceSpec, UserSpec, WindowSpec
 from pager.application.schedules import MAX_LAYERS
 from pager.domain.errors import ValidationFailed
+from pager.domain.maintenance import MAX_WINDOWS
 from pager.domain.people import ContactMethod, NotificationRule
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
@@ -157,10 +158,18 @@ class PolicyModel(_Model):
     levels: list[LevelModel] = Field(max_length=MAX_LEVELS)
 
 
+class WindowModel(_Model):
+    """A maintenance window: added if it is not there and not over, never removed."""
+
+    start: Instant
+    end: Instant
+
+
 class ServiceModel(_Model):
     id: str
     name: Name
     escalation_policy: str
+    maintenance: list[WindowModel] | None = Field(default=None, max_length=MAX_WINDOWS)
 
 
 class ContactMethodModel(_Model):
@@ -265,10 +274,7 @@ def dump(config: Config) -> str:
     if config.policies is not None:
         data["escalation_policies"] = [_policy_data(p) for p in config.policies]
     if config.services is not None:
-        data["services"] = [
-            {"id": s.id, "name": s.name, "escalation_policy": s.escalation_policy}
-            for s in config.services
-        ]
+        data["services"] = [_service_data(s) for s in config.services]
     if config.users is not None:
         data["users"] = [_user_data(u) for u in config.users]
     if config.schedules is not None:
@@ -399,7 +405,7 @@ class _Translation:
             policies = tuple(self._policy(p) for p in model.escalation_policies)
         services = None
         if model.services is not None:
-            services = tuple(ServiceSpec(s.id, s.name, s.escalation_policy) for s in model.services)
+            services = tuple(_service(s) for s in model.services)
         users = None
         if model.users is not None:
             users = tuple(self._user(u) for u in model.users)
@@ -623,6 +629,28 @@ _LISTED = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _lower(layer: Layer) -> Layer:
     return replace(layer, users=tuple(normalize_email(user) for user in layer.users))
+
+
+def _service(model: ServiceModel) -> ServiceSpec:
+    windows = None
+    if model.maintenance is not None:
+        windows = tuple(WindowSpec(w.start, w.end) for w in model.maintenance)
+    return ServiceSpec(model.id, model.name, model.escalation_policy, windows)
+
+
+def _service_data(service: ServiceSpec) -> dict[str, Any]:
+    """With its windows in force or to come (those over are history, not configuration)."""
+    data: dict[str, Any] = {
+        "id": service.id,
+        "name": service.name,
+        "escalation_policy": service.escalation_policy,
+    }
+    windows = [w for w in service.maintenance or () if not w.ended]
+    if windows:
+        data["maintenance"] = [
+            {"start": w.start.isoformat(), "end": w.end.isoformat()} for w in windows
+        ]
+    return data
 
 
 def _schedule_data(schedule: Schedule) -> dict[str, Any]:
