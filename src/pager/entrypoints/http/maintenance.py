@@ -5,10 +5,10 @@ open the incident then."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pager.domain.errors import ValidationFailed
 from pager.domain.maintenance import MAX_LENGTH
@@ -25,7 +25,24 @@ WindowId = Annotated[str, Path(pattern=ID_REGEX)]
 MAX_MINUTES = int(MAX_LENGTH.total_seconds() // 60)
 
 
+def _end_or_duration(schema: dict[str, Any]) -> None:
+    """Stated as `window` checks it: exactly one of the two, neither of them null."""
+    properties = schema["properties"]
+    for name in ("end", "duration_minutes"):
+        stated = dict(properties[name])
+        kinds = [kind for kind in stated.pop("anyOf") if kind.get("type") != "null"]
+        stated.pop("default", None)
+        properties[name] = kinds[0] | stated
+    schema["oneOf"] = [{"required": ["end"]}, {"required": ["duration_minutes"]}]
+
+
 class MaintenanceIn(Request):
+    """From `start` (now if left out) to `end`, or for `duration_minutes`: one of the two.
+    `end` must be after `start` and in the future, at most 30 days after `start`; `start`
+    at most a year ahead."""
+
+    model_config = ConfigDict(json_schema_extra=_end_or_duration)
+
     start: Instant | None = Field(
         default=None, description="When it begins (ISO 8601 with an offset); now if left out."
     )
@@ -41,7 +58,8 @@ class MaintenanceIn(Request):
     def window(self, now: datetime) -> tuple[datetime | None, datetime]:
         """(start, end) as given, an end from the duration; ValidationFailed naming `end`
         unless exactly one of the two is given."""
-        if (self.end is None) == (self.duration_minutes is None):
+        given = {"end", "duration_minutes"} & self.model_fields_set
+        if len(given) != 1 or getattr(self, given.pop()) is None:
             raise ValidationFailed((("end", "give either end or duration_minutes"),))
         if self.end is not None:
             return self.start, self.end
