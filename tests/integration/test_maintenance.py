@@ -6,6 +6,7 @@ the field."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,8 +16,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.codec import decode_event, decode_service_state
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
+from pager.domain.incident import ServiceState, fold
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
 from pager.entrypoints.worker import TimersModule
@@ -234,3 +237,41 @@ def test_unknown_services_and_windows_are_404_and_callers_must_be_users(
         headers={"Authorization": ""},
     )
     assert anonymous.status_code == 401
+
+
+def test_deleting_a_service_drops_its_windows_and_their_timers(
+    app: App, client: TestClient, clock: FakeClock
+) -> None:
+    start = clock.now() + timedelta(minutes=5)
+    body = {"start": start.isoformat(), "duration_minutes": 30}
+    assert client.post("/api/v1/services/db/maintenance", json=body).status_code == 201
+    app.handlers.delete_service("db")
+    with app.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(t.timers)) == 0
+        windows = conn.scalar(sa.select(sa.func.count()).select_from(t.maintenance_windows))
+    assert windows == 0
+    app.handlers.define_service("db", "Database", "ops")
+    clock.advance(3600)
+    assert fire_due_timers(app) == 0
+    assert alert(client)["action"] == "opened"
+
+
+def test_what_a_window_holds_is_in_the_snapshot_as_in_the_stream(
+    app: App, client: TestClient
+) -> None:
+    client.post("/api/v1/services/db/maintenance", json={"duration_minutes": 60})
+    alert(client)
+    with app.engine.connect() as conn:
+        [(stored,)] = conn.execute(
+            sa.select(t.streams.c.snapshot).where(t.streams.c.stream_id == "service:db")
+        ).all()
+        events = conn.execute(
+            sa.select(t.events.c.type, t.events.c.data)
+            .where(t.events.c.stream_id == "service:db")
+            .order_by(t.events.c.version)
+        ).all()
+    snapshot = decode_service_state(stored if isinstance(stored, str) else json.dumps(stored))
+    folded = fold(ServiceState("db"), [decode_event(type_, data) for type_, data in events])
+    assert snapshot == folded
+    assert [a.dedup_key for a in snapshot.held] == ["disk"]
+    assert len(snapshot.maintenance) == 1
