@@ -162,6 +162,8 @@ def alert(
         _print_json(answer)
     elif answer["action"] == "opened":
         typer.echo(f"opened incident {answer['incident_id']}")
+    elif answer["action"] == "suppressed":
+        typer.echo("recorded: the service is in maintenance, nobody was paged")
     else:
         typer.echo(f"attached to open incident {answer['incident_id']}")
 
