@@ -29,6 +29,9 @@ def test_for_one_hour_records_alerts_and_pages_nobody_until_end_now(console: Con
     assert answer.status_code == 303
     page = console.responder.get("/services/db").text
     assert "In maintenance until Thu 01 Jan 04:00" in page
+    assert (
+        '<span class="badge maintenance">in maintenance</span>' in console.responder.get("/").text
+    )
     assert "alerts page nobody." in page  # the flash
 
     outcome = console.app.handlers.receive_alert("db", "disk full", dedup_key="disk")
