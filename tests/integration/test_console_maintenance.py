@@ -39,7 +39,8 @@ def test_for_one_hour_records_alerts_and_pages_nobody_until_end_now(console: Con
     page = console.responder.get("/services/db").text
     assert "Alert during maintenance, nobody paged: disk full (key disk)" in page
     assert "(1 so far)" in page
-    assert f"Maintenance window set by {RESPONDER}" in page
+    set_by = f"Maintenance window set by {RESPONDER}, 2026-01-01 03:00 UTC to 2026-01-01 04:00 UTC"
+    assert set_by in page
 
     [window] = re.findall(r'action="/services/db/maintenance/([0-9a-f]+)/end"', page)
     console.responder.post(f"/services/db/maintenance/{window}/end")

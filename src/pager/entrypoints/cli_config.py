@@ -94,8 +94,9 @@ def export(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Write the escalation policies, services, users and schedules as YAML that `pagerd
-    apply` accepts and that changes nothing.
+    """Write the escalation policies, services (with their maintenance windows in force or
+    to come), users and schedules as YAML that `pagerd apply` accepts and that changes
+    nothing.
 
     Users are written without passwords (only their hashes are stored). Webhook secrets
     and Slack URLs are written as stored: keep the file private, or move them to

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from pager.application.queries import StreamEvent
 from pager.domain.errors import DomainError, ValidationFailed
 from pager.domain.policy import ID_PATTERN
-from pager.entrypoints.console import web
+from pager.entrypoints.console import display, web
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
 
 router = web.router()
@@ -29,15 +29,18 @@ class Entry:
     text: str
 
 
-def timeline(events: list[StreamEvent]) -> list[Entry]:
-    return [Entry(event.at, event.type, _text(event)) for event in events]
+def timeline(events: list[StreamEvent], zone: str) -> list[Entry]:
+    """Each event as a line, its times in the viewer's `zone`."""
+    return [Entry(event.at, event.type, _text(event, zone)) for event in events]
 
 
-def _text(event: StreamEvent) -> str:
+def _text(event: StreamEvent, zone: str) -> str:
     data = event.data
     match event.type:
         case "MaintenanceScheduled":
-            return f"Maintenance window set by {data['by']}, {data['start']} to {data['end']}"
+            start, end = (display.when(datetime.fromisoformat(data[k]), zone, seconds=False)
+                          for k in ("start", "end"))  # fmt: skip
+            return f"Maintenance window set by {data['by']}, {start} to {end}"
         case "MaintenanceStarted":
             return "Maintenance window began"
         case "MaintenanceEnded" if not data.get("started", True):

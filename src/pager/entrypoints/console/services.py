@@ -44,7 +44,10 @@ def _page(
         key=c.accounts.integration_key(view.id),
         issued=issued,
         incidents=c.queries.incidents(view.id, limit=20),
-        maintenance_log=maintenance.timeline(c.queries.maintenance_timeline(view.id, 20)),
+        maintenance_log=maintenance.timeline(
+            c.queries.maintenance_timeline(view.id, 20),
+            getattr(request.state, "time_zone", "UTC"),
+        ),
         errors=errors or {},
         form={"name": view.name, "policy": view.escalation_policy},
     )
