@@ -281,7 +281,8 @@ def _services_table(services: list[dict[str, Any]]) -> Table:
         table.add_row(
             service["id"],
             service["name"],
-            f"[red]{state}[/]" if state == "unhealthy" else f"[green]{state}[/]",
+            (f"[red]{state}[/]" if state == "unhealthy" else f"[green]{state}[/]")
+            + (" [yellow](in maintenance)[/]" if service.get("in_maintenance") else ""),
             service["escalation_policy"],
             str(incident.get("id", ""))[:SHORT_ID],
         )
