@@ -501,6 +501,22 @@ class EscalationMachine(RuleBasedStateMachine):
         self.firing[service] = set(held)
         self.held[service].clear()
 
+    @rule(
+        service=st.sampled_from(SERVICES),
+        dedup_key=st.sampled_from(DEDUP_KEYS),
+        early=st.booleans(),
+    )
+    def an_alert_held_through_a_window(self, service: str, dedup_key: str, early: bool) -> None:
+        """A window now, an alert in it, and its end: the path from holding to paging."""
+        self.schedule_maintenance(service, 0, 120)
+        self.receive_alert(service, "disk full", dedup_key)
+        window_id = sorted(self.windows[service], key=lambda w: self.windows[service][w])[-1]
+        if early:
+            self.end_window(service, window_id, EndMaintenance(service, window_id, "erin"))
+            return
+        self.now = max(self.now, self.windows[service][window_id][1])
+        self.end_window(service, window_id, ReceiveMaintenanceEnd(service, window_id))
+
     @rule(service=st.sampled_from(SERVICES), data=st.data())
     def a_window_ends(self, service: str, data: st.DataObject) -> None:
         windows = sorted(self.windows[service])
