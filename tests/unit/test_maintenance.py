@@ -106,6 +106,11 @@ def test_a_window_must_end_after_it_starts_in_the_future_and_within_30_days(
     assert [where for where, _ in refused.problems] == [field]
 
 
+def test_a_window_id_is_a_slug() -> None:
+    refused = given(created()).when(schedule(window="Not An Id")).raises(ValidationFailed)
+    assert [where for where, _ in refused.problems] == ["id"]
+
+
 def test_a_window_needs_instants_with_an_offset() -> None:
     naive = ScheduleMaintenance(SERVICE, WINDOW, T0.replace(tzinfo=None), at(60), "alice")
     refused = given(created()).when(naive).raises(ValidationFailed)

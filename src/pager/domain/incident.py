@@ -290,16 +290,15 @@ def _with_windows(
     state: ServiceState, event: MaintenanceScheduled | MaintenanceStarted | MaintenanceEnded
 ) -> ServiceState:
     windows = state.maintenance
-    match event:
-        case MaintenanceScheduled():
-            started = event.start <= event.at
-            window = MaintenanceWindow(event.window_id, event.start, event.end, event.by, started)
-            windows = (*windows, window)
-        case MaintenanceStarted():
-            windows = tuple(replace(w, started=True) if w.id == event.window_id else w
-                            for w in windows)  # fmt: skip
-        case MaintenanceEnded():
-            windows = tuple(w for w in windows if w.id != event.window_id)
+    if isinstance(event, MaintenanceScheduled):
+        started = event.start <= event.at
+        window = MaintenanceWindow(event.window_id, event.start, event.end, event.by, started)
+        windows = (*windows, window)
+    elif isinstance(event, MaintenanceStarted):
+        windows = tuple(replace(w, started=True) if w.id == event.window_id else w
+                        for w in windows)  # fmt: skip
+    else:
+        windows = tuple(w for w in windows if w.id != event.window_id)
     return replace(state, maintenance=windows)
 
 
