@@ -177,7 +177,7 @@ def bootstrap(
     clock = clock or SystemClock()
     wakeup = Wakeup()
     handoff = Handoff()
-    queries = SqlQueries(engine)
+    queries = SqlQueries(engine, clock)
     handlers = Handlers(
         unit_of_work_factory(engine, wakeup.notify, handoff),
         clock,

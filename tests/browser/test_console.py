@@ -160,3 +160,27 @@ def test_an_unknown_address_gets_a_page_and_an_unknown_api_address_json(
     assert answer.status == 404
     assert answer.headers["content-type"] == "application/json"
     assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_maintenance_for_an_hour_records_alerts_and_ends_now(page: Page, pager: Pager) -> None:
+    service = pager.service()
+    sign_in(page)
+    page.goto(f"/services/{service.id}")
+    page.get_by_role("button", name="for 1 h").click()
+    expect(page.get_by_role("status")).to_contain_text("In maintenance until")
+    expect(page.locator("h1 .badge.maintenance")).to_have_text("in maintenance")
+
+    pager.api.post(
+        "/api/v1/alerts",
+        json={"service": service.id, "message": "Replica lag 40 s", "dedup_key": "lag"},
+    )
+    page.reload()
+    expect(
+        page.get_by_text("Alert during maintenance, nobody paged: Replica lag 40 s")
+    ).to_be_visible()
+    assert pager.state(service) == "healthy"
+
+    page.get_by_role("button", name="End now").click()
+    expect(page.get_by_role("status")).to_have_text("Maintenance ended: alerts page again.")
+    expect(page.get_by_text("Open incident: Replica lag 40 s")).to_be_visible()
+    assert pager.state(service) == "unhealthy"

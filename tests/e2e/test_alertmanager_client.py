@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,68 @@ def _up(url: str) -> bool:
 
 def _posts(pager: Pager, path: str) -> int:
     return pager.process.log().count(f'"POST {path} HTTP/1.1" 202')
+
+
+def test_an_alert_in_a_maintenance_window_pages_nobody_and_still_firing_at_its_end_pages(
+    pager: Pager, smtp: SmtpSink, alertmanager_binary: str, tmp_path: Path
+) -> None:
+    service, key = pager.service()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(alertmanager_config(pager.url, key)))
+    with _alertmanager(alertmanager_binary, config, tmp_path) as api:
+        end = datetime.now(UTC) + timedelta(seconds=8)
+        window = pager.responder.post(
+            f"/api/v1/services/{service}/maintenance", json={"end": end.isoformat()}
+        )
+        assert window.status_code == 201, window.text
+        alert = {
+            "labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"},
+            "annotations": {"summary": "Disk 95% full on db-1"},
+            "startsAt": datetime.now(UTC).isoformat(),
+        }
+        assert httpx.post(f"{api}/alerts", json=[alert]).status_code == 200
+        # Both receivers deliver it during the window: recorded, nobody paged.
+        wait_until(lambda: _types(pager, service).count("AlertSuppressed") == 2, 30, "both")
+        assert pager.open_incident(service) is None
+        assert smtp.messages == []
+
+        [page] = smtp.wait_for(1, timeout=30)  # the window's end: level 1, alice
+        assert page.rcpt_tos == ("alice@example.com",)
+        assert "DiskFull" in page.subject
+        types = _types(pager, service)
+        assert types.index("MaintenanceEnded") < types.index("IncidentOpened")
+        incident = pager.open_incident(service)
+        assert incident is not None
+        assert incident["alert_count"] == 2  # the webhook's fingerprint and PagerDuty's key
+        assert pager.get_service(service)["in_maintenance"] is False
+
+
+@contextmanager
+def _alertmanager(binary: str, config: Path, tmp_path: Path) -> Iterator[str]:
+    """A running Alertmanager with `config`; its API's URL."""
+    port = free_port()
+    log = (tmp_path / "alertmanager.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        wait_until(lambda: _up(f"{api}/status"), 30, "Alertmanager to start")
+        yield api
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _types(pager: Pager, service: str) -> list[str]:
+    answer = pager.admin.get(f"/api/v1/services/{service}/events", params={"limit": 1000})
+    return [event["type"] for event in answer.json()["events"]]

@@ -109,12 +109,13 @@ def fuzz(
         # The rules a JSON schema cannot state: a level names each target once, and only
         # users and schedules that exist; a user's methods have distinct ids, and their rules
         # name those ids; a schedule's zone is a known one and its people are users; a range
-        # of shifts ends after it starts.
+        # of shifts ends after it starts; a maintenance window ends after it starts, later.
         if (
             _repeats_a_target(body)
             or _names_people(body)
             or _names_other_methods(body)
             or _schedule_rules(operation)
+            or _maintenance_rules(operation)
         ):
             checks = [check for check in CHECKS if check is not positive_data_acceptance]
         case.call_and_validate(headers=headers, checks=checks)
@@ -166,6 +167,11 @@ def _schedule_rules(operation: Any) -> bool:
     return (path.startswith("/api/v1/schedules/") and method in ("PUT", "POST")) or (
         path.endswith("/shifts")
     )
+
+
+def _maintenance_rules(operation: Any) -> bool:
+    """A window's end after its start and in the future: rules of time, not of shape."""
+    return operation.path.endswith("/maintenance") and operation.method.upper() == "POST"
 
 
 def _target_key(target: dict[str, Any]) -> str:

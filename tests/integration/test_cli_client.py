@@ -349,3 +349,21 @@ def test_help(command: str) -> None:
     assert result.exit_code == 0
     assert "--url" in result.stdout
     assert "PAGER_TOKEN" in result.stdout
+
+
+def test_an_alert_during_maintenance_is_recorded_and_status_says_so(
+    pager: Running, cli: Pagerd
+) -> None:
+    api = httpx.Client(base_url=pager.url, headers={"Authorization": f"Bearer {pager.admin}"})
+    with api:
+        window = api.post("/api/v1/services/db/maintenance", json={"duration_minutes": 30})
+        assert window.status_code == 201, window.text
+        try:
+            said = ok(cli("alert", "db", "replica lag", "--dedup-key", "lag"))
+            assert said == "recorded: the service is in maintenance, nobody was paged\n"
+            assert re.search(r"db +│ Database +│ healthy \(in maintenance\)", ok(cli("status")))
+        finally:
+            ok(cli("healthy", "db"))  # drops what the window held: nothing opens at its end
+            ended = api.delete(f"/api/v1/services/db/maintenance/{window.json()['id']}")
+            assert ended.status_code == 200, ended.text
+    assert re.search(r"db +│ Database +│ healthy +│", ok(cli("status")))

@@ -1,6 +1,6 @@
 """Random histories of alerts (of every severity), acknowledgements and un-acknowledgements,
-timers, recoveries, notes, changes and policy edits, on services that page some severities
-at low urgency.
+timers, recoveries, notes, changes, policy edits and maintenance windows, on services that
+page some severities at low urgency.
 
 A hypothesis state machine drives three services (two of them share a policy) with a
 fake clock, as the handlers would: decide on the snapshot, append, evolve. After every
@@ -10,8 +10,9 @@ nobody paged while acknowledged, after a resolution or the end of the escalation
 page sets its timer (a low-urgency one none) and names exactly the current policy's
 targets for its level; a low-urgency incident pages level 1's email, chat and webhooks
 only, and goes no further until it is raised; escalation goes level by level, round by
-round; the incident's open dedup keys are the ones still firing; and the snapshot equals
-the fold of the stream.
+round; the incident's open dedup keys are the ones still firing; no incident opens while a
+maintenance window is in force, and those held then are the alerts still firing; and the
+snapshot equals the fold of the stream.
 """
 
 from __future__ import annotations
@@ -33,19 +34,24 @@ from pager.domain.commands import (
     DefinePolicy,
     DefineService,
     DeleteService,
+    EndMaintenance,
     Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReceiveMaintenanceEnd,
+    ReceiveMaintenanceStart,
     ReportChange,
     Resolve,
     ResolveAlert,
+    ScheduleMaintenance,
     ServiceCommand,
     Unacknowledge,
 )
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
+    MaintenanceNotFound,
     NothingToEscalateTo,
     ServiceNotFound,
     ValidationFailed,
@@ -53,12 +59,16 @@ from pager.domain.errors import (
 from pager.domain.events import (
     Acknowledged,
     AlertAttached,
+    AlertSuppressed,
     ChangeReported,
     Escalated,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
+    MaintenanceEnded,
+    MaintenanceScheduled,
+    MaintenanceStarted,
     NoteAdded,
     PolicyChanged,
     PolicyCreated,
@@ -67,10 +77,12 @@ from pager.domain.events import (
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    SuppressedAlertsResolved,
     Unacknowledged,
     UrgencyRaised,
 )
 from pager.domain.incident import ServiceState, decide, evolve, fold
+from pager.domain.maintenance import MAX_HELD_ALERTS, MAX_WINDOWS
 from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
@@ -148,6 +160,11 @@ class EscalationMachine(RuleBasedStateMachine):
         self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy]] = []
         # The keys still firing, kept from the commands alone (not from `evolve`).
         self.firing: dict[str, set[str]] = {s: set() for s in SERVICES}
+        # Maintenance, kept from the commands alone: each service's windows (start, end) and
+        # the keys its alerts held, oldest first; every window id ever scheduled.
+        self.windows: dict[str, dict[str, tuple[datetime, datetime]]] = {s: {} for s in SERVICES}
+        self.held: dict[str, list[str]] = {s: [] for s in SERVICES}
+        self.window_ids: list[tuple[str, str]] = []
 
     # Running commands against the snapshots, as a handler would.
 
@@ -182,7 +199,13 @@ class EscalationMachine(RuleBasedStateMachine):
                 self.exhaustions.append((event, policy))
             if isinstance(event, IncidentResolved):
                 self.firing[service].clear()
+            if isinstance(event, ServiceDeleted):
+                self.windows[service].clear()
+                self.held[service].clear()
         return events
+
+    def in_maintenance(self, service: str, at: datetime) -> bool:
+        return any(start <= at for start, _ in self.windows[service].values())
 
     def run_expecting(self, error: type[DomainError], command: ServiceCommand) -> None:
         state = self.snapshots[command.service_id]
@@ -240,6 +263,14 @@ class EscalationMachine(RuleBasedStateMachine):
         dedup_key = data.draw(st.one_of(st.sampled_from(unused), any_key) if unused else any_key)
         self.receive_alert(service, message, dedup_key, severity)
 
+    @rule(data=st.data(), dedup_key=st.sampled_from(DEDUP_KEYS))
+    def alert_during_maintenance(self, data: st.DataObject, dedup_key: str) -> None:
+        later = self.now + timedelta(seconds=1)
+        service = self.some_service(
+            data, lambda state: state.healthy and self.in_maintenance(state.service_id, later)
+        )
+        self.receive_alert(service, "disk full", dedup_key, None)
+
     def receive_alert(
         self, service: str, message: str, dedup_key: str | None, severity: Severity | None
     ) -> None:
@@ -250,7 +281,20 @@ class EscalationMachine(RuleBasedStateMachine):
         if not message.strip():
             self.run_expecting(ValidationFailed, command)
             return
+        held_before = list(self.held[service])
+        window_in_force = self.in_maintenance(service, self.now + timedelta(seconds=1))
         events = self.run(service, command)
+        if before is None and window_in_force:
+            if dedup_key is not None and dedup_key in held_before:
+                assert events == ()
+                return
+            [event] = events
+            assert isinstance(event, AlertSuppressed)
+            assert event.held == (dedup_key is not None and len(held_before) < MAX_HELD_ALERTS)
+            if event.held:
+                assert dedup_key is not None
+                self.held[service].append(dedup_key)
+            return
         if before is None:
             assert [type(e) for e in events] == [IncidentOpened, LevelNotified]
             assert events[0] == IncidentOpened(
@@ -425,8 +469,12 @@ class EscalationMachine(RuleBasedStateMachine):
     @rule(service=st.sampled_from(SERVICES))
     def healthy(self, service: str) -> None:
         before = self.snapshots[service].incident
+        held = tuple(self.held[service])
         events = self.run(service, MarkHealthy(service, by="monitor"))
-        if before is None:
+        if before is None and held:
+            assert events == (SuppressedAlertsResolved(service, held, "monitor", self.now),)
+            self.held[service].clear()
+        elif before is None:
             assert events == ()
         else:
             assert events == (IncidentResolved(before.id, "monitor", "healthy", self.now),)
@@ -454,12 +502,111 @@ class EscalationMachine(RuleBasedStateMachine):
             st.one_of(st.sampled_from(open_keys), any_key) if open_keys else any_key
         )
         was_firing = set(self.firing[service])
+        was_held = dedup_key in self.held[service]
         events = self.run(service, ResolveAlert(service, dedup_key))
-        if dedup_key not in was_firing:
+        if was_held:
+            resolved = SuppressedAlertsResolved(service, (dedup_key,), "integration", self.now)
+            assert events == (resolved,)
+            self.held[service].remove(dedup_key)
+        elif dedup_key not in was_firing:
             assert events == ()
         else:
             assert self.snapshots[service].healthy == (was_firing == {dedup_key})
         self.firing[service].discard(dedup_key)
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        start=st.sampled_from((-30, 1, 5, 60)),
+        length=st.sampled_from((-5, 10, 120, 900)),
+    )
+    def schedule_maintenance(self, service: str, start: int, length: int) -> None:
+        window_id = f"w-{next(self.ids)}"
+        begins = self.now + timedelta(seconds=1 + start)
+        ends = begins + timedelta(seconds=length)
+        command = ScheduleMaintenance(service, window_id, begins, ends, "dave")
+        if length <= 0 or ends <= self.now + timedelta(seconds=1):
+            self.run_expecting(ValidationFailed, command)
+            return
+        if len(self.windows[service]) >= MAX_WINDOWS:
+            self.run_expecting(ValidationFailed, command)
+            return
+        events = self.run(service, command)
+        assert events == (MaintenanceScheduled(service, window_id, begins, ends, "dave", self.now),)
+        self.windows[service][window_id] = (begins, ends)
+        self.window_ids.append((service, window_id))
+
+    def end_window(self, service: str, window_id: str, command: ServiceCommand) -> None:
+        """A window ends (its timer or by hand): what it held opens the incident unless
+        another window is in force or an incident is open."""
+        before = self.snapshots[service].incident
+        held = list(self.held[service])
+        del self.windows[service][window_id]
+        still = self.in_maintenance(service, self.now + timedelta(seconds=1))
+        events = self.run(service, command)
+        assert isinstance(events[0], MaintenanceEnded)
+        if before is not None or not held or still:
+            assert len(events) == 1
+            return
+        assert [type(e) for e in events[1:3]] == [IncidentOpened, LevelNotified]
+        assert all(isinstance(e, AlertAttached) for e in events[3:])
+        assert len(events) == 2 + len(held)
+        self.firing[service] = set(held)
+        self.held[service].clear()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        dedup_key=st.sampled_from(DEDUP_KEYS),
+        early=st.booleans(),
+    )
+    def an_alert_held_through_a_window(self, service: str, dedup_key: str, early: bool) -> None:
+        """A window now, an alert in it, and its end: the path from holding to paging."""
+        self.schedule_maintenance(service, 0, 120)
+        self.receive_alert(service, "disk full", dedup_key, None)
+        window_id = sorted(self.windows[service], key=lambda w: self.windows[service][w])[-1]
+        if early:
+            self.end_window(service, window_id, EndMaintenance(service, window_id, "erin"))
+            return
+        self.now = max(self.now, self.windows[service][window_id][1])
+        self.end_window(service, window_id, ReceiveMaintenanceEnd(service, window_id))
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def a_window_ends(self, service: str, data: st.DataObject) -> None:
+        windows = sorted(self.windows[service])
+        if not windows:
+            return
+        window_id = data.draw(st.sampled_from(windows))
+        self.now = max(self.now, self.windows[service][window_id][1])
+        self.end_window(service, window_id, ReceiveMaintenanceEnd(service, window_id))
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def a_window_is_ended_early(self, service: str, data: st.DataObject) -> None:
+        window_id = data.draw(st.sampled_from((*sorted(self.windows[service]), "w-never")))
+        command = EndMaintenance(service, window_id, "erin")
+        if window_id not in self.windows[service]:
+            self.run_expecting(MaintenanceNotFound, command)
+            return
+        self.end_window(service, window_id, command)
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def a_window_begins(self, service: str, data: st.DataObject) -> None:
+        windows = sorted(self.windows[service])
+        if not windows:
+            return
+        window_id = data.draw(st.sampled_from(windows))
+        self.now = max(self.now, self.windows[service][window_id][0])
+        before = self.snapshots[service]
+        events = self.run(service, ReceiveMaintenanceStart(service, window_id))
+        assert all(isinstance(e, MaintenanceStarted) for e in events)
+        assert self.snapshots[service].held == before.held
+
+    @precondition(lambda self: self.window_ids)
+    @rule(data=st.data(), end=st.booleans())
+    def an_old_window_timer_fires_again(self, data: st.DataObject, end: bool) -> None:
+        service, window_id = data.draw(st.sampled_from(self.window_ids))
+        if window_id in self.windows[service]:
+            return  # that one is current, not stale
+        command = (ReceiveMaintenanceEnd if end else ReceiveMaintenanceStart)(service, window_id)
+        assert self.run(service, command) == ()
 
     @rule(data=st.data(), policy_id=st.sampled_from(POLICY_IDS))
     def edit_policy(self, data: st.DataObject, policy_id: str) -> None:
@@ -545,6 +692,14 @@ class EscalationMachine(RuleBasedStateMachine):
                         assert open_id is None
                     case ServiceCreated() | ServiceUpdated() | ChangeReported():
                         pass
+                    case (
+                        MaintenanceScheduled()
+                        | MaintenanceStarted()
+                        | MaintenanceEnded()
+                        | AlertSuppressed()
+                        | SuppressedAlertsResolved()
+                    ):
+                        assert open_id is None or not isinstance(event, AlertSuppressed)
                     case NoteAdded():
                         assert event.incident_id in self.incidents[service]
                     case _:
@@ -641,6 +796,29 @@ class EscalationMachine(RuleBasedStateMachine):
             assert event_step(last) == (exhausted.level, exhausted.round)
             assert last.level >= len(policy.levels), "exhausted with levels left"
             assert last.round > policy.repeat, "exhausted with a round left"
+
+    @invariant()
+    def no_incident_opens_while_a_window_is_in_force(self) -> None:
+        for stream in self.streams.values():
+            windows: dict[str, datetime] = {}
+            for event in stream:
+                match event:
+                    case MaintenanceScheduled():
+                        windows[event.window_id] = event.start
+                    case MaintenanceEnded():
+                        del windows[event.window_id]
+                    case ServiceDeleted():
+                        windows.clear()
+                    case IncidentOpened():
+                        assert all(start > event.at for start in windows.values())
+
+    @invariant()
+    def what_maintenance_holds_is_what_still_fires_with_no_incident_open(self) -> None:
+        for service, held in self.held.items():
+            state = self.snapshots[service]
+            assert [alert.dedup_key for alert in state.held] == held
+            assert not held or state.incident is None
+            assert sorted(w.id for w in state.maintenance) == sorted(self.windows[service])
 
     @invariant()
     def the_incident_remembers_exactly_the_keys_still_firing(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from pager.application.accounts import (
@@ -20,9 +21,10 @@ from pager.application.accounts import (
     IssuedKey,
     Role,
 )
-from pager.application.queries import ReadModel
+from pager.application.queries import MaintenanceView, ReadModel
 from pager.application.schedules import Schedules
 from pager.domain.errors import ValidationFailed
+from pager.domain.maintenance import MAX_LENGTH, MAX_WINDOWS
 from pager.domain.people import ContactMethod, NotificationRule, Person, validate_person
 from pager.domain.policy import (
     ID_PATTERN,
@@ -41,8 +43,19 @@ from pager.domain.severity import Severity
 MAX_NAME_LENGTH = 200
 PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
 
-Kind = Literal["escalation policy", "service", "user", "schedule", "schedule override"]
+Kind = Literal[
+    "escalation policy", "service", "user", "schedule", "schedule override", "maintenance window"
+]
 Action = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    start: datetime
+    end: datetime
+    ended: bool = False
+    """In the database, and over: a listed window like it is not made again (it may have
+    been ended early), and export leaves it out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,9 @@ class ServiceSpec:
     escalation_policy: str
     low_urgency_severities: tuple[Severity, ...] = ()
     """Highest first, as the service keeps them."""
+    maintenance: tuple[WindowSpec, ...] | None = None
+    """Windows listed are added if missing (and not over), never removed or changed: a
+    window set by hand stays. None: not managed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +159,10 @@ class Writer(Protocol):
 
     def delete_service(self, service_id: str) -> object: ...
 
+    def schedule_maintenance(
+        self, service_id: str, start: datetime | None, end: datetime, by: str
+    ) -> object: ...
+
 
 class AccountsWriter(Protocol):
     def add_user(
@@ -182,11 +202,27 @@ def current_config(
     return Config(
         tuple(view.policy for view in queries.policies()),
         tuple(
-            ServiceSpec(v.id, v.name, v.escalation_policy, v.low_urgency_severities)
+            ServiceSpec(
+                v.id,
+                v.name,
+                v.escalation_policy,
+                v.low_urgency_severities,
+                _windows(queries, v.id, v.maintenance),
+            )
             for v in queries.services()
         ),
         tuple(_user_spec(user.email, user.role, accounts) for user in accounts.users()),
         None if schedules is None else tuple(schedules.schedules(ended_overrides=True)),
+    )
+
+
+def _windows(
+    queries: ReadModel, service_id: str, current: tuple[MaintenanceView, ...]
+) -> tuple[WindowSpec, ...]:
+    ended = queries.maintenance_windows(service_id, ended=True)
+    return (
+        *(WindowSpec(w.start, w.end) for w in current),
+        *(WindowSpec(w.start, w.end, ended=True) for w in ended),
     )
 
 
@@ -224,12 +260,14 @@ def plan(
     current: Config,
     prune: bool,
     password_matches: Callable[[str, str], bool],
+    now: datetime | None = None,
 ) -> Plan:
     """The changes that make the database hold `config`, in an order that keeps every
     reference in place: users, schedules (and their listed overrides), policies, services;
     then deletions, of services before the policies they used, of policies before the
     schedules they paged, of those before their users. `password_matches(email,
-    password)` says whether a user's stored password is that one."""
+    password)` says whether a user's stored password is that one. A maintenance window
+    listed that has ended by `now` is left out."""
     stale = [
         *_stale("service", config.services, current.services),
         *_stale("escalation policy", config.policies, current.policies),
@@ -241,6 +279,7 @@ def plan(
         *_schedule_changes(config.schedules or (), current.schedules or ()),
         *_policy_changes(config.policies or (), current.policies or ()),
         *_service_changes(config.services or (), current.services or ()),
+        *_window_changes(config.services or (), current.services or (), now),
         *(Change("delete", kind, id_) for kind, id_ in stale if prune),
         *(Change("delete", kind, id_) for kind, id_ in stale_users if prune),
     ]
@@ -276,9 +315,29 @@ def _service_changes(
                 low = ", ".join(service.low_urgency_severities)
                 summary += (f"low urgency for {low}",)
             changes.append(Change("create", "service", service.id, summary))
-        elif before != service:
+        elif _service_differences(before, service):
             differences = _service_differences(before, service)
             changes.append(Change("update", "service", service.id, differences))
+    return changes
+
+
+def window_key(service_id: str, window: WindowSpec) -> str:
+    return f"{service_id}/{window.start.isoformat()}/{window.end.isoformat()}"
+
+
+def _window_changes(
+    desired: Sequence[ServiceSpec], present: Sequence[ServiceSpec], now: datetime | None
+) -> list[Change]:
+    existing = {s.id: {(w.start, w.end) for w in s.maintenance or ()} for s in present}
+    changes = []
+    for service in desired:
+        for window in dict.fromkeys(service.maintenance or ()):
+            there = (window.start, window.end) in existing.get(service.id, ())
+            if there or (now is not None and window.end <= now):
+                continue
+            summary = (f"{window.start.isoformat()} to {window.end.isoformat()}",)
+            key = window_key(service.id, window)
+            changes.append(Change("create", "maintenance window", key, summary))
     return changes
 
 
@@ -341,6 +400,9 @@ def apply(
     key)` hears of it, the one time it can be shown."""
     policies = {p.id: p for p in config.policies or ()}
     services = {s.id: s for s in config.services or ()}
+    windows = {
+        window_key(s.id, w): (s.id, w) for s in config.services or () for w in s.maintenance or ()
+    }
     users = {u.email: u for u in config.users or ()}
     listed = {s.id: s for s in config.schedules or ()}
     for change in plan.changes:
@@ -363,6 +425,9 @@ def apply(
                 handlers.delete_service(change.id)
                 # Else a service made again under this id would answer to the old key.
                 accounts.forget_integration_key(change.id)
+            case "maintenance window", _:
+                service_id, window = windows[change.id]
+                handlers.schedule_maintenance(service_id, window.start, window.end, APPLIED_BY)
             case "user", "create":
                 user = users[change.id]
                 password = user.password or user.initial_password
@@ -436,6 +501,7 @@ def _service_problems(config: Config, current: Config, prune: bool) -> list[tupl
                 )
             )
     problems += _duplicates("service", [s.id for s in services])
+    problems += [problem for s in services for problem in _window_problems(s)]
     if pruned and not (prune and config.services is not None):
         # Services that the file does not manage stay, and so must their policies.
         managed = {s.id for s in services}
@@ -448,6 +514,24 @@ def _service_problems(config: Config, current: Config, prune: bool) -> list[tupl
                         "and is not in the file",
                     )
                 )
+    return problems
+
+
+def _window_problems(service: ServiceSpec) -> list[tuple[str, str]]:
+    """What the domain would refuse whenever it is applied (whether a window is over is the
+    plan's to say: it leaves those out)."""
+    windows = service.maintenance or ()
+    problems = []
+    if len(windows) > MAX_WINDOWS:
+        problems.append((f"service {service.id} maintenance", f"at most {MAX_WINDOWS} windows"))
+    for number, window in enumerate(windows, start=1):
+        where = f"service {service.id} maintenance {number}"
+        if window.start.tzinfo is None or window.end.tzinfo is None:
+            problems.append((where, "start and end need a UTC offset (Z or +01:00)"))
+        elif window.end <= window.start:
+            problems.append((f"{where} end", "must be after start"))
+        elif window.end - window.start > MAX_LENGTH:
+            problems.append((f"{where} end", f"a window lasts at most {MAX_LENGTH.days} days"))
     return problems
 
 

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, TypeVar
 
 from pager.application.ports import Clock, ConcurrencyConflict, UnitOfWork, UnitOfWorkFactory
@@ -23,17 +24,19 @@ from pager.domain.commands import (
     DefineService,
     DeletePolicy,
     DeleteService,
+    EndMaintenance,
     Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
     Resolve,
     ResolveAlert,
+    ScheduleMaintenance,
     ServiceCommand,
     Unacknowledge,
 )
 from pager.domain.errors import DomainError, IncidentNotFound
-from pager.domain.events import PolicyEvent, ServiceEvent
+from pager.domain.events import IncidentOpened, PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, decide_all
 from pager.domain.policy import EscalationPolicy
 from pager.domain.policy_stream import decide_policy
@@ -56,7 +59,9 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class AlertOutcome:
     incident_id: str
-    action: Literal["opened", "attached"]
+    action: Literal["opened", "attached", "suppressed"]
+    """"suppressed": a maintenance window is in force; nobody was paged. Then `incident_id`
+    is the id its incident gets if this alert, still firing, opens one when the window ends."""
     events: tuple[ServiceEvent, ...]
 
 
@@ -209,6 +214,18 @@ class Handlers:
     def delete_service(self, service_id: str) -> Outcome:
         return self.run(DeleteService(service_id))
 
+    def schedule_maintenance(
+        self, service_id: str, start: datetime | None, end: datetime, by: str
+    ) -> str:
+        """A new window (from now if `start` is None); its id."""
+        window_id = self._ids()
+        start = self._clock.now() if start is None else start
+        self.run(ScheduleMaintenance(service_id, window_id, start, end, by))
+        return window_id
+
+    def end_maintenance(self, service_id: str, window_id: str, by: str) -> Outcome:
+        return self.run(EndMaintenance(service_id, window_id, by))
+
     def service_of(self, incident_id: str) -> str:
         """The service an incident belongs to (which never changes); IncidentNotFound."""
         if self._incident_service is not None:
@@ -267,4 +284,6 @@ class Handlers:
 def alert_outcome(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:
     if outcome.before.incident is not None:
         return AlertOutcome(outcome.before.incident.id, "attached", outcome.events)
+    if not any(isinstance(event, IncidentOpened) for event in outcome.events):
+        return AlertOutcome(command.incident_id, "suppressed", outcome.events)
     return AlertOutcome(command.incident_id, "opened", outcome.events)

@@ -12,6 +12,13 @@ from pager.domain.policy import EscalationPolicy
 from pager.domain.severity import Severity, Urgency
 
 REDACTED = "[redacted]"
+MAINTENANCE_EVENTS = (
+    "MaintenanceScheduled",
+    "MaintenanceStarted",
+    "MaintenanceEnded",
+    "AlertSuppressed",
+    "SuppressedAlertsResolved",
+)
 OPEN_STATUSES = ("triggered", "acknowledged")
 
 
@@ -79,6 +86,22 @@ class IncidentDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    id: str
+    service: str
+    start: datetime
+    end: datetime
+    created_by: str
+    created_at: datetime
+    ended_at: datetime | None
+    ended_by: str | None
+    suppressed: int
+    """Alerts recorded during it, which paged nobody."""
+    in_force: bool
+    """Begun and not ended, as the read side's clock says."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     id: str
     name: str
@@ -88,6 +111,12 @@ class ServiceView:
     created_at: datetime
     updated_at: datetime
     low_urgency_severities: tuple[Severity, ...] = ()
+    maintenance: tuple[MaintenanceView, ...] = ()
+    """Its windows in force or to come, soonest first."""
+
+    @property
+    def in_maintenance(self) -> bool:
+        return any(window.in_force for window in self.maintenance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +154,20 @@ class ReadModel(Protocol):
     def services(self) -> list[ServiceView]: ...
 
     def service(self, service_id: str) -> ServiceView | None: ...
+
+    def maintenance_windows(
+        self, service_id: str, *, ended: bool = False, limit: int = 100
+    ) -> list[MaintenanceView]:
+        """The service's windows in force or to come, soonest first; `ended`: those over
+        instead, the latest first."""
+        ...
+
+    def maintenance_window(self, window_id: str) -> MaintenanceView | None: ...
+
+    def maintenance_timeline(self, service_id: str, limit: int = 50) -> list[StreamEvent]:
+        """The service's maintenance events (windows, the alerts they recorded), newest
+        first."""
+        ...
 
     def policies(self) -> list[PolicyView]: ...
 

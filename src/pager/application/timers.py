@@ -5,10 +5,21 @@ of timer is added here, with the events that set and drop it in the storage proj
 from __future__ import annotations
 
 from pager.application.ports import DueTimer, TimerKey
-from pager.domain.commands import ReceiveAckTimeout, ServiceCommand
+from pager.domain.commands import (
+    ReceiveAckTimeout,
+    ReceiveMaintenanceEnd,
+    ReceiveMaintenanceStart,
+    ServiceCommand,
+)
 
 ACK = "ack"
 """An incident's level waits for an acknowledgement: subject the incident."""
+
+MAINTENANCE = "maintenance"
+"""A maintenance window begins (level 0) or ends (level 1): subject the window. Windows never
+change, so one key per moment is enough; ending early cancels both."""
+MAINTENANCE_START = 0
+MAINTENANCE_END = 1
 
 INCIDENT_KINDS = (ACK,)
 """Timers of an incident (subject its id), dropped when it is acknowledged or resolved."""
@@ -21,6 +32,10 @@ class UnknownTimer(Exception):
 def command_for(timer: DueTimer) -> ServiceCommand:
     if timer.kind == ACK:
         return ReceiveAckTimeout(timer.service_id, timer.subject, timer.level, timer.round)
+    if timer.kind == MAINTENANCE and timer.level == MAINTENANCE_START:
+        return ReceiveMaintenanceStart(timer.service_id, timer.subject)
+    if timer.kind == MAINTENANCE and timer.level == MAINTENANCE_END:
+        return ReceiveMaintenanceEnd(timer.service_id, timer.subject)
     raise UnknownTimer(f"timer {timer.id} is of unknown kind {timer.kind!r}")
 
 
@@ -28,4 +43,8 @@ def fired_by(command: ServiceCommand) -> TimerKey | None:
     """The timer whose firing `command` is, if it is one."""
     if isinstance(command, ReceiveAckTimeout):
         return TimerKey(ACK, command.incident_id, command.level, command.round)
+    if isinstance(command, ReceiveMaintenanceStart):
+        return TimerKey(MAINTENANCE, command.window_id, MAINTENANCE_START)
+    if isinstance(command, ReceiveMaintenanceEnd):
+        return TimerKey(MAINTENANCE, command.window_id, MAINTENANCE_END)
     return None

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from pager.domain.events import ChangeLink
 from pager.domain.policy import EscalationPolicy
 from pager.domain.severity import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLink:
+    href: str
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,42 @@ class ReportChange:
     by: str = "api"
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleMaintenance:
+    """A maintenance window for the service: from `start` (the past means now) to `end`."""
+
+    service_id: str
+    window_id: str
+    start: datetime
+    end: datetime
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndMaintenance:
+    """End a window now: early, if it is in force; cancelled, if it has not begun."""
+
+    service_id: str
+    window_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveMaintenanceStart:
+    """A window's start timer fired (at least once)."""
+
+    service_id: str
+    window_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveMaintenanceEnd:
+    """A window's end timer fired (at least once)."""
+
+    service_id: str
+    window_id: str
+
+
 ServiceCommand = (
     DefineService
     | DeleteService
@@ -145,6 +187,10 @@ ServiceCommand = (
     | Escalate
     | AddNote
     | ReportChange
+    | ScheduleMaintenance
+    | EndMaintenance
+    | ReceiveMaintenanceStart
+    | ReceiveMaintenanceEnd
 )
 
 

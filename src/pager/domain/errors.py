@@ -45,6 +45,14 @@ class IncidentNotFound(NotFound):
         self.incident_id = incident_id
 
 
+class MaintenanceNotFound(NotFound):
+    def __init__(self, service_id: str, window_id: str) -> None:
+        super().__init__(
+            f"service {service_id!r} has no maintenance window {window_id!r} (or it has ended)"
+        )
+        self.window_id = window_id
+
+
 class Conflict(DomainError):
     code = "conflict"
 

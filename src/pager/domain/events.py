@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from pager.domain.commands import ChangeLink as ChangeLink  # its home was here
+from pager.domain.commands import ReceiveAlert
 from pager.domain.paging import OnCallAt, Page, Unreached
 from pager.domain.policy import EscalationPolicy, ScheduleTarget, Target, UserTarget
 from pager.domain.severity import Severity, Urgency
@@ -186,12 +188,6 @@ class NoteAdded:
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeLink:
-    href: str
-    text: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ChangeReported:
     """A change to the service, recorded on its timeline; nobody is paged."""
 
@@ -201,6 +197,61 @@ class ChangeReported:
     timestamp: str | None
     links: tuple[ChangeLink, ...]
     details: tuple[tuple[str, str], ...]
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceScheduled:
+    service_id: str
+    window_id: str
+    start: datetime
+    end: datetime
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceStarted:
+    """A window scheduled ahead began (its start timer): for the timeline."""
+
+    service_id: str
+    window_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceEnded:
+    """A window is over: at its end, or `early` by someone (`by`); `started` False when it
+    was cancelled before it began."""
+
+    service_id: str
+    window_id: str
+    early: bool
+    by: str
+    at: datetime
+    started: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSuppressed:
+    """An alert during maintenance with no incident open: recorded, nobody paged. `held`:
+    kept by its dedup key, to open the incident when the window ends if still firing."""
+
+    service_id: str
+    window_id: str
+    alert: ReceiveAlert
+    held: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressedAlertsResolved:
+    """Alerts held during maintenance stopped firing (by key, or the service was marked
+    healthy): they will not open an incident."""
+
+    service_id: str
+    dedup_keys: tuple[str, ...]
     by: str
     at: datetime
 
@@ -221,6 +272,11 @@ ServiceEvent = (
     | NoteAdded
     | ChangeReported
     | UrgencyRaised
+    | MaintenanceScheduled
+    | MaintenanceStarted
+    | MaintenanceEnded
+    | AlertSuppressed
+    | SuppressedAlertsResolved
 )
 
 

@@ -19,19 +19,24 @@ from pager.domain.commands import (
     AddNote,
     DefineService,
     DeleteService,
+    EndMaintenance,
     Escalate,
     MarkHealthy,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReceiveMaintenanceEnd,
+    ReceiveMaintenanceStart,
     ReportChange,
     Resolve,
     ResolveAlert,
+    ScheduleMaintenance,
     ServiceCommand,
     Unacknowledge,
 )
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
+    MaintenanceNotFound,
     NothingToEscalateTo,
     PolicyNotFound,
     ServiceNotFound,
@@ -41,19 +46,31 @@ from pager.domain.events import (
     Acknowledged,
     AlertAttached,
     AlertResolved,
+    AlertSuppressed,
     ChangeReported,
     Escalated,
     EscalationExhausted,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
+    MaintenanceEnded,
+    MaintenanceScheduled,
+    MaintenanceStarted,
     NoteAdded,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    SuppressedAlertsResolved,
     Unacknowledged,
     UrgencyRaised,
+)
+from pager.domain.maintenance import (
+    MAX_HELD_ALERTS,
+    MaintenanceWindow,
+    check_window,
+    find,
+    in_maintenance,
 )
 from pager.domain.paging import NO_ONE, Directory, Page, Unreached, resolve
 from pager.domain.policy import ID_PATTERN, EscalationPolicy, valid_id
@@ -100,6 +117,11 @@ class ServiceState:
     policy_id: str = ""
     incident: OpenIncident | None = None
     low_urgency_severities: tuple[Severity, ...] = ()
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    """Its maintenance windows, in force or to come (bounded: MAX_WINDOWS)."""
+    held: tuple[ReceiveAlert, ...] = ()
+    """Alerts received during maintenance and still firing, one per dedup key, oldest first;
+    only while no incident is open."""
 
     @property
     def healthy(self) -> bool:
@@ -134,6 +156,9 @@ def decide(
         case ReceiveAckTimeout():
             return _ack_timeout(state, command, policy, now, directory)
         case MarkHealthy():
+            if state.incident is None and state.held:
+                keys = _held_keys(state)
+                return (SuppressedAlertsResolved(state.service_id, keys, command.by, now),)
             return _resolve_open(state, command.by, "healthy", now)
         case Resolve():
             if state.incident is None or state.incident.id != command.incident_id:
@@ -150,6 +175,23 @@ def decide(
             return (NoteAdded(command.incident_id, text, command.by, now),)
         case ReportChange():
             return (_change(state, command, now),)
+        case ScheduleMaintenance():
+            return _schedule(state, command, now)
+        case EndMaintenance():
+            window = find(state.maintenance, command.window_id)
+            if window is None:
+                raise MaintenanceNotFound(state.service_id, command.window_id)
+            return _end_window(state, window, command.by, policy, now, directory)
+        case ReceiveMaintenanceStart():
+            window = find(state.maintenance, command.window_id)
+            if window is None or window.started:
+                return ()  # ended, cancelled or a second firing
+            return (MaintenanceStarted(state.service_id, window.id, now),)
+        case ReceiveMaintenanceEnd():
+            window = find(state.maintenance, command.window_id)
+            if window is None:
+                return ()  # ended early, or a second firing
+            return _end_window(state, window, None, policy, now, directory)
         case _:
             assert_never(command)
 
@@ -178,9 +220,17 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 urgency=event.urgency,
                 severity=severity_of(event.severity),
             )
-            return _with_incident(state, opened)
+            # The alerts held during maintenance are the incident's now (they attach next).
+            return _with_incident(state, opened, held=())
         case NoteAdded() | ChangeReported():
             return state  # words for the timeline: they change nothing the rules read
+        case MaintenanceScheduled() | MaintenanceStarted() | MaintenanceEnded():
+            return _with_windows(state, event)
+        case AlertSuppressed():
+            return replace(state, held=(*state.held, event.alert)) if event.held else state
+        case SuppressedAlertsResolved():
+            gone = set(event.dedup_keys)
+            return replace(state, held=tuple(a for a in state.held if a.dedup_key not in gone))
     incident = state.incident
     assert incident is not None, f"{type(event).__name__} needs an open incident"
     keys: frozenset[str]
@@ -253,7 +303,9 @@ def _with_alerts(
     )
 
 
-def _with_incident(state: ServiceState, incident: OpenIncident) -> ServiceState:
+def _with_incident(
+    state: ServiceState, incident: OpenIncident, held: tuple[ReceiveAlert, ...] | None = None
+) -> ServiceState:
     return ServiceState(
         state.service_id,
         state.exists,
@@ -261,7 +313,25 @@ def _with_incident(state: ServiceState, incident: OpenIncident) -> ServiceState:
         state.policy_id,
         incident,
         state.low_urgency_severities,
+        maintenance=state.maintenance,
+        held=state.held if held is None else held,
     )
+
+
+def _with_windows(
+    state: ServiceState, event: MaintenanceScheduled | MaintenanceStarted | MaintenanceEnded
+) -> ServiceState:
+    windows = state.maintenance
+    if isinstance(event, MaintenanceScheduled):
+        started = event.start <= event.at
+        window = MaintenanceWindow(event.window_id, event.start, event.end, event.by, started)
+        windows = (*windows, window)
+    elif isinstance(event, MaintenanceStarted):
+        windows = tuple(replace(w, started=True) if w.id == event.window_id else w
+                        for w in windows)  # fmt: skip
+    else:
+        windows = tuple(w for w in windows if w.id != event.window_id)
+    return replace(state, maintenance=windows)
 
 
 def fold(state: ServiceState, events: Iterable[ServiceEvent]) -> ServiceState:
@@ -310,6 +380,8 @@ def _receive_alert(
 ) -> tuple[ServiceEvent, ...]:
     message = _alert_message(command)
     incident = state.incident
+    if incident is None and in_maintenance(state.maintenance, now):
+        return _suppress(state, replace(command, message=message), now)
     urgency = urgency_of(command.severity, state.low_urgency_severities)
     if incident is not None:
         if _fires(incident.open_keys, command.dedup_key):
@@ -349,6 +421,61 @@ def _page_held_back(
         return ()
     policy = _require_policy(state, policy)
     return _steps(incident.id, policy, 1, 1, now, directory, sent=LOW_URGENCY_CHANNELS)
+
+
+def _suppress(state: ServiceState, alert: ReceiveAlert, now: datetime) -> tuple[ServiceEvent, ...]:
+    """Recorded, nobody paged; held by its key unless it is held already (a re-send: nothing
+    to record) or too many are."""
+    key = alert.dedup_key
+    if key is not None and key in _held_keys(state):
+        return ()
+    window = next(w for w in state.maintenance if w.in_force(now))
+    held = key is not None and len(state.held) < MAX_HELD_ALERTS
+    return (AlertSuppressed(state.service_id, window.id, alert, held, now),)
+
+
+def _held_keys(state: ServiceState) -> tuple[str, ...]:
+    return tuple(alert.dedup_key for alert in state.held if alert.dedup_key is not None)
+
+
+def _schedule(
+    state: ServiceState, command: ScheduleMaintenance, now: datetime
+) -> tuple[ServiceEvent, ...]:
+    window = MaintenanceWindow(command.window_id, command.start, command.end, command.by)
+    known = find(state.maintenance, window.id)
+    if known is not None and (known.start, known.end) == (window.start, window.end):
+        return ()  # the same window again (a configuration file applied twice)
+    check_window(state.maintenance, window, now)
+    scheduled = MaintenanceScheduled(
+        state.service_id, window.id, window.start, window.end, window.by, now
+    )
+    return (scheduled,)
+
+
+def _end_window(
+    state: ServiceState,
+    window: MaintenanceWindow,
+    by: str | None,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """The window is over (`by` someone, early; None: at its end). If it was the last in
+    force, the alerts still held come again now: the first opens the incident and pages
+    level 1, as any alert does, the others attach to it."""
+    early = by is not None
+    ended = MaintenanceEnded(
+        state.service_id, window.id, early, by or "system", now, window.in_force(now)
+    )
+    after = evolve(state, ended)
+    if after.incident is not None or not after.held or in_maintenance(after.maintenance, now):
+        return (ended,)
+    events: list[ServiceEvent] = [ended]
+    for alert in after.held:
+        decided = _receive_alert(after, alert, policy, now, directory)
+        events.extend(decided)
+        after = fold(after, decided)
+    return tuple(events)
 
 
 def _alert_message(command: ReceiveAlert) -> str:
@@ -432,7 +559,10 @@ def _policy_for(
     """The policy `decide` needs for this command, looked up only if it needs one."""
     if isinstance(command, DefineService):
         return policies(command.policy_id)
-    if isinstance(command, ReceiveAckTimeout | Unacknowledge | Escalate) or (
+    if isinstance(
+        command,
+        ReceiveAckTimeout | Unacknowledge | Escalate | EndMaintenance | ReceiveMaintenanceEnd,
+    ) or (
         isinstance(command, ReceiveAlert)
         and (state.incident is None or state.incident.urgency == "low")
     ):
@@ -605,6 +735,9 @@ def _resolve_alert(
     state: ServiceState, command: ResolveAlert, now: datetime
 ) -> tuple[ServiceEvent, ...]:
     incident = state.incident
+    if incident is None and command.dedup_key in _held_keys(state):
+        keys = (command.dedup_key,)
+        return (SuppressedAlertsResolved(state.service_id, keys, "integration", now),)
     if incident is None or not _fires(incident.open_keys, command.dedup_key):
         return ()
     resolved = AlertResolved(incident.id, command.dedup_key, now)

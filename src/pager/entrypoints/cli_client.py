@@ -162,6 +162,8 @@ def alert(
         _print_json(answer)
     elif answer["action"] == "opened":
         typer.echo(f"opened incident {answer['incident_id']}")
+    elif answer["action"] == "suppressed":
+        typer.echo("recorded: the service is in maintenance, nobody was paged")
     else:
         typer.echo(f"attached to open incident {answer['incident_id']}")
 
@@ -279,7 +281,8 @@ def _services_table(services: list[dict[str, Any]]) -> Table:
         table.add_row(
             service["id"],
             service["name"],
-            f"[red]{state}[/]" if state == "unhealthy" else f"[green]{state}[/]",
+            (f"[red]{state}[/]" if state == "unhealthy" else f"[green]{state}[/]")
+            + (" [yellow](in maintenance)[/]" if service.get("in_maintenance") else ""),
             service["escalation_policy"],
             str(incident.get("id", ""))[:SHORT_ID],
         )

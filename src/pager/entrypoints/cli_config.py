@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine, make_url
 
+from pager.adapters.clock import SystemClock
 from pager.adapters.storage.migrate import current_revision, head_revision
 from pager.application import config_as_code as cac
 from pager.application.accounts import Accounts
@@ -75,7 +76,8 @@ def apply(
             cac.check(config, current, prune, allow_private=allow_private)
         except ValidationFailed as invalid:
             raise _invalid(file, invalid) from None
-        plan = cac.plan(config, current, prune, _password_check(accounts))
+        now = (app.clock if app else SystemClock()).now()
+        plan = cac.plan(config, current, prune, _password_check(accounts), now)
         if dry_run or app is None or accounts is None:
             for change in plan.changes:
                 typer.echo(change.describe())
@@ -92,8 +94,9 @@ def export(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Write the escalation policies, services, users and schedules as YAML that `pagerd
-    apply` accepts and that changes nothing.
+    """Write the escalation policies, services (with their maintenance windows in force or
+    to come), users and schedules as YAML that `pagerd apply` accepts and that changes
+    nothing.
 
     Users are written without passwords (only their hashes are stored). Webhook secrets
     and Slack URLs are written as stored: keep the file private, or move them to

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_core import ErrorDetails
 
 from pager.application.accounts import normalize_email
-from pager.application.config_as_code import Config, ServiceSpec, UserSpec
+from pager.application.config_as_code import Config, ServiceSpec, UserSpec, WindowSpec
 from pager.application.schedules import MAX_LAYERS
 from pager.domain.errors import ValidationFailed
+from pager.domain.maintenance import MAX_WINDOWS
 from pager.domain.people import ContactMethod, NotificationRule
 from pager.domain.policy import (
     DEFAULT_ACK_TIMEOUT_SECONDS,
@@ -158,11 +159,19 @@ class PolicyModel(_Model):
     levels: list[LevelModel] = Field(max_length=MAX_LEVELS)
 
 
+class WindowModel(_Model):
+    """A maintenance window: added if it is not there and not over, never removed."""
+
+    start: Instant
+    end: Instant
+
+
 class ServiceModel(_Model):
     id: str
     name: Name
     escalation_policy: str
     low_urgency_severities: list[Severity] = Field(default_factory=list, max_length=4)
+    maintenance: list[WindowModel] | None = Field(default=None, max_length=MAX_WINDOWS)
 
 
 class ContactMethodModel(_Model):
@@ -635,6 +644,7 @@ def _schedule_data(schedule: Schedule) -> dict[str, Any]:
 
 
 def _service_data(service: ServiceSpec) -> dict[str, Any]:
+    """With its windows in force or to come (those over are history, not configuration)."""
     data: dict[str, Any] = {
         "id": service.id,
         "name": service.name,
@@ -642,6 +652,11 @@ def _service_data(service: ServiceSpec) -> dict[str, Any]:
     }
     if service.low_urgency_severities:
         data["low_urgency_severities"] = list(service.low_urgency_severities)
+    windows = [w for w in service.maintenance or () if not w.ended]
+    if windows:
+        data["maintenance"] = [
+            {"start": w.start.isoformat(), "end": w.end.isoformat()} for w in windows
+        ]
     return data
 
 
@@ -649,4 +664,7 @@ def _service_spec(model: ServiceModel) -> ServiceSpec:
     """Its low-urgency severities highest first, as the service keeps them (a severity
     listed twice stays twice, for the plan to refuse)."""
     low = sorted(model.low_urgency_severities, key=SEVERITIES.index)
-    return ServiceSpec(model.id, model.name, model.escalation_policy, tuple(low))
+    windows = None
+    if model.maintenance is not None:
+        windows = tuple(WindowSpec(w.start, w.end) for w in model.maintenance)
+    return ServiceSpec(model.id, model.name, model.escalation_policy, tuple(low), windows)

@@ -17,12 +17,21 @@ from pager.adapters.storage.codec import encode_keys, encode_levels, encode_targ
 from pager.adapters.storage.prepared import Prepared
 from pager.adapters.wakeup import PAGES, TIMERS
 from pager.application.ports import ClaimedNotification, TimerKey
-from pager.application.timers import ACK, INCIDENT_KINDS
+from pager.application.timers import (
+    ACK,
+    INCIDENT_KINDS,
+    MAINTENANCE,
+    MAINTENANCE_END,
+    MAINTENANCE_START,
+)
 from pager.domain.events import (
     Acknowledged,
+    AlertSuppressed,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
+    MaintenanceEnded,
+    MaintenanceScheduled,
     PolicyChanged,
     PolicyCreated,
     PolicyDeleted,
@@ -42,6 +51,20 @@ _INSERT_SERVICES = Prepared(t.services.insert(), json_text=["low_urgency_severit
 _INSERT_INCIDENTS = Prepared(t.incidents.insert(), json_text=["dedup_keys"])
 _INSERT_NOTIFICATIONS = Prepared(t.notifications.insert())
 _INSERT_TIMERS = Prepared(t.timers.insert())
+_INSERT_WINDOWS = Prepared(t.maintenance_windows.insert())
+_WINDOW_ENDED = Prepared(
+    t.maintenance_windows.update()
+    .where(t.maintenance_windows.c.id == _b("b_id"))
+    .values(ended_at=_b("ended_at"), ended_by=_b("ended_by"))
+)
+_WINDOW_SUPPRESSED = Prepared(
+    t.maintenance_windows.update()
+    .where(t.maintenance_windows.c.id == _b("b_id"))
+    .values(suppressed=t.maintenance_windows.c.suppressed + _b("more"))
+)
+_DROP_WINDOWS = Prepared(
+    t.maintenance_windows.delete().where(t.maintenance_windows.c.service_id == _b("b_id"))
+)
 
 _UPDATE_SERVICE = Prepared(
     t.services.update()
@@ -121,6 +144,12 @@ class Projection:
     before this batch; the batch's own timers for them are dropped as it goes)."""
     cancelled_timers: list[tuple[str, str]] = field(default_factory=list)
     """(kind, subject) of timers dropped (rows written before this batch)."""
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    ended_windows: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    """Alerts recorded during each window, in this batch."""
+    windows_dropped: list[str] = field(default_factory=list)
+    """Services deleted: their windows' rows written before this batch go."""
 
     @property
     def queued_work(self) -> frozenset[str]:
@@ -157,6 +186,15 @@ class Projection:
             case ServiceDeleted():
                 self.deleted_services.append(event.service_id)
                 self.service_states.pop(event.service_id, None)
+                self._drop_windows(before)
+            case MaintenanceScheduled():
+                self._window(event)
+            case MaintenanceEnded():
+                self.cancel_timers(MAINTENANCE, event.window_id)
+                ended = {"b_id": event.window_id, "ended_at": event.at, "ended_by": event.by}
+                self.ended_windows.append(ended)
+            case AlertSuppressed():
+                self.suppressed[event.window_id] = self.suppressed.get(event.window_id, 0) + 1
             case IncidentOpened():
                 self.opened.append(
                     {
@@ -189,6 +227,31 @@ class Projection:
                     self._timer(event.incident_id, after.service_id, event)
                 if after.incident is not None:
                     self._incident(after.incident)
+
+    def _window(self, event: MaintenanceScheduled) -> None:
+        self.windows.append(
+            {
+                "id": event.window_id,
+                "service_id": event.service_id,
+                "start_at": event.start,
+                "end_at": event.end,
+                "created_by": event.by,
+                "created_at": event.at,
+                "suppressed": 0,
+            }
+        )
+        if event.start > event.at:
+            key = TimerKey(MAINTENANCE, event.window_id, MAINTENANCE_START)
+            self.set_timer(key, event.service_id, event.start)
+        key = TimerKey(MAINTENANCE, event.window_id, MAINTENANCE_END)
+        self.set_timer(key, event.service_id, event.end)
+
+    def _drop_windows(self, before: ServiceState) -> None:
+        """A deleted service's windows go, with their timers (written before or in the batch)."""
+        self.windows_dropped.append(before.service_id)
+        self.windows = [row for row in self.windows if row["service_id"] != before.service_id]
+        for window in before.maintenance:
+            self.cancel_timers(MAINTENANCE, window.id)
 
     def _finish(self, incident_id: str) -> None:
         self.finished.append(incident_id)
@@ -304,6 +367,12 @@ class Projection:
             conn, [{"b_kind": kind, "b_id": subject} for kind, subject in self.cancelled_timers]
         )
         _INSERT_TIMERS.executemany(conn, [row for rows in self.timers.values() for row in rows])
+        _DROP_WINDOWS.executemany(conn, [{"b_id": s} for s in dict.fromkeys(self.windows_dropped)])
+        _INSERT_WINDOWS.executemany(conn, self.windows)
+        _WINDOW_ENDED.executemany(conn, self.ended_windows)
+        _WINDOW_SUPPRESSED.executemany(
+            conn, [{"b_id": window, "more": n} for window, n in self.suppressed.items()]
+        )
         _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
         if self.deleted_services:

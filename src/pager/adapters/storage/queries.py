@@ -10,14 +10,18 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.codec import decode_policy
 from pager.adapters.storage.migrate import current_revision, head_revision
 from pager.adapters.storage.uow import service_stream
+from pager.application.ports import Clock
 from pager.application.queries import (
+    MAINTENANCE_EVENTS,
     OPEN_STATUSES,
     IncidentDetail,
     IncidentView,
+    MaintenanceView,
     NotificationView,
     OpeningAlert,
     PolicyView,
@@ -78,8 +82,10 @@ def _incident(row: Any, failed_notifications: int) -> IncidentView:
 
 
 class SqlQueries:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        """`clock` says which maintenance windows are in force."""
         self._engine = engine
+        self._clock = clock or SystemClock()
 
     # -- services
 
@@ -100,6 +106,10 @@ class SqlQueries:
             query = query.where(t.services.c.id == service_id)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
+            windows = self._windows(conn, service_id, ended=False)
+        by_service: dict[str, list[MaintenanceView]] = {}
+        for window in windows:
+            by_service.setdefault(window.service, []).append(window)
         views = []
         for row in rows:
             mapping = row._mapping
@@ -116,9 +126,71 @@ class SqlQueries:
                     created_at=mapping[t.services.c.created_at],
                     updated_at=mapping[t.services.c.updated_at],
                     low_urgency_severities=tuple(mapping[t.services.c.low_urgency_severities]),
+                    maintenance=tuple(by_service.get(mapping[t.services.c.id], ())),
                 )
             )
         return views
+
+    # -- maintenance windows
+
+    def maintenance_windows(
+        self, service_id: str, *, ended: bool = False, limit: int = 100
+    ) -> list[MaintenanceView]:
+        with self._engine.connect() as conn:
+            return self._windows(conn, service_id, ended=ended, limit=limit)
+
+    def maintenance_window(self, window_id: str) -> MaintenanceView | None:
+        windows = t.maintenance_windows
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(windows).where(windows.c.id == window_id)).first()
+        return None if row is None else self._window(row)
+
+    def maintenance_timeline(self, service_id: str, limit: int = 50) -> list[StreamEvent]:
+        events = t.events.c
+        query = (
+            sa.select(t.events)
+            .where(
+                events.stream_id == service_stream(service_id),
+                events.type.in_(MAINTENANCE_EVENTS),
+            )
+            .order_by(events.version.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StreamEvent(row.version, row.type, row.recorded_at, None, _data(row.data))
+            for row in rows
+        ]
+
+    def _windows(
+        self, conn: sa.Connection, service_id: str | None, *, ended: bool, limit: int | None = None
+    ) -> list[MaintenanceView]:
+        windows = t.maintenance_windows
+        query = sa.select(windows).where(
+            windows.c.ended_at.is_not(None) if ended else windows.c.ended_at.is_(None)
+        )
+        if service_id is not None:
+            query = query.where(windows.c.service_id == service_id)
+        if ended:
+            query = query.order_by(windows.c.ended_at.desc(), windows.c.id)
+        else:
+            query = query.order_by(windows.c.start_at, windows.c.id)
+        return [self._window(row) for row in conn.execute(query.limit(limit))]
+
+    def _window(self, row: Any) -> MaintenanceView:
+        return MaintenanceView(
+            id=row.id,
+            service=row.service_id,
+            start=row.start_at,
+            end=row.end_at,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            ended_at=row.ended_at,
+            ended_by=row.ended_by,
+            suppressed=row.suppressed,
+            in_force=row.ended_at is None and row.start_at <= self._clock.now(),
+        )
 
     # -- escalation policies
 
@@ -327,6 +399,12 @@ class SqlQueries:
         if revision != _head():
             return f"database schema at {revision or 'nothing'}, expected {_head()}"
         return None
+
+
+def _data(data: Any) -> dict[str, Any]:
+    """An event's data as stored, without its time (the row's is the same)."""
+    found: dict[str, Any] = redact({k: v for k, v in data.items() if k != "at"})
+    return found
 
 
 @cache

@@ -14,6 +14,7 @@ from pager.entrypoints.console import (
     admin,
     auth,
     incidents,
+    maintenance,
     policies,
     profile,
     schedules,
@@ -39,6 +40,16 @@ def mount(app: FastAPI, container: App) -> None:
         ),
         sign_in_limiter=SignInLimiter(),
     )
-    for module in (auth, incidents, services, policies, schedules, admin, profile, ack):
+    for module in (
+        auth,
+        incidents,
+        services,
+        maintenance,
+        policies,
+        schedules,
+        admin,
+        profile,
+        ack,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -11,7 +11,7 @@ from pager.application.queries import ServiceView
 from pager.domain.events import ServiceCreated
 from pager.domain.policy import ID_PATTERN
 from pager.domain.severity import SEVERITIES
-from pager.entrypoints.console import web
+from pager.entrypoints.console import maintenance, web
 from pager.entrypoints.console.web import AdminDep, ConsoleDep, FormDep, UserDep
 
 router = web.router()
@@ -45,6 +45,10 @@ def _page(
         key=c.accounts.integration_key(view.id),
         issued=issued,
         incidents=c.queries.incidents(view.id, limit=20),
+        maintenance_log=maintenance.timeline(
+            c.queries.maintenance_timeline(view.id, 20),
+            getattr(request.state, "time_zone", "UTC"),
+        ),
         errors=errors or {},
         form={"name": view.name, "policy": view.escalation_policy},
         severities=SEVERITIES,

@@ -55,7 +55,7 @@ class WebhookMessage(BaseModel):
 class HandledAlert(BaseModel):
     dedup_key: str
     status: Literal["firing", "resolved"]
-    action: Literal["opened", "attached", "unchanged", "resolved"]
+    action: Literal["opened", "attached", "suppressed", "unchanged", "resolved"]
     incident_id: str | None
 
 

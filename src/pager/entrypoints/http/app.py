@@ -19,6 +19,7 @@ from pager.entrypoints.http import (
     docs,
     errors,
     incidents,
+    maintenance,
     methods,
     ops,
     opsgenie,
@@ -101,6 +102,7 @@ def create_app(container: App) -> FastAPI:
     for module in (
         incidents,
         services,
+        maintenance,
         policies,
         schedules,
         users,

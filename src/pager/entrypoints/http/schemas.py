@@ -26,6 +26,7 @@ from pager.application.queries import (
     REDACTED,
     IncidentDetail,
     IncidentView,
+    MaintenanceView,
     NotificationView,
     PolicyView,
     ServiceView,
@@ -182,7 +183,10 @@ class AlertIn(Request):
 
 class AlertAccepted(BaseModel):
     incident_id: str
-    action: Literal["opened", "attached"]
+    action: Literal["opened", "attached", "suppressed"] = Field(
+        description="suppressed: the service is in maintenance; recorded, nobody paged (if "
+        "the alert still fires when the window ends, the incident opens then)."
+    )
 
 
 class ByIn(Request):
@@ -337,6 +341,34 @@ class ServiceIn(Request):
     )
 
 
+class MaintenanceOut(BaseModel):
+    id: str
+    service: str
+    start: datetime
+    end: datetime
+    in_force: bool = Field(description="Begun and not ended: the service's alerts page nobody.")
+    suppressed: int = Field(description="Alerts recorded during the window, which paged nobody.")
+    created_by: str
+    created_at: datetime
+    ended_at: datetime | None = Field(description="When it ended (null while it has not).")
+    ended_by: str | None = Field(description='Who ended it early; "system" at its end.')
+
+    @classmethod
+    def of(cls, view: MaintenanceView) -> MaintenanceOut:
+        return cls(
+            id=view.id,
+            service=view.service,
+            start=view.start,
+            end=view.end,
+            in_force=view.in_force,
+            suppressed=view.suppressed,
+            created_by=view.created_by,
+            created_at=view.created_at,
+            ended_at=view.ended_at,
+            ended_by=view.ended_by,
+        )
+
+
 class ServiceOut(BaseModel):
     id: str
     name: str
@@ -355,6 +387,12 @@ class ServiceOut(BaseModel):
         default=None, description="For admins: the last characters of the current key."
     )
     integration_key_created_at: datetime | None = None
+    in_maintenance: bool = Field(
+        default=False, description="Whether a maintenance window is in force: alerts page nobody."
+    )
+    maintenance: list[MaintenanceOut] = Field(
+        default_factory=list, description="Its maintenance windows in force or to come."
+    )
 
     @classmethod
     def of(
@@ -380,6 +418,8 @@ class ServiceOut(BaseModel):
             integration_key=None if issued is None else issued.key,
             integration_key_hint=None if key is None else f"…{key.hint}",
             integration_key_created_at=None if key is None else key.created_at,
+            in_maintenance=view.in_maintenance,
+            maintenance=[MaintenanceOut.of(window) for window in view.maintenance],
         )
 
 
