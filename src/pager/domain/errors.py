@@ -45,6 +45,12 @@ class IncidentNotFound(NotFound):
         self.incident_id = incident_id
 
 
+class HeartbeatNotFound(NotFound):
+    def __init__(self, heartbeat_id: str) -> None:
+        super().__init__(f"heartbeat {heartbeat_id!r} does not exist")
+        self.heartbeat_id = heartbeat_id
+
+
 class Conflict(DomainError):
     code = "conflict"
 

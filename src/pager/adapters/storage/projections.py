@@ -17,9 +17,14 @@ from pager.adapters.storage.codec import encode_keys, encode_levels, encode_targ
 from pager.adapters.storage.prepared import Prepared
 from pager.adapters.wakeup import PAGES, TIMERS
 from pager.application.ports import ClaimedNotification, TimerKey
-from pager.application.timers import ACK, INCIDENT_KINDS
+from pager.application.timers import ACK, HEARTBEAT, INCIDENT_KINDS
+from pager.domain import heartbeat
 from pager.domain.events import (
     Acknowledged,
+    HeartbeatDefined,
+    HeartbeatMissed,
+    HeartbeatPinged,
+    HeartbeatRemoved,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
@@ -42,6 +47,8 @@ _INSERT_SERVICES = Prepared(t.services.insert())
 _INSERT_INCIDENTS = Prepared(t.incidents.insert(), json_text=["dedup_keys"])
 _INSERT_NOTIFICATIONS = Prepared(t.notifications.insert())
 _INSERT_TIMERS = Prepared(t.timers.insert())
+_INSERT_HEARTBEATS = Prepared(t.heartbeats.insert())
+_DELETE_HEARTBEAT = Prepared(t.heartbeats.delete().where(t.heartbeats.c.id == _b("b_id")))
 
 _UPDATE_SERVICE = Prepared(
     t.services.update()
@@ -113,6 +120,8 @@ class Projection:
     before this batch; the batch's own timers for them are dropped as it goes)."""
     cancelled_timers: list[tuple[str, str]] = field(default_factory=list)
     """(kind, subject) of timers dropped (rows written before this batch)."""
+    heartbeats: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Each heartbeat's row as the batch leaves it, by id (None: removed)."""
 
     @property
     def queued_work(self) -> frozenset[str]:
@@ -168,6 +177,8 @@ class Projection:
                 self._finish(event.incident_id)
                 if after.exists:
                     self._service_state(after, event.at)
+            case HeartbeatDefined() | HeartbeatPinged() | HeartbeatMissed() | HeartbeatRemoved():
+                self._heartbeat(event, after)
             case _:
                 if isinstance(event, LevelNotified):
                     self._notify(event, after)
@@ -177,6 +188,34 @@ class Projection:
                     self._timer(event.incident_id, after.service_id, event)
                 if after.incident is not None:
                     self._incident(after.incident)
+
+    def _heartbeat(
+        self,
+        event: HeartbeatDefined | HeartbeatPinged | HeartbeatMissed | HeartbeatRemoved,
+        after: ServiceState,
+    ) -> None:
+        """Its row, and its timer: one per heartbeat, of its current generation (the fired
+        one is removed with the command that handled it)."""
+        beat = heartbeat.find(after.heartbeats, event.heartbeat_id)
+        if not isinstance(event, HeartbeatMissed):
+            self.cancel_timers(HEARTBEAT, event.heartbeat_id)
+        if beat is None:
+            self.heartbeats[event.heartbeat_id] = None
+            return
+        if beat.due_at is not None and not isinstance(event, HeartbeatMissed):
+            key = TimerKey(HEARTBEAT, beat.id, beat.generation, 0)
+            self.set_timer(key, after.service_id, beat.due_at)
+        self.heartbeats[beat.id] = {
+            "id": beat.id,
+            "service_id": after.service_id,
+            "interval_seconds": beat.interval_seconds,
+            "grace_seconds": beat.grace_seconds,
+            "state": beat.state,
+            "defined_at": beat.defined_at,
+            "last_ping_at": beat.last_ping_at,
+            "due_at": beat.due_at,
+            "updated_at": event.at,
+        }
 
     def _finish(self, incident_id: str) -> None:
         self.finished.append(incident_id)
@@ -294,6 +333,10 @@ class Projection:
         _INSERT_TIMERS.executemany(conn, [row for rows in self.timers.values() for row in rows])
         _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
+        # Replaced rather than updated: a heartbeat moved between services in this batch is
+        # removed from one and defined on the other.
+        _DELETE_HEARTBEAT.executemany(conn, [{"b_id": id_} for id_ in self.heartbeats])
+        _INSERT_HEARTBEATS.executemany(conn, [row for row in self.heartbeats.values() if row])
         if self.deleted_services:
             conn.execute(t.services.delete().where(t.services.c.id.in_(self.deleted_services)))
 

@@ -44,6 +44,7 @@ def _page(
         key=c.accounts.integration_key(view.id),
         issued=issued,
         incidents=c.queries.incidents(view.id, limit=20),
+        heartbeats=c.queries.heartbeats(view.id),
         errors=errors or {},
         form={"name": view.name, "policy": view.escalation_policy},
     )
