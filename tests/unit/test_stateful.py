@@ -1,5 +1,5 @@
 """Random histories of alerts, acknowledgements and un-acknowledgements, timers, recoveries,
-notes, changes and policy edits.
+notes, changes, heartbeats and policy edits.
 
 A hypothesis state machine drives three services (two of them share a policy) with a
 fake clock, as the handlers would: decide on the snapshot, append, evolve. After every
@@ -8,7 +8,8 @@ incident per service; each target paged at most once per (incident, round, level
 nobody paged while acknowledged, after a resolution or the end of the escalation; every
 page sets its timer and names exactly the current policy's targets for its level;
 escalation goes level by level, round by round; the incident's open dedup keys are the
-ones still firing; and the snapshot equals the fold of the stream.
+ones still firing; a heartbeat's alert fires only while it is missed, and each armed
+heartbeat has the timer of its deadline; and the snapshot equals the fold of the stream.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pager.domain.commands import (
     Acknowledge,
     AddNote,
+    DefineHeartbeat,
     DefinePolicy,
     DefineService,
     DeleteService,
     Escalate,
     MarkHealthy,
+    PingHeartbeat,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReceiveHeartbeatDeadline,
+    RemoveHeartbeat,
     ReportChange,
     Resolve,
     ResolveAlert,
@@ -42,6 +47,7 @@ from pager.domain.commands import (
 )
 from pager.domain.errors import (
     DomainError,
+    HeartbeatNotFound,
     IncidentAlreadyResolved,
     NothingToEscalateTo,
     ServiceNotFound,
@@ -53,6 +59,10 @@ from pager.domain.events import (
     ChangeReported,
     Escalated,
     EscalationExhausted,
+    HeartbeatDefined,
+    HeartbeatMissed,
+    HeartbeatPinged,
+    HeartbeatRemoved,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
@@ -66,6 +76,8 @@ from pager.domain.events import (
     ServiceUpdated,
     Unacknowledged,
 )
+from pager.domain.heartbeat import dedup_key as heartbeat_key
+from pager.domain.heartbeat import find
 from pager.domain.incident import ServiceState, decide, evolve, fold
 from pager.domain.policy import (
     EmailTarget,
@@ -84,6 +96,7 @@ SERVICES = tuple(SERVICE_POLICIES)
 POLICY_IDS = tuple(sorted(set(SERVICE_POLICIES.values())))
 DEDUP_KEYS = ("k1", "k2", "k3")
 MESSAGES = ("disk full", "  cpu hot \n", "5xx rate 12%", " ")
+BEATS = ("backup", "cron")
 
 TARGETS: tuple[Target, ...] = (
     EmailTarget("alice@example.com"),
@@ -139,6 +152,9 @@ class EscalationMachine(RuleBasedStateMachine):
         self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy]] = []
         # The keys still firing, kept from the commands alone (not from `evolve`).
         self.firing: dict[str, set[str]] = {s: set() for s in SERVICES}
+        self.beats: dict[str, str] = {}  # heartbeat -> its service, kept from the commands
+        self.deadlines: list[ReceiveHeartbeatDeadline] = []
+        self.deadline_due: dict[tuple[str, str, int], datetime] = {}
 
     # Running commands against the snapshots, as a handler would.
 
@@ -173,6 +189,10 @@ class EscalationMachine(RuleBasedStateMachine):
                 self.exhaustions.append((event, policy))
             if isinstance(event, IncidentResolved):
                 self.firing[service].clear()
+            if isinstance(event, HeartbeatDefined | HeartbeatPinged) and event.due_at:
+                beat = (service, event.heartbeat_id, event.generation)
+                self.deadlines.append(ReceiveHeartbeatDeadline(*beat, "unused"))
+                self.deadline_due[beat] = event.due_at
         return events
 
     def run_expecting(self, error: type[DomainError], command: ServiceCommand) -> None:
@@ -435,12 +455,113 @@ class EscalationMachine(RuleBasedStateMachine):
         policy_id = self.snapshots[service].policy_id
         events = self.run(service, DeleteService(service))
         assert isinstance(events[-1], ServiceDeleted)
+        self.beats = {beat: at for beat, at in self.beats.items() if at != service}
         self.run_expecting(ServiceNotFound, MarkHealthy(service))
         command = DefineService(service, service.upper(), policy_id)
         assert [type(e) for e in self.run(service, command, policy_id=policy_id)] == [
             ServiceCreated
         ]
         assert self.snapshots[service].healthy
+
+    @rule(
+        beat=st.sampled_from(BEATS),
+        service=st.sampled_from(SERVICES),
+        interval=st.sampled_from((60, 3600)),
+        grace=st.sampled_from((0, 30)),
+    )
+    def define_heartbeat(self, beat: str, service: str, interval: int, grace: int) -> None:
+        """Defined, changed, or moved from its service to another (removed, then defined)."""
+        was = self.beats.get(beat)
+        if was is not None and was != service:
+            removed = self.run(was, RemoveHeartbeat(was, beat))
+            assert isinstance(removed[0], HeartbeatRemoved)
+            self.firing[was].discard(heartbeat_key(beat))
+            assert find(self.snapshots[was].heartbeats, beat) is None
+        before = find(self.snapshots[service].heartbeats, beat)
+        events = self.run(service, DefineHeartbeat(service, beat, interval, grace))
+        self.beats[beat] = service
+        if before is not None and (before.interval_seconds, before.grace_seconds) == (
+            interval,
+            grace,
+        ):
+            assert events == ()
+            return
+        [event] = events
+        assert isinstance(event, HeartbeatDefined)
+        if before is None or not before.missed:
+            assert event.due_at == self.now + timedelta(seconds=interval + grace)
+        else:
+            assert event.due_at is None
+
+    @rule(beat=st.sampled_from(BEATS), data=st.data())
+    def ping_heartbeat(self, beat: str, data: st.DataObject) -> None:
+        owner = self.beats.get(beat)
+        service = data.draw(
+            st.sampled_from((owner,) if owner else SERVICES) | st.sampled_from(SERVICES)
+        )
+        if owner != service:
+            self.run_expecting(HeartbeatNotFound, PingHeartbeat(service, beat))
+            return
+        before = find(self.snapshots[service].heartbeats, beat)
+        assert before is not None
+        key = heartbeat_key(beat)
+        was_firing = set(self.firing[service])
+        events = self.run(service, PingHeartbeat(service, beat))
+        assert isinstance(events[0], HeartbeatPinged)
+        assert (len(events) > 1) == (key in was_firing)
+        self.firing[service].discard(key)
+        after = find(self.snapshots[service].heartbeats, beat)
+        assert after is not None
+        assert after.state == "ok"
+
+    @rule(beat=st.sampled_from(BEATS))
+    def a_heartbeat_is_missed(self, beat: str) -> None:
+        service = self.beats.get(beat)
+        if service is None:
+            return
+        state = find(self.snapshots[service].heartbeats, beat)
+        assert state is not None
+        if state.due_at is not None:
+            self.now = max(self.now, state.due_at)
+        before = self.snapshots[service].incident
+        command = ReceiveHeartbeatDeadline(
+            service, beat, state.generation, self.fresh_incident_id()
+        )
+        events = self.run(service, command)
+        if state.missed:
+            assert events == ()
+            return
+        assert isinstance(events[0], HeartbeatMissed)
+        key = heartbeat_key(beat)
+        if before is None:
+            assert [type(e) for e in events[1:3]] == [IncidentOpened, LevelNotified]
+        else:
+            assert [type(e) for e in events[1:]] == [AlertAttached]
+        self.firing[service].add(key)
+
+    @precondition(lambda self: self.deadlines)
+    @rule(data=st.data())
+    def an_old_heartbeat_timer_fires(self, data: st.DataObject) -> None:
+        timer = data.draw(st.sampled_from(self.deadlines))
+        self.now = max(self.now, self.deadline_due[deadline_step(timer)])
+        state = find(self.snapshots[timer.service_id].heartbeats, timer.heartbeat_id)
+        current = state is not None and not state.missed and state.generation == timer.generation
+        events = self.run(timer.service_id, replace(timer, incident_id=self.fresh_incident_id()))
+        if not current:
+            assert events == ()
+        else:
+            assert isinstance(events[0], HeartbeatMissed)
+            self.firing[timer.service_id].add(heartbeat_key(timer.heartbeat_id))
+
+    @rule(beat=st.sampled_from(BEATS), service=st.sampled_from(SERVICES))
+    def remove_heartbeat(self, beat: str, service: str) -> None:
+        if self.beats.get(beat) != service:
+            self.run_expecting(HeartbeatNotFound, RemoveHeartbeat(service, beat))
+            return
+        events = self.run(service, RemoveHeartbeat(service, beat))
+        assert isinstance(events[0], HeartbeatRemoved)
+        del self.beats[beat]
+        self.firing[service].discard(heartbeat_key(beat))
 
     def define_policy(self, policy: EscalationPolicy) -> None:
         self.now += timedelta(seconds=1)
@@ -483,7 +604,15 @@ class EscalationMachine(RuleBasedStateMachine):
                         open_id = None
                     case ServiceDeleted():
                         assert open_id is None
-                    case ServiceCreated() | ServiceUpdated() | ChangeReported():
+                    case (
+                        ServiceCreated()
+                        | ServiceUpdated()
+                        | ChangeReported()
+                        | HeartbeatDefined()
+                        | HeartbeatPinged()
+                        | HeartbeatMissed()
+                        | HeartbeatRemoved()
+                    ):
                         pass
                     case NoteAdded():
                         assert event.incident_id in self.incidents[service]
@@ -562,9 +691,36 @@ class EscalationMachine(RuleBasedStateMachine):
             open_keys = incident.open_keys if incident else ()
             assert sorted(open_keys) == sorted(firing)
 
+    @invariant()
+    def a_heartbeats_alert_fires_only_while_it_is_missed(self) -> None:
+        for service, state in self.snapshots.items():
+            keys = state.incident.open_keys if state.incident else frozenset()
+            for key in keys - set(DEDUP_KEYS):
+                beat = find(state.heartbeats, key.removeprefix("heartbeat:"))
+                assert beat is not None, f"{key} fires on {service}"
+                assert beat.missed, f"{key} fires on {service}"
+
+    @invariant()
+    def each_heartbeat_is_on_one_service_with_the_timer_of_its_deadline(self) -> None:
+        on = {b.id: s for s, state in self.snapshots.items() for b in state.heartbeats}
+        assert on == self.beats
+        for service, state in self.snapshots.items():
+            for beat in state.heartbeats:
+                if beat.missed:
+                    continue
+                armed = [t for t in self.deadlines if deadline_step(t)[:2] == (service, beat.id)][
+                    -1
+                ]
+                assert armed.generation == beat.generation
+                assert self.deadline_due[deadline_step(armed)] == beat.due_at
+
 
 def event_step(event: LevelNotified) -> tuple[int, int]:
     return event.level, event.round
+
+
+def deadline_step(timer: ReceiveHeartbeatDeadline) -> tuple[str, str, int]:
+    return timer.service_id, timer.heartbeat_id, timer.generation
 
 
 def timer_step(timer: ReceiveAckTimeout) -> tuple[str, int, int]:
