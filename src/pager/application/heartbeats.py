@@ -4,8 +4,12 @@ service is its removal from the old one and its definition on the new, in one tr
 
 from __future__ import annotations
 
-from pager.application.queries import HeartbeatView
+from collections.abc import Sequence
+
+from pager.application.handlers import Handlers, Result
+from pager.application.queries import HeartbeatView, ReadModel
 from pager.domain.commands import DefineHeartbeat, RemoveHeartbeat, ServiceCommand
+from pager.domain.errors import DomainError, HeartbeatNotFound
 
 
 def define_commands(
@@ -21,3 +25,32 @@ def define_commands(
         return [define]
     # The removal first: its projection drops the heartbeat's timer, the definition sets one.
     return [RemoveHeartbeat(current.service, heartbeat_id), define]
+
+
+class Heartbeats:
+    """Heartbeats defined and removed by id, wherever they are (for `pagerd apply`)."""
+
+    def __init__(self, handlers: Handlers, queries: ReadModel) -> None:
+        self._handlers = handlers
+        self._queries = queries
+
+    def define(
+        self, heartbeat_id: str, service_id: str, interval_seconds: int, grace_seconds: int
+    ) -> None:
+        current = self._queries.heartbeat(heartbeat_id)
+        commands = define_commands(
+            current, heartbeat_id, service_id, interval_seconds, grace_seconds
+        )
+        _raise_refused(self._handlers.execute(commands))
+
+    def remove(self, heartbeat_id: str) -> None:
+        current = self._queries.heartbeat(heartbeat_id)
+        if current is None:
+            raise HeartbeatNotFound(heartbeat_id)
+        _raise_refused(self._handlers.execute([RemoveHeartbeat(current.service, heartbeat_id)]))
+
+
+def _raise_refused(results: Sequence[Result]) -> None:
+    for result in results:
+        if isinstance(result, DomainError):
+            raise result

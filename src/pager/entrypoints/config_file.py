@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_core import ErrorDetails
 
 from pager.application.accounts import normalize_email
-from pager.application.config_as_code import Config, ServiceSpec, UserSpec
+from pager.application.config_as_code import Config, HeartbeatSpec, ServiceSpec, UserSpec
 from pager.application.schedules import MAX_LAYERS
 from pager.domain.errors import ValidationFailed
 from pager.domain.people import ContactMethod, NotificationRule
@@ -57,6 +57,7 @@ _PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
 SECTIONS = {
     "escalation_policies": "escalation policy",
     "services": "service",
+    "heartbeats": "heartbeat",
     "users": "user",
     "schedules": "schedule",
 }
@@ -163,6 +164,13 @@ class ServiceModel(_Model):
     escalation_policy: str
 
 
+class HeartbeatModel(_Model):
+    id: str
+    service: str
+    interval_seconds: int
+    grace_seconds: int = 0
+
+
 class ContactMethodModel(_Model):
     id: str
     type: Literal["email", "sms", "voice"]
@@ -226,6 +234,7 @@ class ConfigModel(_Model):
     services: list[ServiceModel] | None = None
     users: list[UserModel] | None = None
     schedules: list[ScheduleModel] | None = None
+    heartbeats: list[HeartbeatModel] | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -251,7 +260,13 @@ def load(text: str, env: Mapping[str, str]) -> Config:
         raise ValidationFailed(
             tuple((_place(error["loc"], data), _message(error)) for error in invalid.errors())
         ) from None
-    sections = (model.escalation_policies, model.services, model.users, model.schedules)
+    sections = (
+        model.escalation_policies,
+        model.services,
+        model.users,
+        model.schedules,
+        model.heartbeats,
+    )
     if all(section is None for section in sections):
         raise ValidationFailed(
             (("file", "has none of escalation_policies, services, users, schedules"),)
@@ -268,6 +283,16 @@ def dump(config: Config) -> str:
         data["services"] = [
             {"id": s.id, "name": s.name, "escalation_policy": s.escalation_policy}
             for s in config.services
+        ]
+    if config.heartbeats is not None:
+        data["heartbeats"] = [
+            {
+                "id": b.id,
+                "service": b.service,
+                "interval_seconds": b.interval_seconds,
+                "grace_seconds": b.grace_seconds,
+            }
+            for b in config.heartbeats
         ]
     if config.users is not None:
         data["users"] = [_user_data(u) for u in config.users]
@@ -406,9 +431,15 @@ class _Translation:
         schedules = None
         if model.schedules is not None:
             schedules = tuple(_schedule(s) for s in model.schedules)
+        heartbeats = None
+        if model.heartbeats is not None:
+            heartbeats = tuple(
+                HeartbeatSpec(b.id, b.service, b.interval_seconds, b.grace_seconds)
+                for b in model.heartbeats
+            )
         if self._problems:
             raise ValidationFailed(tuple(self._problems))
-        return Config(policies, services, users, schedules)
+        return Config(policies, services, users, schedules, heartbeats)
 
     def _policy(self, model: PolicyModel) -> EscalationPolicy:
         levels = tuple(
