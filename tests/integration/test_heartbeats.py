@@ -16,9 +16,11 @@ from pager.adapters.storage import tables as t
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
+from pager.domain.commands import DefineHeartbeat, PingHeartbeat
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
 from pager.entrypoints.worker import TimersModule
+from tests.integration.test_console import make_console
 from tests.support.builders import two_level_policy
 from tests.support.clock import FakeClock
 
@@ -265,9 +267,23 @@ def test_opsgenie_pings_are_refused_in_opsgenie_shape(api: Api) -> None:
         assert body["requestId"]
 
 
-def test_the_service_page_shows_each_heartbeat(api: Api) -> None:
-    api.client.put(f"/api/v1/heartbeats/{BEAT}", json=BODY)
-    api.client.post(f"/api/v1/heartbeats/{BEAT}/ping", headers=api.key("db"))
-    views = api.container.queries.heartbeats("db")
-    assert [(v.id, v.state) for v in views] == [(BEAT, "ok")]
-    assert views[0].last_ping_at == api.clock.now()
+def test_the_service_page_shows_each_heartbeats_state_and_last_ping(
+    database_url: str, clock: FakeClock
+) -> None:
+    with make_console(database_url, clock) as console:
+        handlers = console.app.handlers
+        handlers.execute([DefineHeartbeat("db", "backup", 3600, 0)])
+        handlers.execute([DefineHeartbeat("db", "cron", 60, 30)])
+        clock.advance(600)
+        handlers.run(PingHeartbeat("db", "cron"))
+        clock.advance(120)
+        page = console.responder.get("/services/db").text
+        backup = page[page.index('id="heartbeat-backup"') :].split("</li>")[0]
+        cron = page[page.index('id="heartbeat-cron"') :].split("</li>")[0]
+        assert ">new<" in backup
+        assert "never pinged" in backup
+        assert "every 1 h" in backup
+        assert ">ok<" in cron
+        assert "last ping" in cron
+        assert "2 min ago" in cron
+        assert "(+30 s grace)" in cron
