@@ -28,18 +28,14 @@ HeartbeatId = Annotated[str, Path(pattern=ID_REGEX)]
 
 class HeartbeatIn(Request):
     service: Id
-    interval_seconds: Annotated[
-        Integer,
-        Field(
-            ge=MIN_INTERVAL_SECONDS,
-            le=MAX_INTERVAL_SECONDS,
-            description="How often the job pings: a ping is due this long after the last.",
-        ),
-    ]
-    grace_seconds: Annotated[
-        Integer,
-        Field(ge=0, le=MAX_GRACE_SECONDS, description="How late a ping may be."),
-    ] = 0
+    interval_seconds: Integer = Field(
+        ge=MIN_INTERVAL_SECONDS,
+        le=MAX_INTERVAL_SECONDS,
+        description="How often the job pings: a ping is due this long after the last.",
+    )
+    grace_seconds: Integer = Field(
+        0, ge=0, le=MAX_GRACE_SECONDS, description="How late a ping may be."
+    )
 
 
 class HeartbeatOut(BaseModel):
@@ -132,11 +128,15 @@ async def ping(ctx: Context, service_id: str, heartbeat_id: str) -> HeartbeatPin
     return pinged
 
 
-@router.api_route(
+_PING_ERRORS = responses(401, 403, 404, 422, 429, 503)
+
+
+@router.post("/{heartbeat_id}/ping", responses=_PING_ERRORS, summary="Ping a heartbeat")
+@router.get(
     "/{heartbeat_id}/ping",
-    methods=["POST", "GET"],
-    responses=responses(401, 403, 404, 422, 429, 503),
-    summary="Ping a heartbeat",
+    responses=_PING_ERRORS,
+    summary="Ping a heartbeat (GET, for clients that can only fetch a URL)",
+    operation_id="ping_heartbeat_by_get",
 )
 async def ping_heartbeat(
     heartbeat_id: HeartbeatId, service_id: BearerKeyService, ctx: Ctx

@@ -20,6 +20,8 @@ from pager.entrypoints.http.opsgenie import took
 router = APIRouter(prefix="/v2/heartbeats", tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
 Name = Annotated[str, Path(min_length=1, max_length=512)]
+ERRORS = responses(401, 403, 404, 429, 503)
+SUMMARY = "Opsgenie: ping heartbeat"
 
 
 class PingAccepted(BaseModel):
@@ -28,13 +30,13 @@ class PingAccepted(BaseModel):
     requestId: str
 
 
-@router.api_route(
-    "/{name}/ping",
-    methods=["GET", "POST", "PUT", "HEAD"],
-    status_code=202,
-    responses=responses(401, 403, 404, 429, 503),
-    summary="Opsgenie: ping heartbeat",
-)
+@router.post("/{name}/ping", status_code=202, responses=ERRORS, summary=SUMMARY)
+@router.get("/{name}/ping", status_code=202, responses=ERRORS, summary=SUMMARY,
+            operation_id="opsgenie_ping_heartbeat_by_get")  # fmt: skip
+@router.put("/{name}/ping", status_code=202, responses=ERRORS, summary=SUMMARY,
+            operation_id="opsgenie_ping_heartbeat_by_put")  # fmt: skip
+@router.head("/{name}/ping", status_code=202, responses=ERRORS, summary=SUMMARY,
+             operation_id="opsgenie_ping_heartbeat_by_head")  # fmt: skip
 async def ping_heartbeat(
     name: Name, service_id: GenieKeyService, ctx: Ctx, request: Request
 ) -> PingAccepted:
