@@ -16,7 +16,7 @@ from pager.adapters.storage import tables as t
 from pager.adapters.storage.timers import SqlTimerQueue
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
-from pager.domain.commands import DefineHeartbeat, PingHeartbeat
+from pager.domain.commands import DefineHeartbeat, PingHeartbeat, RemoveHeartbeat
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
 from pager.entrypoints.worker import TimersModule
@@ -287,3 +287,14 @@ def test_the_service_page_shows_each_heartbeats_state_and_last_ping(
         assert "last ping" in cron
         assert "2 min ago" in cron
         assert "(+30 s grace)" in cron
+
+
+def test_a_move_holds_whatever_order_its_services_commit_in(api: Api) -> None:
+    """Group commit may put the new service's definition before the old one's removal."""
+    api.client.put(f"/api/v1/heartbeats/{BEAT}", json=BODY)
+    api.container.handlers.execute(
+        [DefineHeartbeat("web", BEAT, 3600, 300), RemoveHeartbeat("db", BEAT)]
+    )
+    assert api.client.get(f"/api/v1/heartbeats/{BEAT}").json()["service"] == "web"
+    [(subject, service, _)] = api.heartbeat_timers()
+    assert (subject, service) == (BEAT, "web")

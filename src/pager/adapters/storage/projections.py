@@ -198,9 +198,13 @@ class Projection:
         one is removed with the command that handled it)."""
         beat = heartbeat.find(after.heartbeats, event.heartbeat_id)
         if not isinstance(event, HeartbeatMissed):
-            self.cancel_timers(HEARTBEAT, event.heartbeat_id)
+            self.cancel_timers(HEARTBEAT, event.heartbeat_id, after.service_id)
         if beat is None:
-            self.heartbeats[event.heartbeat_id] = None
+            # Moved: its removal may come after its definition elsewhere, in a batch whose
+            # commands came from several requests.
+            row = self.heartbeats.get(event.heartbeat_id)
+            if row is None or row["service_id"] == after.service_id:
+                self.heartbeats[event.heartbeat_id] = None
             return
         if beat.due_at is not None and not isinstance(event, HeartbeatMissed):
             key = TimerKey(HEARTBEAT, beat.id, beat.generation, 0)
@@ -239,15 +243,24 @@ class Projection:
         }
         self.timers.setdefault(key.subject, []).append(row)
 
-    def cancel_timers(self, kind: str, subject: str) -> None:
-        """Every timer of `kind` for `subject`, set before or earlier in this batch."""
+    def cancel_timers(self, kind: str, subject: str, service_id: str | None = None) -> None:
+        """Every timer of `kind` for `subject`, set before or earlier in this batch (with
+        `service_id`, earlier in this batch by that service only: a subject that moved to
+        another service in this batch keeps the timer set there)."""
         self.cancelled_timers.append((kind, subject))
-        self._drop_pending(subject, (kind,))
+        self._drop_pending(subject, (kind,), service_id)
 
-    def _drop_pending(self, subject: str, kinds: tuple[str, ...]) -> None:
+    def _drop_pending(
+        self, subject: str, kinds: tuple[str, ...], service_id: str | None = None
+    ) -> None:
         rows = self.timers.get(subject)
         if rows:
-            self.timers[subject] = [row for row in rows if row["kind"] not in kinds]
+            self.timers[subject] = [
+                row
+                for row in rows
+                if row["kind"] not in kinds
+                or (service_id is not None and row["service_id"] != service_id)
+            ]
 
     def _incident(
         self, incident: OpenIncident, resolved: tuple[datetime, str] | None = None
