@@ -78,6 +78,9 @@ def test_each_ping_moves_the_deadline(pager: Pager) -> None:
     started = pager.admin.get(f"/api/v1/heartbeats/{beat}").json()["due_at"]
     for _ in range(3):
         assert client.get(f"/api/v1/heartbeats/{beat}/ping").status_code == 200
+    genie = pager.client(key, "GenieKey")
+    for method in ("HEAD", "PUT"):
+        assert genie.request(method, f"/v2/heartbeats/{beat}/ping").status_code == 202
     shown = pager.admin.get(f"/api/v1/heartbeats/{beat}").json()
     assert shown["state"] == "ok"
     assert shown["due_at"] > started
