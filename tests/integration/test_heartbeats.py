@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.timers import SqlTimerQueue
+from pager.application.heartbeats import Heartbeats
+from pager.application.queries import HeartbeatView, ReadModel
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.commands import DefineHeartbeat, PingHeartbeat, RemoveHeartbeat
@@ -298,3 +300,25 @@ def test_a_move_holds_whatever_order_its_services_commit_in(api: Api) -> None:
     assert api.client.get(f"/api/v1/heartbeats/{BEAT}").json()["service"] == "web"
     [(subject, service, _)] = api.heartbeat_timers()
     assert (subject, service) == (BEAT, "web")
+
+
+@dataclass
+class ReadBeforeTheOtherAdmin:
+    """The read model as a PUT saw it just before another admin's PUT committed: without the
+    heartbeat, the first time it is asked."""
+
+    queries: ReadModel
+    asked: int = 0
+
+    def heartbeat(self, heartbeat_id: str) -> HeartbeatView | None:
+        self.asked += 1
+        return None if self.asked == 1 else self.queries.heartbeat(heartbeat_id)
+
+
+def test_two_admins_creating_one_heartbeat_on_two_services_make_it_a_move(api: Api) -> None:
+    api.client.put(f"/api/v1/heartbeats/{BEAT}", json={**BODY, "service": "web"})
+    late = ReadBeforeTheOtherAdmin(api.container.queries)
+    Heartbeats(api.container.handlers, late).define(BEAT, "db", 3600, 300)  # type: ignore[arg-type]
+    assert api.client.get(f"/api/v1/heartbeats/{BEAT}").json()["service"] == "db"
+    [(subject, service, _)] = api.heartbeat_timers()
+    assert (subject, service) == (BEAT, "db")

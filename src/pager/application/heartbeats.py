@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pager.application.handlers import Handlers, Result
+from pager.application.ports import ConcurrencyConflict
 from pager.application.queries import HeartbeatView, ReadModel
 from pager.domain.commands import DefineHeartbeat, RemoveHeartbeat, ServiceCommand
 from pager.domain.errors import DomainError, HeartbeatNotFound
@@ -28,7 +29,8 @@ def define_commands(
 
 
 class Heartbeats:
-    """Heartbeats defined and removed by id, wherever they are (for `pagerd apply`)."""
+    """Heartbeats defined and removed by id, wherever they are (the API's admin calls and
+    `pagerd apply`)."""
 
     def __init__(self, handlers: Handlers, queries: ReadModel) -> None:
         self._handlers = handlers
@@ -36,12 +38,25 @@ class Heartbeats:
 
     def define(
         self, heartbeat_id: str, service_id: str, interval_seconds: int, grace_seconds: int
-    ) -> None:
+    ) -> bool:
+        """Whether it was created (it was on no service)."""
         current = self._queries.heartbeat(heartbeat_id)
         commands = define_commands(
             current, heartbeat_id, service_id, interval_seconds, grace_seconds
         )
-        _raise_refused(self._handlers.execute(commands))
+        try:
+            _raise_refused(self._handlers.execute(commands))
+        except ConcurrencyConflict:
+            # Defined on another service meanwhile (its id is taken there): then this is a
+            # move from there, as if it had come second.
+            moved = self._queries.heartbeat(heartbeat_id)
+            if moved is None or moved == current:
+                raise
+            commands = define_commands(
+                moved, heartbeat_id, service_id, interval_seconds, grace_seconds
+            )
+            _raise_refused(self._handlers.execute(commands))
+        return current is None
 
     def remove(self, heartbeat_id: str) -> None:
         current = self._queries.heartbeat(heartbeat_id)

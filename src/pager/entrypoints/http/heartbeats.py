@@ -1,6 +1,7 @@
 """/api/v1/heartbeats: a job pings its heartbeat; a ping that does not come within the
 interval and grace raises an alert on the heartbeat's service (key `heartbeat:{id}`), and the
-next ping resolves it. Admins define them; the service's integration key pings them."""
+next ping resolves it. Admins define them (committed on their own, as services are); the
+service's integration key pings them (through group commit, as alerts are)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from pager.application.heartbeats import define_commands
+from pager.application.heartbeats import Heartbeats
 from pager.application.queries import HeartbeatView
-from pager.domain.commands import PingHeartbeat, RemoveHeartbeat
+from pager.domain.commands import PingHeartbeat
 from pager.domain.events import HeartbeatPinged
 from pager.domain.heartbeat import MAX_GRACE_SECONDS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
-from pager.entrypoints.http.alerting import commit, commit_blocking
+from pager.entrypoints.http.alerting import commit
 from pager.entrypoints.http.auth import AdminCaller, BearerKeyService, UserCaller
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
@@ -103,12 +104,8 @@ def put_heartbeat(
 ) -> HeartbeatOut:
     """Create the heartbeat (201; its first ping is due an interval and grace from now),
     change it (a new interval counts from now), or move it to another service."""
-    current = ctx.queries.heartbeat(heartbeat_id)
-    commands = define_commands(
-        current, heartbeat_id, body.service, body.interval_seconds, body.grace_seconds
-    )
-    commit_blocking(ctx, commands)
-    if current is None:
+    heartbeats = Heartbeats(ctx.handlers, ctx.queries)
+    if heartbeats.define(heartbeat_id, body.service, body.interval_seconds, body.grace_seconds):
         response.status_code = 201
     return HeartbeatOut.of(_heartbeat(ctx, heartbeat_id))
 
@@ -116,8 +113,7 @@ def put_heartbeat(
 @router.delete("/{heartbeat_id}", status_code=204, responses=responses(401, 403, 404, 422, 429))
 def delete_heartbeat(heartbeat_id: HeartbeatId, _caller: AdminCaller, ctx: Ctx) -> Response:
     """A missed heartbeat's alert is resolved with it."""
-    current = _heartbeat(ctx, heartbeat_id)
-    commit_blocking(ctx, [RemoveHeartbeat(current.service, heartbeat_id)])
+    Heartbeats(ctx.handlers, ctx.queries).remove(heartbeat_id)
     return Response(status_code=204)
 
 
