@@ -13,7 +13,7 @@ from functools import cached_property
 from sqlalchemy.engine import Engine
 
 from pager.adapters.ack_links import AckLinks
-from pager.adapters.clock import SystemClock
+from pager.adapters.clock import FastClock, SystemClock
 from pager.adapters.handoff import Handoff
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.adapters.notify.email import SmtpChannel, SmtpSettings
@@ -174,7 +174,8 @@ def bootstrap(
     engine = engine or create_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
-    clock = clock or SystemClock()
+    if clock is None:
+        clock = SystemClock() if settings.clock_speed == 1 else FastClock(settings.clock_speed)
     wakeup = Wakeup()
     handoff = Handoff()
     queries = SqlQueries(engine, clock)

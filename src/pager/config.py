@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # How long a worker may hold a claimed timer or notification before another takes it over
     # (only matters when a worker dies mid-work).
     worker_lease_seconds: float = 60.0
+    # How many times faster than the wall clock Pager's time runs: only for demos and tests
+    # of what takes minutes (a heartbeat's interval, say). 1 is real time.
+    clock_speed: float = Field(1.0, gt=0, le=10_000)
 
     @property
     def links_url(self) -> str:

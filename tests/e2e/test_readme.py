@@ -24,7 +24,7 @@ ROOT = README.parent
 
 def test_every_snippet_is_run_by_a_test() -> None:
     run_here = {"make-run", "make-test", "token", "apply", "cli", "curl-alert", "pagerduty"}
-    run_here |= {"opsgenie", "oncall"}
+    run_here |= {"opsgenie", "oncall", "heartbeat"}
     run_elsewhere = {"alertmanager": "test_alertmanager_client.py", "cluster": "test_cluster.py"}
     assert set(snippets()) == run_here | set(run_elsewhere)
     for test_file in run_elsewhere.values():
@@ -171,6 +171,11 @@ def test_pagerduty_and_opsgenie_snippets(
         assert incident is not None
         detail = admin.get(f"/api/v1/incidents/{incident['id']}").json()
         assert detail["alert_count"] == 2  # the PagerDuty trigger opened it, Opsgenie's attached
+        env = {**env, "PAGER_TOKEN": token}
+        output = run_snippets(["heartbeat"], pager, env, tmp_path / "sh")
+        assert '"state":"ok"' in output.replace(" ", "")
+        beat = admin.get("/api/v1/heartbeats/nightly-backup").json()
+        assert (beat["service"], beat["state"]) == ("checkout", "ok")
 
 
 def _signs_in(url: str, email: str, password: str) -> bool:

@@ -1,6 +1,6 @@
 """Random histories of alerts (of every severity), acknowledgements and un-acknowledgements,
-timers, recoveries, notes, changes, policy edits and maintenance windows, on services that
-page some severities at low urgency.
+timers, recoveries, notes, changes, heartbeats, policy edits and maintenance windows, on
+services that page some severities at low urgency.
 
 A hypothesis state machine drives three services (two of them share a policy) with a
 fake clock, as the handlers would: decide on the snapshot, append, evolve. After every
@@ -11,8 +11,9 @@ page sets its timer (a low-urgency one none) and names exactly the current polic
 targets for its level; a low-urgency incident pages level 1's email, chat and webhooks
 only, and goes no further until it is raised; escalation goes level by level, round by
 round; the incident's open dedup keys are the ones still firing; no incident opens while a
-maintenance window is in force, and those held then are the alerts still firing; and the
-snapshot equals the fold of the stream.
+maintenance window is in force, and those held then are the alerts still firing; a
+heartbeat's alert fires only while it is missed, and each armed heartbeat has the timer of
+its deadline; and the snapshot equals the fold of the stream.
 """
 
 from __future__ import annotations
@@ -31,16 +32,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from pager.domain.commands import (
     Acknowledge,
     AddNote,
+    DefineHeartbeat,
     DefinePolicy,
     DefineService,
     DeleteService,
     EndMaintenance,
     Escalate,
     MarkHealthy,
+    PingHeartbeat,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReceiveHeartbeatDeadline,
     ReceiveMaintenanceEnd,
     ReceiveMaintenanceStart,
+    RemoveHeartbeat,
     ReportChange,
     Resolve,
     ResolveAlert,
@@ -50,6 +55,7 @@ from pager.domain.commands import (
 )
 from pager.domain.errors import (
     DomainError,
+    HeartbeatNotFound,
     IncidentAlreadyResolved,
     MaintenanceNotFound,
     NothingToEscalateTo,
@@ -63,6 +69,10 @@ from pager.domain.events import (
     ChangeReported,
     Escalated,
     EscalationExhausted,
+    HeartbeatDefined,
+    HeartbeatMissed,
+    HeartbeatPinged,
+    HeartbeatRemoved,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
@@ -81,7 +91,9 @@ from pager.domain.events import (
     Unacknowledged,
     UrgencyRaised,
 )
-from pager.domain.incident import ServiceState, decide, evolve, fold
+from pager.domain.heartbeat import dedup_key as heartbeat_key
+from pager.domain.heartbeat import find
+from pager.domain.incident import OpenIncident, ServiceState, decide, evolve, fold
 from pager.domain.maintenance import MAX_HELD_ALERTS, MAX_WINDOWS
 from pager.domain.policy import (
     EmailTarget,
@@ -104,6 +116,7 @@ DEDUP_KEYS = ("k1", "k2", "k3")
 MESSAGES = ("disk full", "  cpu hot \n", "5xx rate 12%", " ")
 LOW_SETS: tuple[tuple[Severity, ...], ...] = ((), ("info",), ("warning", "info"))
 severities = st.none() | st.sampled_from(SEVERITIES)
+BEATS = ("backup", "cron")
 
 TARGETS: tuple[Target, ...] = (
     EmailTarget("alice@example.com"),
@@ -165,6 +178,9 @@ class EscalationMachine(RuleBasedStateMachine):
         self.windows: dict[str, dict[str, tuple[datetime, datetime]]] = {s: {} for s in SERVICES}
         self.held: dict[str, list[str]] = {s: [] for s in SERVICES}
         self.window_ids: list[tuple[str, str]] = []
+        self.beats: dict[str, str] = {}  # heartbeat -> its service, kept from the commands
+        self.deadlines: list[ReceiveHeartbeatDeadline] = []
+        self.deadline_due: dict[tuple[str, str, int], datetime] = {}
 
     # Running commands against the snapshots, as a handler would.
 
@@ -202,6 +218,10 @@ class EscalationMachine(RuleBasedStateMachine):
             if isinstance(event, ServiceDeleted):
                 self.windows[service].clear()
                 self.held[service].clear()
+            if isinstance(event, HeartbeatDefined | HeartbeatPinged) and event.due_at:
+                beat = (service, event.heartbeat_id, event.generation)
+                self.deadlines.append(ReceiveHeartbeatDeadline(*beat, "unused"))
+                self.deadline_due[beat] = event.due_at
         return events
 
     def in_maintenance(self, service: str, at: datetime) -> bool:
@@ -642,12 +662,146 @@ class EscalationMachine(RuleBasedStateMachine):
         policy_id = self.snapshots[service].policy_id
         events = self.run(service, DeleteService(service))
         assert isinstance(events[-1], ServiceDeleted)
+        self.beats = {beat: at for beat, at in self.beats.items() if at != service}
         self.run_expecting(ServiceNotFound, MarkHealthy(service))
         command = DefineService(service, service.upper(), policy_id)
         assert [type(e) for e in self.run(service, command, policy_id=policy_id)] == [
             ServiceCreated
         ]
         assert self.snapshots[service].healthy
+
+    @rule(
+        beat=st.sampled_from(BEATS),
+        service=st.sampled_from(SERVICES),
+        interval=st.sampled_from((60, 3600)),
+        grace=st.sampled_from((0, 30)),
+    )
+    def define_heartbeat(self, beat: str, service: str, interval: int, grace: int) -> None:
+        """Defined, changed, or moved from its service to another (removed, then defined)."""
+        was = self.beats.get(beat)
+        if was is not None and was != service:
+            removed = self.run(was, RemoveHeartbeat(was, beat))
+            assert isinstance(removed[0], HeartbeatRemoved)
+            self.forget_heartbeat_alert(was, beat)
+            assert find(self.snapshots[was].heartbeats, beat) is None
+        before = find(self.snapshots[service].heartbeats, beat)
+        events = self.run(service, DefineHeartbeat(service, beat, interval, grace))
+        self.beats[beat] = service
+        if before is not None and (before.interval_seconds, before.grace_seconds) == (
+            interval,
+            grace,
+        ):
+            assert events == ()
+            return
+        [event] = events
+        assert isinstance(event, HeartbeatDefined)
+        if before is None or not before.missed:
+            assert event.due_at == self.now + timedelta(seconds=interval + grace)
+        else:
+            assert event.due_at is None
+
+    @rule(beat=st.sampled_from(BEATS), data=st.data())
+    def ping_heartbeat(self, beat: str, data: st.DataObject) -> None:
+        owner = self.beats.get(beat)
+        service = data.draw(
+            st.sampled_from((owner,) if owner else SERVICES) | st.sampled_from(SERVICES)
+        )
+        if owner != service:
+            self.run_expecting(HeartbeatNotFound, PingHeartbeat(service, beat))
+            return
+        before = find(self.snapshots[service].heartbeats, beat)
+        assert before is not None
+        key = heartbeat_key(beat)
+        was_firing = set(self.firing[service])
+        events = self.run(service, PingHeartbeat(service, beat))
+        assert isinstance(events[0], HeartbeatPinged)
+        held = key in self.held[service]
+        assert (len(events) > 1) == (key in was_firing or held)
+        self.firing[service].discard(key)
+        if held:
+            self.held[service].remove(key)
+        after = find(self.snapshots[service].heartbeats, beat)
+        assert after is not None
+        assert after.state == "ok"
+
+    @rule(beat=st.sampled_from(BEATS))
+    def a_heartbeat_is_missed(self, beat: str) -> None:
+        service = self.beats.get(beat)
+        if service is None:
+            return
+        state = find(self.snapshots[service].heartbeats, beat)
+        assert state is not None
+        if state.due_at is not None:
+            self.now = max(self.now, state.due_at)
+        before = self.snapshots[service].incident
+        window_in_force = self.in_maintenance(service, self.now + timedelta(seconds=1))
+        command = ReceiveHeartbeatDeadline(
+            service, beat, state.generation, self.fresh_incident_id()
+        )
+        events = self.run(service, command)
+        if state.missed:
+            assert events == ()
+            return
+        assert isinstance(events[0], HeartbeatMissed)
+        self.heartbeat_alert(service, beat, before, window_in_force, events[1:])
+
+    def heartbeat_alert(
+        self,
+        service: str,
+        beat: str,
+        before: OpenIncident | None,
+        window_in_force: bool,
+        events: tuple[ServiceEvent, ...],
+    ) -> None:
+        """What a missed heartbeat's alert did: as any alert of its severity (critical)."""
+        key = heartbeat_key(beat)
+        if before is None and window_in_force:
+            [suppressed] = events
+            assert isinstance(suppressed, AlertSuppressed)
+            if suppressed.held:
+                self.held[service].append(key)
+            return
+        if before is None:
+            assert [type(e) for e in events[:2]] == [IncidentOpened, LevelNotified]
+        else:
+            assert isinstance(events[0], AlertAttached)
+            if before.urgency == "high":
+                assert len(events) == 1
+        self.firing[service].add(key)
+
+    @precondition(lambda self: self.deadlines)
+    @rule(data=st.data())
+    def an_old_heartbeat_timer_fires(self, data: st.DataObject) -> None:
+        timer = data.draw(st.sampled_from(self.deadlines))
+        self.now = max(self.now, self.deadline_due[deadline_step(timer)])
+        state = find(self.snapshots[timer.service_id].heartbeats, timer.heartbeat_id)
+        current = state is not None and not state.missed and state.generation == timer.generation
+        service = timer.service_id
+        before = self.snapshots[service].incident
+        window_in_force = self.in_maintenance(service, self.now + timedelta(seconds=1))
+        events = self.run(service, replace(timer, incident_id=self.fresh_incident_id()))
+        if not current:
+            assert events == ()
+        else:
+            assert isinstance(events[0], HeartbeatMissed)
+            self.heartbeat_alert(service, timer.heartbeat_id, before, window_in_force, events[1:])
+
+    @rule(beat=st.sampled_from(BEATS), service=st.sampled_from(SERVICES))
+    def remove_heartbeat(self, beat: str, service: str) -> None:
+        if self.beats.get(beat) != service:
+            self.run_expecting(HeartbeatNotFound, RemoveHeartbeat(service, beat))
+            return
+        events = self.run(service, RemoveHeartbeat(service, beat))
+        assert isinstance(events[0], HeartbeatRemoved)
+        del self.beats[beat]
+        self.forget_heartbeat_alert(service, beat)
+
+    def forget_heartbeat_alert(self, service: str, beat: str) -> None:
+        """Its alert resolved with it: firing on the incident, or held in maintenance."""
+        key = heartbeat_key(beat)
+        self.firing[service].discard(key)
+        if key in self.held[service]:
+            self.held[service].remove(key)
 
     def define_policy(self, policy: EscalationPolicy) -> None:
         self.now += timedelta(seconds=1)
@@ -690,7 +844,15 @@ class EscalationMachine(RuleBasedStateMachine):
                         open_id = None
                     case ServiceDeleted():
                         assert open_id is None
-                    case ServiceCreated() | ServiceUpdated() | ChangeReported():
+                    case (
+                        ServiceCreated()
+                        | ServiceUpdated()
+                        | ChangeReported()
+                        | HeartbeatDefined()
+                        | HeartbeatPinged()
+                        | HeartbeatMissed()
+                        | HeartbeatRemoved()
+                    ):
                         pass
                     case (
                         MaintenanceScheduled()
@@ -827,9 +989,36 @@ class EscalationMachine(RuleBasedStateMachine):
             open_keys = incident.open_keys if incident else ()
             assert sorted(open_keys) == sorted(firing)
 
+    @invariant()
+    def a_heartbeats_alert_fires_only_while_it_is_missed(self) -> None:
+        for service, state in self.snapshots.items():
+            keys = state.incident.open_keys if state.incident else frozenset()
+            for key in keys - set(DEDUP_KEYS):
+                beat = find(state.heartbeats, key.removeprefix("heartbeat:"))
+                assert beat is not None, f"{key} fires on {service}"
+                assert beat.missed, f"{key} fires on {service}"
+
+    @invariant()
+    def each_heartbeat_is_on_one_service_with_the_timer_of_its_deadline(self) -> None:
+        on = {b.id: s for s, state in self.snapshots.items() for b in state.heartbeats}
+        assert on == self.beats
+        for service, state in self.snapshots.items():
+            for beat in state.heartbeats:
+                if beat.missed:
+                    continue
+                armed = [t for t in self.deadlines if deadline_step(t)[:2] == (service, beat.id)][
+                    -1
+                ]
+                assert armed.generation == beat.generation
+                assert self.deadline_due[deadline_step(armed)] == beat.due_at
+
 
 def event_step(event: LevelNotified) -> tuple[int, int]:
     return event.level, event.round
+
+
+def deadline_step(timer: ReceiveHeartbeatDeadline) -> tuple[str, str, int]:
+    return timer.service_id, timer.heartbeat_id, timer.generation
 
 
 def timer_step(timer: ReceiveAckTimeout) -> tuple[str, int, int]:

@@ -1,4 +1,5 @@
-"""Configuration as code: the desired escalation policies, services, users and schedules,
+"""Configuration as code: the desired escalation policies, services, heartbeats, users and
+schedules,
 compared with what the database holds, as a plan of changes that runs through the handlers
 (policies and services are event-sourced like every other change), the accounts and the
 schedules.
@@ -23,6 +24,7 @@ from pager.application.accounts import (
 )
 from pager.application.queries import MaintenanceView, ReadModel
 from pager.application.schedules import Schedules
+from pager.domain import heartbeat
 from pager.domain.errors import ValidationFailed
 from pager.domain.maintenance import MAX_LENGTH, MAX_WINDOWS
 from pager.domain.people import ContactMethod, NotificationRule, Person, validate_person
@@ -44,7 +46,13 @@ MAX_NAME_LENGTH = 200
 PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
 
 Kind = Literal[
-    "escalation policy", "service", "user", "schedule", "schedule override", "maintenance window"
+    "escalation policy",
+    "service",
+    "heartbeat",
+    "user",
+    "schedule",
+    "schedule override",
+    "maintenance window",
 ]
 Action = Literal["create", "update", "delete"]
 
@@ -68,6 +76,14 @@ class ServiceSpec:
     maintenance: tuple[WindowSpec, ...] | None = None
     """Windows listed are added if missing (and not over), never removed or changed: a
     window set by hand stays. None: not managed."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSpec:
+    id: str
+    service: str
+    interval_seconds: int
+    grace_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +128,7 @@ class Config:
     users: tuple[UserSpec, ...] | None = None
     schedules: tuple[Schedule, ...] | None = None
     """Layers as given; overrides listed are added if missing, never removed or changed."""
+    heartbeats: tuple[HeartbeatSpec, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +181,16 @@ class Writer(Protocol):
     ) -> object: ...
 
 
+class HeartbeatsWriter(Protocol):
+    def define(
+        self, heartbeat_id: str, service_id: str, interval_seconds: int, grace_seconds: int
+    ) -> object:
+        """Defined on that service (moved there, if it is on another)."""
+        ...
+
+    def remove(self, heartbeat_id: str) -> object: ...
+
+
 class AccountsWriter(Protocol):
     def add_user(
         self,
@@ -213,6 +240,10 @@ def current_config(
         ),
         tuple(_user_spec(user.email, user.role, accounts) for user in accounts.users()),
         None if schedules is None else tuple(schedules.schedules(ended_overrides=True)),
+        tuple(
+            HeartbeatSpec(v.id, v.service, v.interval_seconds, v.grace_seconds)
+            for v in queries.heartbeats()
+        ),
     )
 
 
@@ -245,6 +276,7 @@ def check(config: Config, current: Config, prune: bool, *, allow_private: bool =
     problems: list[tuple[str, str]] = []
     problems += _policy_problems(config.policies or (), allow_private)
     problems += _service_problems(config, current, prune)
+    problems += _heartbeat_problems(config, current, prune)
     problems += _user_problems(config.users or ())
     problems += _profile_problems(config.users or (), current.users or ())
     problems += _user_reference_problems(config, current, prune)
@@ -269,6 +301,8 @@ def plan(
     password)` says whether a user's stored password is that one. A maintenance window
     listed that has ended by `now` is left out."""
     stale = [
+        # A service's heartbeats go with it: its own are deleted first.
+        *_stale("heartbeat", config.heartbeats, current.heartbeats),
         *_stale("service", config.services, current.services),
         *_stale("escalation policy", config.policies, current.policies),
         *_stale("schedule", config.schedules, current.schedules),
@@ -280,6 +314,7 @@ def plan(
         *_policy_changes(config.policies or (), current.policies or ()),
         *_service_changes(config.services or (), current.services or ()),
         *_window_changes(config.services or (), current.services or (), now),
+        *_heartbeat_changes(config.heartbeats or (), current.heartbeats or ()),
         *(Change("delete", kind, id_) for kind, id_ in stale if prune),
         *(Change("delete", kind, id_) for kind, id_ in stale_users if prune),
     ]
@@ -368,7 +403,7 @@ def _user_changes(
     return changes
 
 
-Item = EscalationPolicy | ServiceSpec | UserSpec | Schedule
+Item = EscalationPolicy | ServiceSpec | HeartbeatSpec | UserSpec | Schedule
 
 
 def _stale(
@@ -393,6 +428,7 @@ def apply(
     on_applied: Callable[[Change], None] = lambda change: None,
     on_key: Callable[[str, str], None] = lambda service_id, key: None,
     schedules: SchedulesWriter | None = None,
+    heartbeats: HeartbeatsWriter | None = None,
 ) -> None:
     """Make each change of `plan` (computed for `config`), in order. Each change commits on
     its own; `on_applied` hears of each one once it is committed. A service created or
@@ -405,6 +441,7 @@ def apply(
     }
     users = {u.email: u for u in config.users or ()}
     listed = {s.id: s for s in config.schedules or ()}
+    beats = {b.id: b for b in config.heartbeats or ()}
     for change in plan.changes:
         issued: IssuedKey | None = None
         match change.kind, change.action:
@@ -428,6 +465,13 @@ def apply(
             case "maintenance window", _:
                 service_id, window = windows[change.id]
                 handlers.schedule_maintenance(service_id, window.start, window.end, APPLIED_BY)
+            case "heartbeat", "create" | "update":
+                assert heartbeats is not None, "a plan with heartbeats needs their writer"
+                beat = beats[change.id]
+                heartbeats.define(beat.id, beat.service, beat.interval_seconds, beat.grace_seconds)
+            case "heartbeat", "delete":
+                assert heartbeats is not None, "a plan with heartbeats needs their writer"
+                heartbeats.remove(change.id)
             case "user", "create":
                 user = users[change.id]
                 password = user.password or user.initial_password
@@ -533,6 +577,54 @@ def _window_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         elif window.end - window.start > MAX_LENGTH:
             problems.append((f"{where} end", f"a window lasts at most {MAX_LENGTH.days} days"))
     return problems
+
+
+def _heartbeat_problems(config: Config, current: Config, prune: bool) -> list[tuple[str, str]]:
+    """Each heartbeat valid, on a service that is there once the file is applied."""
+    problems: list[tuple[str, str]] = []
+    listed = {s.id for s in config.services or ()}
+    present = {s.id for s in current.services or ()}
+    services = listed if prune and config.services is not None else listed | present
+    for beat in config.heartbeats or ():
+        where = f"heartbeat {beat.id}"
+        try:
+            heartbeat.validate(beat.id, beat.interval_seconds, beat.grace_seconds)
+        except ValidationFailed as invalid:
+            problems += [(f"{where} {place}", what) for place, what in invalid.problems]
+        if beat.service not in services:
+            problems.append(
+                (f"{where} service", _missing("service", beat.service, beat.service in present))
+            )
+    problems += _duplicates("heartbeat", [b.id for b in config.heartbeats or ()])
+    return problems
+
+
+def _heartbeat_changes(
+    desired: Sequence[HeartbeatSpec], present: Sequence[HeartbeatSpec]
+) -> list[Change]:
+    existing = {b.id: b for b in present}
+    changes = []
+    for beat in desired:
+        before = existing.get(beat.id)
+        if before is None:
+            summary = (
+                f"service {beat.service}",
+                f"every {beat.interval_seconds} s",
+                f"grace {beat.grace_seconds} s",
+            )
+            changes.append(Change("create", "heartbeat", beat.id, summary))
+        elif before != beat:
+            differences = tuple(
+                f"{name} {old} -> {new}"
+                for name, old, new in (
+                    ("service", before.service, beat.service),
+                    ("interval_seconds", before.interval_seconds, beat.interval_seconds),
+                    ("grace_seconds", before.grace_seconds, beat.grace_seconds),
+                )
+                if old != new
+            )
+            changes.append(Change("update", "heartbeat", beat.id, differences))
+    return changes
 
 
 def _user_problems(users: Sequence[UserSpec]) -> list[tuple[str, str]]:

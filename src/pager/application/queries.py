@@ -120,6 +120,20 @@ class ServiceView:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatView:
+    id: str
+    service: str
+    interval_seconds: int
+    grace_seconds: int
+    state: str
+    """`new` (never pinged), `ok` or `missed`."""
+    defined_at: datetime
+    last_ping_at: datetime | None
+    due_at: datetime | None
+    """When a ping is due at the latest; None once missed (the next ping re-arms it)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyView:
     policy: EscalationPolicy
     used_by: tuple[str, ...]
@@ -170,6 +184,12 @@ class ReadModel(Protocol):
         ...
 
     def policies(self) -> list[PolicyView]: ...
+
+    def heartbeats(self, service_id: str | None = None) -> list[HeartbeatView]:
+        """In id order; a service's only, if given."""
+        ...
+
+    def heartbeat(self, heartbeat_id: str) -> HeartbeatView | None: ...
 
     def policy(self, policy_id: str) -> PolicyView | None: ...
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from pager.application.ports import DueTimer, TimerKey
 from pager.domain.commands import (
     ReceiveAckTimeout,
+    ReceiveHeartbeatDeadline,
     ReceiveMaintenanceEnd,
     ReceiveMaintenanceStart,
     ServiceCommand,
 )
+from pager.ids import new_id
 
 ACK = "ack"
 """An incident's level waits for an acknowledgement: subject the incident."""
@@ -20,6 +22,8 @@ MAINTENANCE = "maintenance"
 change, so one key per moment is enough; ending early cancels both."""
 MAINTENANCE_START = 0
 MAINTENANCE_END = 1
+HEARTBEAT = "heartbeat"
+"""A heartbeat's deadline: subject the heartbeat, `level` its generation, `round` 0."""
 
 INCIDENT_KINDS = (ACK,)
 """Timers of an incident (subject its id), dropped when it is acknowledged or resolved."""
@@ -36,6 +40,8 @@ def command_for(timer: DueTimer) -> ServiceCommand:
         return ReceiveMaintenanceStart(timer.service_id, timer.subject)
     if timer.kind == MAINTENANCE and timer.level == MAINTENANCE_END:
         return ReceiveMaintenanceEnd(timer.service_id, timer.subject)
+    if timer.kind == HEARTBEAT:
+        return ReceiveHeartbeatDeadline(timer.service_id, timer.subject, timer.level, new_id())
     raise UnknownTimer(f"timer {timer.id} is of unknown kind {timer.kind!r}")
 
 
@@ -47,4 +53,6 @@ def fired_by(command: ServiceCommand) -> TimerKey | None:
         return TimerKey(MAINTENANCE, command.window_id, MAINTENANCE_START)
     if isinstance(command, ReceiveMaintenanceEnd):
         return TimerKey(MAINTENANCE, command.window_id, MAINTENANCE_END)
+    if isinstance(command, ReceiveHeartbeatDeadline):
+        return TimerKey(HEARTBEAT, command.heartbeat_id, command.generation, 0)
     return None

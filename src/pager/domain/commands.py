@@ -173,6 +173,39 @@ class ReceiveMaintenanceEnd:
     window_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class DefineHeartbeat:
+    """Create the service's heartbeat, or change its interval or grace."""
+
+    service_id: str
+    heartbeat_id: str
+    interval_seconds: int
+    grace_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveHeartbeat:
+    service_id: str
+    heartbeat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PingHeartbeat:
+    service_id: str
+    heartbeat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveHeartbeatDeadline:
+    """The timer of a heartbeat's `generation` has run out (delivered at least once).
+    `incident_id` is the id to use if the missed heartbeat opens an incident."""
+
+    service_id: str
+    heartbeat_id: str
+    generation: int
+    incident_id: str
+
+
 ServiceCommand = (
     DefineService
     | DeleteService
@@ -191,6 +224,10 @@ ServiceCommand = (
     | EndMaintenance
     | ReceiveMaintenanceStart
     | ReceiveMaintenanceEnd
+    | DefineHeartbeat
+    | RemoveHeartbeat
+    | PingHeartbeat
+    | ReceiveHeartbeatDeadline
 )
 
 

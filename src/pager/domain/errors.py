@@ -53,6 +53,12 @@ class MaintenanceNotFound(NotFound):
         self.window_id = window_id
 
 
+class HeartbeatNotFound(NotFound):
+    def __init__(self, heartbeat_id: str) -> None:
+        super().__init__(f"heartbeat {heartbeat_id!r} does not exist")
+        self.heartbeat_id = heartbeat_id
+
+
 class Conflict(DomainError):
     code = "conflict"
 

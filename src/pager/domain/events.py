@@ -256,6 +256,49 @@ class SuppressedAlertsResolved:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class HeartbeatDefined:
+    """A heartbeat created or changed; its deadline (`due_at`, of `generation`) runs from
+    `at`, or, for a missed one, stays unset until its next ping."""
+
+    service_id: str
+    heartbeat_id: str
+    interval_seconds: int
+    grace_seconds: int
+    generation: int
+    due_at: datetime | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatRemoved:
+    service_id: str
+    heartbeat_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatPinged:
+    """The job is alive: its next deadline is `due_at`, of `generation`."""
+
+    service_id: str
+    heartbeat_id: str
+    generation: int
+    due_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatMissed:
+    """No ping before the deadline of `generation`; an alert follows."""
+
+    service_id: str
+    heartbeat_id: str
+    generation: int
+    last_ping_at: datetime | None
+    at: datetime
+
+
 ServiceEvent = (
     ServiceCreated
     | ServiceUpdated
@@ -277,6 +320,10 @@ ServiceEvent = (
     | MaintenanceEnded
     | AlertSuppressed
     | SuppressedAlertsResolved
+    | HeartbeatDefined
+    | HeartbeatRemoved
+    | HeartbeatPinged
+    | HeartbeatMissed
 )
 
 

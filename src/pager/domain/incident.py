@@ -13,19 +13,24 @@ from datetime import datetime, timedelta
 from functools import reduce
 from typing import Literal, assert_never, cast
 
+from pager.domain import heartbeat
 from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
     AddNote,
+    DefineHeartbeat,
     DefineService,
     DeleteService,
     EndMaintenance,
     Escalate,
     MarkHealthy,
+    PingHeartbeat,
     ReceiveAckTimeout,
     ReceiveAlert,
+    ReceiveHeartbeatDeadline,
     ReceiveMaintenanceEnd,
     ReceiveMaintenanceStart,
+    RemoveHeartbeat,
     ReportChange,
     Resolve,
     ResolveAlert,
@@ -35,6 +40,7 @@ from pager.domain.commands import (
 )
 from pager.domain.errors import (
     DomainError,
+    HeartbeatNotFound,
     IncidentAlreadyResolved,
     MaintenanceNotFound,
     NothingToEscalateTo,
@@ -50,6 +56,10 @@ from pager.domain.events import (
     ChangeReported,
     Escalated,
     EscalationExhausted,
+    HeartbeatDefined,
+    HeartbeatMissed,
+    HeartbeatPinged,
+    HeartbeatRemoved,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
@@ -65,6 +75,7 @@ from pager.domain.events import (
     Unacknowledged,
     UrgencyRaised,
 )
+from pager.domain.heartbeat import Heartbeat
 from pager.domain.maintenance import (
     MAX_HELD_ALERTS,
     MaintenanceWindow,
@@ -122,6 +133,7 @@ class ServiceState:
     held: tuple[ReceiveAlert, ...] = ()
     """Alerts received during maintenance and still firing, one per dedup key, oldest first;
     only while no incident is open."""
+    heartbeats: tuple[Heartbeat, ...] = ()  # in id order
 
     @property
     def healthy(self) -> bool:
@@ -192,6 +204,14 @@ def decide(
             if window is None:
                 return ()  # ended early, or a second firing
             return _end_window(state, window, None, policy, now, directory)
+        case DefineHeartbeat():
+            return _define_heartbeat(state, command, now)
+        case RemoveHeartbeat():
+            return _remove_heartbeat(state, command, now)
+        case PingHeartbeat():
+            return _ping(state, command, now)
+        case ReceiveHeartbeatDeadline():
+            return _heartbeat_deadline(state, command, policy, now, directory)
         case _:
             assert_never(command)
 
@@ -231,6 +251,8 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
         case SuppressedAlertsResolved():
             gone = set(event.dedup_keys)
             return replace(state, held=tuple(a for a in state.held if a.dedup_key not in gone))
+        case HeartbeatDefined() | HeartbeatRemoved() | HeartbeatPinged() | HeartbeatMissed():
+            return _evolve_heartbeat(state, event)
     incident = state.incident
     assert incident is not None, f"{type(event).__name__} needs an open incident"
     keys: frozenset[str]
@@ -315,6 +337,7 @@ def _with_incident(
         state.low_urgency_severities,
         maintenance=state.maintenance,
         held=state.held if held is None else held,
+        heartbeats=state.heartbeats,
     )
 
 
@@ -366,9 +389,11 @@ def _define(
 
 def _delete(state: ServiceState, now: datetime) -> tuple[ServiceEvent, ...]:
     deleted = ServiceDeleted(state.service_id, now)
+    removed = tuple(HeartbeatRemoved(state.service_id, b.id, now) for b in state.heartbeats)
     if state.incident is None:
-        return (deleted,)
-    return (IncidentResolved(state.incident.id, "system", "service_deleted", now), deleted)
+        return (*removed, deleted)
+    resolved = IncidentResolved(state.incident.id, "system", "service_deleted", now)
+    return (resolved, *removed, deleted)
 
 
 def _receive_alert(
@@ -563,7 +588,7 @@ def _policy_for(
         command,
         ReceiveAckTimeout | Unacknowledge | Escalate | EndMaintenance | ReceiveMaintenanceEnd,
     ) or (
-        isinstance(command, ReceiveAlert)
+        isinstance(command, ReceiveAlert | ReceiveHeartbeatDeadline)
         and (state.incident is None or state.incident.urgency == "low")
     ):
         return policies(state.policy_id)
@@ -826,3 +851,113 @@ def _low_urgency(pages: tuple[Page, ...]) -> tuple[tuple[Page, ...], tuple[Unrea
         if page.target.type not in LOW_URGENCY_CHANNELS
     }
     return sent, tuple(held.values())
+
+
+# -- heartbeats: a missed one raises an alert and its next ping resolves it, as an
+# integration's alert and resolve would
+
+
+def _define_heartbeat(
+    state: ServiceState, command: DefineHeartbeat, now: datetime
+) -> tuple[ServiceEvent, ...]:
+    interval, grace = command.interval_seconds, command.grace_seconds
+    heartbeat.validate(command.heartbeat_id, interval, grace)
+    beat = heartbeat.find(state.heartbeats, command.heartbeat_id)
+    if beat is not None and (beat.interval_seconds, beat.grace_seconds) == (interval, grace):
+        return ()
+    if beat is None and len(state.heartbeats) >= heartbeat.MAX_HEARTBEATS:
+        limit = heartbeat.MAX_HEARTBEATS
+        raise ValidationFailed((("service", f"has {limit} heartbeats, the most it may have"),))
+    generation = heartbeat.next_generation(beat.generation if beat else 0, now)
+    # A changed heartbeat waits its new interval from now; a missed one waits for a ping.
+    due = None if beat is not None and beat.missed else heartbeat.deadline(interval, grace, now)
+    return (
+        HeartbeatDefined(
+            state.service_id, command.heartbeat_id, interval, grace, generation, due, now
+        ),
+    )
+
+
+def _remove_heartbeat(
+    state: ServiceState, command: RemoveHeartbeat, now: datetime
+) -> tuple[ServiceEvent, ...]:
+    """Gone, and its alert with it, if it was missed."""
+    beat = _heartbeat(state, command.heartbeat_id)
+    removed = HeartbeatRemoved(state.service_id, beat.id, now)
+    if not beat.missed:
+        return (removed,)
+    return (removed, *_resolve_alert(state, _heartbeat_resolved(state, beat), now))
+
+
+def _ping(state: ServiceState, command: PingHeartbeat, now: datetime) -> tuple[ServiceEvent, ...]:
+    """The deadline moves to an interval from now; a missed heartbeat's alert is resolved."""
+    beat = _heartbeat(state, command.heartbeat_id)
+    generation = heartbeat.next_generation(beat.generation, now)
+    due = heartbeat.deadline(beat.interval_seconds, beat.grace_seconds, now)
+    pinged = HeartbeatPinged(state.service_id, beat.id, generation, due, now)
+    if not beat.missed:
+        return (pinged,)
+    return (pinged, *_resolve_alert(state, _heartbeat_resolved(state, beat), now))
+
+
+def _heartbeat_deadline(
+    state: ServiceState,
+    command: ReceiveHeartbeatDeadline,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    beat = heartbeat.find(state.heartbeats, command.heartbeat_id)
+    if beat is None or beat.missed or beat.generation != command.generation:
+        return ()  # removed, pinged since or a duplicate: timers fire at least once
+    missed = HeartbeatMissed(state.service_id, beat.id, beat.generation, beat.last_ping_at, now)
+    alert = ReceiveAlert(
+        state.service_id,
+        command.incident_id,
+        heartbeat.missed_message(beat),
+        heartbeat.dedup_key(beat.id),
+        "critical",
+        heartbeat.SOURCE,
+    )
+    return (missed, *_receive_alert(state, alert, policy, now, directory))
+
+
+def _heartbeat(state: ServiceState, heartbeat_id: str) -> Heartbeat:
+    beat = heartbeat.find(state.heartbeats, heartbeat_id)
+    if beat is None:
+        raise HeartbeatNotFound(heartbeat_id)
+    return beat
+
+
+def _heartbeat_resolved(state: ServiceState, beat: Heartbeat) -> ResolveAlert:
+    return ResolveAlert(state.service_id, heartbeat.dedup_key(beat.id))
+
+
+def _evolve_heartbeat(
+    state: ServiceState,
+    event: HeartbeatDefined | HeartbeatRemoved | HeartbeatPinged | HeartbeatMissed,
+) -> ServiceState:
+    beats = state.heartbeats
+    if isinstance(event, HeartbeatRemoved):
+        return replace(state, heartbeats=heartbeat.without(beats, event.heartbeat_id))
+    beat = heartbeat.find(beats, event.heartbeat_id)
+    match event:
+        case HeartbeatDefined():
+            beat = Heartbeat(
+                event.heartbeat_id,
+                event.interval_seconds,
+                event.grace_seconds,
+                beat.defined_at if beat is not None else event.at,
+                event.generation,
+                event.due_at,
+                beat.last_ping_at if beat is not None else None,
+            )
+        case HeartbeatPinged():
+            assert beat is not None, "a ping needs its heartbeat"
+            beat = heartbeat.pinged(beat, event.generation, event.due_at, event.at)
+        case HeartbeatMissed():
+            assert beat is not None, "a miss needs its heartbeat"
+            beat = replace(beat, due_at=None)
+        case _:
+            assert_never(event)
+    return replace(state, heartbeats=heartbeat.put(beats, beat))

@@ -17,6 +17,7 @@ from pager.adapters.clock import SystemClock
 from pager.adapters.storage.migrate import current_revision, head_revision
 from pager.application import config_as_code as cac
 from pager.application.accounts import Accounts
+from pager.application.heartbeats import Heartbeats
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.domain.errors import DomainError, ValidationFailed
@@ -191,7 +192,7 @@ def _has_schema(engine: Engine) -> bool:
 
 def _current(app: App | None, accounts: Accounts | None) -> cac.Config:
     if app is None or accounts is None:
-        return cac.Config((), (), (), ())  # no database yet
+        return cac.Config((), (), (), (), ())  # no database yet
     return cac.current_config(app.queries, accounts, app.schedules)
 
 
@@ -212,7 +213,17 @@ def _apply(plan: cac.Plan, config: cac.Config, app: App, accounts: Accounts) -> 
         typer.echo(f"  integration key of {service_id} (shown once, only its hash is kept): {key}")
 
     try:
-        cac.apply(plan, config, app.handlers, accounts, done, key, schedules=app.schedules)
+        heartbeats = Heartbeats(app.handlers, app.queries)
+        cac.apply(
+            plan,
+            config,
+            app.handlers,
+            accounts,
+            done,
+            key,
+            schedules=app.schedules,
+            heartbeats=heartbeats,
+        )
     except Exception as error:  # a conflict or a lost database: what was done, in one line
         failed = plan.changes[len(applied)]
         message = error.message if isinstance(error, DomainError) else one_line(error)

@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from pager.adapters.clock import FastClock
 from pager.adapters.storage.codec import decode_target
 from pager.application.ports import OutgoingNotification
 from pager.application.queries import StreamEvent
@@ -48,18 +49,6 @@ POLICY = EscalationPolicy(
 )
 STEP_TIMEOUT = 20.0
 """Real seconds any one step may take before the demo gives up."""
-
-
-class FastClock:
-    """Time that starts now and runs `speed` times faster than the wall clock."""
-
-    def __init__(self, speed: float) -> None:
-        self._start = datetime.now(UTC)
-        self._started = time.monotonic()
-        self._speed = speed
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._started) * self._speed)
 
 
 @dataclass

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_core import ErrorDetails
 
 from pager.application.accounts import normalize_email
-from pager.application.config_as_code import Config, ServiceSpec, UserSpec, WindowSpec
+from pager.application.config_as_code import (
+    Config,
+    HeartbeatSpec,
+    ServiceSpec,
+    UserSpec,
+    WindowSpec,
+)
 from pager.application.schedules import MAX_LAYERS
 from pager.domain.errors import ValidationFailed
 from pager.domain.maintenance import MAX_WINDOWS
@@ -59,6 +65,7 @@ _PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
 SECTIONS = {
     "escalation_policies": "escalation policy",
     "services": "service",
+    "heartbeats": "heartbeat",
     "users": "user",
     "schedules": "schedule",
 }
@@ -174,6 +181,13 @@ class ServiceModel(_Model):
     maintenance: list[WindowModel] | None = Field(default=None, max_length=MAX_WINDOWS)
 
 
+class HeartbeatModel(_Model):
+    id: str
+    service: str
+    interval_seconds: int
+    grace_seconds: int = 0
+
+
 class ContactMethodModel(_Model):
     id: str
     type: Literal["email", "sms", "voice"]
@@ -237,6 +251,7 @@ class ConfigModel(_Model):
     services: list[ServiceModel] | None = None
     users: list[UserModel] | None = None
     schedules: list[ScheduleModel] | None = None
+    heartbeats: list[HeartbeatModel] | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -262,7 +277,13 @@ def load(text: str, env: Mapping[str, str]) -> Config:
         raise ValidationFailed(
             tuple((_place(error["loc"], data), _message(error)) for error in invalid.errors())
         ) from None
-    sections = (model.escalation_policies, model.services, model.users, model.schedules)
+    sections = (
+        model.escalation_policies,
+        model.services,
+        model.users,
+        model.schedules,
+        model.heartbeats,
+    )
     if all(section is None for section in sections):
         raise ValidationFailed(
             (("file", "has none of escalation_policies, services, users, schedules"),)
@@ -277,6 +298,16 @@ def dump(config: Config) -> str:
         data["escalation_policies"] = [_policy_data(p) for p in config.policies]
     if config.services is not None:
         data["services"] = [_service_data(s) for s in config.services]
+    if config.heartbeats is not None:
+        data["heartbeats"] = [
+            {
+                "id": b.id,
+                "service": b.service,
+                "interval_seconds": b.interval_seconds,
+                "grace_seconds": b.grace_seconds,
+            }
+            for b in config.heartbeats
+        ]
     if config.users is not None:
         data["users"] = [_user_data(u) for u in config.users]
     if config.schedules is not None:
@@ -414,9 +445,15 @@ class _Translation:
         schedules = None
         if model.schedules is not None:
             schedules = tuple(_schedule(s) for s in model.schedules)
+        heartbeats = None
+        if model.heartbeats is not None:
+            heartbeats = tuple(
+                HeartbeatSpec(b.id, b.service, b.interval_seconds, b.grace_seconds)
+                for b in model.heartbeats
+            )
         if self._problems:
             raise ValidationFailed(tuple(self._problems))
-        return Config(policies, services, users, schedules)
+        return Config(policies, services, users, schedules, heartbeats)
 
     def _policy(self, model: PolicyModel) -> EscalationPolicy:
         levels = tuple(

@@ -19,14 +19,20 @@ from pager.adapters.wakeup import PAGES, TIMERS
 from pager.application.ports import ClaimedNotification, TimerKey
 from pager.application.timers import (
     ACK,
+    HEARTBEAT,
     INCIDENT_KINDS,
     MAINTENANCE,
     MAINTENANCE_END,
     MAINTENANCE_START,
 )
+from pager.domain import heartbeat
 from pager.domain.events import (
     Acknowledged,
     AlertSuppressed,
+    HeartbeatDefined,
+    HeartbeatMissed,
+    HeartbeatPinged,
+    HeartbeatRemoved,
     IncidentOpened,
     IncidentResolved,
     LevelNotified,
@@ -65,6 +71,8 @@ _WINDOW_SUPPRESSED = Prepared(
 _DROP_WINDOWS = Prepared(
     t.maintenance_windows.delete().where(t.maintenance_windows.c.service_id == _b("b_id"))
 )
+_INSERT_HEARTBEATS = Prepared(t.heartbeats.insert())
+_DELETE_HEARTBEAT = Prepared(t.heartbeats.delete().where(t.heartbeats.c.id == _b("b_id")))
 
 _UPDATE_SERVICE = Prepared(
     t.services.update()
@@ -150,6 +158,8 @@ class Projection:
     """Alerts recorded during each window, in this batch."""
     windows_dropped: list[str] = field(default_factory=list)
     """Services deleted: their windows' rows written before this batch go."""
+    heartbeats: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Each heartbeat's row as the batch leaves it, by id (None: removed)."""
 
     @property
     def queued_work(self) -> frozenset[str]:
@@ -218,6 +228,8 @@ class Projection:
                 self._finish(event.incident_id)
                 if after.exists:
                     self._service_state(after, event.at)
+            case HeartbeatDefined() | HeartbeatPinged() | HeartbeatMissed() | HeartbeatRemoved():
+                self._heartbeat(event, after)
             case _:
                 if isinstance(event, LevelNotified):
                     self._notify(event, after)
@@ -253,6 +265,38 @@ class Projection:
         for window in before.maintenance:
             self.cancel_timers(MAINTENANCE, window.id)
 
+    def _heartbeat(
+        self,
+        event: HeartbeatDefined | HeartbeatPinged | HeartbeatMissed | HeartbeatRemoved,
+        after: ServiceState,
+    ) -> None:
+        """Its row, and its timer: one per heartbeat, of its current generation (the fired
+        one is removed with the command that handled it)."""
+        beat = heartbeat.find(after.heartbeats, event.heartbeat_id)
+        if not isinstance(event, HeartbeatMissed):
+            self.cancel_timers(HEARTBEAT, event.heartbeat_id, after.service_id)
+        if beat is None:
+            # Moved: its removal may come after its definition elsewhere, in a batch whose
+            # commands came from several requests.
+            row = self.heartbeats.get(event.heartbeat_id)
+            if row is None or row["service_id"] == after.service_id:
+                self.heartbeats[event.heartbeat_id] = None
+            return
+        if beat.due_at is not None and not isinstance(event, HeartbeatMissed):
+            key = TimerKey(HEARTBEAT, beat.id, beat.generation, 0)
+            self.set_timer(key, after.service_id, beat.due_at)
+        self.heartbeats[beat.id] = {
+            "id": beat.id,
+            "service_id": after.service_id,
+            "interval_seconds": beat.interval_seconds,
+            "grace_seconds": beat.grace_seconds,
+            "state": beat.state,
+            "defined_at": beat.defined_at,
+            "last_ping_at": beat.last_ping_at,
+            "due_at": beat.due_at,
+            "updated_at": event.at,
+        }
+
     def _finish(self, incident_id: str) -> None:
         self.finished.append(incident_id)
         self._drop_pending(incident_id, INCIDENT_KINDS)
@@ -275,15 +319,24 @@ class Projection:
         }
         self.timers.setdefault(key.subject, []).append(row)
 
-    def cancel_timers(self, kind: str, subject: str) -> None:
-        """Every timer of `kind` for `subject`, set before or earlier in this batch."""
+    def cancel_timers(self, kind: str, subject: str, service_id: str | None = None) -> None:
+        """Every timer of `kind` for `subject`, set before or earlier in this batch (with
+        `service_id`, earlier in this batch by that service only: a subject that moved to
+        another service in this batch keeps the timer set there)."""
         self.cancelled_timers.append((kind, subject))
-        self._drop_pending(subject, (kind,))
+        self._drop_pending(subject, (kind,), service_id)
 
-    def _drop_pending(self, subject: str, kinds: tuple[str, ...]) -> None:
+    def _drop_pending(
+        self, subject: str, kinds: tuple[str, ...], service_id: str | None = None
+    ) -> None:
         rows = self.timers.get(subject)
         if rows:
-            self.timers[subject] = [row for row in rows if row["kind"] not in kinds]
+            self.timers[subject] = [
+                row
+                for row in rows
+                if row["kind"] not in kinds
+                or (service_id is not None and row["service_id"] != service_id)
+            ]
 
     def _incident(
         self, incident: OpenIncident, resolved: tuple[datetime, str] | None = None
@@ -375,6 +428,10 @@ class Projection:
         )
         _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
+        # Replaced rather than updated: a heartbeat moved between services in this batch is
+        # removed from one and defined on the other.
+        _DELETE_HEARTBEAT.executemany(conn, [{"b_id": id_} for id_ in self.heartbeats])
+        _INSERT_HEARTBEATS.executemany(conn, [row for row in self.heartbeats.values() if row])
         if self.deleted_services:
             conn.execute(t.services.delete().where(t.services.c.id.in_(self.deleted_services)))
 

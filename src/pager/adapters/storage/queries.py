@@ -19,6 +19,7 @@ from pager.application.ports import Clock
 from pager.application.queries import (
     MAINTENANCE_EVENTS,
     OPEN_STATUSES,
+    HeartbeatView,
     IncidentDetail,
     IncidentView,
     MaintenanceView,
@@ -191,6 +192,35 @@ class SqlQueries:
             suppressed=row.suppressed,
             in_force=row.ended_at is None and row.start_at <= self._clock.now(),
         )
+
+    # -- heartbeats
+
+    def heartbeats(self, service_id: str | None = None) -> list[HeartbeatView]:
+        query = sa.select(t.heartbeats).order_by(t.heartbeats.c.id)
+        if service_id is not None:
+            query = query.where(t.heartbeats.c.service_id == service_id)
+        return self._heartbeats(query)
+
+    def heartbeat(self, heartbeat_id: str) -> HeartbeatView | None:
+        found = self._heartbeats(sa.select(t.heartbeats).where(t.heartbeats.c.id == heartbeat_id))
+        return found[0] if found else None
+
+    def _heartbeats(self, query: sa.Select[Any]) -> list[HeartbeatView]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            HeartbeatView(
+                row.id,
+                row.service_id,
+                row.interval_seconds,
+                row.grace_seconds,
+                row.state,
+                row.defined_at,
+                row.last_ping_at,
+                row.due_at,
+            )
+            for row in rows
+        ]
 
     # -- escalation policies
 

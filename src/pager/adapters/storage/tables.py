@@ -158,6 +158,23 @@ maintenance_windows = sa.Table(
     sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"),
 )
 
+
+# Heartbeats (migration 0010), as their services' events left them; `state` is new (never
+# pinged), ok or missed, and `due_at` the deadline of the next ping (none once missed).
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("service_id", sa.String(63), nullable=False, index=True),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("grace_seconds", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("defined_at", UtcDateTime(), nullable=False),
+    sa.Column("last_ping_at", UtcDateTime()),
+    sa.Column("due_at", UtcDateTime()),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 # Accounts (migration 0002). Secrets are stored only as sha256 (tokens, keys) or argon2
 # (passwords); the plain values are shown once, when made.
 users = sa.Table(

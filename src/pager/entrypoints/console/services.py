@@ -49,6 +49,7 @@ def _page(
             c.queries.maintenance_timeline(view.id, 20),
             getattr(request.state, "time_zone", "UTC"),
         ),
+        heartbeats=c.queries.heartbeats(view.id),
         errors=errors or {},
         form={"name": view.name, "policy": view.escalation_policy},
         severities=SEVERITIES,

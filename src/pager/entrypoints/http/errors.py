@@ -22,7 +22,7 @@ from pager.domain.errors import Conflict, DomainError, NotFound, ValidationFaile
 logger = logging.getLogger("pager.http")
 
 PAGERDUTY_PATHS = ("/v2/enqueue", "/v2/change/enqueue")
-OPSGENIE_PREFIX = "/v2/alerts"
+OPSGENIE_PREFIXES = ("/v2/alerts", "/v2/heartbeats")
 # The API's addresses; an unknown address outside them is the console's to answer.
 API_PREFIXES = ("/api/", "/v2/", "/integrations/", "/openapi.json", "/docs", "/metrics",
                 "/healthz", "/readyz", "/static/")  # fmt: skip
@@ -129,7 +129,7 @@ def render(request: Request, error: ApiError) -> JSONResponse:
         if error.problems:
             detail["problems"] = [{"field": w, "message": m} for w, m in error.problems]
         body = {"error": detail}
-        if path.startswith(OPSGENIE_PREFIX):
+        if path.startswith(OPSGENIE_PREFIXES):
             started = getattr(request.state, "started", None)
             took = 0.0 if started is None else round(time.monotonic() - started, 3)
             body |= {"message": error.message, "took": took, "requestId": str(uuid.uuid4())}

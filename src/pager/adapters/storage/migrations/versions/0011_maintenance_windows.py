@@ -2,7 +2,7 @@
 events (MaintenanceScheduled, MaintenanceEnded, AlertSuppressed).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from pager.adapters.storage.types import UtcDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
