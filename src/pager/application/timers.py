@@ -5,12 +5,16 @@ of timer is added here, with the events that set and drop it in the storage proj
 from __future__ import annotations
 
 from pager.application.ports import DueTimer, TimerKey
-from pager.domain.commands import ReceiveAckTimeout, ServiceCommand
+from pager.domain.commands import EndSnooze, ReceiveAckTimeout, ServiceCommand
 
 ACK = "ack"
 """An incident's level waits for an acknowledgement: subject the incident."""
 
-INCIDENT_KINDS = (ACK,)
+SNOOZE = "snooze"
+"""A snoozed incident waits to be triggered again: subject the incident, `level` the
+snooze's generation (so a snooze moved later leaves the earlier timer stale), round 0."""
+
+INCIDENT_KINDS = (ACK, SNOOZE)
 """Timers of an incident (subject its id), dropped when it is acknowledged or resolved."""
 
 
@@ -21,6 +25,8 @@ class UnknownTimer(Exception):
 def command_for(timer: DueTimer) -> ServiceCommand:
     if timer.kind == ACK:
         return ReceiveAckTimeout(timer.service_id, timer.subject, timer.level, timer.round)
+    if timer.kind == SNOOZE:
+        return EndSnooze(timer.service_id, timer.subject, timer.level)
     raise UnknownTimer(f"timer {timer.id} is of unknown kind {timer.kind!r}")
 
 
@@ -28,4 +34,6 @@ def fired_by(command: ServiceCommand) -> TimerKey | None:
     """The timer whose firing `command` is, if it is one."""
     if isinstance(command, ReceiveAckTimeout):
         return TimerKey(ACK, command.incident_id, command.level, command.round)
+    if isinstance(command, EndSnooze):
+        return TimerKey(SNOOZE, command.incident_id, command.generation, 0)
     return None

@@ -19,14 +19,17 @@ from pager.domain.commands import (
     AddNote,
     DefineService,
     DeleteService,
+    EndSnooze,
     Escalate,
     MarkHealthy,
+    Reassign,
     ReceiveAckTimeout,
     ReceiveAlert,
     ReportChange,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Snooze,
     Unacknowledge,
 )
 from pager.domain.errors import (
@@ -48,18 +51,22 @@ from pager.domain.events import (
     IncidentResolved,
     LevelNotified,
     NoteAdded,
+    Reassigned,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Snoozed,
+    SnoozeEnded,
     Unacknowledged,
 )
 from pager.domain.paging import NO_ONE, Directory, resolve
-from pager.domain.policy import ID_PATTERN, EscalationPolicy, valid_id
+from pager.domain.policy import ID_PATTERN, EscalationPolicy, Level, UserTarget, valid_id
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_NOTE_LENGTH = 25_000  # Opsgenie's limit for a note
 MAX_SUMMARY_LENGTH = 1024  # PagerDuty's limit for a change event's summary
+MAX_SNOOZE = timedelta(days=7)  # PagerDuty's and Opsgenie's longest snooze is about that
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,11 @@ class OpenIncident:
     exhausted: bool = False
     unreached: int = 0
     """How many level targets reached nobody so far (the incident is flagged for it)."""
+    snoozed_until: datetime | None = None
+    """While snoozed (acknowledged until then): when it is triggered again."""
+    snoozes: int = 0
+    """How many times it was snoozed: the generation of its snooze timer."""
+    reassigns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +148,12 @@ def decide(
             return (NoteAdded(command.incident_id, text, command.by, now),)
         case ReportChange():
             return (_change(state, command, now),)
+        case Snooze():
+            return _snooze(state, command, now)
+        case EndSnooze():
+            return _end_snooze(state, command, policy, now, directory)
+        case Reassign():
+            return _reassign(state, command, policy, now, directory)
         case _:
             assert_never(command)
 
@@ -184,16 +202,35 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 incident.acknowledged_by,
                 incident.exhausted,
                 incident.unreached + len(event.unreached),
+                incident.snoozed_until,
+                incident.snoozes,
+                incident.reassigns,
             )
         case EscalationExhausted():
             incident = replace(incident, exhausted=True)
         case Acknowledged():
             incident = replace(
-                incident, status="acknowledged", acknowledged_at=event.at, acknowledged_by=event.by
+                incident,
+                status="acknowledged",
+                acknowledged_at=event.at,
+                acknowledged_by=event.by,
+                snoozed_until=None,
             )
         case Unacknowledged() | Escalated():
+            incident = _triggered(incident)
+        case Snoozed():
+            if incident.status == "triggered":
+                incident = replace(incident, acknowledged_at=event.at, acknowledged_by=event.by)
             incident = replace(
-                incident, status="triggered", acknowledged_at=None, acknowledged_by=None
+                incident, status="acknowledged", snoozed_until=event.until, snoozes=event.generation
+            )
+        case SnoozeEnded():
+            incident = replace(_triggered(incident), exhausted=False)
+        case Reassigned():
+            incident = replace(
+                _triggered(incident),
+                reassigns=event.number,
+                unreached=incident.unreached + len(event.unreached),
             )
         case AlertResolved():
             incident = replace(incident, open_keys=incident.open_keys - {event.dedup_key})
@@ -202,6 +239,16 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
         case _:
             assert_never(event)
     return _with_incident(state, incident)
+
+
+def _triggered(incident: OpenIncident) -> OpenIncident:
+    return replace(
+        incident,
+        status="triggered",
+        acknowledged_at=None,
+        acknowledged_by=None,
+        snoozed_until=None,
+    )
 
 
 def _with_alerts(incident: OpenIncident, alerts: int, keys: frozenset[str]) -> OpenIncident:
@@ -219,6 +266,9 @@ def _with_alerts(incident: OpenIncident, alerts: int, keys: frozenset[str]) -> O
         incident.acknowledged_by,
         incident.exhausted,
         incident.unreached,
+        incident.snoozed_until,
+        incident.snoozes,
+        incident.reassigns,
     )
 
 
@@ -365,7 +415,7 @@ def _policy_for(
     """The policy `decide` needs for this command, looked up only if it needs one."""
     if isinstance(command, DefineService):
         return policies(command.policy_id)
-    if isinstance(command, ReceiveAckTimeout | Unacknowledge | Escalate) or (
+    if isinstance(command, ReceiveAckTimeout | Unacknowledge | Escalate | EndSnooze | Reassign) or (
         isinstance(command, ReceiveAlert) and state.incident is None
     ):
         return policies(state.policy_id)
@@ -416,8 +466,9 @@ def _acknowledge(
     incident = state.incident
     if incident is None or incident.id != command.incident_id:
         raise IncidentAlreadyResolved(command.incident_id)
-    if incident.status == "acknowledged":
+    if incident.status == "acknowledged" and incident.snoozed_until is None:
         return ()
+    # A snoozed incident acknowledged stays acknowledged, with no time limit.
     return (Acknowledged(incident.id, command.by, now),)
 
 
@@ -431,18 +482,104 @@ def _unacknowledge(
         raise IncidentAlreadyResolved(command.incident_id)
     if incident.status == "triggered":
         return ()
-    timeout: int | None = None
-    due: datetime | None = None
-    if not incident.exhausted:
-        policy = _require_policy(state, policy)
-        # Below a policy shrunk under the current level, its last level's timeout: then the
-        # round ends, as `_ack_timeout` decides.
-        timeout = policy.level(min(max(incident.level, 1), len(policy.levels))).ack_timeout_seconds
-        due = now + timedelta(seconds=timeout)
+    timeout, due = _current_timer(state, incident, policy, now)
     unacknowledged = Unacknowledged(
         incident.id, command.by, incident.level, incident.round, timeout, due, now
     )
     return (unacknowledged,)
+
+
+def _current_timer(
+    state: ServiceState, incident: OpenIncident, policy: EscalationPolicy | None, now: datetime
+) -> tuple[int | None, datetime | None]:
+    """The current level's ack timeout and its timer's due time run again from now; none
+    once every level and round is done."""
+    if incident.exhausted:
+        return None, None
+    policy = _require_policy(state, policy)
+    # Below a policy shrunk under the current level, its last level's timeout: then the
+    # round ends, as `_ack_timeout` decides.
+    timeout = policy.level(min(max(incident.level, 1), len(policy.levels))).ack_timeout_seconds
+    return timeout, now + timedelta(seconds=timeout)
+
+
+def _open(state: ServiceState, incident_id: str) -> OpenIncident:
+    """The open incident with this id; else it is resolved (the caller found it exists)."""
+    incident = state.incident
+    if incident is None or incident.id != incident_id:
+        raise IncidentAlreadyResolved(incident_id)
+    return incident
+
+
+def _snooze(state: ServiceState, command: Snooze, now: datetime) -> tuple[ServiceEvent, ...]:
+    incident = _open(state, command.incident_id)
+    if command.until.utcoffset() is None:
+        raise ValidationFailed((("until", "must say its UTC offset"),))
+    if not now < command.until <= now + MAX_SNOOZE:
+        days = MAX_SNOOZE.days
+        raise ValidationFailed((("until", f"must be in the next {days} days, after now"),))
+    generation = incident.snoozes + 1
+    return (Snoozed(incident.id, command.by, command.until, generation, now),)
+
+
+def _end_snooze(
+    state: ServiceState,
+    command: EndSnooze,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """Level 1 of the next round, even past the policy's repeat: the snooze put the
+    escalation off, it did not finish it."""
+    incident = state.incident
+    if (
+        incident is None
+        or incident.id != command.incident_id
+        or incident.snoozed_until is None
+        or incident.snoozes != command.generation
+    ):
+        return ()  # stale: acknowledged, un-acknowledged, snoozed again or resolved since
+    policy = _require_policy(state, policy)
+    ended = SnoozeEnded(incident.id, command.generation, now)
+    return (ended, *_steps(incident.id, policy, 1, incident.round + 1, now, directory))
+
+
+def _reassign(
+    state: ServiceState,
+    command: Reassign,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """The target's pages now, each key marked with the reassignment's number (a person
+    the level paged is paged again); the escalation gives them the current level's timeout
+    before the next level."""
+    incident = _open(state, command.incident_id)
+    target = command.target
+    if isinstance(target, UserTarget):
+        if directory.person(target.user) is None:
+            raise ValidationFailed((("user", f"there is no user {target.user!r}"),))
+    elif directory.schedule(target.schedule) is None:
+        raise ValidationFailed((("schedule", f"there is no schedule {target.schedule!r}"),))
+    timeout, due = _current_timer(state, incident, policy, now)
+    number = incident.reassigns + 1
+    found = resolve(Level((target,)), directory, now)
+    pages = tuple(replace(page, key=f"{page.key}/reassign-{number}") for page in found.pages)
+    reassigned = Reassigned(
+        incident.id,
+        command.by,
+        target,
+        number,
+        incident.level,
+        incident.round,
+        pages,
+        found.unreached,
+        found.on_call,
+        timeout,
+        due,
+        now,
+    )
+    return (reassigned,)
 
 
 def _change(state: ServiceState, command: ReportChange, now: datetime) -> ChangeReported:

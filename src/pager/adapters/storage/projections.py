@@ -17,7 +17,7 @@ from pager.adapters.storage.codec import encode_keys, encode_levels, encode_targ
 from pager.adapters.storage.prepared import Prepared
 from pager.adapters.wakeup import PAGES, TIMERS
 from pager.application.ports import ClaimedNotification, TimerKey
-from pager.application.timers import ACK, INCIDENT_KINDS
+from pager.application.timers import ACK, INCIDENT_KINDS, SNOOZE
 from pager.domain.events import (
     Acknowledged,
     IncidentOpened,
@@ -27,10 +27,12 @@ from pager.domain.events import (
     PolicyCreated,
     PolicyDeleted,
     PolicyEvent,
+    Reassigned,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Snoozed,
     Unacknowledged,
 )
 from pager.domain.incident import OpenIncident, ServiceState
@@ -169,10 +171,14 @@ class Projection:
                 if after.exists:
                     self._service_state(after, event.at)
             case _:
-                if isinstance(event, LevelNotified):
+                if isinstance(event, LevelNotified | Reassigned):
                     self._notify(event, after)
-                if isinstance(event, Acknowledged):
+                if isinstance(event, Acknowledged | Snoozed):
                     self._finish(event.incident_id)
+                if isinstance(event, Snoozed):
+                    key = TimerKey(SNOOZE, event.incident_id, event.generation, 0)
+                    self.set_timer(key, after.service_id, event.until)
+                self._unsnoozed(before, after)
                 if isinstance(event, Unacknowledged) and event.timer_due_at is not None:
                     self._timer(event.incident_id, after.service_id, event)
                 if after.incident is not None:
@@ -182,8 +188,18 @@ class Projection:
         self.finished.append(incident_id)
         self._drop_pending(incident_id, INCIDENT_KINDS)
 
+    def _unsnoozed(self, before: ServiceState, after: ServiceState) -> None:
+        """A snooze ended early (triggered again by hand) takes its timer with it."""
+        was, now = before.incident, after.incident
+        snoozed = was is not None and was.snoozed_until is not None
+        if snoozed and now is not None and now.status == "triggered":
+            self.cancel_timers(SNOOZE, now.id)
+
     def _timer(
-        self, incident_id: str, service_id: str, event: LevelNotified | Unacknowledged
+        self,
+        incident_id: str,
+        service_id: str,
+        event: LevelNotified | Unacknowledged | Reassigned,
     ) -> None:
         assert event.timer_due_at is not None
         self.set_timer(TimerKey(ACK, incident_id, event.level, event.round), service_id,
@@ -226,7 +242,7 @@ class Projection:
             "updated_at": at,
         }
 
-    def _notify(self, event: LevelNotified, after: ServiceState) -> None:
+    def _notify(self, event: LevelNotified | Reassigned, after: ServiceState) -> None:
         service_id = after.service_id
         for page in event.paged:
             notification_id = new_id()
@@ -273,6 +289,8 @@ class Projection:
                     )
                 )
             self.notifications.append(row)
+        if isinstance(event, Reassigned):  # the current level's timer runs again from now
+            self.cancel_timers(ACK, event.incident_id)
         if event.timer_due_at is not None:  # None: it paged nobody, the next level followed
             self._timer(event.incident_id, service_id, event)
 
