@@ -176,7 +176,9 @@ class EscalationMachine(RuleBasedStateMachine):
         self.due: dict[tuple[str, int, int], datetime] = {}
         self.pages: list[Page] = []
         self.snooze_timers: list[EndSnooze] = []
-        self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy]] = []
+        # Each end of an escalation, with how many pages there were then (a snooze may wake
+        # the incident for another round after it).
+        self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy, int]] = []
         # The keys still firing, kept from the commands alone (not from `evolve`).
         self.firing: dict[str, set[str]] = {s: set() for s in SERVICES}
 
@@ -213,7 +215,7 @@ class EscalationMachine(RuleBasedStateMachine):
                 self.due[(event.incident_id, event.level, event.round)] = event.timer_due_at
             if isinstance(event, EscalationExhausted):
                 assert policy is not None
-                self.exhaustions.append((event, policy))
+                self.exhaustions.append((event, policy, len(self.pages)))
             if isinstance(event, IncidentResolved):
                 self.firing[service].clear()
         return events
@@ -692,8 +694,11 @@ class EscalationMachine(RuleBasedStateMachine):
                     assert step == (1, last_round + 1)
                     assert last_round <= policy.repeat
             previous[page.event.incident_id] = page
-        for exhausted, policy in self.exhaustions:
-            last = previous[exhausted.incident_id].event
+        for exhausted, policy, so_far in self.exhaustions:
+            its = [
+                p.event for p in self.pages[:so_far] if p.event.incident_id == exhausted.incident_id
+            ]
+            last = its[-1]
             assert event_step(last) == (exhausted.level, exhausted.round)
             assert last.level >= len(policy.levels), "exhausted with levels left"
             assert last.round > policy.repeat, "exhausted with a round left"
