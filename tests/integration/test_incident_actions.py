@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -124,6 +124,7 @@ def test_a_snooze_acknowledges_until_its_time_then_pages_level_1_of_the_next_rou
     answer = api.act(incident_id, "snooze", {"until": until.isoformat()})
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "acknowledged"
+    assert datetime.fromisoformat(answer.json()["snoozed_until"]) == until
     assert api.timers() == [("snooze", 1, 0)]
     later = api.clock.now() + timedelta(hours=2)
     assert api.act(incident_id, "snooze", {"until": later.isoformat()}).status_code == 200
@@ -135,6 +136,7 @@ def test_a_snooze_acknowledges_until_its_time_then_pages_level_1_of_the_next_rou
     assert api.fire_due_timers() == 1
     detail = api.client.get(f"/api/v1/incidents/{incident_id}").json()
     assert (detail["status"], detail["level"], detail["round"]) == ("triggered", 1, 2)
+    assert detail["snoozed_until"] is None
     assert [p for p in api.pages(incident_id) if p[0] == 2] == [
         (2, 1, "email:alice@example.com"),
         (2, 1, "sms:+14155550100"),
@@ -148,7 +150,9 @@ def test_acting_on_a_snoozed_incident_drops_its_timer(api: Api, action: str) -> 
     incident_id = api.open_incident()
     until = api.clock.now() + timedelta(hours=1)
     api.act(incident_id, "snooze", {"until": until.isoformat()})
-    assert api.act(incident_id, action).status_code == 200
+    answer = api.act(incident_id, action)
+    assert answer.status_code == 200
+    assert answer.json()["snoozed_until"] is None
     assert ("snooze", 1, 0) not in api.timers()
     api.clock.advance(7200)
     api.fire_due_timers()
@@ -266,6 +270,9 @@ def test_opsgenie_snooze_and_escalate_map_onto_pagers(api: Api) -> None:
     assert snoozed.json()["result"] == "Request will be processed"
     assert api.timers() == [("snooze", 1, 0)]
     assert api.types(incident_id)[-2:] == ["Snoozed", "NoteAdded"]
+    alert = api.client.get(f"/v2/alerts/{incident_id}", headers=api.genie).json()["data"]
+    assert (alert["snoozed"], alert["acknowledged"]) == (True, True)
+    assert datetime.fromisoformat(alert["snoozedUntil"]) == datetime.fromisoformat(end)
     past = {"endTime": "2020-01-01T00:00:00Z"}
     refused = api.client.post(f"/v2/alerts/{incident_id}/snooze", json=past, headers=api.genie)
     assert refused.status_code == 422

@@ -33,6 +33,8 @@ class IncidentView:
     """Its pages that failed for good: nobody got them, and nobody will try again."""
     unreached: int = 0
     """Level targets that paged nobody (a user without an enabled method, nobody on call)."""
+    snoozed_until: datetime | None = None
+    """While snoozed: when it is triggered again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ _INCIDENT = Prepared(
         resolved_at=_b("resolved_at"),
         resolved_by=_b("resolved_by"),
         unreached=_b("unreached"),
+        snoozed_until=_b("snoozed_until"),
     ),
     json_text=["dedup_keys"],
 )
@@ -329,6 +330,7 @@ def _incident_row(incident: OpenIncident, resolved: tuple[datetime, str] | None)
         "resolved_at": resolved[0] if resolved else None,
         "resolved_by": resolved[1] if resolved else None,
         "unreached": incident.unreached,
+        "snoozed_until": None if resolved else incident.snoozed_until,
     }
 
 

@@ -72,6 +72,7 @@ def _incident(row: Any, failed_notifications: int) -> IncidentView:
         resolved_by=row.resolved_by,
         failed_notifications=failed_notifications,
         unreached=row.unreached or 0,
+        snoozed_until=row.snoozed_until,
     )
 
 

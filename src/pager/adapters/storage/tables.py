@@ -79,6 +79,8 @@ incidents = sa.Table(
     sa.Column("resolved_by", sa.String(200)),
     # Level targets that reached nobody (migration 0005): the incident is flagged for them.
     sa.Column("unreached", sa.Integer, nullable=False, server_default="0"),
+    # While snoozed, when it is triggered again (migration 0012).
+    sa.Column("snoozed_until", UtcDateTime()),
     sa.Index(None, "service_id", "opened_at"),
     sa.Index(None, "status", "opened_at"),
 )

@@ -13,7 +13,7 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from pager.application.queries import IncidentDetail, IncidentView, ServiceView
+from pager.application.queries import IncidentView, ServiceView
 from pager.domain.commands import AddNote, Reassign, ServiceCommand, Snooze, Unacknowledge
 from pager.domain.errors import IncidentAlreadyResolved, NothingToEscalateTo, ValidationFailed
 from pager.domain.incident import MAX_NOTE_LENGTH
@@ -28,9 +28,6 @@ STATUS_ORDER = {"triggered": 0, "acknowledged": 1, "resolved": 2}
 STATUSES = ("open", "triggered", "acknowledged", "resolved")
 MESSAGE_IN_BANNER = 80
 SNOOZE_HOURS = (1, 4)
-# What ends a snooze, on the timeline: the incident is acknowledged for good, triggered or over.
-_UNSNOOZING = {"Acknowledged", "Unacknowledged", "Escalated", "SnoozeEnded", "Reassigned",
-               "IncidentResolved"}  # fmt: skip
 
 
 def open_first(incidents: list[IncidentView]) -> list[IncidentView]:
@@ -90,23 +87,12 @@ def incident_page(incident_id: str, request: Request, _user: UserDep, c: Console
         service_name=service.name if service else detail.incident.service,
         timeline=timeline.story(detail),
         notifications=detail.notifications,
-        snoozed_until=snoozed_until(detail),
+        snoozed_until=detail.incident.snoozed_until,
         snooze_hours=SNOOZE_HOURS,
         users=sorted(user.email for user in c.accounts.users()),
         schedules=[(s.id, s.name) for s in c.schedules.schedules()],
         max_note=MAX_NOTE_LENGTH,
     )
-
-
-def snoozed_until(detail: IncidentDetail) -> datetime | None:
-    """When a snoozed incident is triggered again, as its timeline says; None if it is not."""
-    until = None
-    for entry in detail.timeline:
-        if entry.type == "Snoozed":
-            until = datetime.fromisoformat(str(entry.data["until"]))
-        elif entry.type in _UNSNOOZING:
-            until = None
-    return until
 
 
 @router.post("/incidents/{incident_id}/acknowledge")

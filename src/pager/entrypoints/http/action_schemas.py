@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from pager.domain.incident import MAX_NOTE_LENGTH
 from pager.domain.policy import ScheduleTarget, UserTarget
@@ -30,6 +30,18 @@ class SnoozeIn(Request):
 
 
 class ReassignIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # Exactly one of the two, as the schema says it (`target` says it as a 422).
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["user"], "properties": {"user": {"type": "string"}}},
+                {"required": ["schedule"], "properties": {"schedule": {"type": "string"}}},
+            ]
+        },
+    )
+
     user: Email | None = Field(default=None, description="A user's email: paged now.")
     schedule: Id | None = Field(
         default=None, description="A schedule: whoever it has on call now is paged."

@@ -211,6 +211,11 @@ class IncidentOut(BaseModel):
         "enabled contact method, a schedule with nobody on call); the timeline's "
         "LevelNotified events say which and why.",
     )
+    snoozed_until: datetime | None = Field(
+        default=None,
+        description="While snoozed (acknowledged until then): when it is triggered again, "
+        "from level 1 of its next round.",
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -230,6 +235,7 @@ class IncidentOut(BaseModel):
             resolved_by=view.resolved_by,
             failed_notifications=view.failed_notifications,
             unreached=view.unreached,
+            snoozed_until=view.snoozed_until,
         )
 
 
