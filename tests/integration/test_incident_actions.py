@@ -17,10 +17,12 @@ from fastapi.testclient import TestClient
 from pager.adapters.storage import tables as t
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
+from pager.domain.commands import Acknowledge, Escalate, Reassign, Snooze
+from pager.domain.policy import UserTarget
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
 from pager.entrypoints.worker import TimersModule
-from tests.support.builders import add_people, two_level_policy
+from tests.support.builders import BOB, add_people, two_level_policy
 from tests.support.clock import FakeClock
 
 
@@ -291,3 +293,37 @@ def test_opsgenie_snooze_and_escalate_map_onto_pagers(api: Api) -> None:
         f"/v2/alerts/{incident_id}/escalate", json=escalation, headers={"Authorization": ""}
     )
     assert no_key.status_code in (401, 403, 422)
+
+
+@pytest.mark.parametrize("first", ["snooze", "acknowledge"], ids=["snoozed", "acknowledged"])
+def test_pages_queued_after_an_acknowledgement_in_the_same_batch_stay_queued(
+    api: Api, first: str
+) -> None:
+    # Two commands committed together (group commit batches them): the level 1 pages from
+    # before the acknowledgement are cancelled, the escalation's and reassignment's are not.
+    incident_id = api.open_incident()
+    until = api.clock.now() + timedelta(hours=1)
+    stop = (
+        Snooze("db", incident_id, until, "ann")
+        if first == "snooze"
+        else Acknowledge("db", incident_id, "ann")
+    )
+    api.app.handlers.execute(
+        [
+            stop,
+            Escalate("db", incident_id, "bob"),
+            Reassign("db", incident_id, UserTarget(BOB.email), "bob"),
+        ]
+    )
+    with api.app.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.notifications.c.level, t.notifications.c.target_key,
+                      t.notifications.c.status)
+            .where(t.notifications.c.incident_id == incident_id)
+        ).all()  # fmt: skip
+    assert sorted(tuple(row) for row in rows) == [
+        (1, "email:alice@example.com", "cancelled"),
+        (1, "sms:+14155550100", "cancelled"),
+        (2, "email:bob@example.com", "queued"),
+        (2, "user:bob@example.com:mail/reassign-1", "queued"),
+    ]

@@ -83,10 +83,11 @@ _DROP_TIMERS = Prepared(
 _CANCEL_TIMERS = Prepared(
     t.timers.delete().where(t.timers.c.kind == _b("b_kind"), t.timers.c.subject == _b("b_id"))
 )
+_NOT_SENT = "incident acknowledged or resolved before sending"
 _CANCEL_NOTIFICATIONS = Prepared(
     t.notifications.update()
     .where(t.notifications.c.incident_id == _b("b_id"), t.notifications.c.status == "queued")
-    .values(status="cancelled", last_error="incident acknowledged or resolved before sending")
+    .values(status="cancelled", last_error=_NOT_SENT)
 )
 
 
@@ -188,6 +189,17 @@ class Projection:
     def _finish(self, incident_id: str) -> None:
         self.finished.append(incident_id)
         self._drop_pending(incident_id, INCIDENT_KINDS)
+        # The batch's own pages so far go too; those after this (an escalation, a
+        # reassignment in the same batch) stay queued.
+        cancelled = set()
+        for row in self.notifications:
+            if row["incident_id"] == incident_id and row["status"] == "queued":
+                row.update(status="cancelled", last_error=_NOT_SENT, claimed_until=None)
+                cancelled.add(row["id"])
+        handed = [page for page in self.handed if page.id not in cancelled]
+        if self.handoff is not None and len(handed) < len(self.handed):
+            self.handoff.cancel(len(self.handed) - len(handed))
+        self.handed[:] = handed
 
     def _unsnoozed(self, before: ServiceState, after: ServiceState) -> None:
         """A snooze ended early (triggered again by hand) takes its timer with it."""
@@ -264,6 +276,7 @@ class Projection:
                 "created_at": due,
                 "claimed_until": None,
                 "via": page.via or None,
+                "last_error": None,
             }
             # A page that is due now goes straight to this process's dispatcher; a rule's
             # later page waits in the outbox for its time, as any claim does.
@@ -302,8 +315,11 @@ class Projection:
         _UPDATE_SERVICE.executemany(conn, list(self.updated_services.values()))
         _INSERT_INCIDENTS.executemany(conn, self.opened)
         _INCIDENT.executemany(conn, [_incident_row(*item) for item in self.incidents.values()])
-        _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
         finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
+        # Before the batch's pages go in: those it cancelled already say so, and those it
+        # queued after an acknowledgement (an escalation in the same batch) stay queued.
+        _CANCEL_NOTIFICATIONS.executemany(conn, finished)
+        _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
         # Dropped before the batch's timers go in: an incident acknowledged, then
         # unacknowledged in one batch keeps the timer its un-acknowledgement set.
         _DROP_TIMERS.executemany(conn, finished)
@@ -311,7 +327,6 @@ class Projection:
             conn, [{"b_kind": kind, "b_id": subject} for kind, subject in self.cancelled_timers]
         )
         _INSERT_TIMERS.executemany(conn, [row for rows in self.timers.values() for row in rows])
-        _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
         if self.deleted_services:
             conn.execute(t.services.delete().where(t.services.c.id.in_(self.deleted_services)))
