@@ -295,6 +295,13 @@ def test_opsgenie_node_sdk_creates_polls_reads_acknowledges_and_closes(
     assert answers["noteStatus"]["data"]["status"] == "Added note"
     assert answers["unacknowledgeStatus"]["data"]["isSuccess"] is True
     assert answers["afterUnacknowledge"]["data"]["acknowledged"] is False
+    assert answers["snoozeStatus"]["data"]["status"] == "Snoozed alert"
+    snoozed = answers["afterSnooze"]["data"]
+    assert (snoozed["snoozed"], snoozed["acknowledged"]) == (True, True)
+    assert snoozed["snoozedUntil"] == answers["snoozedUntil"]
+    assert answers["escalateStatus"]["data"]["status"] == "Escalated alert"
+    assert answers["afterEscalate"]["data"]["snoozed"] is False
+    assert pager.incident(incident_id)["level"] == 2
     assert answers["closeStatus"]["data"]["alertId"] == incident_id
     assert answers["afterClose"]["data"]["status"] == "closed"
     assert [a["id"] for a in answers["list"]["data"]] == [incident_id]
