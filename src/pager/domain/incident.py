@@ -66,7 +66,7 @@ from pager.domain.policy import ID_PATTERN, EscalationPolicy, Level, UserTarget,
 MAX_MESSAGE_LENGTH = 4096
 MAX_NOTE_LENGTH = 25_000  # Opsgenie's limit for a note
 MAX_SUMMARY_LENGTH = 1024  # PagerDuty's limit for a change event's summary
-MAX_SNOOZE = timedelta(days=7)  # PagerDuty's and Opsgenie's longest snooze is about that
+MAX_SNOOZE = timedelta(days=7)  # a snooze puts paging off for a while, never for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class OpenIncident:
     snoozes: int = 0
     """How many times it was snoozed: the generation of its snooze timer."""
     reassigns: int = 0
+    """How many times it was reassigned: each reassignment's pages carry its number."""
 
 
 @dataclass(frozen=True, slots=True)
