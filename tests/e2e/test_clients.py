@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,36 @@ def test_opsgenie_python_sdk_creates_polls_reads_acknowledges_and_closes(
     assert notes == ["on it", "rolled back 4.2.1"]
 
 
+def test_opsgenie_python_sdk_snoozes_and_escalates(
+    pager: Pager, opsgenie_service: tuple[str, Any]
+) -> None:
+    _, alerts = opsgenie_service
+    payload = opsgenie_sdk.CreateAlertPayload(message="Replica lag", alias="replica-lag")
+    alert_id = alerts.create_alert(create_alert_payload=payload).retrieve_result().data.alert_id
+    end = datetime.now(UTC) + timedelta(hours=1)
+    snooze = opsgenie_sdk.SnoozeAlertPayload(end_time=end, user="py", note="after the deploy")
+    snoozed = alerts.snooze_alert(
+        identifier="replica-lag", identifier_type="alias", snooze_alert_payload=snooze
+    )
+    assert snoozed.retrieve_result().data.status == "Snoozed alert"
+    incident = pager.incident(alert_id)
+    assert incident["status"] == "acknowledged"
+    [event] = [e for e in incident["timeline"] if e["type"] == "Snoozed"]
+    # The SDK sends the time to the millisecond.
+    assert abs(datetime.fromisoformat(event["data"]["until"]) - end) < timedelta(seconds=1)
+
+    escalation = opsgenie_sdk.EscalationRecipient(name="Ops on call")
+    escalated = alerts.escalate_alert(
+        identifier=alert_id,
+        escalate_alert_to_next_payload=opsgenie_sdk.EscalateAlertToNextPayload(
+            escalation=escalation, user="py"
+        ),
+    )
+    assert escalated.retrieve_result().data.status == "Escalated alert"
+    incident = pager.incident(alert_id)
+    assert (incident["status"], incident["level"]) == ("triggered", 2)
+
+
 # -- Opsgenie's official Node SDK
 
 
@@ -264,6 +295,13 @@ def test_opsgenie_node_sdk_creates_polls_reads_acknowledges_and_closes(
     assert answers["noteStatus"]["data"]["status"] == "Added note"
     assert answers["unacknowledgeStatus"]["data"]["isSuccess"] is True
     assert answers["afterUnacknowledge"]["data"]["acknowledged"] is False
+    assert answers["snoozeStatus"]["data"]["status"] == "Snoozed alert"
+    snoozed = answers["afterSnooze"]["data"]
+    assert (snoozed["snoozed"], snoozed["acknowledged"]) == (True, True)
+    assert snoozed["snoozedUntil"] == answers["snoozedUntil"]
+    assert answers["escalateStatus"]["data"]["status"] == "Escalated alert"
+    assert answers["afterEscalate"]["data"]["snoozed"] is False
+    assert pager.incident(incident_id)["level"] == 2
     assert answers["closeStatus"]["data"]["alertId"] == incident_id
     assert answers["afterClose"]["data"]["status"] == "closed"
     assert [a["id"] for a in answers["list"]["data"]] == [incident_id]

@@ -109,9 +109,12 @@ def fuzz(
         # The rules a JSON schema cannot state: a level names each target once, and only
         # users and schedules that exist; a user's methods have distinct ids, and their rules
         # name those ids; a schedule's zone is a known one and its people are users; a range
-        # of shifts ends after it starts; a maintenance window ends after it starts, later.
+        # of shifts ends after it starts; a maintenance window ends after it starts, later; a
+        # snooze ends in the next 7 days, and a reassignment names a user or a schedule that
+        # exists.
         if (
-            _repeats_a_target(body)
+            operation.path.endswith(("/snooze", "/reassign"))
+            or _repeats_a_target(body)
             or _names_people(body)
             or _names_other_methods(body)
             or _schedule_rules(operation)

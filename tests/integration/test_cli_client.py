@@ -161,6 +161,47 @@ def test_escalate_pages_the_next_level_and_says_when_there_is_none(cli: Pagerd) 
     ok(cli("healthy", "db"))
 
 
+def test_unack_snooze_reassign_and_note(cli: Pagerd) -> None:
+    incident = ok(cli("alert", "db", "disk full")).split()[-1]
+    assert ok(cli("snooze", incident[:8], "--for", "1h30m")).startswith(
+        f"incident {incident} of db snoozed until "
+    )
+    detail = json.loads(ok(cli("unack", incident, "--json")))
+    assert (detail["status"], detail["level"]) == ("triggered", 1)
+    assert ok(cli("unack", incident)) == f"incident {incident} of db is triggered at level 1\n"
+    assert "must be in the next 7 days" in refused(
+        cli("snooze", incident, "--until", "2099-01-01T00:00")
+    )
+    assert refused(cli("snooze", incident)) == "pagerd: give exactly one of --for and --until"
+    assert "not a duration" in refused(cli("snooze", incident, "--for", "soon"))
+
+    assert ok(cli("reassign", incident, "--user", "responder@example.com")) == (
+        f"incident {incident} of db reassigned to responder@example.com\n"
+    )
+    assert ok(cli("reassign", incident, "--schedule", "primary")) == (
+        f"incident {incident} of db reassigned to primary\n"
+    )
+    assert "there is no user" in refused(cli("reassign", incident, "--user", "x@example.com"))
+    assert refused(cli("reassign", incident)) == (
+        "pagerd: give exactly one of --user and --schedule"
+    )
+
+    assert ok(cli("note", incident[:8], "rolled back 1.4")) == (
+        f"note added to incident {incident} of db\n"
+    )
+    timeline = json.loads(ok(cli("note", incident, "all quiet", "--by", "dba", "--json")))[
+        "timeline"
+    ]
+    notes = [entry["data"] for entry in timeline if entry["type"] == "NoteAdded"]
+    assert [(n["text"], n["by"]) for n in notes] == [
+        ("rolled back 1.4", "admin@example.com"),
+        ("all quiet", "dba"),
+    ]
+    assert [e["type"] for e in timeline].count("Reassigned") == 2
+    ok(cli("healthy", "db"))
+    assert "already resolved" in refused(cli("snooze", incident, "--for", "1h"))
+
+
 def test_json_for_scripts(cli: Pagerd) -> None:
     alert = json.loads(ok(cli("alert", "web", "down", "--json")))
     assert alert == {"incident_id": alert["incident_id"], "action": "opened"}

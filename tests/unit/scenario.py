@@ -24,7 +24,7 @@ from pager.domain.events import (
     ServiceEvent,
 )
 from pager.domain.incident import ServiceState, decide, fold
-from pager.domain.paging import Page
+from pager.domain.paging import NO_ONE, Directory, Page
 from pager.domain.policy import (
     Address,
     EmailTarget,
@@ -137,8 +137,9 @@ class Given:
         *,
         policy: EscalationPolicy | None = POLICY,
         now: datetime = T0,
+        directory: Directory = NO_ONE,
     ) -> When:
-        return When(self, command, policy, now)
+        return When(self, command, policy, now, directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +148,17 @@ class When:
     command: ServiceCommand
     policy: EscalationPolicy | None
     now: datetime
+    directory: Directory = NO_ONE
 
     def then(self, *expected: ServiceEvent) -> Given:
         """Assert the command causes exactly `expected`; return the history that follows."""
-        events = decide(self.given.state, self.command, self.policy, self.now)
+        events = decide(self.given.state, self.command, self.policy, self.now, self.directory)
         assert events == expected
         return Given((*self.given.events, *events), self.given.service_id)
 
     def raises(self, error: type[E]) -> E:
         with pytest.raises(error) as caught:
-            decide(self.given.state, self.command, self.policy, self.now)
+            decide(self.given.state, self.command, self.policy, self.now, self.directory)
         return caught.value
 
 

@@ -1,19 +1,20 @@
 """Random histories of alerts (of every severity), acknowledgements and un-acknowledgements,
-timers, recoveries, notes, changes, heartbeats, policy edits and maintenance windows, on
-services that page some severities at low urgency.
+timers, recoveries, notes, changes, snoozes, reassignments, heartbeats, policy edits and
+maintenance windows, on services that page some severities at low urgency.
 
 A hypothesis state machine drives three services (two of them share a policy) with a
 fake clock, as the handlers would: decide on the snapshot, append, evolve. After every
 step it checks the invariants the escalation rules exist to keep: at most one open
 incident per service; each target paged at most once per (incident, round, level);
-nobody paged while acknowledged, after a resolution or the end of the escalation; every
-page sets its timer (a low-urgency one none) and names exactly the current policy's
-targets for its level; a low-urgency incident pages level 1's email, chat and webhooks
-only, and goes no further until it is raised; escalation goes level by level, round by
-round; the incident's open dedup keys are the ones still firing; no incident opens while a
-maintenance window is in force, and those held then are the alerts still firing; a
-heartbeat's alert fires only while it is missed, and each armed heartbeat has the timer of
-its deadline; and the snapshot equals the fold of the stream.
+nobody paged while acknowledged (or snoozed: until its time), after a resolution or the end
+of the escalation (but by a reassignment, or a snooze's next round); every page sets its
+timer (a low-urgency one none) and names exactly the current policy's targets for its
+level; a low-urgency incident pages level 1's email, chat and webhooks only, and goes no
+further until it is raised; escalation goes level by level, round by round; the incident's
+open dedup keys are the ones still firing; no incident opens while a maintenance window is
+in force, and those held then are the alerts still firing; a heartbeat's alert fires only
+while it is missed, and each armed heartbeat has the timer of its deadline; and the
+snapshot equals the fold of the stream.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ from pager.domain.commands import (
     DefineService,
     DeleteService,
     EndMaintenance,
+    EndSnooze,
     Escalate,
     MarkHealthy,
     PingHeartbeat,
+    Reassign,
     ReceiveAckTimeout,
     ReceiveAlert,
     ReceiveHeartbeatDeadline,
@@ -51,6 +54,7 @@ from pager.domain.commands import (
     ResolveAlert,
     ScheduleMaintenance,
     ServiceCommand,
+    Snooze,
     Unacknowledge,
 )
 from pager.domain.errors import (
@@ -83,29 +87,36 @@ from pager.domain.events import (
     PolicyChanged,
     PolicyCreated,
     PolicyEvent,
+    Reassigned,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Snoozed,
+    SnoozeEnded,
     SuppressedAlertsResolved,
     Unacknowledged,
     UrgencyRaised,
 )
 from pager.domain.heartbeat import dedup_key as heartbeat_key
 from pager.domain.heartbeat import find
-from pager.domain.incident import OpenIncident, ServiceState, decide, evolve, fold
+from pager.domain.incident import MAX_SNOOZE, OpenIncident, ServiceState, decide, evolve, fold
 from pager.domain.maintenance import MAX_HELD_ALERTS, MAX_WINDOWS
+from pager.domain.people import ContactMethod, Person
 from pager.domain.policy import (
     EmailTarget,
     EscalationPolicy,
     Level,
+    ScheduleTarget,
     SlackTarget,
     SmsTarget,
     Target,
+    UserTarget,
     VoiceTarget,
     WebhookTarget,
 )
 from pager.domain.policy_stream import PolicyState, decide_policy, evolve_policy
+from pager.domain.schedule import Layer, Schedule, ShiftLength
 from pager.domain.severity import LOW_URGENCY_CHANNELS, SEVERITIES, Severity
 from tests.unit.scenario import T0
 
@@ -128,6 +139,32 @@ TARGETS: tuple[Target, ...] = (
     WebhookTarget("https://hooks.example.com/pager", secret="s3cret"),
     SlackTarget("https://hooks.slack.com/services/T0/B0/XX"),
 )
+
+DAVE = Person("dave@example.com", "Dave", contact_methods=(ContactMethod("m", "email", "d@x.io"),))
+NIGHT = Schedule(
+    "night", "Night", "UTC", (Layer((DAVE.email,), ShiftLength(1, "days"), datetime(2024, 1, 1)),)
+)
+EMPTY = Schedule("empty", "Empty", "UTC", ())
+REASSIGN_TO = (
+    UserTarget(DAVE.email),
+    ScheduleTarget("night"),
+    ScheduleTarget("empty"),
+    UserTarget("ghost@example.com"),
+)
+SNOOZE_MINUTES = (-1, 0, 1, 60, 7 * 24 * 60, 7 * 24 * 60 + 1)
+
+
+class People:
+    """Dave, a schedule that has him on call, and one with nobody: whom a reassign reaches."""
+
+    def person(self, email: str) -> Person | None:
+        return DAVE if email == DAVE.email else None
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        return {"night": NIGHT, "empty": EMPTY}.get(schedule_id)
+
+
+PEOPLE = People()
 
 levels = st.builds(
     Level,
@@ -155,6 +192,8 @@ class Page:
     event: LevelNotified
     policy: EscalationPolicy
     now: datetime
+    woke: bool = False
+    """The first step after a snooze: level 1 of the next round."""
 
 
 class EscalationMachine(RuleBasedStateMachine):
@@ -170,7 +209,10 @@ class EscalationMachine(RuleBasedStateMachine):
         self.timers: list[ReceiveAckTimeout] = []
         self.due: dict[tuple[str, int, int], datetime | None] = {}
         self.pages: list[Page] = []
-        self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy]] = []
+        self.snooze_timers: list[EndSnooze] = []
+        # Each end of an escalation, with how many pages there were then (a snooze may wake
+        # the incident for another round after it).
+        self.exhaustions: list[tuple[EscalationExhausted, EscalationPolicy, int]] = []
         # The keys still firing, kept from the commands alone (not from `evolve`).
         self.firing: dict[str, set[str]] = {s: set() for s in SERVICES}
         # Maintenance, kept from the commands alone: each service's windows (start, end) and
@@ -195,24 +237,27 @@ class EscalationMachine(RuleBasedStateMachine):
         self.now += timedelta(seconds=1)
         state = self.snapshots[service]
         policy = self.policy_for(state.policy_id if policy_id is None else policy_id)
-        events = decide(state, command, policy, self.now)
-        for event in events:
+        events = decide(state, command, policy, self.now, PEOPLE)
+        for position, event in enumerate(events):
             self.streams[service].append(event)
             self.snapshots[service] = evolve(self.snapshots[service], event)
             if isinstance(event, IncidentOpened):
                 self.incidents[service].append(event.incident_id)
             if isinstance(event, LevelNotified):
                 assert policy is not None
-                self.pages.append(Page(event, policy, self.now))
+                woke = position > 0 and isinstance(events[position - 1], SnoozeEnded)
+                self.pages.append(Page(event, policy, self.now, woke))
                 self.timers.append(
                     ReceiveAckTimeout(service, event.incident_id, *event_step(event))
                 )
                 self.due[(event.incident_id, event.level, event.round)] = event.timer_due_at
-            if isinstance(event, Unacknowledged) and event.timer_due_at is not None:
+            if isinstance(event, Snoozed):
+                self.snooze_timers.append(EndSnooze(service, event.incident_id, event.generation))
+            if isinstance(event, Unacknowledged | Reassigned) and event.timer_due_at is not None:
                 self.due[(event.incident_id, event.level, event.round)] = event.timer_due_at
             if isinstance(event, EscalationExhausted):
                 assert policy is not None
-                self.exhaustions.append((event, policy))
+                self.exhaustions.append((event, policy, len(self.pages)))
             if isinstance(event, IncidentResolved):
                 self.firing[service].clear()
             if isinstance(event, ServiceDeleted):
@@ -230,7 +275,7 @@ class EscalationMachine(RuleBasedStateMachine):
     def run_expecting(self, error: type[DomainError], command: ServiceCommand) -> None:
         state = self.snapshots[command.service_id]
         with pytest.raises(error):
-            decide(state, command, self.policy_for(state.policy_id), self.now)
+            decide(state, command, self.policy_for(state.policy_id), self.now, PEOPLE)
 
     def fresh_incident_id(self) -> str:
         return f"inc-{next(self.ids)}"
@@ -366,7 +411,7 @@ class EscalationMachine(RuleBasedStateMachine):
             self.run_expecting(IncidentAlreadyResolved, command)
             return
         events = self.run(service, command)
-        if before.status == "acknowledged":
+        if before.status == "acknowledged" and before.snoozed_until is None:
             assert events == ()
         else:
             assert events == (Acknowledged(incident_id, "alice", self.now),)
@@ -395,7 +440,11 @@ class EscalationMachine(RuleBasedStateMachine):
             assert event.ack_timeout_seconds == step.ack_timeout_seconds
             assert event.timer_due_at == self.now + timedelta(seconds=step.ack_timeout_seconds)
         assert self.snapshots[service].incident == replace(
-            before, status="triggered", acknowledged_at=None, acknowledged_by=None
+            before,
+            status="triggered",
+            acknowledged_at=None,
+            acknowledged_by=None,
+            snoozed_until=None,
         )
 
     @rule(service=st.sampled_from(SERVICES), data=st.data())
@@ -424,6 +473,90 @@ class EscalationMachine(RuleBasedStateMachine):
         assert after.acknowledged_by is None
         assert after.status == "triggered"
         assert after.urgency == "high"
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        data=st.data(),
+        minutes=st.sampled_from(SNOOZE_MINUTES),
+    )
+    def snooze(self, service: str, data: st.DataObject, minutes: int) -> None:
+        incident_id = self.some_incident_of(service, data)
+        before = self.snapshots[service].incident
+        ahead = timedelta(minutes=minutes)
+        if before is None or before.id != incident_id:
+            command = Snooze(service, incident_id, self.now + ahead, "dave")
+            self.run_expecting(IncidentAlreadyResolved, command)
+            return
+        if not timedelta(0) < ahead <= MAX_SNOOZE:
+            self.run_expecting(
+                ValidationFailed, Snooze(service, incident_id, self.now + ahead, "dave")
+            )
+            return
+        until = self.now + timedelta(seconds=1) + ahead  # `run` moves the clock on by a second
+        events = self.run(service, Snooze(service, incident_id, until, "dave"))
+        assert events == (Snoozed(incident_id, "dave", until, before.snoozes + 1, self.now),)
+        after = self.snapshots[service].incident
+        assert after is not None
+        assert (after.status, after.snoozed_until) == ("acknowledged", until)
+        assert (after.level, after.round) == (before.level, before.round)
+
+    @rule(service=st.sampled_from(SERVICES))
+    def the_snooze_runs_out(self, service: str) -> None:
+        incident = self.snapshots[service].incident
+        if incident is None or incident.snoozed_until is None:
+            return
+        self.now = max(self.now, incident.snoozed_until)
+        events = self.run(service, EndSnooze(service, incident.id, incident.snoozes))
+        assert events[0] == SnoozeEnded(incident.id, incident.snoozes, self.now)
+        assert isinstance(events[1], LevelNotified)
+        assert event_step(events[1]) == (1, incident.round + 1)
+        after = self.snapshots[service].incident
+        assert after is not None
+        assert (after.status, after.snoozed_until, after.acknowledged_by) == (
+            "triggered",
+            None,
+            None,
+        )
+
+    @precondition(lambda self: self.snooze_timers)
+    @rule(data=st.data())
+    def an_old_snooze_timer_fires(self, data: st.DataObject) -> None:
+        timer = data.draw(st.sampled_from(self.snooze_timers))
+        incident = self.snapshots[timer.service_id].incident
+        current = (
+            incident is not None
+            and incident.id == timer.incident_id
+            and incident.snoozed_until is not None
+            and incident.snoozes == timer.generation
+        )
+        if current:
+            return  # that one is the snooze running out
+        assert self.run(timer.service_id, timer) == ()
+
+    @rule(service=st.sampled_from(SERVICES), data=st.data())
+    def reassign(self, service: str, data: st.DataObject) -> None:
+        incident_id = self.some_incident_of(service, data)
+        target = data.draw(st.sampled_from(REASSIGN_TO))
+        before = self.snapshots[service].incident
+        command = Reassign(service, incident_id, target, "erin")
+        if before is None or before.id != incident_id:
+            self.run_expecting(IncidentAlreadyResolved, command)
+            return
+        if target in (UserTarget("ghost@example.com"),):
+            self.run_expecting(ValidationFailed, command)
+            return
+        [event] = self.run(service, command)
+        assert isinstance(event, Reassigned)
+        assert (event.level, event.round, event.number) == (
+            before.level,
+            before.round,
+            before.reassigns + 1,
+        )
+        assert (event.timer_due_at is None) == (before.exhausted or before.urgency == "low")
+        assert bool(event.pages) == (target != ScheduleTarget("empty"))
+        after = self.snapshots[service].incident
+        assert after is not None
+        assert (after.status, after.snoozed_until) == ("triggered", None)
 
     @rule(service=st.sampled_from(SERVICES), data=st.data())
     def add_note(self, service: str, data: st.DataObject) -> None:
@@ -883,12 +1016,22 @@ class EscalationMachine(RuleBasedStateMachine):
         for stream in self.streams.values():
             acknowledged: set[str] = set()
             done: set[str] = set()
+            snoozed: dict[str, datetime] = {}
             for event in stream:
                 match event:
                     case Acknowledged():
                         acknowledged.add(event.incident_id)
-                    case Unacknowledged() | Escalated():
+                        snoozed.pop(event.incident_id, None)
+                    case Snoozed():
+                        acknowledged.add(event.incident_id)
+                        snoozed[event.incident_id] = event.until
+                    case SnoozeEnded():
+                        assert event.at >= snoozed.pop(event.incident_id), "woken early"
                         acknowledged.discard(event.incident_id)
+                        done.discard(event.incident_id)  # a new round begins
+                    case Unacknowledged() | Escalated() | Reassigned():
+                        acknowledged.discard(event.incident_id)
+                        snoozed.pop(event.incident_id, None)
                     case IncidentResolved():
                         done.add(event.incident_id)
                     case LevelNotified() | EscalationExhausted():
@@ -926,8 +1069,8 @@ class EscalationMachine(RuleBasedStateMachine):
                         urgency[event.incident_id] = "high"
                     case LevelNotified():
                         assert event.urgency == urgency[event.incident_id]
-                        if event.urgency == "low":
-                            assert (event.level, event.round) == (1, 1)
+                        if event.urgency == "low":  # level 1 (of the next round: a snooze)
+                            assert event.level == 1
                             sent = {page.target.type for page in event.paged}
                             assert sent <= LOW_URGENCY_CHANNELS
                             assert len(event.paged) + len(event.held_back) == len(event.targets)
@@ -944,6 +1087,8 @@ class EscalationMachine(RuleBasedStateMachine):
                 assert step == (1, 1)
             elif before.event.urgency == "low" and step == (1, 1):
                 pass  # raised: level 1 again, for what low urgency held back
+            elif page.woke:
+                assert step == (1, event_step(before.event)[1] + 1)
             else:
                 last_level, last_round = event_step(before.event)
                 policy = page.policy
@@ -953,8 +1098,11 @@ class EscalationMachine(RuleBasedStateMachine):
                     assert step == (1, last_round + 1)
                     assert last_round <= policy.repeat
             previous[page.event.incident_id] = page
-        for exhausted, policy in self.exhaustions:
-            last = previous[exhausted.incident_id].event
+        for exhausted, policy, so_far in self.exhaustions:
+            its = [
+                p.event for p in self.pages[:so_far] if p.event.incident_id == exhausted.incident_id
+            ]
+            last = its[-1]
             assert event_step(last) == (exhausted.level, exhausted.round)
             assert last.level >= len(policy.levels), "exhausted with levels left"
             assert last.round > policy.repeat, "exhausted with a round left"

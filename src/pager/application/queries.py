@@ -44,6 +44,8 @@ class IncidentView:
     urgency: Urgency = "high"
     severity: Severity | None = None
     """The highest severity of its alerts."""
+    snoozed_until: datetime | None = None
+    """While snoozed: when it is triggered again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pager.application.ports import DueTimer, TimerKey
 from pager.domain.commands import (
+    EndSnooze,
     ReceiveAckTimeout,
     ReceiveHeartbeatDeadline,
     ReceiveMaintenanceEnd,
@@ -17,6 +18,9 @@ from pager.ids import new_id
 ACK = "ack"
 """An incident's level waits for an acknowledgement: subject the incident."""
 
+SNOOZE = "snooze"
+"""A snoozed incident waits to be triggered again: subject the incident, `level` the
+snooze's generation (so a snooze moved later leaves the earlier timer stale), round 0."""
 MAINTENANCE = "maintenance"
 """A maintenance window begins (level 0) or ends (level 1): subject the window. Windows never
 change, so one key per moment is enough; ending early cancels both."""
@@ -25,7 +29,7 @@ MAINTENANCE_END = 1
 HEARTBEAT = "heartbeat"
 """A heartbeat's deadline: subject the heartbeat, `level` its generation, `round` 0."""
 
-INCIDENT_KINDS = (ACK,)
+INCIDENT_KINDS = (ACK, SNOOZE)
 """Timers of an incident (subject its id), dropped when it is acknowledged or resolved."""
 
 
@@ -42,6 +46,8 @@ def command_for(timer: DueTimer) -> ServiceCommand:
         return ReceiveMaintenanceEnd(timer.service_id, timer.subject)
     if timer.kind == HEARTBEAT:
         return ReceiveHeartbeatDeadline(timer.service_id, timer.subject, timer.level, new_id())
+    if timer.kind == SNOOZE:
+        return EndSnooze(timer.service_id, timer.subject, timer.level)
     raise UnknownTimer(f"timer {timer.id} is of unknown kind {timer.kind!r}")
 
 
@@ -55,4 +61,6 @@ def fired_by(command: ServiceCommand) -> TimerKey | None:
         return TimerKey(MAINTENANCE, command.window_id, MAINTENANCE_END)
     if isinstance(command, ReceiveHeartbeatDeadline):
         return TimerKey(HEARTBEAT, command.heartbeat_id, command.generation, 0)
+    if isinstance(command, EndSnooze):
+        return TimerKey(SNOOZE, command.incident_id, command.generation, 0)
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pager.domain.policy import EscalationPolicy
+from pager.domain.policy import EscalationPolicy, ScheduleTarget, UserTarget
 from pager.domain.severity import Severity
 
 
@@ -123,6 +123,38 @@ class AddNote:
 
 
 @dataclass(frozen=True, slots=True)
+class Snooze:
+    """Acknowledge the incident until `until`; then it is triggered again, from level 1 of
+    its next round. Snoozing a snoozed incident moves the time."""
+
+    service_id: str
+    incident_id: str
+    until: datetime
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndSnooze:
+    """The snooze timer of an incident has run out; `generation` says which snooze set it, so
+    that a timer superseded by a later snooze (or ended by an acknowledgement) is stale."""
+
+    service_id: str
+    incident_id: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reassign:
+    """Page `target` (a user or a schedule's people) now, recorded; an acknowledged incident
+    is triggered again, and the current level's ack timer runs again from now."""
+
+    service_id: str
+    incident_id: str
+    target: UserTarget | ScheduleTarget
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReportChange:
     """A change to the service (a deploy, a configuration change) for its timeline: context
     for responders; it pages nobody. `timestamp` is when the sender says it happened, as it
@@ -228,6 +260,9 @@ ServiceCommand = (
     | RemoveHeartbeat
     | PingHeartbeat
     | ReceiveHeartbeatDeadline
+    | Snooze
+    | EndSnooze
+    | Reassign
 )
 
 

@@ -299,6 +299,54 @@ class HeartbeatMissed:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Snoozed:
+    """Acknowledged until `until` (snooze number `generation` of the incident): nobody is
+    paged until then, when the incident is triggered again (SnoozeEnded)."""
+
+    incident_id: str
+    by: str
+    until: datetime
+    generation: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SnoozeEnded:
+    """The snooze ran out: the incident is triggered again, and the LevelNotified of level 1
+    of its next round follows, whatever the policy's `repeat` says."""
+
+    incident_id: str
+    generation: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reassigned:
+    """Someone paged `target` now: resolved at `at` into `pages` (each key marked with the
+    reassignment's `number`, so a person paged by the level too is paged again), with what
+    reached nobody and whom a schedule had on call, as a LevelNotified records them. The
+    incident is triggered; the ack timer of its current `level` of `round` runs again from
+    `at` (`timer_due_at`), or, once escalation is exhausted, not at all (None)."""
+
+    incident_id: str
+    by: str
+    target: _People
+    number: int
+    level: int
+    round: int
+    pages: tuple[Page, ...]
+    unreached: tuple[Unreached, ...]
+    on_call: tuple[OnCallAt, ...]
+    ack_timeout_seconds: int | None
+    timer_due_at: datetime | None
+    at: datetime
+
+    @property
+    def paged(self) -> tuple[Page, ...]:
+        return self.pages
+
+
 ServiceEvent = (
     ServiceCreated
     | ServiceUpdated
@@ -324,6 +372,9 @@ ServiceEvent = (
     | HeartbeatRemoved
     | HeartbeatPinged
     | HeartbeatMissed
+    | Snoozed
+    | SnoozeEnded
+    | Reassigned
 )
 
 

@@ -22,9 +22,11 @@ from pager.domain.commands import (
     DefineService,
     DeleteService,
     EndMaintenance,
+    EndSnooze,
     Escalate,
     MarkHealthy,
     PingHeartbeat,
+    Reassign,
     ReceiveAckTimeout,
     ReceiveAlert,
     ReceiveHeartbeatDeadline,
@@ -36,6 +38,7 @@ from pager.domain.commands import (
     ResolveAlert,
     ScheduleMaintenance,
     ServiceCommand,
+    Snooze,
     Unacknowledge,
 )
 from pager.domain.errors import (
@@ -67,10 +70,13 @@ from pager.domain.events import (
     MaintenanceScheduled,
     MaintenanceStarted,
     NoteAdded,
+    Reassigned,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Snoozed,
+    SnoozeEnded,
     SuppressedAlertsResolved,
     Unacknowledged,
     UrgencyRaised,
@@ -84,7 +90,7 @@ from pager.domain.maintenance import (
     in_maintenance,
 )
 from pager.domain.paging import NO_ONE, Directory, Page, Unreached, resolve
-from pager.domain.policy import ID_PATTERN, EscalationPolicy, valid_id
+from pager.domain.policy import ID_PATTERN, EscalationPolicy, Level, UserTarget, valid_id
 from pager.domain.severity import (
     LOW_URGENCY_CHANNELS,
     SEVERITIES,
@@ -98,6 +104,7 @@ from pager.domain.severity import (
 MAX_MESSAGE_LENGTH = 4096
 MAX_NOTE_LENGTH = 25_000  # Opsgenie's limit for a note
 MAX_SUMMARY_LENGTH = 1024  # PagerDuty's limit for a change event's summary
+MAX_SNOOZE = timedelta(days=7)  # a snooze puts paging off for a while, never for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,12 @@ class OpenIncident:
     urgency: Urgency = "high"
     severity: Severity | None = None
     """The highest severity of its alerts (None: none of them had one)."""
+    snoozed_until: datetime | None = None
+    """While snoozed (acknowledged until then): when it is triggered again."""
+    snoozes: int = 0
+    """How many times it was snoozed: the generation of its snooze timer."""
+    reassigns: int = 0
+    """How many times it was reassigned: each reassignment's pages carry its number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +225,12 @@ def decide(
             return _ping(state, command, now)
         case ReceiveHeartbeatDeadline():
             return _heartbeat_deadline(state, command, policy, now, directory)
+        case Snooze():
+            return _snooze(state, command, now)
+        case EndSnooze():
+            return _end_snooze(state, command, policy, now, directory)
+        case Reassign():
+            return _reassign(state, command, policy, now, directory)
         case _:
             assert_never(command)
 
@@ -281,16 +300,35 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
                 incident.unreached + len(event.unreached),
                 incident.urgency,
                 incident.severity,
+                incident.snoozed_until,
+                incident.snoozes,
+                incident.reassigns,
             )
         case EscalationExhausted():
             incident = replace(incident, exhausted=True)
         case Acknowledged():
             incident = replace(
-                incident, status="acknowledged", acknowledged_at=event.at, acknowledged_by=event.by
+                incident,
+                status="acknowledged",
+                acknowledged_at=event.at,
+                acknowledged_by=event.by,
+                snoozed_until=None,
             )
         case Unacknowledged() | Escalated():
+            incident = _triggered(incident)
+        case Snoozed():
+            if incident.status == "triggered":
+                incident = replace(incident, acknowledged_at=event.at, acknowledged_by=event.by)
             incident = replace(
-                incident, status="triggered", acknowledged_at=None, acknowledged_by=None
+                incident, status="acknowledged", snoozed_until=event.until, snoozes=event.generation
+            )
+        case SnoozeEnded():
+            incident = replace(_triggered(incident), exhausted=False)
+        case Reassigned():
+            incident = replace(
+                _triggered(incident),
+                reassigns=event.number,
+                unreached=incident.unreached + len(event.unreached),
             )
         case AlertResolved():
             incident = replace(incident, open_keys=incident.open_keys - {event.dedup_key})
@@ -301,6 +339,16 @@ def evolve(state: ServiceState, event: ServiceEvent) -> ServiceState:
         case _:
             assert_never(event)
     return _with_incident(state, incident)
+
+
+def _triggered(incident: OpenIncident) -> OpenIncident:
+    return replace(
+        incident,
+        status="triggered",
+        acknowledged_at=None,
+        acknowledged_by=None,
+        snoozed_until=None,
+    )
 
 
 def _with_alerts(
@@ -322,6 +370,9 @@ def _with_alerts(
         incident.unreached,
         incident.urgency,
         severity,
+        incident.snoozed_until,
+        incident.snoozes,
+        incident.reassigns,
     )
 
 
@@ -586,7 +637,13 @@ def _policy_for(
         return policies(command.policy_id)
     if isinstance(
         command,
-        ReceiveAckTimeout | Unacknowledge | Escalate | EndMaintenance | ReceiveMaintenanceEnd,
+        ReceiveAckTimeout
+        | Unacknowledge
+        | Escalate
+        | EndSnooze
+        | Reassign
+        | EndMaintenance
+        | ReceiveMaintenanceEnd,
     ) or (
         isinstance(command, ReceiveAlert | ReceiveHeartbeatDeadline)
         and (state.incident is None or state.incident.urgency == "low")
@@ -650,8 +707,9 @@ def _acknowledge(
     incident = state.incident
     if incident is None or incident.id != command.incident_id:
         raise IncidentAlreadyResolved(command.incident_id)
-    if incident.status == "acknowledged":
+    if incident.status == "acknowledged" and incident.snoozed_until is None:
         return ()
+    # A snoozed incident acknowledged stays acknowledged, with no time limit.
     return (Acknowledged(incident.id, command.by, now),)
 
 
@@ -665,18 +723,105 @@ def _unacknowledge(
         raise IncidentAlreadyResolved(command.incident_id)
     if incident.status == "triggered":
         return ()
-    timeout: int | None = None
-    due: datetime | None = None
-    if not incident.exhausted and incident.urgency == "high":
-        policy = _require_policy(state, policy)
-        # Below a policy shrunk under the current level, its last level's timeout: then the
-        # round ends, as `_ack_timeout` decides.
-        timeout = policy.level(min(max(incident.level, 1), len(policy.levels))).ack_timeout_seconds
-        due = now + timedelta(seconds=timeout)
+    timeout, due = _current_timer(state, incident, policy, now)
     unacknowledged = Unacknowledged(
         incident.id, command.by, incident.level, incident.round, timeout, due, now
     )
     return (unacknowledged,)
+
+
+def _current_timer(
+    state: ServiceState, incident: OpenIncident, policy: EscalationPolicy | None, now: datetime
+) -> tuple[int | None, datetime | None]:
+    """The current level's ack timeout and its timer's due time run again from now; none
+    once every level and round is done, or at low urgency (it does not escalate)."""
+    if incident.exhausted or incident.urgency == "low":
+        return None, None
+    policy = _require_policy(state, policy)
+    # Below a policy shrunk under the current level, its last level's timeout: then the
+    # round ends, as `_ack_timeout` decides.
+    timeout = policy.level(min(max(incident.level, 1), len(policy.levels))).ack_timeout_seconds
+    return timeout, now + timedelta(seconds=timeout)
+
+
+def _open(state: ServiceState, incident_id: str) -> OpenIncident:
+    """The open incident with this id; else it is resolved (the caller found it exists)."""
+    incident = state.incident
+    if incident is None or incident.id != incident_id:
+        raise IncidentAlreadyResolved(incident_id)
+    return incident
+
+
+def _snooze(state: ServiceState, command: Snooze, now: datetime) -> tuple[ServiceEvent, ...]:
+    incident = _open(state, command.incident_id)
+    if command.until.utcoffset() is None:
+        raise ValidationFailed((("until", "must say its UTC offset"),))
+    if not now < command.until <= now + MAX_SNOOZE:
+        days = MAX_SNOOZE.days
+        raise ValidationFailed((("until", f"must be in the next {days} days, after now"),))
+    generation = incident.snoozes + 1
+    return (Snoozed(incident.id, command.by, command.until, generation, now),)
+
+
+def _end_snooze(
+    state: ServiceState,
+    command: EndSnooze,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """Level 1 of the next round, even past the policy's repeat: the snooze put the
+    escalation off, it did not finish it."""
+    incident = state.incident
+    if (
+        incident is None
+        or incident.id != command.incident_id
+        or incident.snoozed_until is None
+        or incident.snoozes != command.generation
+    ):
+        return ()  # stale: acknowledged, un-acknowledged, snoozed again or resolved since
+    policy = _require_policy(state, policy)
+    ended = SnoozeEnded(incident.id, command.generation, now)
+    following = _steps(incident.id, policy, 1, incident.round + 1, now, directory, incident.urgency)
+    return (ended, *following)
+
+
+def _reassign(
+    state: ServiceState,
+    command: Reassign,
+    policy: EscalationPolicy | None,
+    now: datetime,
+    directory: Directory,
+) -> tuple[ServiceEvent, ...]:
+    """The target's pages now, each key marked with the reassignment's number (a person
+    the level paged is paged again); the escalation gives them the current level's timeout
+    before the next level."""
+    incident = _open(state, command.incident_id)
+    target = command.target
+    if isinstance(target, UserTarget):
+        if directory.person(target.user) is None:
+            raise ValidationFailed((("user", f"there is no user {target.user!r}"),))
+    elif directory.schedule(target.schedule) is None:
+        raise ValidationFailed((("schedule", f"there is no schedule {target.schedule!r}"),))
+    timeout, due = _current_timer(state, incident, policy, now)
+    number = incident.reassigns + 1
+    found = resolve(Level((target,)), directory, now)
+    pages = tuple(replace(page, key=f"{page.key}/reassign-{number}") for page in found.pages)
+    reassigned = Reassigned(
+        incident.id,
+        command.by,
+        target,
+        number,
+        incident.level,
+        incident.round,
+        pages,
+        found.unreached,
+        found.on_call,
+        timeout,
+        due,
+        now,
+    )
+    return (reassigned,)
 
 
 def _change(state: ServiceState, command: ReportChange, now: datetime) -> ChangeReported:

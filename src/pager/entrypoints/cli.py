@@ -256,7 +256,7 @@ from pager.entrypoints import cli_client, cli_config, cli_demo  # noqa: E402 - a
 
 app.add_typer(cli_config.commands)  # apply, export
 app.add_typer(cli_demo.commands)  # demo
-app.add_typer(cli_client.commands)  # alert, ack, healthy, status, oncall, doctor
+app.add_typer(cli_client.commands)  # alert, ack, unack, escalate, snooze, reassign, note, ...
 
 
 def main() -> None:

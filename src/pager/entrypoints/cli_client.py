@@ -1,10 +1,12 @@
-"""Client commands over HTTP: `pagerd alert`, `ack`, `healthy`, `status`, `oncall` and `doctor`
-talk to a running Pager (`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
+"""Client commands over HTTP: `pagerd alert`, `ack`, `unack`, `escalate`, `snooze`,
+`reassign`, `note`, `healthy`, `status`, `oncall` and `doctor` talk to a running Pager
+(`--url`, `--token`, or PAGER_URL and PAGER_TOKEN)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -230,6 +232,167 @@ def escalate(
     )
 
 
+IncidentArgument = Annotated[
+    str,
+    typer.Argument(help="The incident's id, or the start of it that `pagerd status` shows."),
+]
+
+
+def _incident_path(pager: PagerClient, incident: str, action: str) -> str:
+    return f"/api/v1/incidents/{quote(_incident_id(pager, incident), safe='')}/{action}"
+
+
+@commands.command("unack")
+def unack(
+    incident: IncidentArgument,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who un-acknowledges; the token's user by default."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Un-acknowledge an incident: it is triggered again.
+
+    Its escalation resumes from its current level, whose timeout runs again from now (a
+    snooze ends). Harmless on a triggered incident.
+    """
+    pager = PagerClient(url, token)
+    answer = pager.call("POST", _incident_path(pager, incident, "unacknowledge"),
+                        {"by": by} if by else {})  # fmt: skip
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(
+        f"incident {answer['id']} of {answer['service']} is {answer['status']} "
+        f"at level {answer['level']}"
+    )
+
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+
+
+def _duration(text: str) -> timedelta:
+    """`1h`, `90m`, `1h30m`, `2d`."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None or not any(found.groups()):
+        raise fail(f"--for {text!r} is not a duration such as 30m, 1h, 1h30m or 2d")
+    days, hours, minutes = (int(part or 0) for part in found.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+@commands.command("snooze")
+def snooze(
+    incident: IncidentArgument,
+    for_: Annotated[
+        str | None,
+        typer.Option("--for", help="How long: 30m, 1h, 1h30m, 2d.", show_default=False),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Until when, as ISO 8601 (2026-03-02T09:00+01:00; without an offset, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who snoozes; the token's user by default.")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Snooze an incident: acknowledged until then, then triggered again.
+
+    At the time, level 1 of its escalation policy is paged again (the next round). At most
+    7 days ahead; snoozing again moves the time.
+    """
+    if (for_ is None) == (until is None):
+        raise fail("give exactly one of --for and --until")
+    if for_ is not None:
+        when = datetime.now(UTC) + _duration(for_)
+    else:
+        assert until is not None
+        when = _instant(until, "--until")
+    pager = PagerClient(url, token)
+    body: dict[str, Any] = {"until": when.isoformat()}
+    if by:
+        body["by"] = by
+    answer = pager.call("POST", _incident_path(pager, incident, "snooze"), body)
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(
+        f"incident {answer['id']} of {answer['service']} snoozed until "
+        f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@commands.command("reassign")
+def reassign(
+    incident: IncidentArgument,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="A user's email: paged now.", show_default=False),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            help="A schedule: whoever it has on call is paged now.",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who reassigns; the token's user by default.")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Page a user, or whoever a schedule has on call, for an incident now.
+
+    An acknowledged incident is triggered again; its current level's timeout runs again
+    from now, so the next level follows only if nobody acknowledges.
+    """
+    if (user is None) == (schedule is None):
+        raise fail("give exactly one of --user and --schedule")
+    body: dict[str, Any] = {"user": user} if user is not None else {"schedule": schedule}
+    if by:
+        body["by"] = by
+    pager = PagerClient(url, token)
+    answer = pager.call("POST", _incident_path(pager, incident, "reassign"), body)
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(f"incident {answer['id']} of {answer['service']} reassigned to {user or schedule}")
+
+
+@commands.command("note")
+def note(
+    incident: IncidentArgument,
+    text: Annotated[str, typer.Argument(help="The note, for the incident's timeline.")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who writes it; the token's user by default.")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a note to an incident's timeline (open or resolved); it pages nobody."""
+    body: dict[str, Any] = {"text": text}
+    if by:
+        body["by"] = by
+    pager = PagerClient(url, token)
+    answer = pager.call("POST", _incident_path(pager, incident, "notes"), body)
+    if as_json:
+        _print_json(answer)
+        return
+    typer.echo(f"note added to incident {answer['id']} of {answer['service']}")
+
+
 @commands.command("healthy")
 def healthy(
     service: Annotated[str, typer.Argument(help="The service's id.")],
@@ -356,7 +519,7 @@ def oncall(
     """Show who is on call on each schedule, until when, and who is next."""
     if schedule is not None and not valid_id(schedule):
         raise fail(f"{schedule!r} is not a schedule id (lower-case letters, digits and dashes)")
-    params = {} if at is None else {"at": _instant(at).isoformat()}
+    params = {} if at is None else {"at": _instant(at, "--at").isoformat()}
     pager = PagerClient(url, token)
     found = pager.call("GET", "/api/v1/oncall", params=params)["oncall"]
     if schedule is not None:
@@ -369,16 +532,16 @@ def oncall(
     Console(highlight=False).print(_oncall_table(found, at))
 
 
-def _instant(text: str) -> datetime:
+def _instant(text: str, option: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise fail(f"--at {text!r} is not a time such as 2026-03-02T09:00+01:00") from None
+        raise fail(f"{option} {text!r} is not a time such as 2026-03-02T09:00+01:00") from None
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
 
 
 def _oncall_table(entries: list[dict[str, Any]], at: str | None) -> Table:
-    when = "now" if at is None else f"at {_instant(at).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    when = "now" if at is None else f"at {_instant(at, '--at').astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     table = Table(title=f"On call {when}", title_justify="left")
     for column in ("schedule", "on call", "until", "next"):
         table.add_column(column)

@@ -1,6 +1,7 @@
 "use strict";
 // What a team's script does with Opsgenie's official Node SDK, unchanged but for the host:
-// create an alert, poll its request, read it, acknowledge, note, unacknowledge, close, list.
+// create an alert, poll its request, read it, acknowledge, note, unacknowledge, snooze,
+// escalate, close, list.
 // Prints every answer as one JSON object for tests/e2e/test_clients.py to check.
 // PAGER_URL, GENIE_KEY and ALIAS come from the environment; NODE_EXTRA_CA_CERTS trusts the
 // test's self-signed certificate.
@@ -41,6 +42,17 @@ async function main() {
   const unacknowledged = await call(alerts.unacknowledge, byAlias, { user: "node" });
   answers.unacknowledgeStatus = await call(alerts.getRequestStatus, unacknowledged.requestId);
   answers.afterUnacknowledge = await call(alerts.get, byId);
+
+  const endTime = new Date(Date.now() + 3600 * 1000).toISOString();
+  const snoozed = await call(alerts.snooze, byAlias, { endTime, user: "node", note: "later" });
+  answers.snoozeStatus = await call(alerts.getRequestStatus, snoozed.requestId);
+  answers.afterSnooze = await call(alerts.get, byId);
+  answers.snoozedUntil = endTime;
+
+  const escalation = { escalation: { name: "Ops on call" }, user: "node" };
+  const escalated = await call(alerts.escalateToNext, byId, escalation);
+  answers.escalateStatus = await call(alerts.getRequestStatus, escalated.requestId);
+  answers.afterEscalate = await call(alerts.get, byId);
 
   const closed = await call(alerts.close, byAlias, { user: "node" });
   answers.closeStatus = await call(alerts.getRequestStatus, closed.requestId);

@@ -24,6 +24,7 @@ from pager.application.timers import (
     MAINTENANCE,
     MAINTENANCE_END,
     MAINTENANCE_START,
+    SNOOZE,
 )
 from pager.domain import heartbeat
 from pager.domain.events import (
@@ -42,10 +43,12 @@ from pager.domain.events import (
     PolicyCreated,
     PolicyDeleted,
     PolicyEvent,
+    Reassigned,
     ServiceCreated,
     ServiceDeleted,
     ServiceEvent,
     ServiceUpdated,
+    Snoozed,
     Unacknowledged,
 )
 from pager.domain.incident import OpenIncident, ServiceState
@@ -106,6 +109,7 @@ _INCIDENT = Prepared(
         unreached=_b("unreached"),
         urgency=_b("urgency"),
         severity=_b("severity"),
+        snoozed_until=_b("snoozed_until"),
     ),
     json_text=["dedup_keys"],
 )
@@ -119,10 +123,11 @@ _DROP_TIMERS = Prepared(
 _CANCEL_TIMERS = Prepared(
     t.timers.delete().where(t.timers.c.kind == _b("b_kind"), t.timers.c.subject == _b("b_id"))
 )
+_NOT_SENT = "incident acknowledged or resolved before sending"
 _CANCEL_NOTIFICATIONS = Prepared(
     t.notifications.update()
     .where(t.notifications.c.incident_id == _b("b_id"), t.notifications.c.status == "queued")
-    .values(status="cancelled", last_error="incident acknowledged or resolved before sending")
+    .values(status="cancelled", last_error=_NOT_SENT)
 )
 
 
@@ -231,10 +236,14 @@ class Projection:
             case HeartbeatDefined() | HeartbeatPinged() | HeartbeatMissed() | HeartbeatRemoved():
                 self._heartbeat(event, after)
             case _:
-                if isinstance(event, LevelNotified):
+                if isinstance(event, LevelNotified | Reassigned):
                     self._notify(event, after)
-                if isinstance(event, Acknowledged):
+                if isinstance(event, Acknowledged | Snoozed):
                     self._finish(event.incident_id)
+                if isinstance(event, Snoozed):
+                    key = TimerKey(SNOOZE, event.incident_id, event.generation, 0)
+                    self.set_timer(key, after.service_id, event.until)
+                self._unsnoozed(before, after)
                 if isinstance(event, Unacknowledged) and event.timer_due_at is not None:
                     self._timer(event.incident_id, after.service_id, event)
                 if after.incident is not None:
@@ -300,9 +309,30 @@ class Projection:
     def _finish(self, incident_id: str) -> None:
         self.finished.append(incident_id)
         self._drop_pending(incident_id, INCIDENT_KINDS)
+        # The batch's own pages so far go too; those after this (an escalation, a
+        # reassignment in the same batch) stay queued.
+        cancelled = set()
+        for row in self.notifications:
+            if row["incident_id"] == incident_id and row["status"] == "queued":
+                row.update(status="cancelled", last_error=_NOT_SENT, claimed_until=None)
+                cancelled.add(row["id"])
+        handed = [page for page in self.handed if page.id not in cancelled]
+        if self.handoff is not None and len(handed) < len(self.handed):
+            self.handoff.cancel(len(self.handed) - len(handed))
+        self.handed[:] = handed
+
+    def _unsnoozed(self, before: ServiceState, after: ServiceState) -> None:
+        """A snooze ended early (triggered again by hand) takes its timer with it."""
+        was, now = before.incident, after.incident
+        snoozed = was is not None and was.snoozed_until is not None
+        if snoozed and now is not None and now.status == "triggered":
+            self.cancel_timers(SNOOZE, now.id)
 
     def _timer(
-        self, incident_id: str, service_id: str, event: LevelNotified | Unacknowledged
+        self,
+        incident_id: str,
+        service_id: str,
+        event: LevelNotified | Unacknowledged | Reassigned,
     ) -> None:
         assert event.timer_due_at is not None
         self.set_timer(TimerKey(ACK, incident_id, event.level, event.round), service_id,
@@ -354,7 +384,7 @@ class Projection:
             "updated_at": at,
         }
 
-    def _notify(self, event: LevelNotified, after: ServiceState) -> None:
+    def _notify(self, event: LevelNotified | Reassigned, after: ServiceState) -> None:
         service_id = after.service_id
         for page in event.paged:
             notification_id = new_id()
@@ -375,6 +405,7 @@ class Projection:
                 "created_at": due,
                 "claimed_until": None,
                 "via": page.via or None,
+                "last_error": None,
             }
             # A page that is due now goes straight to this process's dispatcher; a rule's
             # later page waits in the outbox for its time, as any claim does.
@@ -401,6 +432,8 @@ class Projection:
                     )
                 )
             self.notifications.append(row)
+        if isinstance(event, Reassigned):  # the current level's timer runs again from now
+            self.cancel_timers(ACK, event.incident_id)
         if event.timer_due_at is not None:  # None: it paged nobody, the next level followed
             self._timer(event.incident_id, service_id, event)
 
@@ -411,8 +444,11 @@ class Projection:
         _UPDATE_SERVICE.executemany(conn, list(self.updated_services.values()))
         _INSERT_INCIDENTS.executemany(conn, self.opened)
         _INCIDENT.executemany(conn, [_incident_row(*item) for item in self.incidents.values()])
-        _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
         finished = [{"b_id": incident_id} for incident_id in dict.fromkeys(self.finished)]
+        # Before the batch's pages go in: those it cancelled already say so, and those it
+        # queued after an acknowledgement (an escalation in the same batch) stay queued.
+        _CANCEL_NOTIFICATIONS.executemany(conn, finished)
+        _INSERT_NOTIFICATIONS.executemany(conn, self.notifications)
         # Dropped before the batch's timers go in: an incident acknowledged, then
         # unacknowledged in one batch keeps the timer its un-acknowledgement set.
         _DROP_TIMERS.executemany(conn, finished)
@@ -426,7 +462,6 @@ class Projection:
         _WINDOW_SUPPRESSED.executemany(
             conn, [{"b_id": window, "more": n} for window, n in self.suppressed.items()]
         )
-        _CANCEL_NOTIFICATIONS.executemany(conn, finished)
         _SERVICE_STATE.executemany(conn, list(self.service_states.values()))
         # Replaced rather than updated: a heartbeat moved between services in this batch is
         # removed from one and defined on the other.
@@ -451,6 +486,7 @@ def _incident_row(incident: OpenIncident, resolved: tuple[datetime, str] | None)
         "unreached": incident.unreached,
         "urgency": incident.urgency,
         "severity": incident.severity,
+        "snoozed_until": None if resolved else incident.snoozed_until,
     }
 
 

@@ -79,6 +79,7 @@ def _incident(row: Any, failed_notifications: int) -> IncidentView:
         unreached=row.unreached or 0,
         urgency=row.urgency or "high",
         severity=row.severity,
+        snoozed_until=row.snoozed_until,
     )
 
 

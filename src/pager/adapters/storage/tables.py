@@ -84,6 +84,8 @@ incidents = sa.Table(
     # High or low, and the highest severity of its alerts (migration 0009).
     sa.Column("urgency", sa.String(8), nullable=False, server_default="high"),
     sa.Column("severity", sa.String(16)),
+    # While snoozed, when it is triggered again (migration 0012).
+    sa.Column("snoozed_until", UtcDateTime()),
     sa.Index(None, "service_id", "opened_at"),
     sa.Index(None, "status", "opened_at"),
 )

@@ -209,6 +209,14 @@ def timeline_line(entry: TimelineEntry) -> Line:
             return Line(entry.at, "warn", f"Unacknowledged by {data.get('by')}", detail)
         case "NoteAdded":
             return Line(entry.at, "other", f"Note by {data.get('by')}", str(data.get("text", "")))
+        case "Snoozed":
+            until = _instant(data.get("until"))
+            detail = "Nobody is paged until then; then level 1 is paged again (a new round)."
+            return Line(entry.at, "ack", f"Snoozed by {data.get('by')} until {until}", detail)
+        case "SnoozeEnded":
+            return Line(entry.at, "warn", "Snooze over: triggered again")
+        case "Reassigned":
+            return _reassigned(entry.at, data)
         case "AlertResolved":
             return Line(entry.at, "ok", f"Alert {data.get('dedup_key')} cleared")
         case "IncidentResolved":
@@ -233,14 +241,7 @@ def _raised(data: Mapping[str, Any]) -> str:
 def _level_notified(at: datetime, data: Mapping[str, Any]) -> Line:
     """Whom the step paged and why: each schedule's people then, and what reached nobody."""
     targets = ", ".join(target(t) for t in data.get("targets", ()))
-    said = [
-        f"{found.get('schedule')} had {', '.join(found.get('users') or ()) or 'nobody'} on call."
-        for found in data.get("on_call") or ()
-    ]
-    said += [
-        f"{missed.get('target')} paged nobody: {missed.get('reason')}."
-        for missed in data.get("unreached") or ()
-    ]
+    said = _reached(data)
     said += [
         f"{held.get('target')} not paged: {held.get('reason')}."
         for held in data.get("held_back") or ()
@@ -258,6 +259,39 @@ def _level_notified(at: datetime, data: Mapping[str, Any]) -> Line:
     low = " at low urgency" if data.get("urgency") == "low" else ""
     text = f"Paged level {data.get('level')}{_round(data)}{low}: {targets}"
     return Line(at, kind, text, " ".join(said))
+
+
+def _reassigned(at: datetime, data: Mapping[str, Any]) -> Line:
+    """Whom a reassignment paged, as a level's step says it."""
+    said = _reached(data)
+    timeout = data.get("ack_timeout_seconds")
+    if not data.get("pages"):
+        said.append("Nobody was paged.")
+    if isinstance(timeout, int):
+        said.append(f"Escalates after {duration(timeout)} unless acknowledged.")
+    kind = "fail" if not data.get("pages") else "warn" if data.get("unreached") else "page"
+    text = f"Reassigned by {data.get('by')} to {target(data.get('target') or {})}"
+    return Line(at, kind, text, " ".join(said))
+
+
+def _reached(data: Mapping[str, Any]) -> list[str]:
+    """Each schedule's people at the step, and what reached nobody."""
+    said = [
+        f"{found.get('schedule')} had {', '.join(found.get('users') or ()) or 'nobody'} on call."
+        for found in data.get("on_call") or ()
+    ]
+    said += [
+        f"{missed.get('target')} paged nobody: {missed.get('reason')}."
+        for missed in data.get("unreached") or ()
+    ]
+    return said
+
+
+def _instant(value: Any) -> str:
+    try:
+        return when(datetime.fromisoformat(str(value)), seconds=False)
+    except ValueError:
+        return str(value)
 
 
 def _alert_detail(data: Mapping[str, Any]) -> str:

@@ -1,17 +1,24 @@
-"""The dashboard (what is on fire, refreshing by itself), incidents, and the buttons that
-acknowledge and resolve them."""
+"""The dashboard (what is on fire, refreshing by itself), incidents, and the buttons and
+forms that act on them: acknowledge, resolve, escalate, un-acknowledge, snooze, reassign,
+add a note."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from pager.application.queries import IncidentView, ServiceView
-from pager.domain.errors import IncidentAlreadyResolved, NothingToEscalateTo
-from pager.domain.policy import ID_PATTERN
-from pager.entrypoints.console import timeline, web
+from pager.domain.commands import AddNote, Reassign, ServiceCommand, Snooze, Unacknowledge
+from pager.domain.errors import IncidentAlreadyResolved, NothingToEscalateTo, ValidationFailed
+from pager.domain.incident import MAX_NOTE_LENGTH
+from pager.domain.policy import ID_PATTERN, ScheduleTarget, UserTarget
+from pager.entrypoints.console import display, timeline, web
 from pager.entrypoints.console.web import ConsoleDep, FormDep, UserDep
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
 
@@ -20,6 +27,7 @@ _INCIDENT_ID = re.compile(INCIDENT_ID_REGEX)
 STATUS_ORDER = {"triggered": 0, "acknowledged": 1, "resolved": 2}
 STATUSES = ("open", "triggered", "acknowledged", "resolved")
 MESSAGE_IN_BANNER = 80
+SNOOZE_HOURS = (1, 4)
 
 
 def open_first(incidents: list[IncidentView]) -> list[IncidentView]:
@@ -79,6 +87,11 @@ def incident_page(incident_id: str, request: Request, _user: UserDep, c: Console
         service_name=service.name if service else detail.incident.service,
         timeline=timeline.story(detail),
         notifications=detail.notifications,
+        snoozed_until=detail.incident.snoozed_until,
+        snooze_hours=SNOOZE_HOURS,
+        users=sorted(user.email for user in c.accounts.users()),
+        schedules=[(s.id, s.name) for s in c.schedules.schedules()],
+        max_note=MAX_NOTE_LENGTH,
     )
 
 
@@ -129,6 +142,104 @@ def escalate(
         detail = c.queries.incident(incident_id)
         level = detail.incident.level if detail else "the next"
         session.flash(f"Escalated {which}: level {level} is being paged.")
+    return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
+
+
+@router.post("/incidents/{incident_id}/unacknowledge")
+def unacknowledge(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    def command(service_id: str, incident_id: str) -> ServiceCommand:
+        return Unacknowledge(service_id, incident_id, user.email)
+
+    done = "Un-acknowledged {}: its escalation resumes from its current level."
+    return _act(request, form, c, incident_id, command, done)
+
+
+@router.post("/incidents/{incident_id}/snooze")
+def snooze(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    """For `hours` (a button), or until a time (a datetime-local field, in the viewer's
+    zone)."""
+    zone = getattr(request.state, "time_zone", "UTC")
+    try:
+        until = _snooze_until(form, c.now(), ZoneInfo(zone))
+    except ValidationFailed as refused:
+        web.session_of(request).flash(f"Not snoozed: {refused.message}.", "error")
+        return web.redirect(request, f"/incidents/{checked_id(incident_id)}")
+
+    def command(service_id: str, incident_id: str) -> ServiceCommand:
+        return Snooze(service_id, incident_id, until, user.email)
+
+    done = f"Snoozed {{}} until {display.when(until, zone, seconds=False)}."
+    return _act(request, form, c, incident_id, command, done)
+
+
+@router.post("/incidents/{incident_id}/reassign")
+def reassign(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    """`target` is `user:EMAIL` or `schedule:ID`, as the form's choices name them."""
+    kind, _, name = web.field(form, "target", 300).partition(":")
+    target = UserTarget(name) if kind == "user" else ScheduleTarget(name)
+
+    def command(service_id: str, incident_id: str) -> ServiceCommand:
+        return Reassign(service_id, incident_id, target, user.email)
+
+    done = f"Reassigned {{}}: {target.label} is being paged."
+    return _act(request, form, c, incident_id, command, done)
+
+
+@router.post("/incidents/{incident_id}/notes")
+def add_note(
+    incident_id: str, request: Request, user: UserDep, form: FormDep, c: ConsoleDep
+) -> Response:
+    text = web.field(form, "text", MAX_NOTE_LENGTH)
+
+    def command(service_id: str, incident_id: str) -> ServiceCommand:
+        return AddNote(service_id, incident_id, text, user.email)
+
+    return _act(request, form, c, incident_id, command, "Note added to {}.")
+
+
+def _snooze_until(form: FormData, now: datetime, zone: ZoneInfo) -> datetime:
+    """The time a snooze form asks for."""
+    hours = web.field(form, "hours", 10)
+    if hours:
+        if not hours.isdigit() or int(hours) not in SNOOZE_HOURS:
+            raise web.ConsoleError(400, "Bad form", "Snooze for 1 or 4 hours, or until a time.")
+        return now + timedelta(hours=int(hours))
+    try:
+        moment = datetime.fromisoformat(web.field(form, "until", 40))
+    except ValueError:
+        raise ValidationFailed((("until", "pick a date and time"),)) from None
+    if moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+def _act(
+    request: Request,
+    form: FormData,
+    c: web.Console,
+    incident_id: str,
+    command: Callable[[str, str], ServiceCommand],
+    done: str,
+) -> Response:
+    """Run the command on the incident, and say what it did (`done`, naming the incident)
+    or why it was refused."""
+    incident_id = checked_id(incident_id)
+    session = web.session_of(request)
+    which = named(c, incident_id)
+    try:
+        c.handlers.run(command(c.handlers.service_of(incident_id), incident_id))
+    except IncidentAlreadyResolved:
+        session.flash(f"{which} was already resolved.", "error")
+    except ValidationFailed as refused:
+        session.flash(f"Nothing done: {refused.message}.", "error")
+    else:
+        session.flash(done.format(which))
     return web.redirect(request, web.local_path(form.get("next"), f"/incidents/{incident_id}"))
 
 

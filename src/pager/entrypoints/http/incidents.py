@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from pager.domain.commands import Acknowledge, Escalate, Resolve
+from pager.domain.commands import (
+    Acknowledge,
+    AddNote,
+    Escalate,
+    Reassign,
+    Resolve,
+    ServiceCommand,
+    Snooze,
+    Unacknowledge,
+)
+from pager.entrypoints.http.action_schemas import NoteIn, ReassignIn, SnoozeIn
 from pager.entrypoints.http.alerting import commit, commit_blocking, counted
 from pager.entrypoints.http.auth import Caller, UserCaller
 from pager.entrypoints.http.context import Context, context
@@ -100,6 +111,78 @@ def escalate(
     incident is resolved."""
     service_id = ctx.handlers.service_of(incident_id)
     commit_blocking(ctx, [Escalate(service_id, incident_id, _by(caller, body))])
+    return _detail(ctx, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/unacknowledge",
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
+)
+def unacknowledge(
+    incident_id: IncidentId, caller: UserCaller, ctx: Ctx, body: ByIn | None = None
+) -> IncidentDetailOut:
+    """Triggered again: the escalation resumes from the current level, whose ack timeout
+    runs again from now (a snooze ends). Harmless on a triggered incident; a resolved one is
+    a 409."""
+    return _act(
+        ctx,
+        incident_id,
+        lambda service_id: Unacknowledge(service_id, incident_id, _by(caller, body)),
+    )
+
+
+@router.post(
+    "/incidents/{incident_id}/notes",
+    status_code=201,
+    responses=responses(400, 401, 403, 404, 413, 422, 429),
+)
+def add_note(
+    incident_id: IncidentId, body: NoteIn, caller: UserCaller, ctx: Ctx
+) -> IncidentDetailOut:
+    """A note on the incident's timeline, open or resolved; it pages nobody."""
+    by = body.by or caller.name
+    return _act(
+        ctx, incident_id, lambda service_id: AddNote(service_id, incident_id, body.text, by)
+    )
+
+
+@router.post(
+    "/incidents/{incident_id}/snooze",
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
+)
+def snooze(
+    incident_id: IncidentId, body: SnoozeIn, caller: UserCaller, ctx: Ctx
+) -> IncidentDetailOut:
+    """Acknowledged until `until`, then triggered again from level 1 of the next round
+    (even when the policy repeats no more). Acknowledging, un-acknowledging, escalating or
+    reassigning ends the snooze; a resolved incident is a 409."""
+    by = body.by or caller.name
+    return _act(
+        ctx, incident_id, lambda service_id: Snooze(service_id, incident_id, body.until, by)
+    )
+
+
+@router.post(
+    "/incidents/{incident_id}/reassign",
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
+)
+def reassign(
+    incident_id: IncidentId, body: ReassignIn, caller: UserCaller, ctx: Ctx
+) -> IncidentDetailOut:
+    """Pages `user`, or whoever `schedule` has on call, now (by their own rules), recorded
+    on the timeline with what reached nobody. The incident is triggered (if acknowledged)
+    and its current level's ack timeout runs again from now, so the next level follows only
+    if they do not acknowledge. An unknown user or schedule is a 422; a resolved incident a
+    409."""
+    target, by = body.target(), body.by or caller.name
+    return _act(ctx, incident_id, lambda service_id: Reassign(service_id, incident_id, target, by))
+
+
+def _act(
+    ctx: Context, incident_id: str, command: Callable[[str], ServiceCommand]
+) -> IncidentDetailOut:
+    """The command for the incident's service, committed; the incident as it is then."""
+    commit_blocking(ctx, [command(ctx.handlers.service_of(incident_id))])
     return _detail(ctx, incident_id)
 
 

@@ -1,7 +1,8 @@
 """Opsgenie's Alert API, the calls that monitoring tools and Opsgenie's SDKs make: create,
-acknowledge, unacknowledge, close, add note (and Alertmanager's `update_alerts` calls,
-accepted and ignored); the reads are in `opsgenie_alerts`. Teams leaving Opsgenie point
-their tools' API URL at Pager and use the service's integration key as the GenieKey.
+acknowledge, unacknowledge, snooze, escalate, close, add note (and Alertmanager's
+`update_alerts` calls, accepted and ignored); the reads are in `opsgenie_alerts`. Teams
+leaving Opsgenie point their tools' API URL at Pager and use the service's integration key
+as the GenieKey.
 
 An Opsgenie alert is a Pager incident: its id is the incident's id, and `alias` is the dedup
 key of one of its alerts. Opsgenie answers 202 `{"result": "Request will be processed",
@@ -27,9 +28,11 @@ from pager.domain.commands import (
     Acknowledge,
     AcknowledgeAlert,
     AddNote,
+    Escalate,
     Resolve,
     ResolveAlert,
     ServiceCommand,
+    Snooze,
     Unacknowledge,
 )
 from pager.domain.incident import MAX_NOTE_LENGTH
@@ -40,6 +43,7 @@ from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
 from pager.entrypoints.http.limits import json_body
 from pager.entrypoints.http.opsgenie_requests import RequestOutcome
+from pager.entrypoints.http.schedule_schemas import Instant
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
 
 router = APIRouter(prefix="/v2/alerts", tags=["integrations"], dependencies=[Depends(json_body)])
@@ -85,6 +89,22 @@ class AlertAction(BaseModel):
 
 class AddNoteBody(AlertAction):
     note: Annotated[str, Field(min_length=1, max_length=MAX_NOTE_LENGTH)]
+
+
+class SnoozeBody(AlertAction):
+    endTime: Instant
+
+
+class EscalationRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    name: str | None = None
+
+
+class EscalateBody(AlertAction):
+    escalation: EscalationRef
+    """Which Opsgenie escalation: a Pager service has one policy, whose next level is paged."""
 
 
 class Accepted(BaseModel):
@@ -192,6 +212,47 @@ async def unacknowledge_alert(
     command = Unacknowledge(service_id, incident_id, _by(body))
     reached = await _act(ctx, command, incident_id, body)
     return answered(ctx, request, service_id, "UnAcknowledge", "Unacknowledged alert", reached)
+
+
+@router.post(
+    "/{identifier}/snooze", status_code=202, responses=ERRORS, summary="Opsgenie: snooze alert"
+)
+async def snooze_alert(
+    identifier: Identifier,
+    body: SnoozeBody,
+    service_id: GenieKeyService,
+    ctx: Ctx,
+    request: Request,
+    identifier_type: IdentifierType = "id",
+) -> Accepted:
+    """Acknowledged until `endTime` (at most 7 days ahead), then triggered again from level 1
+    of the next round. A resolved incident is a 409."""
+    incident_id = await _incident(ctx, service_id, identifier, identifier_type)
+    command = Snooze(service_id, incident_id, body.endTime, _by(body))
+    reached = await _act(ctx, command, incident_id, body)
+    return answered(ctx, request, service_id, "Snooze", "Snoozed alert", reached)
+
+
+@router.post(
+    "/{identifier}/escalate",
+    status_code=202,
+    responses=ERRORS,
+    summary="Opsgenie: escalate alert to next",
+)
+async def escalate_alert(
+    identifier: Identifier,
+    body: EscalateBody,
+    service_id: GenieKeyService,
+    ctx: Ctx,
+    request: Request,
+    identifier_type: IdentifierType = "id",
+) -> Accepted:
+    """The next level of the service's policy now (`escalation` names Opsgenie's; a service
+    has one). A 409 once every level has been paged, or when the incident is resolved."""
+    incident_id = await _incident(ctx, service_id, identifier, identifier_type)
+    command = Escalate(service_id, incident_id, _by(body))
+    reached = await _act(ctx, command, incident_id, body)
+    return answered(ctx, request, service_id, "EscalateToNext", "Escalated alert", reached)
 
 
 @router.post(

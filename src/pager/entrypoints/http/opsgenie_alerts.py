@@ -112,6 +112,7 @@ class Alert(BaseModel):
     status: Literal["open", "closed"]
     acknowledged: bool
     snoozed: bool = False
+    snoozedUntil: str | None = None
     count: int
     createdAt: str
     updatedAt: str
@@ -291,6 +292,8 @@ def _alert(
         message=incident.message,
         status="closed" if incident.status == "resolved" else "open",
         acknowledged=incident.acknowledged_at is not None,
+        snoozed=incident.snoozed_until is not None,
+        snoozedUntil=_instant(incident.snoozed_until) if incident.snoozed_until else None,
         count=incident.alert_count,
         createdAt=_instant(opened),
         updatedAt=_instant(max([opened, *changed])),

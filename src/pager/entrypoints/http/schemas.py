@@ -229,6 +229,11 @@ class IncidentOut(BaseModel):
     severity: Severity | None = Field(
         default=None, description="The highest severity of its alerts (null: none had one)."
     )
+    snoozed_until: datetime | None = Field(
+        default=None,
+        description="While snoozed (acknowledged until then): when it is triggered again, "
+        "from level 1 of its next round.",
+    )
 
     @classmethod
     def of(cls, view: IncidentView) -> IncidentOut:
@@ -250,6 +255,7 @@ class IncidentOut(BaseModel):
             unreached=view.unreached,
             urgency=view.urgency,
             severity=view.severity,
+            snoozed_until=view.snoozed_until,
         )
 
 
