@@ -9,7 +9,7 @@ configuration has: a file without `users` leaves every user alone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from pager.application.accounts import (
@@ -39,6 +39,7 @@ from pager.domain.schedule import Override, Schedule, validate_schedule
 
 MAX_NAME_LENGTH = 200
 PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
+KEY_FROM_FILE = "integration key from the file"
 
 Kind = Literal["escalation policy", "service", "user", "schedule", "schedule override"]
 Action = Literal["create", "update", "delete"]
@@ -49,6 +50,9 @@ class ServiceSpec:
     id: str
     name: str
     escalation_policy: str
+    integration_key: str | None = field(default=None, compare=False, repr=False)
+    """A key to take over (an importer's --keep-keys); None issues one if there is none. The
+    database keeps only its hash, so it takes no part in comparing services."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,8 @@ class AccountsWriter(Protocol):
 
     def ensure_integration_key(self, service_id: str) -> IssuedKey | None: ...
 
+    def import_integration_key(self, service_id: str, key: str) -> None: ...
+
 
 class SchedulesWriter(Protocol):
     def put(self, schedule: Schedule) -> bool: ...
@@ -212,6 +218,7 @@ def plan(
     current: Config,
     prune: bool,
     password_matches: Callable[[str, str], bool],
+    key_matches: Callable[[str, str], bool] = lambda service_id, key: False,
 ) -> Plan:
     """The changes that make the database hold `config`, in an order that keeps every
     reference in place: users, schedules (and their listed overrides), policies, services;
@@ -228,7 +235,7 @@ def plan(
         *_user_changes(config.users or (), current.users or (), password_matches),
         *_schedule_changes(config.schedules or (), current.schedules or ()),
         *_policy_changes(config.policies or (), current.policies or ()),
-        *_service_changes(config.services or (), current.services or ()),
+        *_service_changes(config.services or (), current.services or (), key_matches),
         *(Change("delete", kind, id_) for kind, id_ in stale if prune),
         *(Change("delete", kind, id_) for kind, id_ in stale_users if prune),
     ]
@@ -252,17 +259,24 @@ def _policy_changes(
 
 
 def _service_changes(
-    desired: Sequence[ServiceSpec], present: Sequence[ServiceSpec]
+    desired: Sequence[ServiceSpec],
+    present: Sequence[ServiceSpec],
+    key_matches: Callable[[str, str], bool],
 ) -> list[Change]:
     existing = {s.id: s for s in present}
     changes = []
     for service in desired:
         before = existing.get(service.id)
+        new_key = service.integration_key is not None and (
+            before is None or not key_matches(service.id, service.integration_key)
+        )
         if before is None:
-            summary = (f"escalation policy {service.escalation_policy}",)
+            summary: tuple[str, ...] = (f"escalation policy {service.escalation_policy}",)
+            summary += (KEY_FROM_FILE,) if new_key else ()
             changes.append(Change("create", "service", service.id, summary))
-        elif before != service:
+        elif before != service or new_key:
             differences = _service_differences(before, service)
+            differences += (KEY_FROM_FILE,) if new_key else ()
             changes.append(Change("update", "service", service.id, differences))
     return changes
 
@@ -338,7 +352,10 @@ def apply(
             case "service", "create" | "update":
                 service = services[change.id]
                 handlers.define_service(service.id, service.name, service.escalation_policy)
-                issued = accounts.ensure_integration_key(service.id)
+                if service.integration_key is None:
+                    issued = accounts.ensure_integration_key(service.id)
+                elif KEY_FROM_FILE in change.details:
+                    accounts.import_integration_key(service.id, service.integration_key)
             case "service", "delete":
                 handlers.delete_service(change.id)
                 # Else a service made again under this id would answer to the old key.
@@ -413,6 +430,9 @@ def _service_problems(config: Config, current: Config, prune: bool) -> list[tupl
                 )
             )
     problems += _duplicates("service", [s.id for s in services])
+    keys = [s.integration_key for s in services if s.integration_key is not None]
+    if len(keys) != len(set(keys)):
+        problems.append(("services", "two services have the same integration_key"))
     if pruned and not (prune and config.services is not None):
         # Services that the file does not manage stay, and so must their policies.
         managed = {s.id for s in services}

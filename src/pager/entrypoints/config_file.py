@@ -51,6 +51,7 @@ from pager.entrypoints.http.schemas import (
 MAX_LEVELS = 20
 MAX_TARGETS = 50
 MAX_OVERRIDES = 1000
+MIN_KEY_LENGTH = 16
 _URL: TypeAdapter[str] = TypeAdapter(Url)
 _SECRET: TypeAdapter[str] = TypeAdapter(Secret)
 _PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
@@ -161,6 +162,12 @@ class ServiceModel(_Model):
     id: str
     name: Name
     escalation_policy: str
+    integration_key: str | None = Field(
+        None,
+        min_length=MIN_KEY_LENGTH,
+        max_length=200,
+        description="A key its senders already use (an importer's --keep-keys); stored hashed.",
+    )
 
 
 class ContactMethodModel(_Model):
@@ -399,7 +406,10 @@ class _Translation:
             policies = tuple(self._policy(p) for p in model.escalation_policies)
         services = None
         if model.services is not None:
-            services = tuple(ServiceSpec(s.id, s.name, s.escalation_policy) for s in model.services)
+            services = tuple(
+                ServiceSpec(s.id, s.name, s.escalation_policy, s.integration_key)
+                for s in model.services
+            )
         users = None
         if model.users is not None:
             users = tuple(self._user(u) for u in model.users)
