@@ -70,6 +70,8 @@ def test_the_file_applies_and_pages_whom_opsgenie_pages(
         CliRunner().invoke(app, ["apply", "-f", str(path)], env={"PAGER_DATABASE_URL": url})
     )
     assert "applied:" in applied.stdout
+    again = ok(CliRunner().invoke(app, ["apply", "-f", str(path)], env={"PAGER_DATABASE_URL": url}))
+    assert again.stdout.splitlines()[-1] == "no changes"  # the kept keys too
     pager = bootstrap(Settings(database_url=url))
     try:
         mismatches = []
