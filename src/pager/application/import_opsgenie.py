@@ -6,13 +6,24 @@ What Pager has no shape for is mapped to the nearest one, or left behind, and re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pager.application.importing import Ids, Imported, Report, Source, SourceError, e164
+from pager.application.importing import (
+    DAY_MINUTES,
+    WEEK_MINUTES,
+    Ids,
+    Imported,
+    Report,
+    Source,
+    SourceError,
+    clock,
+    e164,
+    weekly_windows,
+)
 from pager.domain.policy import DEFAULT_ACK_TIMEOUT_SECONDS
 from pager.domain.schedule import WEEKDAYS
 
@@ -22,8 +33,6 @@ ADMIN_ROLES = ("owner", "admin")
 # Integrations that send nothing Pager can take as an alert.
 NOT_SENDERS = ("Email", "Slack", "SlackApp", "Jira", "JiraServiceDesk", "MicrosoftTeams", "Zoom")
 _UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
-_DAY_MINUTES = 1440
-_WEEK_MINUTES = 7 * _DAY_MINUTES
 
 
 def import_opsgenie(source: Source, now: datetime, *, keep_keys: bool = False) -> Imported:
@@ -613,8 +622,7 @@ def _iso(at: datetime) -> str:
 
 
 def _restrictions(restriction: Any) -> list[dict[str, Any]]:
-    """Opsgenie's time restriction as Pager's weekly windows, each within a day (passing
-    midnight at most into the next), a whole day as two halves."""
+    """Opsgenie's time restriction as Pager's weekly windows."""
     if not restriction:
         return []
     if restriction["type"] == "time-of-day":
@@ -622,41 +630,14 @@ def _restrictions(restriction: Any) -> list[dict[str, Any]]:
         start, end = r["startHour"] * 60 + r["startMin"], r["endHour"] * 60 + r["endMin"]
         if start == end:
             return []  # all day
-        return [{"days": list(WEEKDAYS), "from": _clock(start), "to": _clock(end)}]
-    windows: dict[tuple[str, str], list[str]] = defaultdict(list)
+        return [{"days": list(WEEKDAYS), "from": clock(start), "to": clock(end)}]
+    spans = []
     for r in restriction["restrictions"]:
-        start = _day(r["startDay"]) * _DAY_MINUTES + r["startHour"] * 60 + r["startMin"]
-        end = _day(r["endDay"]) * _DAY_MINUTES + r["endHour"] * 60 + r["endMin"]
-        if end <= start:
-            end += _WEEK_MINUTES
-        for day, begin, finish in _pieces(start, end):
-            windows[(_clock(begin), _clock(finish))].append(WEEKDAYS[day % 7])
-    return [
-        {"days": sorted(set(days), key=WEEKDAYS.index), "from": begin, "to": finish}
-        for (begin, finish), days in sorted(windows.items())
-    ]
-
-
-def _pieces(start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """[start, end) in minutes of the week, cut at midnights: (day, from, to) in minutes of
-    that day; a whole day comes as two halves, since a window from 00:00 to 00:00 is none."""
-    at = start
-    while at < end:
-        day = at // _DAY_MINUTES
-        finish = min(end, (day + 1) * _DAY_MINUTES)
-        begin_of_day, end_of_day = at - day * _DAY_MINUTES, finish - day * _DAY_MINUTES
-        if begin_of_day == 0 and end_of_day == _DAY_MINUTES:
-            yield day, 0, 720
-            yield day, 720, _DAY_MINUTES
-        else:
-            yield day, begin_of_day, end_of_day
-        at = finish
+        start = _day(r["startDay"]) * DAY_MINUTES + r["startHour"] * 60 + r["startMin"]
+        end = _day(r["endDay"]) * DAY_MINUTES + r["endHour"] * 60 + r["endMin"]
+        spans.append((start, end if end > start else end + WEEK_MINUTES))
+    return weekly_windows(spans)
 
 
 def _day(name: str) -> int:
     return WEEKDAYS.index(name[:3].lower())
-
-
-def _clock(minutes: int) -> str:
-    minutes %= _DAY_MINUTES
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pager.domain.policy import E164_PATTERN
+from pager.domain.schedule import WEEKDAYS
 
 Outcome = Literal["moved", "changed", "left behind"]
 _NOT_ID = re.compile(r"[^a-z0-9]+")
+DAY_MINUTES = 1440
+WEEK_MINUTES = 7 * DAY_MINUTES
 
 
 class SourceError(Exception):
@@ -132,3 +136,37 @@ def e164(country_dash_number: str) -> str | None:
     else:
         number = "+" + "".join(c for c in text if c.isdigit())
     return number if E164_PATTERN.fullmatch(number) else None
+
+
+def weekly_windows(spans: Iterable[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Spans [start, end) in minutes from Monday 00:00 (an end may pass into the next week)
+    as Pager's weekly windows, each within a day: the same hours on several days are one
+    window, a whole day two halves (a window from 00:00 to 00:00 is none)."""
+    windows: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for start, end in spans:
+        for day, begin, finish in _pieces(start, end):
+            windows[(clock(begin), clock(finish))].append(WEEKDAYS[day % 7])
+    return [
+        {"days": sorted(set(days), key=WEEKDAYS.index), "from": begin, "to": finish}
+        for (begin, finish), days in sorted(windows.items())
+    ]
+
+
+def _pieces(start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    at = start
+    while at < end:
+        day = at // DAY_MINUTES
+        finish = min(end, (day + 1) * DAY_MINUTES)
+        begin_of_day, end_of_day = at - day * DAY_MINUTES, finish - day * DAY_MINUTES
+        if begin_of_day == 0 and end_of_day == DAY_MINUTES:
+            yield day, 0, DAY_MINUTES // 2
+            yield day, DAY_MINUTES // 2, DAY_MINUTES
+        else:
+            yield day, begin_of_day, end_of_day
+        at = finish
+
+
+def clock(minutes: int) -> str:
+    """Minutes of a day as HH:MM (the day's end as 00:00)."""
+    minutes %= DAY_MINUTES
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
