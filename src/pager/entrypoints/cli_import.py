@@ -1,6 +1,7 @@
-"""`pagerd import opsgenie`: another tool's users, schedules, escalations, integrations,
-heartbeats and maintenance as a `pager.yaml` on standard output, for `pagerd apply --dry-run`
-to review; what moved, changed and stayed behind on standard error. Read only: GETs."""
+"""`pagerd import opsgenie` and `pagerd import grafana-oncall`: another tool's users,
+schedules, escalations, integrations, heartbeats and maintenance as a `pager.yaml` on standard
+output, for `pagerd apply --dry-run` to review; what moved, changed and stayed behind on
+standard error. Read only: GETs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from pager.adapters.clock import SystemClock
 from pager.adapters.http_source import ReadOnlyHttpSource
+from pager.application.import_grafana_oncall import import_grafana_oncall
 from pager.application.import_opsgenie import import_opsgenie
 from pager.application.importing import Imported, Source, SourceError
 from pager.domain.errors import ValidationFailed
@@ -75,6 +77,40 @@ def opsgenie(
         "Opsgenie",
         lambda: ReadOnlyHttpSource("Opsgenie", api_url, headers, api_key_env),
         lambda source: import_opsgenie(source, SystemClock().now(), keep_keys=keep_keys),
+        report_json,
+    )
+
+
+@commands.command("grafana-oncall")
+def grafana_oncall(
+    api_url: Annotated[
+        str,
+        typer.Option(
+            "--api-url",
+            help="Grafana OnCall's API URL, as its settings page shows it (up to, not "
+            "including, /api/v1).",
+        ),
+    ],
+    token_env: Annotated[
+        str,
+        typer.Option(
+            "--token-env",
+            help="The environment variable that holds a Grafana OnCall API token.",
+        ),
+    ],
+    report_json: ReportJson = None,
+) -> None:
+    """Read Grafana OnCall (users, personal notification rules, schedules and their shifts,
+    escalation chains and their steps, integrations and their routes) and print a pager.yaml.
+
+    Only GET requests are sent. The report names every object moved, changed (and how) or
+    left behind (and why). Running it again gives the same file.
+    """
+    token = _secret(token_env)
+    _run(
+        "Grafana OnCall",
+        lambda: ReadOnlyHttpSource("Grafana OnCall", api_url, {"Authorization": token}, token_env),
+        lambda source: import_grafana_oncall(source, SystemClock().now()),
         report_json,
     )
 
