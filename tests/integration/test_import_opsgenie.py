@@ -179,6 +179,8 @@ only
 
 changed: user lee@example.com: Opsgenie role 'observer' is a responder in Pager
 
+changed: user lee@example.com: time zone 'Mars/Olympus' is unknown here: UTC instead
+
 left behind: notification rule ann@example.com Closed Alert: Pager notifies people only when they
 are paged
 
@@ -280,6 +282,13 @@ def imported_with_key(server: OpsgenieServer, key: str) -> Result:
 def test_a_missing_variable_is_one_line() -> None:
     result = CliRunner().invoke(app, ["import", "opsgenie", "--api-key-env", "NO_SUCH_VAR"], env={})
     assert one_line_failure(result) == "pagerd: the environment variable NO_SUCH_VAR is not set"
+
+
+def test_an_api_url_that_is_no_url_is_one_line() -> None:
+    result = pagerd("import", "opsgenie", "--api-key-env", "OPSGENIE_KEY", "--api-url", "api")
+    assert one_line_failure(result) == (
+        "pagerd: --api-url 'api' is not an http(s) URL such as https://api.opsgenie.com"
+    )
 
 
 def test_an_unreachable_url_is_one_line() -> None:

@@ -204,7 +204,9 @@ def organisation(now: datetime) -> Organisation:
                 "username": email if n != 3 else "Cleo@Example.com",
                 "fullName": name,
                 "role": {"id": role.lower(), "name": role},
-                "timeZone": "Europe/Berlin" if n % 2 else "Europe/London",
+                "timeZone": {12: "Mars/Olympus"}.get(
+                    n, "Europe/Berlin" if n % 2 else "Europe/London"
+                ),
                 "locale": "en_GB",
                 "blocked": False,
                 "verified": True,

@@ -20,6 +20,8 @@ from pager.application.importing import (
     Report,
     Source,
     SourceError,
+    email_of,
+    time_zone,
     weekly_windows,
 )
 from pager.domain.policy import DEFAULT_ACK_TIMEOUT_SECONDS
@@ -99,8 +101,13 @@ class _Mapping:
 
     def _users(self) -> list[dict[str, Any]]:
         out = []
-        for user in sorted(self.reader.items("/api/v1/users/"), key=lambda u: str(u["email"])):
-            email = str(user["email"]).strip().lower()
+        listed = sorted(self.reader.items("/api/v1/users/"), key=lambda u: str(u["email"]).lower())
+        for user in listed:
+            email = email_of(user["email"])
+            if email is None or email in self.users.values():
+                why = "another user has it" if email else "not an email address"
+                self.report.left("user", str(user["email"]), why)
+                continue
             self.users[str(user["id"])] = email
             role = str(user.get("role") or "user")
             data: dict[str, Any] = {
@@ -109,7 +116,7 @@ class _Mapping:
             }
             if user.get("name") or user.get("username"):
                 data["name"] = str(user.get("name") or user["username"])
-            data["time_zone"] = str(user.get("timezone") or "UTC")
+            data["time_zone"] = time_zone(user.get("timezone"), self.report, "user", email)
             data["contact_methods"] = [
                 {"id": "email", "type": "email", "address": email, "enabled": True}
             ]
@@ -163,7 +170,7 @@ class _Mapping:
                 continue
             pager_id = self.ids.of("schedule", str(schedule["id"]), name)
             self.schedules[str(schedule["id"])] = pager_id
-            zone_name = str(schedule.get("time_zone") or "UTC")
+            zone_name = time_zone(schedule.get("time_zone"), self.report, "schedule", name)
             shifts = [
                 shifts_by_id[str(i)] for i in schedule.get("shifts") or [] if str(i) in shifts_by_id
             ]

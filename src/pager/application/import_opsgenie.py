@@ -22,6 +22,8 @@ from pager.application.importing import (
     SourceError,
     clock,
     e164,
+    email_of,
+    time_zone,
     weekly_windows,
 )
 from pager.domain.policy import DEFAULT_ACK_TIMEOUT_SECONDS
@@ -124,7 +126,11 @@ class _Mapping:
         out = []
         listed = sorted(self.reader.items("/v2/users"), key=lambda u: str(u["username"]).lower())
         for user in listed:
-            email = str(user["username"]).strip().lower()
+            email = email_of(user["username"])
+            if email is None or email in self.emails:
+                why = "another user has it" if email else "not an email address"
+                self.report.left("user", str(user["username"]), why)
+                continue
             self.users[str(user["id"])] = email
             self.emails.add(email)
             out.append(self._user(user, email))
@@ -140,7 +146,7 @@ class _Mapping:
             self.report.changed("user", email, f"Opsgenie role {role!r} is a responder in Pager")
         if user.get("fullName"):
             data["name"] = str(user["fullName"])
-        data["time_zone"] = str(user.get("timeZone") or "UTC")
+        data["time_zone"] = time_zone(user.get("timeZone"), self.report, "user", email)
         methods, by_address = self._methods(user, email)
         data["contact_methods"] = methods
         data["notification_rules"] = self._rules(user, email, by_address)
@@ -239,7 +245,8 @@ class _Mapping:
     # -- teams
 
     def _teams(self) -> None:
-        for summary in sorted(self.reader.data("/v2/teams"), key=lambda t: str(t["name"])):
+        teams = sorted(self.reader.data("/v2/teams"), key=lambda t: (str(t["name"]), str(t["id"])))
+        for summary in teams:
             team = _mapping(self.reader.data(f"/v2/teams/{summary['id']}"))
             self.teams[str(team["id"])] = team
             self.teams[str(team["name"])] = team
@@ -267,7 +274,10 @@ class _Mapping:
     # -- schedules
 
     def _schedules(self) -> list[dict[str, Any]]:
-        listed = self.reader.data("/v2/schedules", {"expand": "rotation"})
+        listed = sorted(
+            self.reader.data("/v2/schedules", {"expand": "rotation"}),
+            key=lambda s: (str(s["name"]), str(s["id"])),
+        )
         for schedule in listed:
             pager_id = self.ids.of("schedule", str(schedule["id"]), str(schedule["name"]))
             self.schedules[str(schedule["id"])] = self.schedules[str(schedule["name"])] = pager_id
@@ -275,7 +285,8 @@ class _Mapping:
         return sorted((s for s in out if s is not None), key=lambda s: str(s["id"]))
 
     def _schedule(self, schedule: dict[str, Any]) -> dict[str, Any] | None:
-        name, zone_name = str(schedule["name"]), str(schedule.get("timezone") or "UTC")
+        name = str(schedule["name"])
+        zone_name = time_zone(schedule.get("timezone"), self.report, "schedule", name)
         zone = ZoneInfo(zone_name)
         rotations = list(map(_mapping, schedule.get("rotations") or []))
         layers = [layer for r in rotations if (layer := self._layer(name, r, zone)) is not None]
@@ -378,7 +389,9 @@ class _Mapping:
 
     def _policies(self) -> list[dict[str, Any]]:
         out = []
-        for escalation in sorted(self.reader.data("/v2/escalations"), key=lambda e: str(e["name"])):
+        for escalation in sorted(
+            self.reader.data("/v2/escalations"), key=lambda e: (str(e["name"]), str(e["id"]))
+        ):
             policy = self._policy(_mapping(escalation))
             if policy is not None:
                 out.append(policy)
@@ -469,7 +482,9 @@ class _Mapping:
 
     def _services(self) -> list[dict[str, Any]]:
         out = []
-        listed = sorted(self.reader.data("/v2/integrations"), key=lambda i: str(i["name"]))
+        listed = sorted(
+            self.reader.data("/v2/integrations"), key=lambda i: (str(i["name"]), str(i["id"]))
+        )
         for summary in map(_mapping, listed):
             name = str(summary["name"])
             if summary.get("type") in NOT_SENDERS:

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pager.domain.policy import E164_PATTERN
+from pager.domain.people import known_time_zone
+from pager.domain.policy import E164_PATTERN, USER_PATTERN
 from pager.domain.schedule import WEEKDAYS
 
 Outcome = Literal["moved", "changed", "left behind"]
@@ -170,3 +171,18 @@ def clock(minutes: int) -> str:
     """Minutes of a day as HH:MM (the day's end as 00:00)."""
     minutes %= DAY_MINUTES
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def email_of(text: object) -> str | None:
+    """A source's login as a Pager user's email (lower case), or None if it is not one."""
+    email = str(text).strip().lower()
+    return email if USER_PATTERN.fullmatch(email) else None
+
+
+def time_zone(name: object, report: Report, kind: str, what: str) -> str:
+    """The IANA zone `name`, or UTC (reported) when Pager does not know it."""
+    zone = str(name or "UTC")
+    if known_time_zone(zone):
+        return zone
+    report.changed(kind, what, f"time zone {zone!r} is unknown here: UTC instead")
+    return "UTC"

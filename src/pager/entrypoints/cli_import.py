@@ -10,12 +10,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 import yaml
 
 from pager.adapters.clock import SystemClock
 from pager.adapters.http_source import ReadOnlyHttpSource
+from pager.application import config_as_code as cac
 from pager.application.import_grafana_oncall import import_grafana_oncall
 from pager.application.import_opsgenie import import_opsgenie
 from pager.application.importing import Imported, Source, SourceError
@@ -71,7 +73,7 @@ def opsgenie(
     left behind (and why). Running it again gives the same file, so that a second import at
     cut-over shows only what changed since.
     """
-    key = _secret(api_key_env)
+    api_url, key = _url(api_url), _secret(api_key_env)
     headers = {"Authorization": f"GenieKey {key}"}
     _run(
         "Opsgenie",
@@ -106,13 +108,20 @@ def grafana_oncall(
     Only GET requests are sent. The report names every object moved, changed (and how) or
     left behind (and why). Running it again gives the same file.
     """
-    token = _secret(token_env)
+    api_url, token = _url(api_url), _secret(token_env)
     _run(
         "Grafana OnCall",
         lambda: ReadOnlyHttpSource("Grafana OnCall", api_url, {"Authorization": token}, token_env),
         lambda source: import_grafana_oncall(source, SystemClock().now()),
         report_json,
     )
+
+
+def _url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"--api-url {url!r} is not an http(s) URL such as https://api.opsgenie.com")
+    return url
 
 
 def _secret(name: str) -> str:
@@ -171,9 +180,11 @@ def applicable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(text: str) -> None:
-    """The file must be one that `pagerd apply` reads: else it is a fault of the importer."""
+    """The file must be one that `pagerd apply` accepts on a fresh Pager: else it is a fault
+    of the importer."""
     try:
-        config_file.load(yaml.safe_dump(applicable(yaml.safe_load(text))), {})
+        config = config_file.load(yaml.safe_dump(applicable(yaml.safe_load(text))), {})
+        cac.check(config, cac.Config((), (), (), ()), prune=False)
     except ValidationFailed as invalid:
         raise fail_with(
             "the imported file would not apply (please report this); nothing was written:",
