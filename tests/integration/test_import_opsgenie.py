@@ -310,6 +310,24 @@ def test_a_malformed_answer_is_one_line(opsgenie: OpsgenieServer) -> None:
     )
 
 
+def test_heartbeats_the_key_may_not_read_are_left_behind_alone(opsgenie: OpsgenieServer) -> None:
+    opsgenie.forbidden.add("/v2/heartbeats")
+    result = ok(imported(opsgenie))
+    assert "heartbeats" not in yaml.safe_load(result.stdout)
+    assert (
+        "left behind: heartbeats all: Opsgenie refused the key in OPSGENIE_KEY (403 on GET "
+        "/v2/heartbeats): You are not authorized for this action"
+    ) in result.stderr.splitlines()
+
+
+def test_a_forbidden_list_of_users_is_one_line(opsgenie: OpsgenieServer) -> None:
+    opsgenie.forbidden.add("/v2/users")
+    assert one_line_failure(imported(opsgenie)).endswith(
+        "Opsgenie refused the key in OPSGENIE_KEY (403 on GET /v2/users): "
+        "You are not authorized for this action"
+    )
+
+
 def test_an_answer_that_is_not_json_is_one_line(opsgenie: OpsgenieServer) -> None:
     opsgenie.script(Reply.text(200, "<html>maintenance</html>"))
     line = one_line_failure(imported(opsgenie))

@@ -47,6 +47,8 @@ class OpsgenieServer(HttpServer):
         self.max_limit = 100
         """Opsgenie's largest page; lower it to see paging on a small organisation."""
         self.malformed: set[str] = set()
+        self.forbidden: set[str] = set()
+        """Paths the key may not read (403), as on a plan without them."""
         """Paths answered with a body that is not Opsgenie's shape."""
 
     def answer(self, request: RecordedRequest) -> Reply:
@@ -56,6 +58,8 @@ class OpsgenieServer(HttpServer):
             return self._body(405, {"message": "Method not allowed"})
         split = urlsplit(request.path)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        if split.path in self.forbidden:
+            return self._body(403, {"message": "You are not authorized for this action"})
         if split.path in self.malformed:
             return Reply.json(200, {"data": {"surprise": True}, "took": 0.001})
         parts = split.path.strip("/").split("/")

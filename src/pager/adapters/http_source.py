@@ -79,14 +79,16 @@ class ReadOnlyHttpSource:
         if status in (401, 403):
             raise SourceError(
                 f"{self.name} refused the key in {self._credential} ({status} on GET {path}): "
-                f"{_message(response) or 'not authorized'}"
+                f"{_message(response) or 'not authorized'}",
+                status,
             )
         if status == 429:
             raise SourceError(f"{self.name} kept answering 429 (too many requests) on GET {path}")
         if status != 200:
             detail = _message(response)
             raise SourceError(
-                f"{self.name} answered {status} on GET {path}" + (f": {detail}" if detail else "")
+                f"{self.name} answered {status} on GET {path}" + (f": {detail}" if detail else ""),
+                status,
             )
         try:
             return response.json()

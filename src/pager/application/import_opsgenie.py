@@ -6,10 +6,10 @@ What Pager has no shape for is mapped to the nearest one, or left behind, and re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pager.application.importing import (
@@ -29,6 +29,7 @@ from pager.application.importing import (
 from pager.domain.policy import DEFAULT_ACK_TIMEOUT_SECONDS
 from pager.domain.schedule import WEEKDAYS
 
+_T = TypeVar("_T")
 PAGE_LIMIT = "100"  # Opsgenie's largest page
 MAX_REPEAT = 100
 ADMIN_ROLES = ("owner", "admin")
@@ -111,14 +112,24 @@ class _Mapping:
         schedules = self._schedules()
         policies = self._policies()
         services = self._services()
-        heartbeats = self._heartbeats()
-        self._maintenance()
+        # Heartbeats are not on every plan: a key that may not read them loses only them.
+        heartbeats = self._optional("heartbeats", self._heartbeats) or []
+        self._optional("maintenance", self._maintenance)
         data: dict[str, Any] = {"version": 1, "users": users, "schedules": schedules}
         data["escalation_policies"] = policies
         data["services"] = sorted(services, key=lambda s: str(s["id"]))
         if heartbeats:
             data["heartbeats"] = heartbeats
         return Imported(data, self.report)
+
+    def _optional(self, what: str, read: Callable[[], _T]) -> _T | None:
+        try:
+            return read()
+        except SourceError as error:
+            if error.status not in (403, 404):
+                raise
+            self.report.left(what, "all", str(error))
+            return None
 
     # -- users
 

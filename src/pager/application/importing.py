@@ -22,7 +22,12 @@ WEEK_MINUTES = 7 * DAY_MINUTES
 
 
 class SourceError(Exception):
-    """The source could not be read: one line that says why (never a secret)."""
+    """The source could not be read: one line that says why (never a secret); `status`, the
+    HTTP status that the source answered, if it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Source(Protocol):
