@@ -133,3 +133,15 @@ def test_a_wrong_token_is_one_line(oncall: GrafanaOnCallServer) -> None:
         "pagerd: import from Grafana OnCall failed, nothing was written: Grafana OnCall refused "
         "the key in ONCALL_TOKEN (401 on GET /api/v1/users/): Invalid token."
     ]
+
+
+def test_a_malformed_answer_is_one_line(oncall: GrafanaOnCallServer) -> None:
+    oncall.lists["schedules"] = [{"id": "S1", "shifts": []}]  # no name
+    result = imported(oncall)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        "pagerd: import from Grafana OnCall failed, nothing was written: Grafana OnCall answered "
+        "GET /api/v1/schedules/ with something unexpected"
+    )
