@@ -14,17 +14,20 @@ from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from pager.bootstrap import bootstrap
 from pager.config import Settings
 from pager.entrypoints.cli import app
 from pager.entrypoints.cli_import import applicable
+from pager.entrypoints.http.app import create_app
 from tests.support.opsgenie import OpsgenieServer, organisation
 from tests.support.servers import Reply, free_port
 
 KEY = "eb243592-faa2-4ba2-a551-1afdf565c889"
 NOW = datetime.now(UTC)
+PAYLOADS = Path(__file__).parents[1] / "e2e" / "payloads"
 
 
 @pytest.fixture
@@ -94,6 +97,27 @@ def test_the_file_applies_and_pages_whom_opsgenie_pages(
     finally:
         pager.engine.dispose()
     assert {r.method for r in opsgenie.requests} == {"GET"}
+
+
+def test_alertmanager_keeps_its_opsgenie_key_and_changes_only_the_host(
+    opsgenie: OpsgenieServer, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(ok(imported(opsgenie, "--keep-keys")).stdout)
+    path = tmp_path / "pager.yaml"
+    path.write_text(yaml.safe_dump(applicable(data)))
+    url = f"sqlite:///{tmp_path / 'pager.db'}"
+    ok(CliRunner().invoke(app, ["apply", "-f", str(path)], env={"PAGER_DATABASE_URL": url}))
+    pager = bootstrap(Settings(database_url=url))
+    try:
+        key = next(i["apiKey"] for i in opsgenie.org.integrations if i["id"] == "i-prom")
+        body = json.loads((PAYLOADS / "opsgenie-alertmanager-create.json").read_text())
+        with TestClient(create_app(pager), base_url="http://testserver") as client:
+            genie = {"Authorization": f"GenieKey {key}"}
+            assert client.post("/v2/alerts", json=body, headers=genie).status_code == 202
+            listed = client.get("/v2/alerts", params={"query": "status:open"}, headers=genie)
+        assert [a["message"] for a in listed.json()["data"]] == [body["message"]]
+    finally:
+        pager.engine.dispose()
 
 
 def sample_instants(server: OpsgenieServer) -> list[datetime]:
