@@ -227,6 +227,10 @@ the next on-call person
 
 left behind: integration Data Mail: Pager takes no alerts from Email
 
+left behind: schedule Empty: no rotation with people in it
+
+left behind: escalation rule Payments Escalation -> Empty: its schedule does not move
+
 left behind: routing rule Payments / vip: a Pager service routes every alert to one escalation
 policy
 

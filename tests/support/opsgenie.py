@@ -359,7 +359,23 @@ def organisation(now: datetime) -> Organisation:
             },
         ],
     }
-    org.schedules = [platform, payments, data]
+    empty = {
+        "id": "sch-empty",
+        "name": "Empty",
+        "description": "",
+        "timezone": "UTC",
+        "enabled": True,
+        "rotations": [
+            {
+                "id": "rot-nobody",
+                "name": "Nobody",
+                "startDate": _iso(monday),
+                "type": "weekly",
+                "participants": [{"type": "escalation", "name": "Platform Escalation"}],
+            }
+        ],
+    }
+    org.schedules = [platform, payments, data, empty]
     next_week = monday + timedelta(weeks=6, days=2, hours=10)
     org.overrides["sch-platform"] = [
         {
@@ -407,6 +423,7 @@ def organisation(now: datetime) -> Organisation:
                     "next",
                 ),
                 _rule(15, {"type": "user", **{k: ref("Gus")[k] for k in ("id", "username")}}),
+                _rule(20, {"type": "schedule", "id": "sch-empty", "name": "Empty"}),
             ],
         },
     ]

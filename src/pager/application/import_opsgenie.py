@@ -303,6 +303,9 @@ class _Mapping:
         layers = [layer for r in rotations if (layer := self._layer(name, r, zone)) is not None]
         if not layers:
             self.report.left("schedule", name, "no rotation with people in it")
+            # Escalations that page it then leave that rule behind, and say so.
+            self.schedules.pop(str(schedule["id"]), None)
+            self.schedules.pop(name, None)
             return None
         if len(layers) > 1:
             self.report.changed(
