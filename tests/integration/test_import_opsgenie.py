@@ -201,6 +201,11 @@ changed: contact method ann@example.com sms: 1-4155550101 -> +14155550101
 left behind: contact method ann@example.com mobile Pixel 8: Pager pages by email, SMS and voice
 only
 
+changed: notification rule bob@example.com New Alert: repeats every 60 min (Pager's limit), not 90
+
+changed: notification rule bob@example.com New Alert: repeats each step every 60 min, not all
+steps in turn
+
 changed: user lee@example.com: Opsgenie role 'observer' is a responder in Pager
 
 changed: user lee@example.com: time zone 'Mars/Olympus' is unknown here: UTC instead

@@ -237,7 +237,7 @@ def organisation(now: datetime) -> Organisation:
                 "criteria": {"type": "match-all"},
                 "notificationTime": [],
                 "steps": steps,
-                "repeat": {"loopAfter": 0, "enabled": False},
+                "repeat": {"loopAfter": 90, "enabled": n == 2},
             },
             {
                 "id": f"r{n}b",

@@ -14,16 +14,22 @@ from zoneinfo import ZoneInfo
 
 from pager.application.importing import (
     DAY_MINUTES,
+    MAX_LEVELS,
+    MAX_TARGETS,
     WEEK_MINUTES,
     Ids,
     Imported,
     Report,
     Source,
     SourceError,
+    at_most,
+    bounded,
     email_of,
     time_zone,
     weekly_windows,
 )
+from pager.application.schedules import MAX_LAYER_USERS, MAX_LAYERS
+from pager.domain.people import MAX_DELAY_MINUTES, MAX_RULES
 from pager.domain.policy import DEFAULT_ACK_TIMEOUT_SECONDS
 
 ADMIN_ROLES = ("admin",)
@@ -138,7 +144,8 @@ class _Mapping:
             if kind == "wait":
                 delay += int(rule.get("duration") or 0) // 60
             elif kind == "notify_by_email":
-                out.append({"delay_minutes": delay, "contact_method": "email"})
+                late = at_most(delay, MAX_DELAY_MINUTES, self.report, "user", email, "a delay of")
+                out.append({"delay_minutes": late, "contact_method": "email"})
             else:
                 reason = (
                     "the public API does not give phone numbers"
@@ -151,7 +158,8 @@ class _Mapping:
                 "user", email, "add the phone numbers in Pager: the public API does not give them"
             )
         unique = {(r["delay_minutes"], r["contact_method"]): r for r in out}
-        return [unique[k] for k in sorted(unique)]
+        kept = [unique[k] for k in sorted(unique)]
+        return bounded(kept, MAX_RULES, self.report, "user", email, "notification steps")
 
     def _email(self, user_id: Any) -> str | None:
         return self.users.get(str(user_id))
@@ -217,6 +225,7 @@ class _Mapping:
             )
         # A higher level wins where shifts overlap, as a later layer does in Pager.
         layers = [layer for _, _, layer in sorted(layered, key=lambda x: (x[0], x[1]))]
+        layers = bounded(layers, MAX_LAYERS, self.report, "schedule", schedule, "shifts")
         return layers, sorted(overrides, key=lambda o: (o["start"], o["id"]))
 
     def _layer(self, what: str, shift: dict[str, Any], zone: ZoneInfo) -> dict[str, Any] | None:
@@ -266,6 +275,7 @@ class _Mapping:
                 "shift", what, "several people on one turn: the first of each is on call"
             )
         users = [email for g in groups if g and (email := self._email(g[0])) is not None]
+        users = bounded(users, MAX_LAYER_USERS, self.report, "shift", what, "turns")
         first = int(shift.get("start_rotation_from_user_index") or 0)
         return users[first % len(users) :] + users[: first % len(users)] if users else []
 
@@ -367,10 +377,12 @@ class _Mapping:
         for n, delay in enumerate(delays):
             after = delays[n + 1] - delay if n + 1 < len(delays) else at - delay
             unique = {(t["type"], t.get("user") or t.get("schedule")): t for t in by_time[delay]}
-            levels.append({
-                "ack_timeout_seconds": after if after > 0 else DEFAULT_ACK_TIMEOUT_SECONDS,
-                "targets": list(unique.values()),
-            })  # fmt: skip
+            targets = bounded(
+                list(unique.values()), MAX_TARGETS, self.report, "escalation chain", name, "targets"
+            )
+            timeout = after if after > 0 else DEFAULT_ACK_TIMEOUT_SECONDS
+            levels.append({"ack_timeout_seconds": timeout, "targets": targets})
+        levels = bounded(levels, MAX_LEVELS, self.report, "escalation chain", name, "levels")
         pager_id = self.ids.of("escalation policy", str(chain["id"]), name)
         self.policies[str(chain["id"])] = pager_id
         self.report.moved("escalation chain", name)

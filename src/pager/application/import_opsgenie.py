@@ -14,17 +14,28 @@ from zoneinfo import ZoneInfo
 
 from pager.application.importing import (
     DAY_MINUTES,
+    MAX_LEVELS,
+    MAX_TARGETS,
     WEEK_MINUTES,
     Ids,
     Imported,
     Report,
     Source,
     SourceError,
+    at_most,
+    bounded,
     clock,
     e164,
     email_of,
     time_zone,
     weekly_windows,
+)
+from pager.application.schedules import MAX_LAYER_USERS, MAX_LAYERS
+from pager.domain.people import (
+    MAX_CONTACT_METHODS,
+    MAX_DELAY_MINUTES,
+    MAX_REPEAT_MINUTES,
+    MAX_RULES,
 )
 from pager.domain.policy import DEFAULT_ACK_TIMEOUT_SECONDS
 from pager.domain.schedule import WEEKDAYS
@@ -186,6 +197,9 @@ class _Mapping:
             counts[kind] += 1
             method_id = kind if counts[kind] == 1 else f"{kind}-{counts[kind]}"
             field_name = "address" if kind == "email" else "phone"
+            if len(methods) == MAX_CONTACT_METHODS:
+                self.report.left("contact method", f"{email} {kind} {to}", "Pager's limit a user")
+                continue
             methods.append({"id": method_id, "type": kind, field_name: address, "enabled": enabled})
             by_address[(kind, to)] = method_id
         return methods, by_address
@@ -230,6 +244,10 @@ class _Mapping:
             int(repeat["loopAfter"]) if repeat.get("enabled") and repeat.get("loopAfter") else None
         )
         if every is not None:
+            every = at_most(
+                every, MAX_REPEAT_MINUTES, self.report, "notification rule", what, "repeats every"
+            )
+        if every is not None:
             self.report.changed(
                 "notification rule",
                 what,
@@ -243,15 +261,24 @@ class _Mapping:
                 reason = "disabled in Opsgenie" if method_id else "its contact method is not moved"
                 self.report.left("notification step", f"{what} {contact['method']}", reason)
                 continue
+            delay = at_most(
+                _minutes(step.get("sendAfter")),
+                MAX_DELAY_MINUTES,
+                self.report,
+                "notification rule",
+                what,
+                "a delay of",
+            )
             step_data: dict[str, Any] = {
-                "delay_minutes": _minutes(step.get("sendAfter")),
+                "delay_minutes": delay,
                 "contact_method": method_id,
             }
             if every is not None:
                 step_data["repeat_every_minutes"] = every
             steps.append(step_data)
         self.report.moved("notification rule", what)
-        return sorted(steps, key=lambda s: (s["delay_minutes"], s["contact_method"]))
+        steps = sorted(steps, key=lambda s: (s["delay_minutes"], s["contact_method"]))
+        return bounded(steps, MAX_RULES, self.report, "notification rule", what, "steps")
 
     # -- teams
 
@@ -301,6 +328,7 @@ class _Mapping:
         zone = ZoneInfo(zone_name)
         rotations = list(map(_mapping, schedule.get("rotations") or []))
         layers = [layer for r in rotations if (layer := self._layer(name, r, zone)) is not None]
+        layers = bounded(layers, MAX_LAYERS, self.report, "schedule", name, "rotations")
         if not layers:
             self.report.left("schedule", name, "no rotation with people in it")
             # Escalations that page it then leave that rule behind, and say so.
@@ -356,6 +384,7 @@ class _Mapping:
         if not users:
             self.report.left("rotation", what, "no user among its participants")
             return None
+        users = bounded(users, MAX_LAYER_USERS, self.report, "rotation", what, "participants")
         unit = {"hourly": "hours", "daily": "days", "weekly": "weeks"}[str(rotation["type"])]
         start = _instant(rotation["startDate"]).astimezone(zone).replace(tzinfo=None)
         layer: dict[str, Any] = {
@@ -442,7 +471,11 @@ class _Mapping:
             after = delays[n + 1] - delay if n + 1 < len(delays) else (wait if count else 0)
             timeout = after * 60 if after > 0 else DEFAULT_ACK_TIMEOUT_SECONDS
             unique = {(t["type"], t.get("user") or t.get("schedule")): t for t in by_delay[delay]}
-            levels.append({"ack_timeout_seconds": timeout, "targets": list(unique.values())})
+            targets = bounded(
+                list(unique.values()), MAX_TARGETS, self.report, "escalation", name, "recipients"
+            )
+            levels.append({"ack_timeout_seconds": timeout, "targets": targets})
+        levels = bounded(levels, MAX_LEVELS, self.report, "escalation", name, "levels")
         pager_id = self.ids.of("escalation policy", str(escalation["id"]), name)
         self.policies[str(escalation["id"])] = self.policies[name] = pager_id
         self.report.moved("escalation", name)

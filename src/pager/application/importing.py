@@ -9,13 +9,16 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pager.domain.people import known_time_zone
 from pager.domain.policy import E164_PATTERN, USER_PATTERN
 from pager.domain.schedule import WEEKDAYS
 
 Outcome = Literal["moved", "changed", "left behind"]
+T = TypeVar("T")
+MAX_LEVELS = 20  # as the configuration file allows
+MAX_TARGETS = 50
 _NOT_ID = re.compile(r"[^a-z0-9]+")
 DAY_MINUTES = 1440
 WEEK_MINUTES = 7 * DAY_MINUTES
@@ -191,3 +194,18 @@ def time_zone(name: object, report: Report, kind: str, what: str) -> str:
         return zone
     report.changed(kind, what, f"time zone {zone!r} is unknown here: UTC instead")
     return "UTC"
+
+
+def bounded(items: list[T], limit: int, report: Report, kind: str, what: str, noun: str) -> list[T]:
+    """The first `limit` of `items`, reporting the rest as Pager's limit."""
+    if len(items) > limit:
+        report.changed(
+            kind, what, f"only the first {limit} {noun} (Pager's limit), not {len(items)}"
+        )
+    return items[:limit]
+
+
+def at_most(value: int, limit: int, report: Report, kind: str, what: str, noun: str) -> int:
+    if value > limit:
+        report.changed(kind, what, f"{noun} {limit} min (Pager's limit), not {value}")
+    return min(value, limit)
