@@ -10,7 +10,7 @@ configuration has: a file without `users` leaves every user alone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -44,6 +44,7 @@ from pager.domain.severity import Severity
 
 MAX_NAME_LENGTH = 200
 PASSWORD_CHANGED = "password"  # noqa: S105 (a word in a diff, not a password)
+KEY_FROM_FILE = "integration key from the file"
 
 Kind = Literal[
     "escalation policy",
@@ -76,6 +77,9 @@ class ServiceSpec:
     maintenance: tuple[WindowSpec, ...] | None = None
     """Windows listed are added if missing (and not over), never removed or changed: a
     window set by hand stays. None: not managed."""
+    integration_key: str | None = field(default=None, compare=False, repr=False)
+    """A key to take over (an importer's --keep-keys); None issues one if there is none. The
+    database keeps only its hash, so it takes no part in comparing services."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +216,8 @@ class AccountsWriter(Protocol):
 
     def ensure_integration_key(self, service_id: str) -> IssuedKey | None: ...
 
+    def import_integration_key(self, service_id: str, key: str) -> None: ...
+
 
 class SchedulesWriter(Protocol):
     def put(self, schedule: Schedule) -> bool: ...
@@ -293,6 +299,7 @@ def plan(
     prune: bool,
     password_matches: Callable[[str, str], bool],
     now: datetime | None = None,
+    key_matches: Callable[[str, str], bool] = lambda service_id, key: False,
 ) -> Plan:
     """The changes that make the database hold `config`, in an order that keeps every
     reference in place: users, schedules (and their listed overrides), policies, services;
@@ -312,7 +319,7 @@ def plan(
         *_user_changes(config.users or (), current.users or (), password_matches),
         *_schedule_changes(config.schedules or (), current.schedules or ()),
         *_policy_changes(config.policies or (), current.policies or ()),
-        *_service_changes(config.services or (), current.services or ()),
+        *_service_changes(config.services or (), current.services or (), key_matches),
         *_window_changes(config.services or (), current.services or (), now),
         *_heartbeat_changes(config.heartbeats or (), current.heartbeats or ()),
         *(Change("delete", kind, id_) for kind, id_ in stale if prune),
@@ -338,20 +345,27 @@ def _policy_changes(
 
 
 def _service_changes(
-    desired: Sequence[ServiceSpec], present: Sequence[ServiceSpec]
+    desired: Sequence[ServiceSpec],
+    present: Sequence[ServiceSpec],
+    key_matches: Callable[[str, str], bool],
 ) -> list[Change]:
     existing = {s.id: s for s in present}
     changes = []
     for service in desired:
         before = existing.get(service.id)
+        new_key = service.integration_key is not None and (
+            before is None or not key_matches(service.id, service.integration_key)
+        )
         if before is None:
             summary: tuple[str, ...] = (f"escalation policy {service.escalation_policy}",)
             if service.low_urgency_severities:
                 low = ", ".join(service.low_urgency_severities)
                 summary += (f"low urgency for {low}",)
+            summary += (KEY_FROM_FILE,) if new_key else ()
             changes.append(Change("create", "service", service.id, summary))
-        elif _service_differences(before, service):
+        elif _service_differences(before, service) or new_key:
             differences = _service_differences(before, service)
+            differences += (KEY_FROM_FILE,) if new_key else ()
             changes.append(Change("update", "service", service.id, differences))
     return changes
 
@@ -457,7 +471,10 @@ def apply(
                     service.escalation_policy,
                     service.low_urgency_severities,
                 )
-                issued = accounts.ensure_integration_key(service.id)
+                if service.integration_key is None:
+                    issued = accounts.ensure_integration_key(service.id)
+                elif KEY_FROM_FILE in change.details:
+                    accounts.import_integration_key(service.id, service.integration_key)
             case "service", "delete":
                 handlers.delete_service(change.id)
                 # Else a service made again under this id would answer to the old key.
@@ -546,6 +563,9 @@ def _service_problems(config: Config, current: Config, prune: bool) -> list[tupl
             )
     problems += _duplicates("service", [s.id for s in services])
     problems += [problem for s in services for problem in _window_problems(s)]
+    keys = [s.integration_key for s in services if s.integration_key is not None]
+    if len(keys) != len(set(keys)):
+        problems.append(("services", "two services have the same integration_key"))
     if pruned and not (prune and config.services is not None):
         # Services that the file does not manage stay, and so must their policies.
         managed = {s.id for s in services}

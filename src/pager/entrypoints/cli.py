@@ -252,11 +252,17 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(service_app, name="service")
 
-from pager.entrypoints import cli_client, cli_config, cli_demo  # noqa: E402 - after `app`
+from pager.entrypoints import (  # noqa: E402 - after `app`
+    cli_client,
+    cli_config,
+    cli_demo,
+    cli_import,
+)
 
 app.add_typer(cli_config.commands)  # apply, export
 app.add_typer(cli_demo.commands)  # demo
 app.add_typer(cli_client.commands)  # alert, ack, unack, escalate, snooze, reassign, note, ...
+app.add_typer(cli_import.commands, name="import")  # import opsgenie, import grafana-oncall
 
 
 def main() -> None:

@@ -78,7 +78,9 @@ def apply(
         except ValidationFailed as invalid:
             raise _invalid(file, invalid) from None
         now = (app.clock if app else SystemClock()).now()
-        plan = cac.plan(config, current, prune, _password_check(accounts), now)
+        plan = cac.plan(
+            config, current, prune, _password_check(accounts), now, _key_check(accounts)
+        )
         if dry_run or app is None or accounts is None:
             for change in plan.changes:
                 typer.echo(change.describe())
@@ -200,6 +202,12 @@ def _password_check(accounts: Accounts | None) -> Callable[[str, str], bool]:
     if accounts is None:
         return lambda email, password: False
     return lambda email, password: accounts.check_password(email, password) is not None
+
+
+def _key_check(accounts: Accounts | None) -> Callable[[str, str], bool]:
+    if accounts is None:
+        return lambda service_id, key: False
+    return lambda service_id, key: accounts.service_for_key(key) == service_id
 
 
 def _apply(plan: cac.Plan, config: cac.Config, app: App, accounts: Accounts) -> None:

@@ -59,6 +59,7 @@ from pager.entrypoints.http.schemas import (
 MAX_LEVELS = 20
 MAX_TARGETS = 50
 MAX_OVERRIDES = 1000
+MIN_KEY_LENGTH = 16
 _URL: TypeAdapter[str] = TypeAdapter(Url)
 _SECRET: TypeAdapter[str] = TypeAdapter(Secret)
 _PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
@@ -179,6 +180,12 @@ class ServiceModel(_Model):
     escalation_policy: str
     low_urgency_severities: list[Severity] = Field(default_factory=list, max_length=4)
     maintenance: list[WindowModel] | None = Field(default=None, max_length=MAX_WINDOWS)
+    integration_key: str | None = Field(
+        None,
+        min_length=MIN_KEY_LENGTH,
+        max_length=200,
+        description="A key its senders already use (an importer's --keep-keys); stored hashed.",
+    )
 
 
 class HeartbeatModel(_Model):
@@ -704,4 +711,6 @@ def _service_spec(model: ServiceModel) -> ServiceSpec:
     windows = None
     if model.maintenance is not None:
         windows = tuple(WindowSpec(w.start, w.end) for w in model.maintenance)
-    return ServiceSpec(model.id, model.name, model.escalation_policy, tuple(low), windows)
+    return ServiceSpec(
+        model.id, model.name, model.escalation_policy, tuple(low), windows, model.integration_key
+    )
