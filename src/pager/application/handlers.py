@@ -31,6 +31,7 @@ from pager.domain.commands import (
     ServiceCommand,
     Unacknowledge,
 )
+from pager.domain.content import NO_CONTENT, AlertContent
 from pager.domain.errors import DomainError, IncidentNotFound
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, decide_all
@@ -148,9 +149,10 @@ class Handlers:
         dedup_key: str | None = None,
         severity: str | None = None,
         source: str = "api",
+        content: AlertContent = NO_CONTENT,
     ) -> ReceiveAlert:
         """The command for one alert, with the id its incident gets if it opens one."""
-        return ReceiveAlert(service_id, self._ids(), message, dedup_key, severity, source)
+        return ReceiveAlert(service_id, self._ids(), message, dedup_key, severity, source, content)
 
     def receive_alert(
         self,
@@ -160,9 +162,15 @@ class Handlers:
         dedup_key: str | None = None,
         severity: str | None = None,
         source: str = "api",
+        content: AlertContent = NO_CONTENT,
     ) -> AlertOutcome:
         command = self.alert_command(
-            service_id, message, dedup_key=dedup_key, severity=severity, source=source
+            service_id,
+            message,
+            dedup_key=dedup_key,
+            severity=severity,
+            source=source,
+            content=content,
         )
         return alert_outcome(command, self.run(command))
 

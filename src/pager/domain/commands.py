@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pager.domain.content import NO_CONTENT, AlertContent
 from pager.domain.events import ChangeLink
 from pager.domain.policy import EscalationPolicy
 
@@ -32,6 +33,7 @@ class ReceiveAlert:
     dedup_key: str | None = None
     severity: str | None = None
     source: str = "api"
+    content: AlertContent = NO_CONTENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from pager.domain.content import NO_CONTENT, AlertContent
+from pager.domain.content import ChangeLink as ChangeLink  # named here since change events
 from pager.domain.paging import OnCallAt, Page, Unreached
 from pager.domain.policy import EscalationPolicy, ScheduleTarget, Target, UserTarget
 
@@ -47,6 +49,7 @@ class IncidentOpened:
     severity: str | None
     source: str
     at: datetime
+    content: AlertContent = NO_CONTENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class AlertAttached:
     severity: str | None
     source: str
     at: datetime
+    content: AlertContent = NO_CONTENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +161,6 @@ class NoteAdded:
     text: str
     by: str
     at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeLink:
-    href: str
-    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from pager.domain.commands import (
     ServiceCommand,
     Unacknowledge,
 )
+from pager.domain.content import check_content
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
@@ -268,11 +269,7 @@ def _receive_alert(
     if incident is not None:
         if _fires(incident.open_keys, command.dedup_key):
             return ()
-        return (
-            AlertAttached(
-                incident.id, message, command.dedup_key, command.severity, command.source, now
-            ),
-        )
+        return (_attached(incident.id, message, command, now),)
     policy = _require_policy(state, policy)
     opened = IncidentOpened(
         command.incident_id,
@@ -282,12 +279,29 @@ def _receive_alert(
         command.severity,
         command.source,
         now,
+        command.content,
     )
     return (opened, *_steps(command.incident_id, policy, 1, 1, now, directory))
 
 
 def _alert_message(command: ReceiveAlert) -> str:
+    """The alert's message, once its message and content are found within bounds."""
+    check_content(command.content)
     return _text("message", command.message, MAX_MESSAGE_LENGTH)
+
+
+def _attached(
+    incident_id: str, message: str, command: ReceiveAlert, now: datetime
+) -> AlertAttached:
+    return AlertAttached(
+        incident_id,
+        message,
+        command.dedup_key,
+        command.severity,
+        command.source,
+        now,
+        command.content,
+    )
 
 
 def _fires(firing: frozenset[str] | set[str], key: str | None) -> bool:
@@ -396,7 +410,7 @@ def _attach_run(
         if _fires(firing, key):
             results.append((state, ()))
             continue
-        event = AlertAttached(incident.id, message, key, command.severity, command.source, now)
+        event = _attached(incident.id, message, command, now)
         results.append((state, (event,)))
         attached.append(event)
         if key:

@@ -18,8 +18,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from pager.domain.commands import ResolveAlert
+from pager.domain.content import AlertContent, ChangeLink, check_content
+from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_MESSAGE_LENGTH
-from pager.entrypoints.http.alerting import clean, commit, counted
+from pager.entrypoints.http.alerting import clean, commit, counted, storable
 from pager.entrypoints.http.context import Context, context
 
 router = APIRouter(tags=["integrations"])
@@ -36,6 +38,11 @@ class WebhookAlert(BaseModel):
     startsAt: str | None = None
     endsAt: str | None = None
     generatorURL: str | None = None
+    # Grafana's, beside Alertmanager's fields.
+    dashboardURL: str | None = None
+    panelURL: str | None = None
+    silenceURL: str | None = None
+    imageURL: str | None = None
 
 
 class WebhookMessage(BaseModel):
@@ -69,7 +76,7 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
     source: Literal["alertmanager", "grafana"] = (
         "grafana" if body.version == "1" or body.orgId is not None else "alertmanager"
     )
-    firing = [alert for alert in body.alerts if alert.status != "resolved"]
+    firing = [(i, alert) for i, alert in enumerate(body.alerts) if alert.status != "resolved"]
     resolved = [alert for alert in body.alerts if alert.status == "resolved"]
     triggers = [
         ctx.handlers.alert_command(
@@ -78,8 +85,9 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
             dedup_key=dedup_key(alert),
             severity=_severity(alert),
             source=source,
+            content=alert_content(alert, index),
         )
-        for alert in firing
+        for index, alert in firing
     ]
     resolves = [ResolveAlert(service_id, dedup_key(alert)) for alert in resolved]
     outcomes = await commit(ctx, [*triggers, *resolves])
@@ -128,6 +136,42 @@ def message(alert: WebhookAlert) -> str:
     if not text.strip():
         text = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())) or "alert"
     return clean(text, MAX_MESSAGE_LENGTH).strip() or "alert"
+
+
+def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
+    """What the alert says, as sent (made storable, never cut); past the bounds it is
+    refused, naming `alerts[index]`'s field, before anything of the message is committed."""
+    grafana = (
+        (alert.dashboardURL, "Dashboard"),
+        (alert.panelURL, "Panel"),
+        (alert.silenceURL, "Silence"),
+    )
+    links = tuple(ChangeLink(storable(url), text) for url, text in grafana if url)
+    content = AlertContent(
+        labels=tuple((storable(k), storable(v)) for k, v in alert.labels.items()),
+        annotations=tuple((storable(k), storable(v)) for k, v in alert.annotations.items()),
+        links=links,
+        images=(ChangeLink(storable(alert.imageURL)),) if alert.imageURL else (),
+        source_url=storable(alert.generatorURL) if alert.generatorURL else None,
+    )
+    try:
+        check_content(content)
+    except ValidationFailed:
+        where = f"alerts[{index}]"
+        names = {field: f"{where}.{sent}" for field, sent in _SENT_AS.items()}
+        check_content(content, {**names, "content": where})
+        raise
+    return content
+
+
+# The webhook's names for the content's fields.
+_SENT_AS = {
+    "labels": "labels",
+    "annotations": "annotations",
+    "links": "dashboardURL",
+    "images": "imageURL",
+    "source_url": "generatorURL",
+}
 
 
 def _severity(alert: WebhookAlert) -> str | None:

@@ -32,8 +32,10 @@ from pager.domain.commands import (
     ServiceCommand,
     Unacknowledge,
 )
+from pager.domain.content import AlertContent, check_content
+from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_NOTE_LENGTH
-from pager.entrypoints.http.alerting import clean, commit, receive_alert
+from pager.entrypoints.http.alerting import clean, commit, details, receive_alert, storable
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
@@ -71,6 +73,28 @@ class CreateAlert(BaseModel):
     user: str | None = None
     note: str | None = None
     tags: list[str] | None = None
+
+    def content(self) -> AlertContent:
+        """Its details, tags, entity, description and source, kept (never cut: the
+        domain refuses what is past its bounds, naming the field)."""
+        annotations = (("description", storable(self.description)),) if self.description else ()
+        content = AlertContent(
+            labels=(("source", storable(self.source)),) if self.source else (),
+            annotations=annotations,
+            details=details(self.details),
+            tags=tuple(storable(tag) for tag in self.tags or ()),
+            entity=storable(self.entity) if self.entity else None,
+        )
+        try:
+            check_content(content)
+        except ValidationFailed as refused:
+            named = tuple((_SENT_AS.get(where, where), what) for where, what in refused.problems)
+            raise ValidationFailed(named) from None
+        return content
+
+
+# Opsgenie's names for where the content keeps what it sent.
+_SENT_AS = {"annotations.description": "description", "labels.source": "source"}
 
 
 class AlertAction(BaseModel):
@@ -130,7 +154,13 @@ async def create_alert(
         message = "alert"
     alias = clean(body.alias, MAX_ALIAS) if body.alias else None
     outcome = await receive_alert(
-        ctx, service_id, message, dedup_key=alias, severity=body.priority, source="opsgenie"
+        ctx,
+        service_id,
+        message,
+        dedup_key=alias,
+        severity=body.priority,
+        source="opsgenie",
+        content=body.content(),
     )
     incident_id = outcome.incident_id
     if alias is None:
