@@ -40,6 +40,7 @@ from pager.domain.commands import (
     ServiceCommand,
     Unacknowledge,
 )
+from pager.domain.content import MAX_ENTRIES, NO_CONTENT, AlertContent
 from pager.domain.errors import (
     DomainError,
     IncidentAlreadyResolved,
@@ -84,6 +85,15 @@ SERVICES = tuple(SERVICE_POLICIES)
 POLICY_IDS = tuple(sorted(set(SERVICE_POLICIES.values())))
 DEDUP_KEYS = ("k1", "k2", "k3")
 MESSAGES = ("disk full", "  cpu hot \n", "5xx rate 12%", " ")
+# What alerts say: nothing, labels and a runbook, or more than an alert may say (refused).
+TOO_MUCH = AlertContent(labels=tuple((f"l{i}", "v") for i in range(MAX_ENTRIES + 1)))
+CONTENTS = (
+    NO_CONTENT,
+    AlertContent(
+        labels=(("instance", "db-1"),), annotations=(("runbook_url", "https://r.example/x"),)
+    ),
+    TOO_MUCH,
+)
 
 TARGETS: tuple[Target, ...] = (
     EmailTarget("alice@example.com"),
@@ -214,23 +224,47 @@ class EscalationMachine(RuleBasedStateMachine):
         dedup_key = data.draw(st.one_of(st.sampled_from(unused), any_key) if unused else any_key)
         self.receive_alert(service, message, dedup_key)
 
-    def receive_alert(self, service: str, message: str, dedup_key: str | None) -> None:
+    @rule(
+        service=st.sampled_from(SERVICES),
+        message=st.sampled_from(MESSAGES),
+        content=st.sampled_from(CONTENTS),
+    )
+    def alert_with_content(self, service: str, message: str, content: AlertContent) -> None:
+        self.receive_alert(service, message, None, content)
+
+    def receive_alert(
+        self,
+        service: str,
+        message: str,
+        dedup_key: str | None,
+        content: AlertContent = NO_CONTENT,
+    ) -> None:
         before = self.snapshots[service].incident
         command = ReceiveAlert(service, self.fresh_incident_id(), message, dedup_key)
-        if not message.strip():
+        command = replace(command, content=content)
+        if not message.strip() or content is TOO_MUCH:
             self.run_expecting(ValidationFailed, command)
             return
         events = self.run(service, command)
         if before is None:
             assert [type(e) for e in events] == [IncidentOpened, LevelNotified]
             assert events[0] == IncidentOpened(
-                command.incident_id, service, message.strip(), dedup_key, None, "api", self.now
+                command.incident_id,
+                service,
+                message.strip(),
+                dedup_key,
+                None,
+                "api",
+                self.now,
+                content,
             )
         elif dedup_key in self.firing[service]:
             assert events == ()
         else:
             assert events == (
-                AlertAttached(before.id, message.strip(), dedup_key, None, "api", self.now),
+                AlertAttached(
+                    before.id, message.strip(), dedup_key, None, "api", self.now, content
+                ),
             )
         if dedup_key:
             self.firing[service].add(dedup_key)

@@ -96,6 +96,14 @@ class AlertContent:
 NO_CONTENT = AlertContent()
 
 
+def followable(url: str | None) -> str | None:
+    """`url` if a reader's client may open it (http or https), else None: a sender's link
+    never becomes a `javascript:` link or button."""
+    if url and url.lower().startswith(("https://", "http://")):
+        return url
+    return None
+
+
 def check_content(content: AlertContent, names: Mapping[str, str] | None = None) -> None:
     """Refuses content past its bounds, naming each field that is (as `names` calls the
     domain's fields, for a sender whose fields are named otherwise)."""

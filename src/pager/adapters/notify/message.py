@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pager.application.ports import DeliveryFailed, OutgoingNotification
+from pager.domain.content import followable
 from pager.domain.policy import Target
 
 SMS_LIMIT = 160
@@ -63,14 +64,6 @@ def host_of(url: str) -> str:
 
 KEY_LABELS = 5
 """How many labels a chat message shows (email shows them all)."""
-
-
-def followable(url: str | None) -> str | None:
-    """`url` if a reader's client may open it (http or https), else None: a sender's link
-    never becomes a `javascript:` button."""
-    if url and url.lower().startswith(("https://", "http://")):
-        return url
-    return None
 
 
 def key_labels(notification: OutgoingNotification) -> list[tuple[str, str]]:

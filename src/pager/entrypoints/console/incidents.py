@@ -4,11 +4,13 @@ acknowledge and resolve them."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from fastapi import Request
 from starlette.responses import Response
 
-from pager.application.queries import IncidentView, ServiceView
+from pager.application.queries import AlertView, IncidentView, ServiceView
+from pager.domain.content import followable
 from pager.domain.errors import IncidentAlreadyResolved, NothingToEscalateTo
 from pager.domain.policy import ID_PATTERN
 from pager.entrypoints.console import timeline, web
@@ -79,7 +81,27 @@ def incident_page(incident_id: str, request: Request, _user: UserDep, c: Console
         service_name=service.name if service else detail.incident.service,
         timeline=timeline.story(detail),
         notifications=detail.notifications,
+        alerts=[shown_alert(alert) for alert in detail.alerts[:ALERTS_SHOWN]],
+        more_alerts=max(len(detail.alerts) - ALERTS_SHOWN, 0),
     )
+
+
+ALERTS_SHOWN = 100  # a storm's incident holds thousands; the API lists every one
+
+
+@dataclass(frozen=True, slots=True)
+class ShownAlert:
+    alert: AlertView
+    chips: tuple[str, ...]
+    links: tuple[tuple[str, str | None], ...]
+    """(text, href): href None for an address a browser should not open (not http)."""
+
+
+def shown_alert(alert: AlertView) -> ShownAlert:
+    content = alert.content
+    chips = tuple(f"{key}={value}" for key, value in content.labels)
+    links = tuple((link.text or link.href, followable(link.href)) for link in content.references())
+    return ShownAlert(alert, chips, links)
 
 
 @router.post("/incidents/{incident_id}/acknowledge")
