@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from pager.domain.commands import AcknowledgeAlert, ReportChange, ResolveAlert
-from pager.domain.content import MAX_ENTRIES, AlertContent, check_content
+from pager.domain.content import MAX_ENTRIES, NO_CONTENT, AlertContent, check_content
 from pager.domain.content import MAX_LINKS as MAX_CONTENT_LINKS
 from pager.domain.errors import ValidationFailed
 from pager.domain.events import ChangeLink
@@ -217,13 +217,14 @@ async def enqueue(request: Request, ctx: Ctx) -> JSONResponse:
     try:
         event = await _event(request)
         action, key, payload = _parse(event)
+        content = _content(event) if action == "trigger" else NO_CONTENT
         service_id = await _routing_key(ctx, event["routing_key"])
     except _Invalid as error:
         return _invalid(error.errors)
     by = clean(str(event.get("client") or "PagerDuty Events API"), 200)
     if action == "trigger":
         assert payload is not None
-        await _trigger(ctx, service_id, key, event)
+        await _trigger(ctx, service_id, key, payload, content)
     elif action == "acknowledge":
         await commit(ctx, [AcknowledgeAlert(service_id, key, by)])
     else:
@@ -318,8 +319,9 @@ def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
     return action, clean(key, MAX_DEDUP_KEY) if key else uuid.uuid4().hex, payload
 
 
-async def _trigger(ctx: Context, service_id: str, key: str, event: dict[str, Any]) -> None:
-    payload = event["payload"]
+async def _trigger(
+    ctx: Context, service_id: str, key: str, payload: dict[str, Any], content: AlertContent
+) -> None:
     summary = clean(str(payload["summary"]), MAX_SUMMARY).strip()
     await receive_alert(
         ctx,
@@ -328,7 +330,7 @@ async def _trigger(ctx: Context, service_id: str, key: str, event: dict[str, Any
         dedup_key=key,
         severity=str(payload["severity"]),
         source="pagerduty",
-        content=_content(event),
+        content=content,
     )
 
 
