@@ -37,6 +37,7 @@ from pager.application.queries import (
 from pager.domain.content import (
     MAX_ENTRIES,
     MAX_KEY,
+    MAX_LINK_TEXT,
     MAX_LINKS,
     MAX_TOTAL,
     MAX_URL,
@@ -178,12 +179,24 @@ class Request(BaseModel):
 # -- alerts and incidents
 
 
-Text = Annotated[str, Storable, Stated(NO_NUL)]
+def _key(value: str) -> str:
+    """A key made storable (a JSON schema cannot state a pattern for keys that pydantic
+    keeps): NUL shown as U+FFFD, a lone surrogate too."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY), AfterValidator(_key)]
+Value = Annotated[str, StringConstraints(max_length=MAX_VALUE), Storable, Stated(NO_NUL)]
+Pairs = Annotated[dict[Key, Value], Field(max_length=MAX_ENTRIES)]
 
 
 class LinkIn(Request):
-    href: Text
-    text: Text | None = None
+    href: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_URL), Storable, Stated(NO_NUL)
+    ]
+    text: (
+        Annotated[str, StringConstraints(max_length=MAX_LINK_TEXT), Storable, Stated(NO_NUL)] | None
+    ) = None
 
 
 class AlertIn(Request):
@@ -191,20 +204,22 @@ class AlertIn(Request):
     message: Message
     dedup_key: DedupKey | None = None
     severity: Severity | None = None
-    labels: dict[Text, Text] | None = Field(
+    labels: Pairs | None = Field(
         default=None,
         description=f"What the alert is about (`host`, `job`, ...): at most {MAX_ENTRIES} "
         f"entries, keys of 1 to {MAX_KEY} characters, values of at most {MAX_VALUE}.",
     )
-    annotations: dict[Text, Text] | None = Field(
+    annotations: Pairs | None = Field(
         default=None,
         description="What it says (`summary`, `description`, `runbook_url`, `dashboard`): "
         "bounded as labels. `runbook_url` and `dashboard` are the links pages carry.",
     )
     links: list[LinkIn] | None = Field(
-        default=None, description=f"At most {MAX_LINKS}; `href` up to {MAX_URL} characters."
+        default=None,
+        max_length=MAX_LINKS,
+        description=f"At most {MAX_LINKS}; `href` up to {MAX_URL} characters.",
     )
-    details: dict[Text, JsonValue] | None = Field(
+    details: Annotated[dict[Key, JsonValue], Field(max_length=MAX_ENTRIES)] | None = Field(
         default=None,
         description="Kept as text (values that are not text as compact JSON), bounded as "
         f"labels. All the alert's content together: at most {MAX_TOTAL} characters.",
