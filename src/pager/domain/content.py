@@ -104,10 +104,43 @@ def followable(url: str | None) -> str | None:
     return None
 
 
+def _fits(content: AlertContent) -> bool:
+    """Whether the content is within every bound: one quick pass, as every alert of a
+    webhook is checked (which bound it breaks is found only when one does)."""
+    total = len(content.entity or "") + len(content.source_url or "")
+    if len(content.entity or "") > MAX_ENTITY or len(content.source_url or "") > MAX_URL:
+        return False
+    for pairs in (content.labels, content.annotations, content.details):
+        if len(pairs) > MAX_ENTRIES:
+            return False
+        for key, value in pairs:
+            if not 0 < len(key) <= MAX_KEY or len(value) > MAX_VALUE:
+                return False
+            total += len(key) + len(value)
+    if content.links or content.images or content.tags:
+        return total <= MAX_TOTAL and _fits_lists(content, MAX_TOTAL - total)
+    return total <= MAX_TOTAL
+
+
+def _fits_lists(content: AlertContent, room: int) -> bool:
+    used = 0
+    for links in (content.links, content.images):
+        if len(links) > MAX_LINKS:
+            return False
+        for link in links:
+            text = link.text or ""
+            if not 0 < len(link.href) <= MAX_URL or len(text) > MAX_LINK_TEXT:
+                return False
+            used += len(link.href) + len(text)
+    if len(content.tags) > MAX_TAGS or any(not 0 < len(tag) <= MAX_TAG for tag in content.tags):
+        return False
+    return used + sum(map(len, content.tags)) <= room
+
+
 def check_content(content: AlertContent, names: Mapping[str, str] | None = None) -> None:
     """Refuses content past its bounds, naming each field that is (as `names` calls the
     domain's fields, for a sender whose fields are named otherwise)."""
-    if content == NO_CONTENT:
+    if content is NO_CONTENT or _fits(content):
         return
     names = names or {}
     problems: list[tuple[str, str]] = []

@@ -21,7 +21,7 @@ from pager.domain.commands import ResolveAlert
 from pager.domain.content import AlertContent, ChangeLink, check_content
 from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_MESSAGE_LENGTH
-from pager.entrypoints.http.alerting import clean, commit, counted, storable
+from pager.entrypoints.http.alerting import clean, commit, counted, storable, storable_all
 from pager.entrypoints.http.context import Context, context
 
 router = APIRouter(tags=["integrations"])
@@ -141,17 +141,20 @@ def message(alert: WebhookAlert) -> str:
 def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
     """What the alert says, as sent (made storable, never cut); past the bounds it is
     refused, naming `alerts[index]`'s field, before anything of the message is committed."""
-    grafana = (
-        (alert.dashboardURL, "Dashboard"),
-        (alert.panelURL, "Panel"),
-        (alert.silenceURL, "Silence"),
-    )
-    links = tuple(ChangeLink(storable(url), text) for url, text in grafana if url)
+    links: tuple[ChangeLink, ...] = ()
+    if alert.dashboardURL or alert.panelURL or alert.silenceURL:
+        grafana = (
+            (alert.dashboardURL, "Dashboard"),
+            (alert.panelURL, "Panel"),
+            (alert.silenceURL, "Silence"),
+        )
+        links = tuple(ChangeLink(storable(url), text) for url, text in grafana if url)
+    labels, annotations = alert.labels, alert.annotations
     content = AlertContent(
-        labels=tuple((storable(k), storable(v)) for k, v in alert.labels.items()),
-        annotations=tuple((storable(k), storable(v)) for k, v in alert.annotations.items()),
-        links=links,
-        images=(ChangeLink(storable(alert.imageURL)),) if alert.imageURL else (),
+        tuple(labels.items()) if storable_all(labels) else _storable(labels),
+        tuple(annotations.items()) if storable_all(annotations) else _storable(annotations),
+        links,
+        (ChangeLink(storable(alert.imageURL)),) if alert.imageURL else (),
         source_url=storable(alert.generatorURL) if alert.generatorURL else None,
     )
     try:
@@ -162,6 +165,10 @@ def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
         check_content(content, {**names, "content": where})
         raise
     return content
+
+
+def _storable(pairs: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((storable(key), storable(value)) for key, value in pairs.items())
 
 
 # The webhook's names for the content's fields.

@@ -288,7 +288,7 @@ def update_description(
     request: Request,
     _identifier_type: IdentifierType = "id",
 ) -> Accepted:
-    status = "Description not kept: Pager keeps no alert descriptions"
+    status = "Description kept as it was: an alert keeps the description it was created with"
     return answered(ctx, request, service_id, "UpdateDescription", status, ("", ""))
 
 
