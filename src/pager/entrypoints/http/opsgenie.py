@@ -32,7 +32,15 @@ from pager.domain.commands import (
     ServiceCommand,
     Unacknowledge,
 )
-from pager.domain.content import AlertContent, check_content
+from pager.domain.content import (
+    MAX_ENTITY,
+    MAX_ENTRIES,
+    MAX_TAG,
+    MAX_TAGS,
+    MAX_VALUE,
+    AlertContent,
+    check_content,
+)
 from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_NOTE_LENGTH
 from pager.entrypoints.http.alerting import clean, commit, details, receive_alert, storable
@@ -42,6 +50,7 @@ from pager.entrypoints.http.errors import not_found, responses
 from pager.entrypoints.http.limits import json_body
 from pager.entrypoints.http.opsgenie_requests import RequestOutcome
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
+from pager.entrypoints.http.schemas import Key as DetailKey
 
 router = APIRouter(prefix="/v2/alerts", tags=["integrations"], dependencies=[Depends(json_body)])
 Ctx = Annotated[Context, Depends(context)]
@@ -60,19 +69,22 @@ ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 MISSING = "Alert does not exist"
 
 
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
+
+
 class CreateAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message: Annotated[str, Field(min_length=1, max_length=15_000)]
     alias: Annotated[str, Field(min_length=1, max_length=MAX_ALIAS)] | None = None
-    description: str | None = None
+    description: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
     priority: Literal["P1", "P2", "P3", "P4", "P5"] = "P3"
-    details: dict[str, Any] | None = None
-    source: str | None = None
-    entity: str | None = None
+    details: Annotated[dict[DetailKey, Any], Field(max_length=MAX_ENTRIES)] | None = None
+    source: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
+    entity: Annotated[str, Field(max_length=MAX_ENTITY)] | None = None
     user: str | None = None
     note: str | None = None
-    tags: list[str] | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
 
     def content(self) -> AlertContent:
         """Its details, tags, entity, description and source, kept (never cut: the

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from pager.domain.commands import AcknowledgeAlert, ReportChange, ResolveAlert
-from pager.domain.content import MAX_ENTRIES, NO_CONTENT, AlertContent, check_content
+from pager.domain.content import MAX_ENTRIES, MAX_KEY, NO_CONTENT, AlertContent, check_content
 from pager.domain.content import MAX_LINKS as MAX_CONTENT_LINKS
 from pager.domain.errors import ValidationFailed
 from pager.domain.events import ChangeLink
@@ -127,7 +127,9 @@ EVENT_SCHEMA: dict[str, Any] = {
                             "class": KEPT_LABEL,
                             "custom_details": {
                                 "description": f"Kept: at most {MAX_ENTRIES} entries, values "
-                                "that are not text as compact JSON."
+                                "that are not text as compact JSON.",
+                                "maxProperties": MAX_ENTRIES,
+                                "propertyNames": {"minLength": 1, "maxLength": MAX_KEY},
                             },
                         },
                     }
