@@ -59,6 +59,8 @@ def test_an_alertmanager_alert_keeps_its_labels_annotations_and_generator_url(
 def test_content_past_the_bounds_refuses_the_whole_webhook_naming_the_alert(
     pager: Pager,
 ) -> None:
+    """Each bound the schema states (and the total, which the domain checks) refuses the
+    webhook, naming the alert's field, before anything is committed."""
     service_id, key = pager.service()
     body = payload("alertmanager-webhook-firing.json")
     body["alerts"][1]["annotations"]["description"] = "x" * (MAX_VALUE + 1)
@@ -66,7 +68,14 @@ def test_content_past_the_bounds_refuses_the_whole_webhook_naming_the_alert(
 
     assert answer.status_code == 422, answer.text
     fields = [problem["field"] for problem in answer.json()["error"]["problems"]]
-    assert fields == ["alerts[1].annotations.description"]
+    assert fields == ["alerts.1.annotations.description"]
+    assert pager.get_service(service_id)["state"] == "healthy", "nothing was written"
+
+    body = payload("alertmanager-webhook-firing.json")
+    body["alerts"][1]["annotations"] = {f"a{i}": "x" * (MAX_VALUE - 8) for i in range(5)}
+    answer = pager.client(key).post("/integrations/alertmanager", json=body)
+    assert answer.status_code == 422, answer.text
+    assert [problem["field"] for problem in answer.json()["error"]["problems"]] == ["alerts.1"]
     assert pager.get_service(service_id)["state"] == "healthy", "nothing was written"
 
 

@@ -15,10 +15,18 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from pager.domain.commands import ResolveAlert
-from pager.domain.content import AlertContent, ChangeLink, check_content
+from pager.domain.content import (
+    MAX_ENTRIES,
+    MAX_KEY,
+    MAX_URL,
+    MAX_VALUE,
+    AlertContent,
+    ChangeLink,
+    check_content,
+)
 from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.entrypoints.http.alerting import clean, commit, counted, storable, storable_all
@@ -28,21 +36,30 @@ router = APIRouter(tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
 
 
+# The content's bounds, stated in the schema (checked again by the domain, with the total).
+Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY)]
+Pairs = Annotated[
+    dict[Key, Annotated[str, StringConstraints(max_length=MAX_VALUE)]],
+    Field(max_length=MAX_ENTRIES),
+]
+Url = Annotated[str, StringConstraints(max_length=MAX_URL)]
+
+
 class WebhookAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: str = "firing"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Pairs = Field(default_factory=dict)
+    annotations: Pairs = Field(default_factory=dict)
     fingerprint: str | None = None
     startsAt: str | None = None
     endsAt: str | None = None
-    generatorURL: str | None = None
+    generatorURL: Url | None = None
     # Grafana's, beside Alertmanager's fields.
-    dashboardURL: str | None = None
-    panelURL: str | None = None
-    silenceURL: str | None = None
-    imageURL: str | None = None
+    dashboardURL: Url | None = None
+    panelURL: Url | None = None
+    silenceURL: Url | None = None
+    imageURL: Url | None = None
 
 
 class WebhookMessage(BaseModel):
@@ -140,7 +157,7 @@ def message(alert: WebhookAlert) -> str:
 
 def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
     """What the alert says, as sent (made storable, never cut); past the bounds it is
-    refused, naming `alerts[index]`'s field, before anything of the message is committed."""
+    refused, naming `alerts.{index}`'s field, before anything of the message is committed."""
     links: tuple[ChangeLink, ...] = ()
     if alert.dashboardURL or alert.panelURL or alert.silenceURL:
         grafana = (
@@ -160,7 +177,7 @@ def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
     try:
         check_content(content)
     except ValidationFailed:
-        where = f"alerts[{index}]"
+        where = f"alerts.{index}"  # as the schema's own refusals name it
         names = {field: f"{where}.{sent}" for field, sent in _SENT_AS.items()}
         check_content(content, {**names, "content": where})
         raise
@@ -168,7 +185,10 @@ def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
 
 
 def _storable(pairs: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple((storable(key), storable(value)) for key, value in pairs.items())
+    """Keys keep a character where a NUL was: a key is never made empty."""
+    return tuple(
+        (storable(key.replace("\x00", "\ufffd")), storable(value)) for key, value in pairs.items()
+    )
 
 
 # The webhook's names for the content's fields.
