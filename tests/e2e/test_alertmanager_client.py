@@ -51,18 +51,17 @@ def alertmanager_config(pager_url: str, key: str) -> dict[str, Any]:
     return config
 
 
-def test_alertmanager_pages_level_one_once_and_resolves(
-    pager: Pager, smtp: SmtpSink, alertmanager_binary: str, tmp_path: Path
-) -> None:
-    service, key = pager.service()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(alertmanager_config(pager.url, key)))
+@contextmanager
+def running_alertmanager(binary: str, config: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """Alertmanager with this configuration, until the block ends; yields its API's URL."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
     port = free_port()
     log = (tmp_path / "alertmanager.log").open("wb")
     process = subprocess.Popen(
         [
-            alertmanager_binary,
-            f"--config.file={config}",
+            binary,
+            f"--config.file={path}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
@@ -73,6 +72,19 @@ def test_alertmanager_pages_level_one_once_and_resolves(
     api = f"http://127.0.0.1:{port}/api/v2"
     try:
         wait_until(lambda: _up(f"{api}/status"), 30, "Alertmanager to start")
+        yield api
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_alertmanager_pages_level_one_once_and_resolves(
+    pager: Pager, smtp: SmtpSink, alertmanager_binary: str, tmp_path: Path
+) -> None:
+    service, key = pager.service()
+    config = alertmanager_config(pager.url, key)
+    with running_alertmanager(alertmanager_binary, config, tmp_path) as api:
         started = datetime.now(UTC)
         alert = {
             "labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"},
@@ -98,10 +110,43 @@ def test_alertmanager_pages_level_one_once_and_resolves(
         assert httpx.post(f"{api}/alerts", json=[resolved]).status_code == 200
         wait_until(lambda: pager.get_service(service)["state"] == "healthy", 30, "healthy")
         assert pager.incident(incident["id"])["status"] == "resolved"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+
+
+def test_a_rules_runbook_and_dashboard_reach_the_email(
+    pager: Pager, smtp: SmtpSink, alertmanager_binary: str, tmp_path: Path
+) -> None:
+    """An alert as a Prometheus rule makes it, with `runbook_url` and `dashboard`
+    annotations, through Alertmanager's webhook: the page shows both links and the labels,
+    and the incident lists the alert with them."""
+    service, key = pager.service()
+    config = alertmanager_config(pager.url, key)
+    for receiver in config["receivers"]:
+        receiver.pop("pagerduty_configs", None)  # the webhook's alert alone opens it
+    runbook = "https://runbooks.example.com/disk-full"
+    dashboard = "https://grafana.example.com/d/node/disks?var-instance=db-1"
+    alert = {
+        "labels": {"alertname": "DiskFull", "instance": "db-1:9100", "severity": "critical"},
+        "annotations": {
+            "summary": "Disk 95% full on db-1",
+            "runbook_url": runbook,
+            "dashboard": dashboard,
+        },
+        "generatorURL": "http://prometheus.example.com:9090/graph?g0.expr=disk",
+        "startsAt": datetime.now(UTC).isoformat(),
+    }
+    with running_alertmanager(alertmanager_binary, config, tmp_path) as api:
+        assert httpx.post(f"{api}/alerts", json=[alert]).status_code == 200
+        [page] = smtp.wait_for(1, timeout=30)
+    body = page.body.replace("\r\n", "\n")
+    assert body.startswith(f"{service.title()}: DiskFull: Disk 95% full on db-1\n")
+    assert f"Runbook:     {runbook}" in body
+    assert f"Dashboard:   {dashboard}" in body
+    assert "Labels:\n  alertname: DiskFull\n  instance: db-1:9100\n  severity: critical" in body
+    incident = pager.open_incident(service)
+    assert incident is not None
+    [listed] = pager.incident(incident["id"])["alerts"]
+    assert (listed["runbook"], listed["dashboard"]) == (runbook, dashboard)
+    assert listed["source_url"] == alert["generatorURL"]
 
 
 def _up(url: str) -> bool:

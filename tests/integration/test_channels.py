@@ -521,6 +521,19 @@ def test_webhook_posts_the_documented_payload_signed(receiver: WebhookReceiver) 
             "opened_at": "2024-05-01T12:00:00Z",
             "url": INCIDENT_URL,
         },
+        "alert": {
+            "severity": None,
+            "labels": {},
+            "annotations": {},
+            "runbook": None,
+            "dashboard": None,
+            "links": [],
+            "images": [],
+            "details": {},
+            "tags": [],
+            "entity": None,
+            "source_url": None,
+        },
         "ack_url": ACK_URL,
     }
 

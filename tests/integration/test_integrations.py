@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
 from pager.entrypoints.http.app import create_app
+from tests.e2e import test_alert_content as content
 from tests.e2e import test_integrations as integrations
 from tests.e2e import test_opsgenie_api as opsgenie
 from tests.e2e.conftest import ADMIN, RESPONDER, Pager
@@ -71,3 +72,4 @@ def _tests(module: object) -> dict[str, object]:
 
 globals().update(_tests(integrations))
 globals().update(_tests(opsgenie))
+globals().update(_tests(content))

@@ -57,6 +57,7 @@ from pager.domain.commands import (
     Snooze,
     Unacknowledge,
 )
+from pager.domain.content import MAX_ENTRIES, NO_CONTENT, AlertContent
 from pager.domain.errors import (
     DomainError,
     HeartbeatNotFound,
@@ -128,6 +129,15 @@ MESSAGES = ("disk full", "  cpu hot \n", "5xx rate 12%", " ")
 LOW_SETS: tuple[tuple[Severity, ...], ...] = ((), ("info",), ("warning", "info"))
 severities = st.none() | st.sampled_from(SEVERITIES)
 BEATS = ("backup", "cron")
+# What alerts say: nothing, labels and a runbook, or more than an alert may say (refused).
+TOO_MUCH = AlertContent(labels=tuple((f"l{i}", "v") for i in range(MAX_ENTRIES + 1)))
+CONTENTS = (
+    NO_CONTENT,
+    AlertContent(
+        labels=(("instance", "db-1"),), annotations=(("runbook_url", "https://r.example/x"),)
+    ),
+    TOO_MUCH,
+)
 
 TARGETS: tuple[Target, ...] = (
     EmailTarget("alice@example.com"),
@@ -336,14 +346,31 @@ class EscalationMachine(RuleBasedStateMachine):
         )
         self.receive_alert(service, "disk full", dedup_key, None)
 
+    @rule(
+        service=st.sampled_from(SERVICES),
+        message=st.sampled_from(MESSAGES),
+        content=st.sampled_from(CONTENTS),
+        severity=severities,
+    )
+    def alert_with_content(
+        self, service: str, message: str, content: AlertContent, severity: Severity | None
+    ) -> None:
+        self.receive_alert(service, message, None, severity, content)
+
     def receive_alert(
-        self, service: str, message: str, dedup_key: str | None, severity: Severity | None
+        self,
+        service: str,
+        message: str,
+        dedup_key: str | None,
+        severity: Severity | None,
+        content: AlertContent = NO_CONTENT,
     ) -> None:
         before = self.snapshots[service].incident
         low_set = self.snapshots[service].low_urgency_severities
         low = severity is not None and severity in low_set
         command = ReceiveAlert(service, self.fresh_incident_id(), message, dedup_key, severity)
-        if not message.strip():
+        command = replace(command, content=content)
+        if not message.strip() or content is TOO_MUCH:
             self.run_expecting(ValidationFailed, command)
             return
         held_before = list(self.held[service])
@@ -370,13 +397,14 @@ class EscalationMachine(RuleBasedStateMachine):
                 severity,
                 "api",
                 self.now,
+                content,
                 urgency="low" if low else "high",
             )
         elif dedup_key in self.firing[service]:
             assert events == ()
         else:
             attached = AlertAttached(
-                before.id, message.strip(), dedup_key, severity, "api", self.now
+                before.id, message.strip(), dedup_key, severity, "api", self.now, content
             )
             assert events[0] == attached
             raised = UrgencyRaised(before.id, "alert", severity, "api", self.now)

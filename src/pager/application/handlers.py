@@ -35,6 +35,7 @@ from pager.domain.commands import (
     ServiceCommand,
     Unacknowledge,
 )
+from pager.domain.content import NO_CONTENT, AlertContent
 from pager.domain.errors import DomainError, IncidentNotFound
 from pager.domain.events import IncidentOpened, PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState, decide_all
@@ -155,9 +156,10 @@ class Handlers:
         dedup_key: str | None = None,
         severity: Severity | None = None,
         source: str = "api",
+        content: AlertContent = NO_CONTENT,
     ) -> ReceiveAlert:
         """The command for one alert, with the id its incident gets if it opens one."""
-        return ReceiveAlert(service_id, self._ids(), message, dedup_key, severity, source)
+        return ReceiveAlert(service_id, self._ids(), message, dedup_key, severity, source, content)
 
     def receive_alert(
         self,
@@ -167,9 +169,15 @@ class Handlers:
         dedup_key: str | None = None,
         severity: Severity | None = None,
         source: str = "api",
+        content: AlertContent = NO_CONTENT,
     ) -> AlertOutcome:
         command = self.alert_command(
-            service_id, message, dedup_key=dedup_key, severity=severity, source=source
+            service_id,
+            message,
+            dedup_key=dedup_key,
+            severity=severity,
+            source=source,
+            content=content,
         )
         return alert_outcome(command, self.run(command))
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Literal, NamedTuple, Protocol, Self, TypeVar
 
+from pager.domain.content import NO_CONTENT, AlertContent
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
 from pager.domain.paging import Directory
@@ -142,6 +143,9 @@ class OutgoingNotification:
     ack_url: str | None = None
     reply_code: str | None = None
     """What an SMS page asks to be replied with ("Reply 1 4821 ..."); None: no reply line."""
+    severity: str | None = None
+    content: AlertContent = NO_CONTENT
+    """What the incident's first alert said (its labels, runbook, dashboard, ...)."""
 
 
 class DeliveryFailed(Exception):
@@ -206,6 +210,9 @@ class ClaimedNotification:
     target: Address
     attempts: int
     created_at: datetime
+    severity: str | None = None
+    content: AlertContent = NO_CONTENT
+    """The incident's first alert's severity and content, which its pages carry."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from pager.domain.content import AlertContent
 from pager.domain.policy import EscalationPolicy
 from pager.domain.severity import Severity, Urgency
 
@@ -81,10 +82,30 @@ class NotificationView:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertView:
+    """One alert of an incident, as its sender said it; `resolved_at` is when it stopped
+    firing (its key resolved, or the incident with it)."""
+
+    message: str
+    dedup_key: str | None
+    severity: str | None
+    source: str
+    received_at: datetime
+    resolved_at: datetime | None
+    content: AlertContent
+
+    @property
+    def status(self) -> Literal["firing", "resolved"]:
+        return "firing" if self.resolved_at is None else "resolved"
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentDetail:
     incident: IncidentView
     timeline: tuple[TimelineEntry, ...]
     notifications: tuple[NotificationView, ...]
+    alerts: tuple[AlertView, ...] = ()
+    """Its alerts in the order they came, the first one first."""
 
 
 @dataclass(frozen=True, slots=True)

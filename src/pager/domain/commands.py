@@ -5,14 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pager.domain.content import NO_CONTENT, AlertContent, ChangeLink
 from pager.domain.policy import EscalationPolicy, ScheduleTarget, UserTarget
 from pager.domain.severity import Severity
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeLink:
-    href: str
-    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +36,7 @@ class ReceiveAlert:
     dedup_key: str | None = None
     severity: Severity | None = None
     source: str = "api"
+    content: AlertContent = NO_CONTENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pager.domain.commands import ChangeLink as ChangeLink  # its home was here
 from pager.domain.commands import ReceiveAlert
+from pager.domain.content import NO_CONTENT, AlertContent
+from pager.domain.content import ChangeLink as ChangeLink  # named here since change events
 from pager.domain.paging import OnCallAt, Page, Unreached
 from pager.domain.policy import EscalationPolicy, ScheduleTarget, Target, UserTarget
 from pager.domain.severity import Severity, Urgency
@@ -56,6 +57,7 @@ class IncidentOpened:
     severity: str | None
     source: str
     at: datetime
+    content: AlertContent = NO_CONTENT
     urgency: Urgency = "high"
 
 
@@ -69,6 +71,7 @@ class AlertAttached:
     severity: str | None
     source: str
     at: datetime
+    content: AlertContent = NO_CONTENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from pager.domain.commands import (
     Snooze,
     Unacknowledge,
 )
+from pager.domain.content import check_content
 from pager.domain.errors import (
     DomainError,
     HeartbeatNotFound,
@@ -462,9 +463,7 @@ def _receive_alert(
     if incident is not None:
         if _fires(incident.open_keys, command.dedup_key):
             return ()
-        attached = AlertAttached(
-            incident.id, message, command.dedup_key, command.severity, command.source, now
-        )
+        attached = _attached(incident.id, message, command, now)
         if incident.urgency == "low" and urgency == "high":
             raised = UrgencyRaised(incident.id, "alert", command.severity, command.source, now)
             return (attached, raised, *_page_held_back(state, incident, policy, now, directory))
@@ -478,6 +477,7 @@ def _receive_alert(
         command.severity,
         command.source,
         now,
+        command.content,
         urgency=urgency,
     )
     return (opened, *_steps(command.incident_id, policy, 1, 1, now, directory, urgency))
@@ -555,7 +555,23 @@ def _end_window(
 
 
 def _alert_message(command: ReceiveAlert) -> str:
+    """The alert's message, once its message and content are found within bounds."""
+    check_content(command.content)
     return _text("message", command.message, MAX_MESSAGE_LENGTH)
+
+
+def _attached(
+    incident_id: str, message: str, command: ReceiveAlert, now: datetime
+) -> AlertAttached:
+    return AlertAttached(
+        incident_id,
+        message,
+        command.dedup_key,
+        command.severity,
+        command.source,
+        now,
+        command.content,
+    )
 
 
 def _fires(firing: frozenset[str] | set[str], key: str | None) -> bool:
@@ -685,7 +701,7 @@ def _attach_run(
             continue
         if low is not None and urgency_of(command.severity, low) == "high":
             break
-        event = AlertAttached(incident.id, message, key, command.severity, command.source, now)
+        event = _attached(incident.id, message, command, now)
         results.append((state, (event,)))
         attached.append(event)
         done += 1

@@ -240,6 +240,8 @@ class Dispatcher:
             incident_url=incident_url,
             ack_url=ack_url,
             reply_code=self._reply_code(claimed),
+            severity=claimed.severity,
+            content=claimed.content,
         )
         channel_name = claimed.target.type
         channel = self._channels.get(channel_name)

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pager.application.ports import DeliveryFailed, OutgoingNotification
+from pager.domain.content import followable
 from pager.domain.policy import Target
 
 SMS_LIMIT = 160
@@ -61,6 +62,16 @@ def host_of(url: str) -> str:
         return "?"
 
 
+KEY_LABELS = 5
+"""How many labels a chat message shows (email shows them all)."""
+
+
+def key_labels(notification: OutgoingNotification) -> list[tuple[str, str]]:
+    """The first few labels, without `alertname` (the message starts with it)."""
+    labels = [(k, v) for k, v in notification.content.labels if k != "alertname"]
+    return labels[:KEY_LABELS]
+
+
 def subject(notification: OutgoingNotification) -> str:
     message = one_line(notification.message, SUBJECT_MESSAGE_LIMIT)
     return f"[Pager] {one_line(notification.service_name, 80)}: {message} ({step(notification)})"
@@ -75,6 +86,9 @@ def email_body(notification: OutgoingNotification) -> str:
         lines.append(f"Incident:    {n.incident_url}")
     if n.ack_url or n.incident_url:
         lines.append("")
+    lines += _what_it_says(n)
+    if n.severity:
+        lines.append(f"Severity:    {n.severity}")
     lines += [
         f"Service:     {n.service_name} ({n.service_id})",
         f"Escalation:  {step(n)}",
@@ -82,11 +96,47 @@ def email_body(notification: OutgoingNotification) -> str:
         f"Opened:      {opened(n)}",
         f"Incident id: {n.incident_id}",
         "",
+        *_labels_and_details(n),
         "-- ",
         f"Sent by Pager because you are on {step(n)} of the escalation policy of "
         f"{n.service_name}. Notification {n.id}, attempt {n.attempt}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _what_it_says(notification: OutgoingNotification) -> list[str]:
+    """The first alert's description (unless the message has it) and its links, the runbook
+    and the dashboard first."""
+    content = notification.content
+    lines: list[str] = []
+    description = content.annotation("description")
+    if description and description not in notification.message:
+        lines += [description, ""]
+    found = [
+        (title, url)
+        for title, url in (("Runbook", content.runbook), ("Dashboard", content.dashboard))
+        if url
+    ]
+    found += [
+        (link.text or "Link", link.href)
+        for link in content.references()
+        if link.href not in (content.runbook, content.dashboard)
+    ]
+    lines += [f"{title + ':':<12} {url}" for title, url in found]
+    return [*lines, ""] if found else lines
+
+
+def _labels_and_details(notification: OutgoingNotification) -> list[str]:
+    content = notification.content
+    lines: list[str] = []
+    for title, pairs in (("Labels", content.labels), ("Details", content.details)):
+        if pairs:
+            lines += [f"{title}:", *(f"  {key}: {value}" for key, value in pairs), ""]
+    if content.tags:
+        lines += [f"Tags:        {', '.join(content.tags)}", ""]
+    if content.entity:
+        lines += [f"Entity:      {content.entity}", ""]
+    return lines
 
 
 def sms_text(notification: OutgoingNotification) -> str:
@@ -133,6 +183,10 @@ def slack_text(notification: OutgoingNotification) -> str:
         incident_id=n.incident_id,
         incident_url=n.incident_url,
         ack_url=n.ack_url,
+        severity=n.severity,
+        labels=key_labels(n),
+        runbook=followable(n.content.runbook),
+        dashboard=followable(n.content.dashboard),
     )
 
 
@@ -146,6 +200,10 @@ def slack_summary(
     incident_id: str,
     incident_url: str | None,
     ack_url: str | None = None,
+    severity: str | None = None,
+    labels: Sequence[tuple[str, str]] = (),
+    runbook: str | None = None,
+    dashboard: str | None = None,
 ) -> str:
     """An incident in Slack's mrkdwn: what a Slack page says, and what its message shows
     once the buttons have been pressed."""
@@ -155,11 +213,19 @@ def slack_summary(
         f"{step.capitalize()} · {alerts} · opened {opened} · "
         f"incident `{slack_escape(incident_id)}`",
     ]
+    fields = [f"Severity *{slack_escape(severity)}*"] if severity else []
+    fields += [f"`{slack_escape(one_line(f'{k}={v}', 80))}`" for k, v in labels]
+    if fields:
+        lines.append(" ".join(fields))
     links = []
     if ack_url:
         links.append(f"<{ack_url}|Acknowledge>")
     if incident_url:
         links.append(f"<{incident_url}|Open incident>")
+    if runbook:
+        links.append(f"<{slack_escape(runbook)}|Runbook>")
+    if dashboard:
+        links.append(f"<{slack_escape(dashboard)}|Dashboard>")
     if links:
         lines.append(" · ".join(links))
     return "\n".join(lines)
@@ -240,7 +306,26 @@ def webhook_payload(notification: OutgoingNotification) -> dict[str, Any]:
             "opened_at": utc(n.opened_at).isoformat().replace("+00:00", "Z"),
             "url": n.incident_url,
         },
+        "alert": alert_payload(n),
         "ack_url": n.ack_url,
+    }
+
+
+def alert_payload(notification: OutgoingNotification) -> dict[str, Any]:
+    """What the incident's first alert said, for a webhook's receiver."""
+    content = notification.content
+    return {
+        "severity": notification.severity,
+        "labels": dict(content.labels),
+        "annotations": dict(content.annotations),
+        "runbook": content.runbook,
+        "dashboard": content.dashboard,
+        "links": [{"href": link.href, "text": link.text} for link in content.links],
+        "images": [{"href": link.href, "text": link.text} for link in content.images],
+        "details": dict(content.details),
+        "tags": list(content.tags),
+        "entity": content.entity,
+        "source_url": content.source_url,
     }
 
 
@@ -249,9 +334,15 @@ def alerts(notification: OutgoingNotification) -> str:
 
 
 def links(notification: OutgoingNotification) -> tuple[tuple[str, str], ...]:
-    """(title, url) of what a reader can press: acknowledge first, then the incident."""
+    """(title, url) of what a reader can press: acknowledge first, then the incident, the
+    runbook and the dashboard."""
     n = notification
-    found = (("Acknowledge", n.ack_url), ("Open incident", n.incident_url))
+    found = (
+        ("Acknowledge", n.ack_url),
+        ("Open incident", n.incident_url),
+        ("Runbook", followable(n.content.runbook)),
+        ("Dashboard", followable(n.content.dashboard)),
+    )
     return tuple((title, url) for title, url in found if url)
 
 
@@ -265,6 +356,10 @@ def teams_message(notification: OutgoingNotification) -> dict[str, Any]:
         ("Opened", opened(n)),
         ("Incident", n.incident_id),
     ]
+    if n.severity:
+        facts.insert(0, ("Severity", n.severity))
+    if labels := key_labels(n):
+        facts.append(("Labels", ", ".join(f"{k}={v}" for k, v in labels)))
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -316,6 +411,10 @@ def mattermost_text(notification: OutgoingNotification) -> str:
         f":rotating_light: **{markdown_escape(n.service_name)}**: {markdown_escape(n.message)}",
         f"{step(n).capitalize()} · {alerts(n)} · opened {opened(n)} · incident `{n.incident_id}`",
     ]
+    fields = [f"Severity **{markdown_escape(n.severity)}**"] if n.severity else []
+    fields += [markdown_escape(one_line(f"{k}={v}", 80)) for k, v in key_labels(n)]
+    if fields:
+        lines.append(" ".join(fields))
     if found := links(n):
         lines.append(" · ".join(f"[{title}]({url})" for title, url in found))
     return "\n".join(lines)

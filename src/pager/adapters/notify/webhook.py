@@ -26,8 +26,19 @@ and this body (`url` and `ack_url` are null when Pager has no public URL)::
         "opened_at": "2024-05-01T12:00:00Z",
         "url": "https://pager.example.com/incidents/0190a3c2-..."
       },
+      "alert": {
+        "severity": "critical",
+        "labels": {"alertname": "HighErrorRate", "instance": "web-1"},
+        "annotations": {"runbook_url": "https://runbooks.example.com/5xx"},
+        "runbook": "https://runbooks.example.com/5xx",
+        "dashboard": null,
+        "links": [], "images": [], "details": {}, "tags": [],
+        "entity": null, "source_url": "http://prometheus:9090/graph?..."
+      },
       "ack_url": "https://pager.example.com/ack/..."
     }
+
+`alert` is what the incident's first alert said (empty where it said nothing).
 
 `attempt` counts from 1. Any 2xx answer is a delivery. 408, 425, 429 and 5xx answers and
 network errors are retried (honouring `Retry-After`); any other answer, redirects included,

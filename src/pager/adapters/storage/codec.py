@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, get_args
 
 from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
+from pager.domain.content import NO_CONTENT, AlertContent
 from pager.domain.events import PolicyEvent, ServiceEvent
 from pager.domain.incident import ServiceState
 from pager.domain.people import ContactMethod, NotificationRule, Person
@@ -28,6 +30,7 @@ _service_state = TypeAdapter(ServiceState)
 _policy_state = TypeAdapter(PolicyState)
 _levels = TypeAdapter(tuple[Level, ...])
 _address = TypeAdapter(Address)
+_content = TypeAdapter(AlertContent)
 
 
 # Events and snapshots are written as JSON text (pydantic encodes it directly, faster than
@@ -46,6 +49,21 @@ def decode_event(type_name: str, data: str | dict[str, Any]) -> Event:
         adapter.validate_json(data) if isinstance(data, str) else adapter.validate_python(data)
     )
     return event
+
+
+def decode_content(data: Any) -> AlertContent:
+    """An alert's content as its event holds it (absent in events from before it was kept)."""
+    return NO_CONTENT if not data else _content.validate_python(data)
+
+
+def decode_datetime(text: str) -> datetime:
+    """An instant as an event's JSON holds it."""
+    return datetime.fromisoformat(text)
+
+
+def encode_content(content: AlertContent) -> dict[str, Any]:
+    data: dict[str, Any] = _content.dump_python(content, mode="json")
+    return data
 
 
 def encode_service_state(state: ServiceState) -> str:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import from_json
 from sqlalchemy.engine import Engine
 
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.codec import decode_target
+from pager.adapters.storage.codec import decode_content, decode_target
 from pager.adapters.storage.engine import write_transaction
 from pager.application.ports import Attempt, ClaimedNotification
+from pager.domain.content import NO_CONTENT, AlertContent
 
 _n = t.notifications
 _b = sa.bindparam
@@ -70,6 +73,7 @@ class SqlOutbox:
             if not ids:
                 return [], None
             conn.execute(n.update().where(n.c.id.in_(ids)).values(claimed_until=now + self._lease))
+            opening = t.events.alias("opening")
             rows = conn.execute(
                 sa.select(
                     n,
@@ -77,9 +81,18 @@ class SqlOutbox:
                     t.incidents.c.alert_count,
                     t.incidents.c.opened_at,
                     sa.func.coalesce(t.services.c.name, n.c.service_id).label("service_name"),
+                    opening.c.data.label("opening"),
                 )
                 .join(t.incidents, t.incidents.c.id == n.c.incident_id)
                 .outerjoin(t.services, t.services.c.id == n.c.service_id)
+                # The incident's first alert: its severity and content go with every page.
+                .outerjoin(
+                    opening,
+                    sa.and_(
+                        opening.c.incident_id == n.c.incident_id,
+                        opening.c.type == "IncidentOpened",
+                    ),
+                )
                 .where(n.c.id.in_(ids))
                 .order_by(n.c.next_attempt_at)
             ).all()
@@ -97,6 +110,7 @@ class SqlOutbox:
                 decode_target(row.target),
                 row.attempts,
                 row.created_at,
+                *_opening(row.opening),
             )
             for row in rows
         ]
@@ -177,3 +191,11 @@ class SqlOutbox:
             conn.execute(
                 n.update().where(n.c.claimed_until.is_not(None)).values(claimed_until=None)
             )
+
+
+def _opening(data: Any) -> tuple[str | None, AlertContent]:
+    """The severity and content of an incident's first alert, from its IncidentOpened."""
+    if data is None:
+        return None, NO_CONTENT
+    opened = data if isinstance(data, dict) else from_json(data)
+    return opened.get("severity"), decode_content(opened.get("content"))

@@ -152,6 +152,9 @@ class Projection:
     timers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Timer rows to insert, by subject: only those set after the last drop of their kind
     for it in the batch (an incident's: its last acknowledgement or resolution)."""
+    opening: dict[str, IncidentOpened] = field(default_factory=dict)
+    """The incidents opened in this batch, by id: their pages carry what the first alert
+    said (pages of older incidents are claimed from the outbox, which reads it there)."""
     finished: list[str] = field(default_factory=list)
     """Incidents acknowledged or resolved: their timers and unsent pages go (rows written
     before this batch; the batch's own timers for them are dropped as it goes)."""
@@ -211,6 +214,7 @@ class Projection:
             case AlertSuppressed():
                 self.suppressed[event.window_id] = self.suppressed.get(event.window_id, 0) + 1
             case IncidentOpened():
+                self.opening[event.incident_id] = event
                 self.opened.append(
                     {
                         "id": event.incident_id,
@@ -410,10 +414,12 @@ class Projection:
             # A page that is due now goes straight to this process's dispatcher; a rule's
             # later page waits in the outbox for its time, as any claim does.
             lease = None
-            if self.handoff is not None and page.delay_seconds == 0:
+            opening = self.opening.get(event.incident_id)
+            if self.handoff is not None and page.delay_seconds == 0 and opening is not None:
                 lease = self.handoff.reserve()
             if lease is not None:
                 assert after.incident is not None
+                assert opening is not None
                 row["claimed_until"] = event.at + lease
                 self.handed.append(
                     ClaimedNotification(
@@ -429,6 +435,8 @@ class Projection:
                         page.target,
                         0,
                         due,
+                        opening.severity,
+                        opening.content,
                     )
                 )
             self.notifications.append(row)

@@ -4,6 +4,7 @@ store. Nothing here writes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Any, TypeVar
 
@@ -12,13 +13,14 @@ from sqlalchemy.engine import Engine
 
 from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
-from pager.adapters.storage.codec import decode_policy
+from pager.adapters.storage.codec import decode_content, decode_datetime, decode_policy
 from pager.adapters.storage.migrate import current_revision, head_revision
 from pager.adapters.storage.uow import service_stream
 from pager.application.ports import Clock
 from pager.application.queries import (
     MAINTENANCE_EVENTS,
     OPEN_STATUSES,
+    AlertView,
     HeartbeatView,
     IncidentDetail,
     IncidentView,
@@ -371,6 +373,7 @@ class SqlQueries:
                 )
                 for n in notifications
             ),
+            _alerts(events, row.resolved_at),
         )
 
     def incident_service(self, incident_id: str) -> str | None:
@@ -436,6 +439,37 @@ def _data(data: Any) -> dict[str, Any]:
     """An event's data as stored, without its time (the row's is the same)."""
     found: dict[str, Any] = redact({k: v for k, v in data.items() if k != "at"})
     return found
+
+
+def _alerts(events: Sequence[Any], resolved_at: Any) -> tuple[AlertView, ...]:
+    """The incident's alerts from its events: each resolved by the first AlertResolved of
+    its key after it, or with the incident."""
+    alerts: list[AlertView] = []
+    firing: dict[str, int] = {}  # dedup key -> index of the alert firing with it
+    for type_, data, _recorded_at in events:
+        if type_ in ("IncidentOpened", "AlertAttached"):
+            key = data.get("dedup_key")
+            if key:
+                firing[key] = len(alerts)
+            alerts.append(
+                AlertView(
+                    data["message"],
+                    key,
+                    data.get("severity"),
+                    data["source"],
+                    decode_datetime(data["at"]),
+                    None,
+                    decode_content(data.get("content")),
+                )
+            )
+        elif type_ == "AlertResolved":
+            index = firing.pop(data["dedup_key"], None)
+            if index is not None:
+                at = decode_datetime(data["at"])
+                alerts[index] = replace(alerts[index], resolved_at=at)
+    if resolved_at is not None:
+        alerts = [a if a.resolved_at else replace(a, resolved_at=resolved_at) for a in alerts]
+    return tuple(alerts)
 
 
 @cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,8 +14,9 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from pager.application.queries import IncidentView, ServiceView
+from pager.application.queries import AlertView, IncidentView, ServiceView
 from pager.domain.commands import AddNote, Reassign, ServiceCommand, Snooze, Unacknowledge
+from pager.domain.content import followable
 from pager.domain.errors import IncidentAlreadyResolved, NothingToEscalateTo, ValidationFailed
 from pager.domain.incident import MAX_NOTE_LENGTH
 from pager.domain.policy import ID_PATTERN, ScheduleTarget, UserTarget
@@ -92,7 +94,27 @@ def incident_page(incident_id: str, request: Request, _user: UserDep, c: Console
         users=sorted(user.email for user in c.accounts.users()),
         schedules=[(s.id, s.name) for s in c.schedules.schedules()],
         max_note=MAX_NOTE_LENGTH,
+        alerts=[shown_alert(alert) for alert in detail.alerts[:ALERTS_SHOWN]],
+        more_alerts=max(len(detail.alerts) - ALERTS_SHOWN, 0),
     )
+
+
+ALERTS_SHOWN = 100  # a storm's incident holds thousands; the API lists every one
+
+
+@dataclass(frozen=True, slots=True)
+class ShownAlert:
+    alert: AlertView
+    chips: tuple[str, ...]
+    links: tuple[tuple[str, str | None], ...]
+    """(text, href): href None for an address a browser should not open (not http)."""
+
+
+def shown_alert(alert: AlertView) -> ShownAlert:
+    content = alert.content
+    chips = tuple(f"{key}={value}" for key, value in content.labels)
+    links = tuple((link.text or link.href, followable(link.href)) for link in content.references())
+    return ShownAlert(alert, chips, links)
 
 
 @router.post("/incidents/{incident_id}/acknowledge")

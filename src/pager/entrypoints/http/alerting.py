@@ -4,10 +4,12 @@ holds it), with alerts counted in the metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 from pager.application.handlers import AlertOutcome, Outcome, Result, alert_outcome
 from pager.domain.commands import ReceiveAlert, ServiceCommand
+from pager.domain.content import NO_CONTENT, AlertContent
 from pager.domain.errors import DomainError
 from pager.domain.severity import Severity
 from pager.entrypoints.http.context import Context
@@ -52,9 +54,10 @@ async def receive_alert(
     dedup_key: str | None,
     severity: Severity | None,
     source: str,
+    content: AlertContent = NO_CONTENT,
 ) -> AlertOutcome:
     command = ctx.handlers.alert_command(
-        service_id, message, dedup_key=dedup_key, severity=severity, source=source
+        service_id, message, dedup_key=dedup_key, severity=severity, source=source, content=content
     )
     [outcome] = await commit(ctx, [command])
     return counted(command, outcome)
@@ -66,3 +69,33 @@ def clean(value: str, max_length: int) -> str:
     value = value.replace("\x00", "")
     value = value.encode("utf-8", "replace").decode("utf-8")
     return value[:max_length]
+
+
+def storable(value: str) -> str:
+    """`clean` without the cut: for what an alert says, which is refused past its bounds,
+    never cut."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def detail_text(value: object) -> str:
+    """A detail's value as text: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return storable(value)
+    return storable(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def details(values: Mapping[str, object] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((storable(k), detail_text(v)) for k, v in (values or {}).items())
+
+
+def storable_all(pairs: Mapping[str, str]) -> bool:
+    """Whether every key and value is storable as it is (the usual case: ASCII, no NUL),
+    found quicker than making each one so."""
+    for key, value in pairs.items():
+        if not (key.isascii() and value.isascii()) or "\x00" in key or "\x00" in value:
+            return False
+    return True

@@ -15,28 +15,52 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from pager.domain.commands import ResolveAlert
+from pager.domain.content import (
+    MAX_ENTRIES,
+    MAX_KEY,
+    MAX_URL,
+    MAX_VALUE,
+    AlertContent,
+    ChangeLink,
+    check_content,
+)
+from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.domain.severity import Severity, severity_of
-from pager.entrypoints.http.alerting import clean, commit, counted
+from pager.entrypoints.http.alerting import clean, commit, counted, storable, storable_all
 from pager.entrypoints.http.context import Context, context
 
 router = APIRouter(tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
 
 
+# The content's bounds, stated in the schema (checked again by the domain, with the total).
+Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY)]
+Pairs = Annotated[
+    dict[Key, Annotated[str, StringConstraints(max_length=MAX_VALUE)]],
+    Field(max_length=MAX_ENTRIES),
+]
+Url = Annotated[str, StringConstraints(max_length=MAX_URL)]
+
+
 class WebhookAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: str = "firing"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Pairs = Field(default_factory=dict)
+    annotations: Pairs = Field(default_factory=dict)
     fingerprint: str | None = None
     startsAt: str | None = None
     endsAt: str | None = None
-    generatorURL: str | None = None
+    generatorURL: Url | None = None
+    # Grafana's, beside Alertmanager's fields.
+    dashboardURL: Url | None = None
+    panelURL: Url | None = None
+    silenceURL: Url | None = None
+    imageURL: Url | None = None
 
 
 class WebhookMessage(BaseModel):
@@ -70,7 +94,7 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
     source: Literal["alertmanager", "grafana"] = (
         "grafana" if body.version == "1" or body.orgId is not None else "alertmanager"
     )
-    firing = [alert for alert in body.alerts if alert.status != "resolved"]
+    firing = [(i, alert) for i, alert in enumerate(body.alerts) if alert.status != "resolved"]
     resolved = [alert for alert in body.alerts if alert.status == "resolved"]
     triggers = [
         ctx.handlers.alert_command(
@@ -79,8 +103,9 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
             dedup_key=dedup_key(alert),
             severity=_severity(alert),
             source=source,
+            content=alert_content(alert, index),
         )
-        for alert in firing
+        for index, alert in firing
     ]
     resolves = [ResolveAlert(service_id, dedup_key(alert)) for alert in resolved]
     outcomes = await commit(ctx, [*triggers, *resolves])
@@ -129,6 +154,52 @@ def message(alert: WebhookAlert) -> str:
     if not text.strip():
         text = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())) or "alert"
     return clean(text, MAX_MESSAGE_LENGTH).strip() or "alert"
+
+
+def alert_content(alert: WebhookAlert, index: int) -> AlertContent:
+    """What the alert says, as sent (made storable, never cut); past the bounds it is
+    refused, naming `alerts.{index}`'s field, before anything of the message is committed."""
+    links: tuple[ChangeLink, ...] = ()
+    if alert.dashboardURL or alert.panelURL or alert.silenceURL:
+        grafana = (
+            (alert.dashboardURL, "Dashboard"),
+            (alert.panelURL, "Panel"),
+            (alert.silenceURL, "Silence"),
+        )
+        links = tuple(ChangeLink(storable(url), text) for url, text in grafana if url)
+    labels, annotations = alert.labels, alert.annotations
+    content = AlertContent(
+        tuple(labels.items()) if storable_all(labels) else _storable(labels),
+        tuple(annotations.items()) if storable_all(annotations) else _storable(annotations),
+        links,
+        (ChangeLink(storable(alert.imageURL)),) if alert.imageURL else (),
+        source_url=storable(alert.generatorURL) if alert.generatorURL else None,
+    )
+    try:
+        check_content(content)
+    except ValidationFailed:
+        where = f"alerts.{index}"  # as the schema's own refusals name it
+        names = {field: f"{where}.{sent}" for field, sent in _SENT_AS.items()}
+        check_content(content, {**names, "content": where})
+        raise
+    return content
+
+
+def _storable(pairs: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Keys keep a character where a NUL was: a key is never made empty."""
+    return tuple(
+        (storable(key.replace("\x00", "\ufffd")), storable(value)) for key, value in pairs.items()
+    )
+
+
+# The webhook's names for the content's fields.
+_SENT_AS = {
+    "labels": "labels",
+    "annotations": "annotations",
+    "links": "dashboardURL",
+    "images": "imageURL",
+    "source_url": "generatorURL",
+}
 
 
 def _severity(alert: WebhookAlert) -> Severity | None:

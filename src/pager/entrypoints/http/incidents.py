@@ -43,7 +43,11 @@ async def accept_alert(ctx: Context, body: AlertIn, caller: Caller) -> AlertAcce
     if not caller.may_act_for(body.service):
         raise forbidden("an integration key may only send alerts for its own service")
     command = ctx.handlers.alert_command(
-        body.service, body.message, dedup_key=body.dedup_key, severity=body.severity
+        body.service,
+        body.message,
+        dedup_key=body.dedup_key,
+        severity=body.severity,
+        content=body.content(),
     )
     [outcome] = await commit(ctx, [command])
     result = counted(command, outcome)

@@ -35,9 +35,19 @@ from pager.domain.commands import (
     Snooze,
     Unacknowledge,
 )
+from pager.domain.content import (
+    MAX_ENTITY,
+    MAX_ENTRIES,
+    MAX_TAG,
+    MAX_TAGS,
+    MAX_VALUE,
+    AlertContent,
+    check_content,
+)
+from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_NOTE_LENGTH
 from pager.domain.severity import severity_of
-from pager.entrypoints.http.alerting import clean, commit, receive_alert
+from pager.entrypoints.http.alerting import clean, commit, details, receive_alert, storable
 from pager.entrypoints.http.auth import GenieKeyService
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import not_found, responses
@@ -45,6 +55,7 @@ from pager.entrypoints.http.limits import json_body
 from pager.entrypoints.http.opsgenie_requests import RequestOutcome
 from pager.entrypoints.http.schedule_schemas import Instant
 from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
+from pager.entrypoints.http.schemas import Key as DetailKey
 
 router = APIRouter(prefix="/v2/alerts", tags=["integrations"], dependencies=[Depends(json_body)])
 Ctx = Annotated[Context, Depends(context)]
@@ -63,19 +74,44 @@ ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 MISSING = "Alert does not exist"
 
 
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
+
+
 class CreateAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     message: Annotated[str, Field(min_length=1, max_length=15_000)]
     alias: Annotated[str, Field(min_length=1, max_length=MAX_ALIAS)] | None = None
-    description: str | None = None
+    description: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
     priority: Literal["P1", "P2", "P3", "P4", "P5"] = "P3"
-    details: dict[str, Any] | None = None
-    source: str | None = None
-    entity: str | None = None
+    details: Annotated[dict[DetailKey, Any], Field(max_length=MAX_ENTRIES)] | None = None
+    source: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
+    entity: Annotated[str, Field(max_length=MAX_ENTITY)] | None = None
     user: str | None = None
     note: str | None = None
-    tags: list[str] | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
+
+    def content(self) -> AlertContent:
+        """Its details, tags, entity, description and source, kept (never cut: the
+        domain refuses what is past its bounds, naming the field)."""
+        annotations = (("description", storable(self.description)),) if self.description else ()
+        content = AlertContent(
+            labels=(("source", storable(self.source)),) if self.source else (),
+            annotations=annotations,
+            details=details(self.details),
+            tags=tuple(storable(tag) for tag in self.tags or ()),
+            entity=storable(self.entity) if self.entity else None,
+        )
+        try:
+            check_content(content)
+        except ValidationFailed as refused:
+            named = tuple((_SENT_AS.get(where, where), what) for where, what in refused.problems)
+            raise ValidationFailed(named) from None
+        return content
+
+
+# Opsgenie's names for where the content keeps what it sent.
+_SENT_AS = {"annotations.description": "description", "labels.source": "source"}
 
 
 class AlertAction(BaseModel):
@@ -157,6 +193,7 @@ async def create_alert(
         dedup_key=alias,
         severity=severity_of(body.priority),
         source="opsgenie",
+        content=body.content(),
     )
     incident_id = outcome.incident_id
     if alias is None:
@@ -325,7 +362,7 @@ def update_description(
     request: Request,
     _identifier_type: IdentifierType = "id",
 ) -> Accepted:
-    status = "Description not kept: Pager keeps no alert descriptions"
+    status = "Description kept as it was: an alert keeps the description it was created with"
     return answered(ctx, request, service_id, "UpdateDescription", status, ("", ""))
 
 

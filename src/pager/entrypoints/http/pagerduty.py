@@ -23,11 +23,21 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from pager.domain.commands import AcknowledgeAlert, ReportChange, ResolveAlert
+from pager.domain.content import MAX_ENTRIES, MAX_KEY, NO_CONTENT, AlertContent, check_content
+from pager.domain.content import MAX_LINKS as MAX_CONTENT_LINKS
+from pager.domain.errors import ValidationFailed
 from pager.domain.events import ChangeLink
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.domain.severity import SEVERITIES, severity_of
 from pager.domain.text import WHITESPACE
-from pager.entrypoints.http.alerting import clean, commit, receive_alert
+from pager.entrypoints.http.alerting import (
+    clean,
+    commit,
+    detail_text,
+    details,
+    receive_alert,
+    storable,
+)
 from pager.entrypoints.http.auth import integration_key
 from pager.entrypoints.http.context import Context, context
 from pager.entrypoints.http.errors import ApiError
@@ -62,6 +72,7 @@ class InvalidEvent(BaseModel):
 
 
 IGNORED: dict[str, Any] = {"description": "Accepted and ignored."}
+KEPT_LABEL: dict[str, Any] = {"description": "Kept as a label of the alert, as `source` is."}
 NOT_BLANK = f"[^{WHITESPACE}]"  # what `.strip()` leaves something of
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -82,9 +93,15 @@ EVENT_SCHEMA: dict[str, Any] = {
         },
         "payload": {"description": "Required to trigger; ignored otherwise."},
         "client": {"description": "Who sent it (any JSON value, shown as text)."},
-        "client_url": IGNORED,
-        "links": IGNORED,
-        "images": IGNORED,
+        "client_url": {"type": "string", "description": "Kept as the alert's source link."},
+        "links": {
+            "type": "array",
+            "description": f"At most {MAX_CONTENT_LINKS} `{{href, text}}`: kept with the alert.",
+        },
+        "images": {
+            "type": "array",
+            "description": f"At most {MAX_CONTENT_LINKS} `{{src, href, alt}}`: kept.",
+        },
     },
     # What each action needs: checked by the endpoint, stated here.
     "allOf": [
@@ -105,10 +122,15 @@ EVENT_SCHEMA: dict[str, Any] = {
                             "source": {"type": "string", "pattern": NOT_BLANK},
                             "severity": {"type": "string", "enum": list(SEVERITIES)},
                             "timestamp": IGNORED,
-                            "component": IGNORED,
-                            "group": IGNORED,
-                            "class": IGNORED,
-                            "custom_details": IGNORED,
+                            "component": KEPT_LABEL,
+                            "group": KEPT_LABEL,
+                            "class": KEPT_LABEL,
+                            "custom_details": {
+                                "description": f"Kept: at most {MAX_ENTRIES} entries, values "
+                                "that are not text as compact JSON.",
+                                "maxProperties": MAX_ENTRIES,
+                                "propertyNames": {"minLength": 1, "maxLength": MAX_KEY},
+                            },
                         },
                     }
                 },
@@ -197,13 +219,14 @@ async def enqueue(request: Request, ctx: Ctx) -> JSONResponse:
     try:
         event = await _event(request)
         action, key, payload = _parse(event)
+        content = _content(event) if action == "trigger" else NO_CONTENT
         service_id = await _routing_key(ctx, event["routing_key"])
     except _Invalid as error:
         return _invalid(error.errors)
     by = clean(str(event.get("client") or "PagerDuty Events API"), 200)
     if action == "trigger":
         assert payload is not None
-        await _trigger(ctx, service_id, key, payload)
+        await _trigger(ctx, service_id, key, payload, content)
     elif action == "acknowledge":
         await commit(ctx, [AcknowledgeAlert(service_id, key, by)])
     else:
@@ -298,7 +321,9 @@ def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
     return action, clean(key, MAX_DEDUP_KEY) if key else uuid.uuid4().hex, payload
 
 
-async def _trigger(ctx: Context, service_id: str, key: str, payload: dict[str, Any]) -> None:
+async def _trigger(
+    ctx: Context, service_id: str, key: str, payload: dict[str, Any], content: AlertContent
+) -> None:
     summary = clean(str(payload["summary"]), MAX_SUMMARY).strip()
     await receive_alert(
         ctx,
@@ -307,6 +332,63 @@ async def _trigger(ctx: Context, service_id: str, key: str, payload: dict[str, A
         dedup_key=key,
         severity=severity_of(str(payload["severity"])),
         source="pagerduty",
+        content=content,
+    )
+
+
+# The event's names for the content's fields.
+_SENT_AS = {
+    "labels": "payload",
+    "details": "payload.custom_details",
+    "links": "links",
+    "images": "images",
+    "source_url": "client_url",
+    "content": "event",
+}
+
+
+def _content(event: dict[str, Any]) -> AlertContent:
+    """What a trigger says beside its summary: the payload's source, component, group and
+    class as labels, its custom details, the event's links and images; an invalid event
+    past the bounds (nothing is cut)."""
+    payload = event["payload"]
+    labels = tuple(
+        (name, detail_text(payload[name]))
+        for name in ("source", "component", "group", "class")
+        if payload.get(name) not in (None, "")
+    )
+    custom = payload.get("custom_details")
+    client_url = event.get("client_url")
+    content = AlertContent(
+        labels=labels,
+        details=details(custom) if isinstance(custom, dict) else _one_detail(custom),
+        links=_links(event.get("links"), "href", "text"),
+        images=_links(event.get("images"), "src", "alt"),
+        source_url=storable(client_url) if isinstance(client_url, str) and client_url else None,
+    )
+    try:
+        check_content(content, _SENT_AS)
+    except ValidationFailed as refused:
+        raise _Invalid(*(f"'{where}' {what}" for where, what in refused.problems)) from None
+    return content
+
+
+def _one_detail(value: Any) -> tuple[tuple[str, str], ...]:
+    """custom_details that are not an object (PagerDuty takes a string too)."""
+    return () if value is None else (("details", detail_text(value)),)
+
+
+def _links(value: Any, href: str, text: str) -> tuple[ChangeLink, ...]:
+    """The links (or images) that have an address; the others are not links."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        ChangeLink(
+            storable(item[href]),
+            storable(item[text]) if isinstance(item.get(text), str) else None,
+        )
+        for item in value
+        if isinstance(item, dict) and isinstance(item.get(href), str) and item[href]
     )
 
 

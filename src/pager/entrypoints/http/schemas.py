@@ -3,6 +3,7 @@ domain. The domain never sees a request."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from pydantic_core import CoreSchema
 from pager.application.accounts import USER_EMAIL_PATTERN, IssuedKey, KeyInfo, User
 from pager.application.queries import (
     REDACTED,
+    AlertView,
     IncidentDetail,
     IncidentView,
     MaintenanceView,
@@ -32,6 +34,18 @@ from pager.application.queries import (
     ServiceView,
     StreamEvent,
     TimelineEntry,
+)
+from pager.domain.content import (
+    MAX_ENTRIES,
+    MAX_KEY,
+    MAX_LINK_TEXT,
+    MAX_LINKS,
+    MAX_TOTAL,
+    MAX_URL,
+    MAX_VALUE,
+    NO_CONTENT,
+    AlertContent,
+    ChangeLink,
 )
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.domain.people import (
@@ -166,6 +180,26 @@ class Request(BaseModel):
 # -- alerts and incidents
 
 
+def _key(value: str) -> str:
+    """A key made storable (a JSON schema cannot state a pattern for keys that pydantic
+    keeps): NUL shown as U+FFFD, a lone surrogate too."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY), AfterValidator(_key)]
+Value = Annotated[str, StringConstraints(max_length=MAX_VALUE), Storable, Stated(NO_NUL)]
+Pairs = Annotated[dict[Key, Value], Field(max_length=MAX_ENTRIES)]
+
+
+class LinkIn(Request):
+    href: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_URL), Storable, Stated(NO_NUL)
+    ]
+    text: (
+        Annotated[str, StringConstraints(max_length=MAX_LINK_TEXT), Storable, Stated(NO_NUL)] | None
+    ) = None
+
+
 class AlertIn(Request):
     service: Id
     message: Message
@@ -176,9 +210,44 @@ class AlertIn(Request):
         "`low_urgency_severities` at low urgency; none is high urgency. The integrations "
         "map their own words and priorities onto these.",
     )
-    details: dict[str, Any] | None = Field(
-        default=None, description="Accepted for compatibility; not stored."
+    labels: Pairs | None = Field(
+        default=None,
+        description=f"What the alert is about (`host`, `job`, ...): at most {MAX_ENTRIES} "
+        f"entries, keys of 1 to {MAX_KEY} characters, values of at most {MAX_VALUE}.",
     )
+    annotations: Pairs | None = Field(
+        default=None,
+        description="What it says (`summary`, `description`, `runbook_url`, `dashboard`): "
+        "bounded as labels. `runbook_url` and `dashboard` are the links pages carry.",
+    )
+    links: list[LinkIn] | None = Field(
+        default=None,
+        max_length=MAX_LINKS,
+        description=f"At most {MAX_LINKS}; `href` up to {MAX_URL} characters.",
+    )
+    details: Annotated[dict[Key, JsonValue], Field(max_length=MAX_ENTRIES)] | None = Field(
+        default=None,
+        description="Kept as text (values that are not text as compact JSON), bounded as "
+        f"labels. All the alert's content together: at most {MAX_TOTAL} characters.",
+    )
+
+    def content(self) -> AlertContent:
+        """What the alert says, for the domain (which checks its bounds)."""
+        if not (self.labels or self.annotations or self.links or self.details):
+            return NO_CONTENT
+        return AlertContent(
+            labels=tuple((self.labels or {}).items()),
+            annotations=tuple((self.annotations or {}).items()),
+            links=tuple(ChangeLink(link.href, link.text) for link in self.links or ()),
+            details=tuple((k, _detail(v)) for k, v in (self.details or {}).items()),
+        )
+
+
+def _detail(value: JsonValue) -> str:
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 class AlertAccepted(BaseModel):
@@ -307,7 +376,60 @@ class NotificationOut(BaseModel):
         )
 
 
+class LinkOut(BaseModel):
+    href: str
+    text: str | None
+
+
+class AlertOut(BaseModel):
+    """One alert of the incident and what its sender said."""
+
+    message: str
+    dedup_key: str | None
+    severity: str | None
+    source: str = Field(description="The integration it came through (api, alertmanager, ...).")
+    status: Literal["firing", "resolved"]
+    received_at: datetime
+    resolved_at: datetime | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    links: list[LinkOut]
+    images: list[LinkOut] = Field(description="`href` is the image, `text` its alt text.")
+    details: dict[str, str] = Field(description="Values that were not text as compact JSON.")
+    tags: list[str]
+    entity: str | None
+    source_url: str | None = Field(description="Alertmanager's `generatorURL`, and the like.")
+    runbook: str | None = Field(description="From `runbook_url` (or `runbook`), if any.")
+    dashboard: str | None = Field(description="From `dashboard` (or Grafana's link), if any.")
+
+    @classmethod
+    def of(cls, view: AlertView) -> AlertOut:
+        content = view.content
+        return cls(
+            message=view.message,
+            dedup_key=view.dedup_key,
+            severity=view.severity,
+            source=view.source,
+            status=view.status,
+            received_at=view.received_at,
+            resolved_at=view.resolved_at,
+            labels=dict(content.labels),
+            annotations=dict(content.annotations),
+            links=[LinkOut(href=link.href, text=link.text) for link in content.links],
+            images=[LinkOut(href=link.href, text=link.text) for link in content.images],
+            details=dict(content.details),
+            tags=list(content.tags),
+            entity=content.entity,
+            source_url=content.source_url,
+            runbook=content.runbook,
+            dashboard=content.dashboard,
+        )
+
+
 class IncidentDetailOut(IncidentOut):
+    alerts: list[AlertOut] = Field(
+        description="Its alerts, firing and resolved, in the order they came: the first opened it."
+    )
     timeline: list[TimelineEntryOut]
     notifications: list[NotificationOut]
 
@@ -315,6 +437,7 @@ class IncidentDetailOut(IncidentOut):
     def of_detail(cls, detail: IncidentDetail) -> IncidentDetailOut:
         return cls(
             **IncidentOut.of(detail.incident).model_dump(),
+            alerts=[AlertOut.of(alert) for alert in detail.alerts],
             timeline=[TimelineEntryOut.of(entry) for entry in detail.timeline],
             notifications=[NotificationOut.of(n) for n in detail.notifications],
         )
