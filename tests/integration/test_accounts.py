@@ -112,6 +112,8 @@ def test_user_errors_are_domain_errors(accounts: Accounts) -> None:
         accounts.create_token("dave@example.com")
     with pytest.raises(UserNotFound):
         accounts.delete_user("dave@example.com")
+    with pytest.raises(UserNotFound):
+        accounts.set_password("dave@example.com", "a long enough password")
     with pytest.raises(ValidationFailed) as refused:
         accounts.set_role("carol@example.com", "root")
     assert [where for where, _ in refused.value.problems] == ["role"]
