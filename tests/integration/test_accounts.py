@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.api_tokens import SqlApiTokens
 from pager.adapters.storage.engine import create_engine
 from pager.application.accounts import (
     FIRST_ADMIN_EMAIL,
@@ -134,6 +135,17 @@ def test_a_token_name_with_invisible_characters_is_refused(accounts: Accounts) -
         accounts.create_token("erin@example.com", "laptop\u202egnp.exe")
     assert [where for where, _ in refused.value.problems] == ["name"]
     assert accounts.create_token("erin@example.com", " \tlaptop \n")  # stripped: fine
+
+
+def test_the_token_list_names_each_tokens_user(accounts: Accounts, engine: Engine) -> None:
+    for email in ("zoe@example.com", "adam@example.com"):
+        accounts.add_user(email)
+        accounts.create_token(email, f"{email[:3]}'s laptop")
+    listed = SqlApiTokens(engine).all()
+    assert [(token.user_email, token.name) for token in listed] == [
+        ("adam@example.com", "ada's laptop"),
+        ("zoe@example.com", "zoe's laptop"),
+    ]
 
 
 def test_removing_a_user_revokes_their_tokens(accounts: Accounts, engine: Engine) -> None:
