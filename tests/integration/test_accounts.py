@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from pager.adapters.clock import SystemClock
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.accounts import SqlAccountStore
+from pager.adapters.storage.api_tokens import SqlApiTokens
 from pager.adapters.storage.engine import create_engine
 from pager.application.accounts import (
     FIRST_ADMIN_EMAIL,
@@ -112,6 +113,11 @@ def test_user_errors_are_domain_errors(accounts: Accounts) -> None:
         accounts.create_token("dave@example.com")
     with pytest.raises(UserNotFound):
         accounts.delete_user("dave@example.com")
+    with pytest.raises(UserNotFound):
+        accounts.set_password("dave@example.com", "a long enough password")
+    with pytest.raises(ValidationFailed) as refused:
+        accounts.set_role("carol@example.com", "root")
+    assert [where for where, _ in refused.value.problems] == ["role"]
 
 
 @pytest.mark.parametrize(
@@ -125,9 +131,21 @@ def test_an_address_with_invisible_characters_is_refused(accounts: Accounts, ema
 
 def test_a_token_name_with_invisible_characters_is_refused(accounts: Accounts) -> None:
     accounts.add_user("erin@example.com")
-    with pytest.raises(ValidationFailed, match="name"):
+    with pytest.raises(ValidationFailed) as refused:
         accounts.create_token("erin@example.com", "laptop\u202egnp.exe")
+    assert [where for where, _ in refused.value.problems] == ["name"]
     assert accounts.create_token("erin@example.com", " \tlaptop \n")  # stripped: fine
+
+
+def test_the_token_list_names_each_tokens_user(accounts: Accounts, engine: Engine) -> None:
+    for email in ("zoe@example.com", "adam@example.com"):
+        accounts.add_user(email)
+        accounts.create_token(email, f"{email[:3]}'s laptop")
+    listed = SqlApiTokens(engine).all()
+    assert [(token.user_email, token.name) for token in listed] == [
+        ("adam@example.com", "ada's laptop"),
+        ("zoe@example.com", "zoe's laptop"),
+    ]
 
 
 def test_removing_a_user_revokes_their_tokens(accounts: Accounts, engine: Engine) -> None:

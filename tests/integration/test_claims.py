@@ -201,3 +201,32 @@ def test_a_conflict_is_retried_up_to_max_attempts_then_raised(
     assert ConflictingUnitOfWork.commits == min(conflicts + 1, 3)
     with engine.connect() as conn:
         assert len(conn.execute(sa.select(t.incidents)).all()) == int(opened)
+
+
+def test_a_timer_not_yet_due_is_not_claimed_with_one_that_is(
+    engine: Engine, clock: FakeClock
+) -> None:
+    handlers = Handlers(lambda: SqlUnitOfWork(engine), clock)
+    handlers.define_policy(two_level_policy(timeout=60))
+    for service in ("early", "late"):
+        handlers.define_service(service, service.title(), "ops")
+    handlers.receive_alert("early", "down")
+    first_due = clock.now() + timedelta(seconds=60)
+    clock.advance(30)
+    handlers.receive_alert("late", "down")
+    claimed, _ = SqlTimerQueue(engine).claim_due(first_due)
+    assert [timer.service_id for timer in claimed] == ["early"]
+
+
+def test_a_retry_waits_for_its_time_and_the_outbox_says_when(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.receive_alert("db", "disk full")
+    outbox = SqlOutbox(engine)
+    pages, _ = outbox.claim(clock.now())
+    retry_at = clock.now() + timedelta(seconds=45)
+    outbox.record(
+        [Attempt(p, clock.now(), "retry", error="busy", retry_at=retry_at) for p in pages]
+    )
+    assert outbox.claim(clock.now() + timedelta(seconds=44)) == ([], retry_at)
+    assert sorted(a.id for a in outbox.claim(retry_at)[0]) == sorted(p.id for p in pages)

@@ -156,6 +156,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(api: Api) ->
     answer = post(api, "/api/v1/alerts", b"x" * 5000)
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "too_large"
+    assert "over 4096 bytes" in answer.json()["error"]["message"]
 
 
 def test_the_openapi_document_still_describes_the_ingest_routes(api: Api) -> None:

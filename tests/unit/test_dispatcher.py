@@ -243,3 +243,15 @@ def test_each_outcome_is_counted_by_channel() -> None:
     refused = FailingChannel(DeliveryFailed("refused", transient=False))
     asyncio.run(deliver(Dispatcher(FakeOutbox(page(2)), {"email": refused}, FakeClock(QUEUED))))
     assert (count("sent") - sent, count("failed") - failed) == (1.0, 1.0)
+    logged = count("logged")
+    asyncio.run(deliver(Dispatcher(FakeOutbox(page(3)), {"email": LogOnly()}, FakeClock(QUEUED))))
+    assert count("logged") - logged == 1.0
+
+
+class LogOnly:
+    """Like the log channel: it writes the page down, and nobody gets it."""
+
+    delivers = False
+
+    async def send(self, notification: OutgoingNotification) -> str | None:
+        return None
