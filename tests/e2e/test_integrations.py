@@ -220,6 +220,15 @@ def test_a_trigger_without_dedup_key_gets_one(pager: Pager) -> None:
         ),
         ({"routing_key": "{key}", "event_action": "resolve"}, "'dedup_key' is required"),
         (
+            {
+                "routing_key": "{key}",
+                "event_action": "trigger",
+                "payload": {"summary": "x", "source": "y", "severity": "info"},
+                "images": True,
+            },
+            "'images' must be a list",
+        ),
+        (
             {"routing_key": "not-a-key", "event_action": "resolve", "dedup_key": "k"},
             "Invalid routing key",
         ),

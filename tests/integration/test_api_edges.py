@@ -106,7 +106,7 @@ def test_a_lone_surrogate_from_a_monitoring_tool_is_stored_replaced(
     key = container.accounts.rotate_integration_key("db").key
     body = '{"version": "4", "alerts": [{"status": "firing", "labels": {"alertname": "D\\ud800"}}]}'
     answer = client.post("/integrations/alertmanager", content=body, headers=bearer(key))
-    assert answer.status_code == 202
+    assert answer.status_code == 202, answer.text
     [incident] = container.queries.incidents()
     assert incident.message == "D?"
 

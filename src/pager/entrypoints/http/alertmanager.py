@@ -15,14 +15,10 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from pager.domain.commands import ResolveAlert
 from pager.domain.content import (
-    MAX_ENTRIES,
-    MAX_KEY,
-    MAX_URL,
-    MAX_VALUE,
     AlertContent,
     ChangeLink,
     check_content,
@@ -37,30 +33,23 @@ router = APIRouter(tags=["integrations"])
 Ctx = Annotated[Context, Depends(context)]
 
 
-# The content's bounds, stated in the schema (checked again by the domain, with the total).
-Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY)]
-Pairs = Annotated[
-    dict[Key, Annotated[str, StringConstraints(max_length=MAX_VALUE)]],
-    Field(max_length=MAX_ENTRIES),
-]
-Url = Annotated[str, StringConstraints(max_length=MAX_URL)]
-
-
 class WebhookAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: str = "firing"
-    labels: Pairs = Field(default_factory=dict)
-    annotations: Pairs = Field(default_factory=dict)
+    # Plain text here: the domain checks the content's bounds and names the alert's field,
+    # and a lone surrogate a tool sent is stored replaced rather than refused.
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
     fingerprint: str | None = None
     startsAt: str | None = None
     endsAt: str | None = None
-    generatorURL: Url | None = None
+    generatorURL: str | None = None
     # Grafana's, beside Alertmanager's fields.
-    dashboardURL: Url | None = None
-    panelURL: Url | None = None
-    silenceURL: Url | None = None
-    imageURL: Url | None = None
+    dashboardURL: str | None = None
+    panelURL: str | None = None
+    silenceURL: str | None = None
+    imageURL: str | None = None
 
 
 class WebhookMessage(BaseModel):

@@ -315,6 +315,11 @@ def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
                 errors.append("'payload.source' is missing or blank")
             if payload.get("severity") not in SEVERITIES:
                 errors.append("'payload.severity' must be one of " + ", ".join(SEVERITIES))
+        for name in ("links", "images"):
+            if event.get(name) is not None and not isinstance(event[name], list):
+                errors.append(f"'{name}' must be a list")
+        if event.get("client_url") is not None and not isinstance(event["client_url"], str):
+            errors.append("'client_url' must be a string")
     if errors:
         raise _Invalid(*errors)
     assert isinstance(action, str)
