@@ -10,9 +10,11 @@ from pager.domain.incident import MAX_NOTE_LENGTH
 from pager.domain.policy import ScheduleTarget, UserTarget
 from pager.entrypoints.http.errors import ApiError
 from pager.entrypoints.http.schedule_schemas import Instant
-from pager.entrypoints.http.schemas import By, Email, Id, Request, Storable
+from pager.entrypoints.http.schemas import NO_NUL, By, Email, Id, Request, Stated, Storable
 
-NoteText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTE_LENGTH), Storable]
+NoteText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NOTE_LENGTH), Storable, Stated(NO_NUL)
+]
 
 
 class NoteIn(Request):

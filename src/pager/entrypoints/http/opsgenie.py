@@ -54,7 +54,7 @@ from pager.entrypoints.http.errors import not_found, responses
 from pager.entrypoints.http.limits import json_body
 from pager.entrypoints.http.opsgenie_requests import RequestOutcome
 from pager.entrypoints.http.schedule_schemas import Instant
-from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX
+from pager.entrypoints.http.schemas import INCIDENT_ID_REGEX, NO_NUL, Stated, Storable
 from pager.entrypoints.http.schemas import Key as DetailKey
 
 router = APIRouter(prefix="/v2/alerts", tags=["integrations"], dependencies=[Depends(json_body)])
@@ -74,7 +74,7 @@ ERRORS = responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 MISSING = "Alert does not exist"
 
 
-Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG), Storable, Stated(NO_NUL)]
 
 
 class CreateAlert(BaseModel):

@@ -93,13 +93,16 @@ EVENT_SCHEMA: dict[str, Any] = {
         },
         "payload": {"description": "Required to trigger; ignored otherwise."},
         "client": {"description": "Who sent it (any JSON value, shown as text)."},
-        "client_url": {"type": "string", "description": "Kept as the alert's source link."},
+        "client_url": {
+            "type": ["string", "null"],
+            "description": "Kept as the alert's source link.",
+        },
         "links": {
-            "type": "array",
+            "type": ["array", "null"],
             "description": f"At most {MAX_CONTENT_LINKS} `{{href, text}}`: kept with the alert.",
         },
         "images": {
-            "type": "array",
+            "type": ["array", "null"],
             "description": f"At most {MAX_CONTENT_LINKS} `{{src, href, alt}}`: kept.",
         },
     },
@@ -315,11 +318,11 @@ def _parse(event: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
                 errors.append("'payload.source' is missing or blank")
             if payload.get("severity") not in SEVERITIES:
                 errors.append("'payload.severity' must be one of " + ", ".join(SEVERITIES))
-        for name in ("links", "images"):
-            if event.get(name) is not None and not isinstance(event[name], list):
-                errors.append(f"'{name}' must be a list")
-        if event.get("client_url") is not None and not isinstance(event["client_url"], str):
-            errors.append("'client_url' must be a string")
+    for name in ("links", "images"):
+        if event.get(name) is not None and not isinstance(event[name], list):
+            errors.append(f"'{name}' must be a list")
+    if event.get("client_url") is not None and not isinstance(event["client_url"], str):
+        errors.append("'client_url' must be a string")
     if errors:
         raise _Invalid(*errors)
     assert isinstance(action, str)
