@@ -243,7 +243,8 @@ def sign_in(page: Page, email: str = ADMIN, password: str = PASSWORD) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    # A bound, not a measure: the password's hash (argon2) may wait for a busy machine.
+    page.wait_for_url(re.compile(r"/$"), timeout=30_000)
 
 
 @pytest.hookimpl(wrapper=True)
