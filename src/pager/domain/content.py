@@ -142,6 +142,13 @@ def check_content(content: AlertContent, names: Mapping[str, str] | None = None)
     domain's fields, for a sender whose fields are named otherwise)."""
     if content is NO_CONTENT or _fits(content):
         return
+    raise ValidationFailed(tuple(content_problems(content, names or {})))
+
+
+def content_problems(
+    content: AlertContent, names: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Each bound the content breaks, as (field, what it must be); none if it fits."""
     names = names or {}
     problems: list[tuple[str, str]] = []
 
@@ -185,5 +192,4 @@ def check_content(content: AlertContent, names: Mapping[str, str] | None = None)
     total += len(content.entity or "") + len(content.source_url or "")
     if not problems and total > MAX_TOTAL:
         problems.append((name("content"), f"must be at most {MAX_TOTAL} characters in all"))
-    if problems:
-        raise ValidationFailed(tuple(problems))
+    return problems
