@@ -374,13 +374,27 @@ def test_a_stolen_session_cannot_guess_the_password_faster_than_signing_in(
             )
             for n in range(11)
         ]
-        # Signing in took one try of the ten: nine guesses, then the wait.
-        assert all("not your current password" in g.text for g in guesses[:9])
-        assert all("too many tries" in g.text for g in guesses[9:])
+        # Signing in rightly gave back its try: ten guesses, then the wait.
+        assert all("not your current password" in g.text for g in guesses[:10])
+        assert all("too many tries" in g.text for g in guesses[10:])
         right = thief.post(
             "/account/password", {"current": PASSWORD, "new": "x" * 9, "repeat": "x" * 9}
         )
         assert "too many tries" in right.text  # even the right one, until the wait is over
+
+
+def test_signing_in_rightly_from_one_address_is_never_refused(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    # One machine signing in again and again (a team's shared laptop, a browser test suite):
+    # each right password gives its try back, however many tries are used.
+    with make_console(sqlite_url, clock) as console:
+        [laptop] = at_addresses(console, "10.0.0.1")
+        assert NOT_RECOGNISED in laptop.sign_in(ADMIN, "typo").text
+        answers = [laptop.sign_in(ADMIN).status_code for _ in range(CLIENT_BURST - 1)]
+        assert answers == [303] * (CLIENT_BURST - 1)
+        # The address's own budget still counts every try: it is spent now.
+        assert "Too many tries from your address" in laptop.sign_in(ADMIN).text
 
 
 def test_one_address_trying_many_accounts_is_throttled(sqlite_url: str, clock: FakeClock) -> None:

@@ -52,8 +52,9 @@ def login(request: Request, form: FormDep, c: ConsoleDep) -> Response:
     destination = web.local_path(form.get("next"))
     if not isinstance(password, str) or not email or not password:
         return _login(request, c, destination, email, "Enter your email and password.")
+    client = request.client.host if request.client else None
     try:
-        c.sign_in_limiter.check(email, request.client.host if request.client else None)
+        c.sign_in_limiter.check(email, client)
     except TooManyTries as limited:
         whose = f"for {email}" if limited.per_account else "from your address"
         wait = limited.retry_after
@@ -63,6 +64,7 @@ def login(request: Request, form: FormDep, c: ConsoleDep) -> Response:
     signed_in = c.accounts.sign_in(email, password[:1024], timedelta(seconds=c.sessions.max_age))
     if signed_in is None:
         return _login(request, c, destination, email, NOT_RECOGNISED)
+    c.sign_in_limiter.signed_in(email, client)
     session = web.session_of(request)
     if session.session_id is not None:  # whoever was signed in here before is not any more
         c.accounts.end_session(session.session_id)

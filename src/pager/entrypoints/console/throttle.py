@@ -41,10 +41,19 @@ class SignInLimiter:
         except ApiError as limited:
             raise TooManyTries(False, limited.headers["Retry-After"]) from None
         try:
-            # Unambiguous: no address holds a line break.
-            self._account.check(f"{client}\n{email}")
+            self._account.check(_account_key(email, client_host))
         except ApiError as limited:
             raise TooManyTries(True, limited.headers["Retry-After"]) from None
+
+    def signed_in(self, email: str, client_host: str | None) -> None:
+        """The right password from that client: its tries at `email` start afresh, so that
+        someone who signs in often (a kiosk, a team's shared machine) is never refused. The
+        client's own budget is kept: it still slows one address trying many accounts."""
+        self._account.forget(_account_key(email, client_host))
+
+
+def _account_key(email: str, client_host: str | None) -> str:
+    return f"{client_key(client_host)}\n{email}"  # unambiguous: no address holds a line break
 
 
 def client_key(host: str | None) -> str:

@@ -146,3 +146,8 @@ class RateLimiter:
             "too many requests for this credential; retry later",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
+
+    def forget(self, key: str) -> None:
+        """Give `key` its whole burst again."""
+        with self._lock:
+            self._buckets.pop(key, None)
