@@ -164,9 +164,8 @@ def test_an_alert_in_a_maintenance_window_pages_nobody_and_still_firing_at_its_e
     pager: Pager, smtp: SmtpSink, alertmanager_binary: str, tmp_path: Path
 ) -> None:
     service, key = pager.service()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(alertmanager_config(pager.url, key)))
-    with _alertmanager(alertmanager_binary, config, tmp_path) as api:
+    config = alertmanager_config(pager.url, key)
+    with running_alertmanager(alertmanager_binary, config, tmp_path) as api:
         end = datetime.now(UTC) + timedelta(seconds=8)
         window = pager.responder.post(
             f"/api/v1/services/{service}/maintenance", json={"end": end.isoformat()}
@@ -192,32 +191,6 @@ def test_an_alert_in_a_maintenance_window_pages_nobody_and_still_firing_at_its_e
         assert incident is not None
         assert incident["alert_count"] == 2  # the webhook's fingerprint and PagerDuty's key
         assert pager.get_service(service)["in_maintenance"] is False
-
-
-@contextmanager
-def _alertmanager(binary: str, config: Path, tmp_path: Path) -> Iterator[str]:
-    """A running Alertmanager with `config`; its API's URL."""
-    port = free_port()
-    log = (tmp_path / "alertmanager.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{port}/api/v2"
-    try:
-        wait_until(lambda: _up(f"{api}/status"), 30, "Alertmanager to start")
-        yield api
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def _types(pager: Pager, service: str) -> list[str]:
