@@ -52,6 +52,7 @@ STRATA: tuple[tuple[str, int, tuple[str, ...]], ...] = (
         (
             "src/pager/adapters/storage/timers.py",
             "src/pager/application/timers.py",
+            "src/pager/application/heartbeats.py",
             "src/pager/adapters/wakeup.py",
             "src/pager/adapters/clock.py",
             "src/pager/adapters/handoff.py",
@@ -96,6 +97,15 @@ STRATA: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ),
     ("channels", 25, ("src/pager/adapters/notify/*",)),
     ("config", 20, ("src/pager/application/config_as_code.py",)),
+    (
+        "import",
+        20,
+        (
+            "src/pager/application/importing.py",
+            "src/pager/application/import_*.py",
+            "src/pager/adapters/http_source.py",
+        ),
+    ),
     ("http", 30, ("src/pager/entrypoints/http/*",)),
 )
 
