@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.timers import SqlTimerQueue
@@ -64,6 +65,10 @@ class Api:
         return found
 
 
+def opened_total() -> float:
+    return REGISTRY.get_sample_value("pager_incidents_opened_total") or 0.0
+
+
 @pytest.fixture
 def api(database_url: str, clock: FakeClock) -> Iterator[Api]:
     container = bootstrap(Settings(database_url=database_url), clock=clock)
@@ -104,7 +109,9 @@ def test_a_missed_heartbeat_pages_and_the_next_ping_resolves_it(api: Api) -> Non
     api.clock.advance(3600 + 299)
     assert api.fire_due_timers() == 0
     api.clock.advance(2)
+    opened = opened_total()
     assert api.fire_due_timers() == 1
+    assert opened_total() == opened + 1  # counted, as an alert's incident is
     [incident] = api.incidents("db")
     assert incident["status"] == "triggered"
     assert incident["dedup_keys"] == [f"heartbeat:{BEAT}"]

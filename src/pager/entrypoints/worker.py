@@ -27,7 +27,7 @@ from pager.application.ports import Channel, Clock, DueTimer, TimerQueue
 from pager.application.timers import UnknownTimer, command_for
 from pager.bootstrap import App
 from pager.domain.errors import DomainError
-from pager.domain.events import LevelNotified
+from pager.domain.events import IncidentOpened, LevelNotified
 
 logger = logging.getLogger("pager.worker")
 
@@ -110,6 +110,8 @@ class TimersModule:
             for event in result.events:
                 if isinstance(event, LevelNotified):
                     metrics.ESCALATIONS.inc()
+                elif isinstance(event, IncidentOpened):  # a missed heartbeat, a window's end
+                    metrics.INCIDENTS_OPENED.inc()
 
     async def next_due_at(self) -> datetime | None:
         """As the last tick found it (the worker asks right after a tick that did nothing)."""
