@@ -1,16 +1,21 @@
 """PagerDuty's official Python client for the REST API v2 (`pagerduty.RestApiV2Client`,
 which refuses any http:// URL) against `pagerd serve` over HTTPS, changed only in its base
 URL (`<Pager>/pagerduty`): an alert triggered with the Events API client is noted, snoozed,
-escalated, acknowledged and resolved through the REST client, and read back."""
+escalated, acknowledged and resolved through the REST client, and read back; the README's
+example runs as it is shown."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pagerduty
 import pytest
 
 from tests.e2e.conftest import Pager, start_pager
+from tests.support.readme import snippet
 from tests.support.servers import Certificate
 
 
@@ -103,3 +108,29 @@ def test_a_wrong_token_is_pagerdutys_401(pager: Pager, certificate: Certificate)
         client.rget("incidents/anything")
     assert refused.value.response.status_code == 401
     assert refused.value.response.json()["error"]["code"] == 2006
+
+
+def test_the_readmes_example_notes_and_acknowledges(pager: Pager, certificate: Certificate) -> None:
+    service_id, key = pager.service()
+    sent = pager.client(key).post("/api/v1/alerts", json={"service": service_id, "message": "x"})
+    assert sent.status_code == 202, sent.text
+    incident_id = sent.json()["incident_id"]
+    env = {
+        **os.environ,
+        "PAGER_URL": pager.url,
+        "PAGER_TOKEN": pager.admin_token,
+        "INCIDENT_ID": incident_id,
+        "SSL_CERT_FILE": str(certificate.cert),  # the reader's trust of Pager's certificate
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", snippet("pagerduty-rest")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    detail = pager.incident(incident_id)
+    assert detail["status"] == "acknowledged"
+    notes = [e["data"]["text"] for e in detail["timeline"] if e["type"] == "NoteAdded"]
+    assert notes == ["Rolling back checkout 4.2.1"]
