@@ -135,8 +135,22 @@ def test_put_escalates_to_the_next_level_only(api: Api) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json()["incident"]["escalation_level"] == 2
     assert "Escalated" in api.types(incident_id)
-    # Past the last level (the policy does not repeat), Pager's refusal, as a 400.
-    invalid(api.put(incident_id, {"escalation_level": 3}))
+    # After the last level comes level 1 (of the next round); this policy does not repeat,
+    # so Pager refuses, as a 400.
+    [error] = invalid(api.put(incident_id, {"escalation_level": 3}))
+    assert error.startswith("incident.escalation_level must be 1")
+    [error] = invalid(api.put(incident_id, {"escalation_level": 1}))
+    assert "level" in error
+
+
+def test_put_escalates_to_the_next_rounds_first_level(api: Api) -> None:
+    api.app.handlers.define_policy(two_level_policy(repeat=1))
+    incident_id = api.open_incident()
+    assert api.put(incident_id, {"escalation_level": 2}).status_code == 200
+    answer = api.put(incident_id, {"escalation_level": 1})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["incident"]["escalation_level"] == 1
+    assert api.types(incident_id).count("Escalated") == 2
 
 
 def test_put_reassigns_to_one_user(api: Api) -> None:

@@ -222,11 +222,11 @@ def update_incident(
     change, by = body.incident, caller.name
     commands: list[ServiceCommand] = []
     if change.escalation_level is not None:
-        level = _detail(ctx, incident_id).incident.level
-        if change.escalation_level != level + 1:
+        level, following = _next_level(ctx, _detail(ctx, incident_id))
+        if change.escalation_level != following:
             raise _invalid(
                 "incident.escalation_level",
-                f"must be {level + 1}: the incident is at level {level}, and Pager escalates "
+                f"must be {following}: the incident is at level {level}, and Pager escalates "
                 "to the next level only",
             )
         commands.append(Escalate(service_id, incident_id, by))
@@ -318,6 +318,17 @@ def _detail(ctx: Context, incident_id: str) -> IncidentDetail:
     if detail is None:
         raise not_found(f"incident {incident_id!r} does not exist")
     return detail
+
+
+def _next_level(ctx: Context, detail: IncidentDetail) -> tuple[int, int]:
+    """The incident's level, and the level escalating pages: the next, or after the last
+    level, level 1 (of the next round, if the policy repeats; else Pager refuses, saying
+    every level was paged)."""
+    level = detail.incident.level
+    service = ctx.queries.service(detail.incident.service)
+    policy = ctx.queries.policy(service.escalation_policy) if service is not None else None
+    levels = len(policy.policy.levels) if policy is not None else level + 1
+    return level, level + 1 if level < levels else 1
 
 
 def _user_email(ctx: Context, user_id: str) -> str:
