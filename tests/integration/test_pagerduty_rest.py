@@ -312,3 +312,44 @@ def test_an_unknown_incident_is_pagerdutys_404(api: Api) -> None:
         assert answer.status_code == 404, answer.text
         assert answer.json()["error"]["message"] == "Not Found"
         assert answer.json()["error"]["code"] == 2100
+
+
+def test_odd_requests_get_pagerdutys_errors_never_a_500(api: Api) -> None:
+    incident_id = api.open_incident()
+    url = f"/pagerduty/incidents/{incident_id}"
+    as_json = {**api.auth, "Content-Type": "application/json"}
+    client = api.client
+    answers = {
+        "text": client.put(url, content=b"{}", headers={**api.auth, "Content-Type": "text/plain"}),
+        "delete": client.delete(url, headers=api.auth),
+        "nul": client.post(url + "/notes", json={"note": {"content": "a\x00b"}}, headers=api.auth),
+        "surrogate": client.post(
+            url + "/notes", content=b'{"note": {"content": "a\\ud800b"}}', headers=as_json
+        ),
+        "huge level": client.put(
+            url, json={"incident": {"escalation_level": 10**40}}, headers=api.auth
+        ),
+        "bad id": client.get("/pagerduty/incidents/a%20b", headers=api.auth),
+        "deep": client.put(url, content=b"[" * 100_000, headers=as_json),
+        "float": client.post(url + "/snooze", json={"duration": 60.5}, headers=api.auth),
+    }
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses == {
+        "text": 415,
+        "delete": 405,
+        "nul": 400,
+        "surrogate": 400,
+        "huge level": 400,
+        "bad id": 400,
+        "deep": 400,
+        "float": 400,
+    }, {name: answer.text for name, answer in answers.items()}
+    for answer in answers.values():
+        if answer.status_code >= 400:
+            error = answer.json()["error"]
+            assert isinstance(error["code"], int)
+            assert error["errors"]
+    # Nothing to change is no change.
+    same = api.put(incident_id, {"status": None, "escalation_level": None, "assignments": None})
+    assert same.status_code == 200, same.text
+    assert same.json()["incident"]["status"] == "triggered"
