@@ -153,6 +153,14 @@ def test_put_escalates_to_the_next_rounds_first_level(api: Api) -> None:
     assert api.types(incident_id).count("Escalated") == 2
 
 
+def test_put_changes_one_thing_at_a_time_and_nothing_of_a_refused_request(api: Api) -> None:
+    incident_id = api.open_incident()
+    before = api.types(incident_id)
+    [error] = invalid(api.put(incident_id, {"status": "resolved", "escalation_level": 2}))
+    assert error.startswith("incident must change one of status, escalation_level and assignments")
+    assert api.types(incident_id) == before  # neither resolved nor escalated
+
+
 def test_put_reassigns_to_one_user(api: Api) -> None:
     incident_id = api.open_incident()
     bob = api.app.accounts.user("bob@example.com")

@@ -217,9 +217,19 @@ def update_incident(
     incident_id: IncidentId, body: UpdateIncident, caller: TokenUser, ctx: Ctx
 ) -> IncidentAnswer:
     """`escalation_level` (the next one) escalates, `assignments` reassigns, `status`
-    acknowledges or resolves: in that order, each as Pager's own API does it."""
+    acknowledges or resolves, each as Pager's own API does it: one of them a request, so
+    that a refusal never leaves half of a request done."""
     service_id = ctx.handlers.service_of(incident_id)
     change, by = body.incident, caller.name
+    given = [
+        name
+        for name in ("status", "escalation_level", "assignments")
+        if getattr(change, name) is not None
+    ]
+    if len(given) > 1:
+        raise _invalid(
+            "incident", f"must change one of status, escalation_level and assignments, not {given}"
+        )
     commands: list[ServiceCommand] = []
     if change.escalation_level is not None:
         level, following = _next_level(ctx, _detail(ctx, incident_id))
