@@ -1,5 +1,6 @@
 """Every command and snippet of README.md, run as the README shows it (the Alertmanager
-snippet is run by test_alertmanager_client.py, the cluster script by test_cluster.py)."""
+snippet is run by test_alertmanager_client.py, the cluster script by test_cluster.py, the
+PagerDuty REST API example by test_pagerduty_rest.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ ROOT = README.parent
 def test_every_snippet_is_run_by_a_test() -> None:
     run_here = {"make-run", "make-test", "token", "apply", "cli", "curl-alert", "pagerduty"}
     run_here |= {"opsgenie", "oncall", "heartbeat"}
-    run_elsewhere = {"alertmanager": "test_alertmanager_client.py", "cluster": "test_cluster.py"}
+    run_elsewhere = {
+        "alertmanager": "test_alertmanager_client.py",
+        "cluster": "test_cluster.py",
+        "pagerduty-rest": "test_pagerduty_rest.py",  # over HTTPS, as the client requires
+    }
     assert set(snippets()) == run_here | set(run_elsewhere)
     for test_file in run_elsewhere.values():
         assert (Path(__file__).parent / test_file).exists()

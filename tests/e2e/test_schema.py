@@ -70,9 +70,12 @@ def test_the_api_keeps_its_schema(fuzzed: Pager, mode: GenerationMode) -> None:
     assert len(operations) > 20
 
     for operation in operations:
-        # Integration endpoints take the service's key; the rest an admin's token.
+        # Integration endpoints take the service's key; the rest an admin's token (as
+        # PagerDuty's REST API takes it, on its subset).
         if operation.path.startswith("/v2/alerts"):
             headers = {"Authorization": f"GenieKey {key}"}
+        elif operation.path.startswith("/pagerduty/"):
+            headers = {"Authorization": f"Token token={fuzzed.admin_token}"}
         elif operation.path.startswith("/integrations/"):
             headers = {"Authorization": f"Bearer {key}"}
         else:
@@ -112,9 +115,13 @@ def fuzz(
         # of shifts ends after it starts; a maintenance window ends after it starts, later; a
         # snooze ends in the next 7 days, and a reassignment names a user or a schedule that
         # exists; an Alertmanager webhook's content is within the domain's bounds (the webhook
-        # takes its labels and annotations as plain text: the domain checks and names them).
+        # takes its labels and annotations as plain text: the domain checks and names them);
+        # PagerDuty's update of an incident escalates to its next level only, assigns to a
+        # user that exists, and answers a resolved incident's refusal as a 400, as PagerDuty
+        # does.
         if (
             operation.path.endswith(("/snooze", "/reassign"))
+            or (operation.path.startswith("/pagerduty/") and operation.method.upper() == "PUT")
             or operation.path == "/integrations/alertmanager"
             or _past_opsgenies_window(case)
             or _repeats_a_target(body)

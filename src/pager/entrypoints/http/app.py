@@ -27,6 +27,7 @@ from pager.entrypoints.http import (
     opsgenie_alerts,
     opsgenie_heartbeats,
     pagerduty,
+    pagerduty_rest,
     policies,
     schedules,
     services,
@@ -46,7 +47,9 @@ Authenticate with `Authorization: Bearer <API token>` (`pagerd token create`). A
 integration key (shown to admins when the service is created or its key rotated) may send
 alerts for that service only: on `/api/v1/alerts`, `/integrations/alertmanager`,
 `/v2/enqueue` (PagerDuty Events v2, as `routing_key`) and `/v2/alerts` (Opsgenie, as
-`GenieKey`). Errors are `{"error": {"code", "message"}}`.
+`GenieKey`). Errors are `{"error": {"code", "message"}}`. PagerDuty's REST API for
+incidents, under `/pagerduty`, takes an API token as `Token token=<API token>` and answers
+errors as PagerDuty does.
 """
 
 
@@ -113,6 +116,7 @@ def create_app(container: App) -> FastAPI:
         contact_methods,
         alertmanager,
         pagerduty,
+        pagerduty_rest,
         opsgenie,
         opsgenie_alerts,
         opsgenie_heartbeats,

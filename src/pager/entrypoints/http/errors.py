@@ -23,9 +23,19 @@ logger = logging.getLogger("pager.http")
 
 PAGERDUTY_PATHS = ("/v2/enqueue", "/v2/change/enqueue")
 OPSGENIE_PREFIXES = ("/v2/alerts", "/v2/heartbeats")
+PAGERDUTY_REST_PREFIX = "/pagerduty/"
 # The API's addresses; an unknown address outside them is the console's to answer.
-API_PREFIXES = ("/api/", "/v2/", "/integrations/", "/openapi.json", "/docs", "/metrics",
-                "/healthz", "/readyz", "/static/")  # fmt: skip
+API_PREFIXES = ("/api/", "/v2/", "/integrations/", PAGERDUTY_REST_PREFIX, "/openapi.json",
+                "/docs", "/metrics", "/healthz", "/readyz", "/static/")  # fmt: skip
+# PagerDuty's REST API error codes, by the status Pager answers with (each code's message is
+# PagerDuty's). Input PagerDuty refuses is a 400 there, whether Pager's API says 409 or 422.
+PAGERDUTY_REST_CODES = {
+    400: (2001, "Invalid Input Provided"),
+    401: (2006, "Authentication failed"),
+    403: (2010, "Access Denied"),
+    404: (2100, "Not Found"),
+    405: (2101, "Method Not Allowed"),
+}
 
 
 class Problem(BaseModel):
@@ -124,6 +134,8 @@ def render(request: Request, error: ApiError) -> JSONResponse:
         errors = [f"{where}: {what}" for where, what in error.problems] or [error.message]
         status = "throttle event" if error.status == 429 else "invalid event"
         body = {"status": status, "message": error.message, "errors": errors}
+    elif path.startswith(PAGERDUTY_REST_PREFIX):
+        return _pagerduty_rest(error)
     else:
         detail: dict[str, Any] = {"code": error.code, "message": error.message}
         if error.problems:
@@ -134,6 +146,22 @@ def render(request: Request, error: ApiError) -> JSONResponse:
             took = 0.0 if started is None else round(time.monotonic() - started, 3)
             body |= {"message": error.message, "took": took, "requestId": str(uuid.uuid4())}
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _pagerduty_rest(error: ApiError) -> JSONResponse:
+    """PagerDuty's REST API error: `{"error": {"message", "code", "errors"}}`, `errors`
+    naming each field (`incident.status must be ...`)."""
+    status = 400 if error.status in (409, 422) else error.status
+    code, message = PAGERDUTY_REST_CODES.get(status, (status, _describe(status)))
+    errors = [
+        f"{where} {what}" if what[:1].islower() else f"{where}: {what}"
+        for where, what in error.problems
+    ] or [error.message]
+    detail = {"message": message, "code": code, "errors": errors}
+    headers = dict(error.headers)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Token realm="pagerduty"'
+    return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
 
 def from_domain(error: DomainError) -> ApiError:
