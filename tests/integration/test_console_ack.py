@@ -109,7 +109,7 @@ def test_a_signed_token_of_the_wrong_shape_is_malformed(clock: FakeClock, body: 
     # Signed with the right key (as a future or broken version might), yet not a claim.
     signer = links(clock)
     token = base64.urlsafe_b64encode(body + signer._mac(body)).rstrip(b"=").decode()
-    with pytest.raises(InvalidAckLink, match="^the ack link is malformed$"):
+    with pytest.raises(InvalidAckLink, match=r"^the ack link is malformed$"):
         signer.verify(token)
 
 
