@@ -256,13 +256,20 @@ def test_email_wrong_password_is_permanent_and_never_shows_the_password(
     assert "wrong-secret" not in failed.reason
 
 
-def test_email_to_a_refused_recipient_is_permanent(smtp: SmtpSink) -> None:
-    smtp.refuse("gone@example.com", "550 5.1.1 <gone@example.com>: User unknown")
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "550 5.1.1 <gone@example.com>: User unknown",
+        "500 5.5.2 User unknown: syntax error",  # the first permanent code
+    ],
+)
+def test_email_to_a_refused_recipient_is_permanent(smtp: SmtpSink, answer: str) -> None:
+    smtp.refuse("gone@example.com", answer)
     failed = failure(smtp_channel(smtp.url()), notification(EmailTarget("gone@example.com")))
 
     assert failed.transient is False
     assert "refused recipient gone@example.com" in failed.reason
-    assert "550 5.1.1" in failed.reason
+    assert answer.split(" User")[0] in failed.reason
     assert "User unknown" in failed.reason
 
 

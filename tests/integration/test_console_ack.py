@@ -95,6 +95,24 @@ def test_a_forged_token_is_refused(clock: FakeClock) -> None:
             links(clock).verify(bad)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x09" + bytes(16) + bytes(13),  # an id of a kind no version made
+        b"\x01" + bytes(10),  # a hexadecimal id cut short
+        b"\x02\x02\xff\xfe" + bytes(13),  # a text id that is no UTF-8
+        b"\x02",  # a text id without its length
+        b"\x01" + bytes(16) + bytes(5),  # level, target and expiry cut short
+    ],
+)
+def test_a_signed_token_of_the_wrong_shape_is_malformed(clock: FakeClock, body: bytes) -> None:
+    # Signed with the right key (as a future or broken version might), yet not a claim.
+    signer = links(clock)
+    token = base64.urlsafe_b64encode(body + signer._mac(body)).rstrip(b"=").decode()
+    with pytest.raises(InvalidAckLink, match=r"^the ack link is malformed$"):
+        signer.verify(token)
+
+
 @given(st.text(max_size=300))
 def test_no_text_is_anything_but_valid_or_invalid(text: str) -> None:
     with pytest.raises(InvalidAckLink):

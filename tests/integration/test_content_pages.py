@@ -5,6 +5,7 @@ SMS stays within 160 characters. Real receivers: aiosmtpd, local HTTP servers.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -119,6 +120,8 @@ def test_teams_shows_severity_labels_and_runbook_and_dashboard_buttons() -> None
     assert facts["Labels"] == "instance=db-1:9100, job=node, severity=critical"
     urls = {action["title"]: action["url"] for action in card["actions"]}
     assert (urls["Runbook"], urls["Dashboard"]) == (RUNBOOK, DASHBOARD)
+    # What a client that cannot draw the card (a notification, a screen reader) says instead.
+    assert card["fallbackText"] == "Checkout API: DiskFull: Disk 95% full on db-1 (level 2)"
 
 
 def test_mattermost_shows_severity_labels_and_the_runbook() -> None:
@@ -132,8 +135,18 @@ def test_mattermost_shows_severity_labels_and_the_runbook() -> None:
 
 
 def test_the_webhook_carries_everything_the_alert_said() -> None:
+    pictured = replace(
+        SAID,
+        images=(ChangeLink("https://grafana.example.com/render/disks.png", "Disk usage"),),
+        tags=("db", "storage"),
+        entity="db-1",
+    )
+    outgoing = replace(paged(WebhookTarget("http://127.0.0.1")), content=pictured)
     with WebhookReceiver() as receiver:
-        send(WebhookChannel(allow_private=True), paged(WebhookTarget(receiver.url)))
+        send(
+            WebhookChannel(allow_private=True),
+            replace(outgoing, target=WebhookTarget(receiver.url)),
+        )
         (request,) = receiver.wait_for(1)
     alert = request.json()["alert"]
     assert alert["severity"] == "critical"
@@ -141,3 +154,9 @@ def test_the_webhook_carries_everything_the_alert_said() -> None:
     assert (alert["runbook"], alert["dashboard"]) == (RUNBOOK, DASHBOARD)
     assert alert["details"] == {"free_bytes": "2147483648"}
     assert alert["source_url"] == "http://prometheus:9090/graph?g0.expr=disk"
+    # A receiver is a program: it gets the links as sent, unfollowable ones too.
+    assert alert["links"] == [{"href": "javascript:alert(1)", "text": "Sneaky"}]
+    assert alert["images"] == [
+        {"href": "https://grafana.example.com/render/disks.png", "text": "Disk usage"}
+    ]
+    assert (alert["tags"], alert["entity"]) == (["db", "storage"], "db-1")
