@@ -378,3 +378,19 @@ def test_only_gets_are_sent(opsgenie: OpsgenieServer) -> None:
     methods: set[Any] = {r.method for r in opsgenie.requests}
     assert methods == {"GET"}
     assert len(opsgenie.requests) > 20
+
+
+def report_lines(server: OpsgenieServer) -> tuple[dict[str, Any], list[str]]:
+    result = ok(imported(server))
+    return yaml.safe_load(result.stdout), result.stderr.splitlines()
+
+
+def test_a_disabled_schedule_still_moves_and_the_report_says_it_is_in_use(
+    opsgenie: OpsgenieServer,
+) -> None:
+    payments = next(s for s in opsgenie.org.schedules if s["id"] == "sch-payments")
+    payments["enabled"] = False
+    data, lines = report_lines(opsgenie)
+    assert "payments-on-call" in [s["id"] for s in data["schedules"]]
+    assert "changed: schedule Payments On-Call: disabled in Opsgenie, in use in Pager" in lines
+    assert "moved: schedule Payments On-Call" not in lines
