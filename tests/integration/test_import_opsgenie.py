@@ -394,3 +394,22 @@ def test_a_disabled_schedule_still_moves_and_the_report_says_it_is_in_use(
     assert "payments-on-call" in [s["id"] for s in data["schedules"]]
     assert "changed: schedule Payments On-Call: disabled in Opsgenie, in use in Pager" in lines
     assert "moved: schedule Payments On-Call" not in lines
+
+
+def test_an_integration_with_no_owner_team_is_left_behind_and_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    orphan = {
+        "id": "i-orphan",
+        "name": "Legacy Webhook",
+        "enabled": True,
+        "type": "API",
+        "version": "v2",
+        "apiKey": "0b5c6f7e-2f7a-4d1e-9c3b-8a4e5d6f7a8b",
+    }
+    opsgenie.org.integrations.append(orphan)
+    data, lines = report_lines(opsgenie)
+    assert "legacy-webhook" not in [s["id"] for s in data["services"]]
+    assert (
+        "left behind: integration Legacy Webhook: it has no owner team to route its alerts" in lines
+    )
