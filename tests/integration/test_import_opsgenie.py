@@ -413,3 +413,15 @@ def test_an_integration_with_no_owner_team_is_left_behind_and_reported(
     assert (
         "left behind: integration Legacy Webhook: it has no owner team to route its alerts" in lines
     )
+
+
+def test_a_disabled_notification_rule_is_left_behind_and_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    kim = next(u for u in opsgenie.org.users if u["username"] == "kim@example.com")
+    new_alert = next(r for r in opsgenie.org.rules[kim["id"]] if r["name"] == "New Alert")
+    new_alert["enabled"] = False
+    data, lines = report_lines(opsgenie)
+    (user,) = (u for u in data["users"] if u["email"] == "kim@example.com")
+    assert user["notification_rules"] == []
+    assert "left behind: notification rule kim@example.com New Alert: disabled in Opsgenie" in lines
