@@ -425,3 +425,14 @@ def test_a_disabled_notification_rule_is_left_behind_and_reported(
     (user,) = (u for u in data["users"] if u["email"] == "kim@example.com")
     assert user["notification_rules"] == []
     assert "left behind: notification rule kim@example.com New Alert: disabled in Opsgenie" in lines
+
+
+def test_an_escalation_that_repeats_more_than_pager_allows_is_cut_and_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    escalation = next(e for e in opsgenie.org.escalations if e["id"] == "esc-platform")
+    escalation["repeat"]["count"] = 150
+    data, lines = report_lines(opsgenie)
+    (policy,) = (p for p in data["escalation_policies"] if p["id"] == "platform-escalation")
+    assert policy["repeat"] == 100
+    assert "changed: escalation Platform Escalation: repeats 100 times, not 150" in lines
