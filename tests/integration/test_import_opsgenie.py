@@ -436,3 +436,18 @@ def test_an_escalation_that_repeats_more_than_pager_allows_is_cut_and_reported(
     (policy,) = (p for p in data["escalation_policies"] if p["id"] == "platform-escalation")
     assert policy["repeat"] == 100
     assert "changed: escalation Platform Escalation: repeats 100 times, not 150" in lines
+
+
+def test_a_team_rule_that_notifies_admins_pages_only_the_teams_admins(
+    opsgenie: OpsgenieServer,
+) -> None:
+    escalation = next(e for e in opsgenie.org.escalations if e["id"] == "esc-platform")
+    (team_rule,) = (r for r in escalation["rules"] if r["recipient"]["type"] == "team")
+    team_rule["notifyType"] = "admins"
+    data, lines = report_lines(opsgenie)
+    (policy,) = (p for p in data["escalation_policies"] if p["id"] == "platform-escalation")
+    assert policy["levels"][2]["targets"] == [{"type": "user", "user": "ivy@example.com"}]
+    assert (
+        "changed: escalation rule Platform Escalation -> team Data: pages its admins "
+        "(ivy@example.com), not the team's own routing"
+    ) in lines
