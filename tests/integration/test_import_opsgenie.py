@@ -451,3 +451,20 @@ def test_a_team_rule_that_notifies_admins_pages_only_the_teams_admins(
         "changed: escalation rule Platform Escalation -> team Data: pages its admins "
         "(ivy@example.com), not the team's own routing"
     ) in lines
+
+
+def test_an_override_of_some_rotations_covers_every_layer_and_is_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    cover = next(
+        o for o in opsgenie.org.overrides["sch-platform"] if o["alias"] == "fay-covers-wednesday"
+    )
+    cover["rotations"] = [{"id": "rot-weekdays", "name": "Weekdays"}]
+    data, lines = report_lines(opsgenie)
+    (platform,) = (s for s in data["schedules"] if s["id"] == "platform-on-call")
+    assert [o["id"] for o in platform["overrides"]] == ["fay-covers-wednesday"]
+    assert (
+        "changed: override Platform On-Call / fay-covers-wednesday: covers every layer, not only "
+        "its rotations"
+    ) in lines
+    assert "moved: override Platform On-Call / fay-covers-wednesday" not in lines
