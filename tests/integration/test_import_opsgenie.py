@@ -468,3 +468,14 @@ def test_an_override_of_some_rotations_covers_every_layer_and_is_reported(
         "its rotations"
     ) in lines
     assert "moved: override Platform On-Call / fay-covers-wednesday" not in lines
+
+
+def test_maintenance_the_key_may_not_read_is_left_behind_alone(opsgenie: OpsgenieServer) -> None:
+    opsgenie.forbidden.add("/v2/maintenance")
+    data, lines = report_lines(opsgenie)
+    assert [s.get("maintenance") for s in data["services"]] == [None, None]
+    assert len(data["heartbeats"]) == 2
+    assert (
+        "left behind: maintenance all: Opsgenie refused the key in OPSGENIE_KEY (403 on GET "
+        "/v2/maintenance): You are not authorized for this action"
+    ) in lines
