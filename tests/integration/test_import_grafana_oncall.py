@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -145,3 +146,22 @@ def test_a_malformed_answer_is_one_line(oncall: GrafanaOnCallServer) -> None:
         "pagerd: import from Grafana OnCall failed, nothing was written: Grafana OnCall answered "
         "GET /api/v1/schedules/ with something unexpected"
     )
+
+
+def shift(server: GrafanaOnCallServer, shift_id: str) -> dict[str, Any]:
+    return next(s for s in server.lists["on_call_shifts"] if s["id"] == shift_id)
+
+
+def test_important_notification_rules_are_left_behind_and_reported(
+    oncall: GrafanaOnCallServer,
+) -> None:
+    result = ok(imported(oncall))
+    data = yaml.safe_load(result.stdout)
+    lines = result.stderr.splitlines()
+    ann = data["users"][0]
+    assert ann["notification_rules"] == [{"delay_minutes": 0, "contact_method": "email"}]
+    assert (
+        "left behind: notification rules ann@example.com important: Pager has one set of rules "
+        "a person"
+    ) in lines
+    assert not [line for line in lines if "notify_by_phone_call" in line]
