@@ -165,3 +165,18 @@ def test_important_notification_rules_are_left_behind_and_reported(
         "a person"
     ) in lines
     assert not [line for line in lines if "notify_by_phone_call" in line]
+
+
+def test_a_shift_with_an_end_goes_on_and_is_reported(oncall: GrafanaOnCallServer) -> None:
+    until = (NOW + timedelta(days=90)).astimezone(ZoneInfo("Europe/Berlin"))
+    until_text = until.replace(tzinfo=None, microsecond=0).isoformat()
+    shift(oncall, "OWEEK")["until"] = until_text
+    result = ok(imported(oncall))
+    (schedule,) = yaml.safe_load(result.stdout)["schedules"]
+    assert len(schedule["layers"]) == 2
+    lines = result.stderr.splitlines()
+    assert (
+        f"changed: shift Primary / Week: Pager layers do not end: it goes on after {until_text}"
+        in lines
+    )
+    assert "moved: shift Primary / Week" not in lines
