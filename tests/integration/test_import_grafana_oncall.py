@@ -180,3 +180,13 @@ def test_a_shift_with_an_end_goes_on_and_is_reported(oncall: GrafanaOnCallServer
         in lines
     )
     assert "moved: shift Primary / Week" not in lines
+
+
+def test_an_override_with_nobody_who_moves_is_left_behind_and_reported(
+    oncall: GrafanaOnCallServer,
+) -> None:
+    shift(oncall, "OCOVER")["rolling_users"] = [["UDELETEDUSER"]]
+    result = ok(imported(oncall))
+    (schedule,) = yaml.safe_load(result.stdout)["schedules"]
+    assert "overrides" not in schedule
+    assert "left behind: override Primary / Fay covers: no user in it" in result.stderr.splitlines()
