@@ -190,3 +190,18 @@ def test_an_override_with_nobody_who_moves_is_left_behind_and_reported(
     (schedule,) = yaml.safe_load(result.stdout)["schedules"]
     assert "overrides" not in schedule
     assert "left behind: override Primary / Fay covers: no user in it" in result.stderr.splitlines()
+
+
+def test_an_escalation_step_with_nobody_who_moves_is_left_behind_and_reported(
+    oncall: GrafanaOnCallServer,
+) -> None:
+    step = next(p for p in oncall.lists["escalation_policies"] if p["position"] == 2)
+    step["persons_to_notify"] = ["UDELETEDUSER"]
+    result = ok(imported(oncall))
+    (policy,) = yaml.safe_load(result.stdout)["escalation_policies"]
+    assert [level["targets"] for level in policy["levels"]] == [
+        [{"type": "schedule", "schedule": "primary"}],
+        [{"type": "user", "user": "bob@example.com"}, {"type": "user", "user": "cleo@example.com"}],
+    ]
+    lines = result.stderr.splitlines()
+    assert "left behind: escalation step Primary chain #2: no user that moves" in lines
