@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -145,3 +146,62 @@ def test_a_malformed_answer_is_one_line(oncall: GrafanaOnCallServer) -> None:
         "pagerd: import from Grafana OnCall failed, nothing was written: Grafana OnCall answered "
         "GET /api/v1/schedules/ with something unexpected"
     )
+
+
+def shift(server: GrafanaOnCallServer, shift_id: str) -> dict[str, Any]:
+    return next(s for s in server.lists["on_call_shifts"] if s["id"] == shift_id)
+
+
+def test_important_notification_rules_are_left_behind_and_reported(
+    oncall: GrafanaOnCallServer,
+) -> None:
+    result = ok(imported(oncall))
+    data = yaml.safe_load(result.stdout)
+    lines = result.stderr.splitlines()
+    ann = data["users"][0]
+    assert ann["notification_rules"] == [{"delay_minutes": 0, "contact_method": "email"}]
+    assert (
+        "left behind: notification rules ann@example.com important: Pager has one set of rules "
+        "a person"
+    ) in lines
+    assert not [line for line in lines if "notify_by_phone_call" in line]
+
+
+def test_a_shift_with_an_end_goes_on_and_is_reported(oncall: GrafanaOnCallServer) -> None:
+    until = (NOW + timedelta(days=90)).astimezone(ZoneInfo("Europe/Berlin"))
+    until_text = until.replace(tzinfo=None, microsecond=0).isoformat()
+    shift(oncall, "OWEEK")["until"] = until_text
+    result = ok(imported(oncall))
+    (schedule,) = yaml.safe_load(result.stdout)["schedules"]
+    assert len(schedule["layers"]) == 2
+    lines = result.stderr.splitlines()
+    assert (
+        f"changed: shift Primary / Week: Pager layers do not end: it goes on after {until_text}"
+        in lines
+    )
+    assert "moved: shift Primary / Week" not in lines
+
+
+def test_an_override_with_nobody_who_moves_is_left_behind_and_reported(
+    oncall: GrafanaOnCallServer,
+) -> None:
+    shift(oncall, "OCOVER")["rolling_users"] = [["UDELETEDUSER"]]
+    result = ok(imported(oncall))
+    (schedule,) = yaml.safe_load(result.stdout)["schedules"]
+    assert "overrides" not in schedule
+    assert "left behind: override Primary / Fay covers: no user in it" in result.stderr.splitlines()
+
+
+def test_an_escalation_step_with_nobody_who_moves_is_left_behind_and_reported(
+    oncall: GrafanaOnCallServer,
+) -> None:
+    step = next(p for p in oncall.lists["escalation_policies"] if p["position"] == 2)
+    step["persons_to_notify"] = ["UDELETEDUSER"]
+    result = ok(imported(oncall))
+    (policy,) = yaml.safe_load(result.stdout)["escalation_policies"]
+    assert [level["targets"] for level in policy["levels"]] == [
+        [{"type": "schedule", "schedule": "primary"}],
+        [{"type": "user", "user": "bob@example.com"}, {"type": "user", "user": "cleo@example.com"}],
+    ]
+    lines = result.stderr.splitlines()
+    assert "left behind: escalation step Primary chain #2: no user that moves" in lines

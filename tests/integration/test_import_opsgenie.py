@@ -378,3 +378,104 @@ def test_only_gets_are_sent(opsgenie: OpsgenieServer) -> None:
     methods: set[Any] = {r.method for r in opsgenie.requests}
     assert methods == {"GET"}
     assert len(opsgenie.requests) > 20
+
+
+def report_lines(server: OpsgenieServer) -> tuple[dict[str, Any], list[str]]:
+    result = ok(imported(server))
+    return yaml.safe_load(result.stdout), result.stderr.splitlines()
+
+
+def test_a_disabled_schedule_still_moves_and_the_report_says_it_is_in_use(
+    opsgenie: OpsgenieServer,
+) -> None:
+    payments = next(s for s in opsgenie.org.schedules if s["id"] == "sch-payments")
+    payments["enabled"] = False
+    data, lines = report_lines(opsgenie)
+    assert "payments-on-call" in [s["id"] for s in data["schedules"]]
+    assert "changed: schedule Payments On-Call: disabled in Opsgenie, in use in Pager" in lines
+    assert "moved: schedule Payments On-Call" not in lines
+
+
+def test_an_integration_with_no_owner_team_is_left_behind_and_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    orphan = {
+        "id": "i-orphan",
+        "name": "Legacy Webhook",
+        "enabled": True,
+        "type": "API",
+        "version": "v2",
+        "apiKey": "0b5c6f7e-2f7a-4d1e-9c3b-8a4e5d6f7a8b",
+    }
+    opsgenie.org.integrations.append(orphan)
+    data, lines = report_lines(opsgenie)
+    assert "legacy-webhook" not in [s["id"] for s in data["services"]]
+    assert (
+        "left behind: integration Legacy Webhook: it has no owner team to route its alerts" in lines
+    )
+
+
+def test_a_disabled_notification_rule_is_left_behind_and_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    kim = next(u for u in opsgenie.org.users if u["username"] == "kim@example.com")
+    new_alert = next(r for r in opsgenie.org.rules[kim["id"]] if r["name"] == "New Alert")
+    new_alert["enabled"] = False
+    data, lines = report_lines(opsgenie)
+    (user,) = (u for u in data["users"] if u["email"] == "kim@example.com")
+    assert user["notification_rules"] == []
+    assert "left behind: notification rule kim@example.com New Alert: disabled in Opsgenie" in lines
+
+
+def test_an_escalation_that_repeats_more_than_pager_allows_is_cut_and_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    escalation = next(e for e in opsgenie.org.escalations if e["id"] == "esc-platform")
+    escalation["repeat"]["count"] = 150
+    data, lines = report_lines(opsgenie)
+    (policy,) = (p for p in data["escalation_policies"] if p["id"] == "platform-escalation")
+    assert policy["repeat"] == 100
+    assert "changed: escalation Platform Escalation: repeats 100 times, not 150" in lines
+
+
+def test_a_team_rule_that_notifies_admins_pages_only_the_teams_admins(
+    opsgenie: OpsgenieServer,
+) -> None:
+    escalation = next(e for e in opsgenie.org.escalations if e["id"] == "esc-platform")
+    (team_rule,) = (r for r in escalation["rules"] if r["recipient"]["type"] == "team")
+    team_rule["notifyType"] = "admins"
+    data, lines = report_lines(opsgenie)
+    (policy,) = (p for p in data["escalation_policies"] if p["id"] == "platform-escalation")
+    assert policy["levels"][2]["targets"] == [{"type": "user", "user": "ivy@example.com"}]
+    assert (
+        "changed: escalation rule Platform Escalation -> team Data: pages its admins "
+        "(ivy@example.com), not the team's own routing"
+    ) in lines
+
+
+def test_an_override_of_some_rotations_covers_every_layer_and_is_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    cover = next(
+        o for o in opsgenie.org.overrides["sch-platform"] if o["alias"] == "fay-covers-wednesday"
+    )
+    cover["rotations"] = [{"id": "rot-weekdays", "name": "Weekdays"}]
+    data, lines = report_lines(opsgenie)
+    (platform,) = (s for s in data["schedules"] if s["id"] == "platform-on-call")
+    assert [o["id"] for o in platform["overrides"]] == ["fay-covers-wednesday"]
+    assert (
+        "changed: override Platform On-Call / fay-covers-wednesday: covers every layer, not only "
+        "its rotations"
+    ) in lines
+    assert "moved: override Platform On-Call / fay-covers-wednesday" not in lines
+
+
+def test_maintenance_the_key_may_not_read_is_left_behind_alone(opsgenie: OpsgenieServer) -> None:
+    opsgenie.forbidden.add("/v2/maintenance")
+    data, lines = report_lines(opsgenie)
+    assert [s.get("maintenance") for s in data["services"]] == [None, None]
+    assert len(data["heartbeats"]) == 2
+    assert (
+        "left behind: maintenance all: Opsgenie refused the key in OPSGENIE_KEY (403 on GET "
+        "/v2/maintenance): You are not authorized for this action"
+    ) in lines
