@@ -20,11 +20,11 @@ from pager.adapters.storage.codec import encode_methods
 from pager.adapters.storage.directory import SqlDirectory
 from pager.adapters.storage.engine import WRITE
 from pager.application.schedules import ScheduleInUse
-from pager.domain.errors import ValidationFailed
-from pager.domain.schedule import Layer, Schedule, ShiftLength
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
+from pager.domain.errors import ValidationFailed
 from pager.domain.people import ContactMethod
+from pager.domain.schedule import Layer, Schedule, ShiftLength
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
 from tests.support.clock import FakeClock
