@@ -393,6 +393,8 @@ def test_profiles_of_unknown_users_are_not_found(accounts: Accounts) -> None:
         accounts.profile("nobody@example.com")
     with pytest.raises(UserNotFound):
         accounts.set_profile("nobody@example.com", name="Nobody")
+    with pytest.raises(UserNotFound, match=r"^user 'nobody@example.com' does not exist$"):
+        accounts.update_profile("nobody@example.com", lambda person: person)
 
 
 def test_an_update_from_what_is_there_keeps_whatever_raises_out(accounts: Accounts) -> None:

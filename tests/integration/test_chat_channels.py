@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pager.adapters.notify.mattermost import MattermostChannel
+from pager.adapters.notify.slack import SlackChannel
 from pager.adapters.notify.teams import TeamsChannel
 from pager.application.ports import Channel
 from pager.domain.policy import MattermostTarget, SlackTarget, Target, TeamsTarget
@@ -366,9 +367,17 @@ def test_a_host_that_is_this_machine_is_refused_for_good_unless_allowed(
     assert len(server.wait_for(1)) == 1
 
 
-@pytest.mark.parametrize("channel", [teams_channel(), mattermost_channel()], ids=["teams", "mm"])
-def test_each_refuses_another_channels_target(channel: Channel) -> None:
-    failed = failure(channel, notification(SlackTarget("http://127.0.0.1:1/")))
+@pytest.mark.parametrize(
+    ("channel", "target", "said"),
+    [
+        (teams_channel(), SlackTarget("http://127.0.0.1:1/"), "the Teams channel"),
+        (mattermost_channel(), SlackTarget("http://127.0.0.1:1/"), "the Mattermost channel"),
+        (SlackChannel(allow_private=True), TeamsTarget("http://127.0.0.1:1/"), "the Slack channel"),
+    ],
+    ids=["teams", "mm", "slack"],
+)
+def test_each_refuses_another_channels_target(channel: Channel, target: Target, said: str) -> None:
+    failed = failure(channel, notification(target))
 
     assert failed.transient is False
-    assert "cannot send to a slack target" in failed.reason
+    assert failed.reason == f"{said} cannot send to a {target.type} target"

@@ -142,7 +142,9 @@ def test_the_code_typed_back_enables_the_method_and_is_kept_only_hashed(
     assert enabled(app, ALICE, "phone")
     assert stored_codes(app) == []  # a code works once
     assert all(code not in record.getMessage() for record in caplog.records)
-    assert any("verified" in record.getMessage() for record in caplog.records)
+    assert [r.getMessage() for r in caplog.records if "verified" in r.getMessage()] == [
+        f"contact method phone of {ALICE} verified and enabled"
+    ]
 
 
 def test_a_wrong_code_says_how_many_tries_are_left_and_enables_nothing(
@@ -292,9 +294,13 @@ def test_no_code_goes_where_none_is_needed_or_can_go(
         run(methods(app).verify(user, "phone", "123456"))
     with (
         container(database_url, clock, None, None) as unconfigured,
-        pytest.raises(CannotSend, match="SMS is not configured on this Pager"),
+        pytest.raises(CannotSend) as unconfigured_sms,
     ):
         run(methods(unconfigured).send_code(user, "phone"))
+    assert str(unconfigured_sms.value) == (
+        "SMS is not configured on this Pager (no Twilio), so no code can be sent; an admin can "
+        "enable the method instead"
+    )
     run(methods(app).send_code(user, "phone"))
     run(methods(app).verify(user, "phone", code_in(twilio)))
     with pytest.raises(CannotSend, match="contact method 'phone' is enabled already"):
@@ -355,7 +361,11 @@ def test_a_test_page_goes_through_each_real_channel_and_says_what_became_of_it(
             "message": f"Test page sent to sms {PHONE}.",
         }
         assert sms.to == PHONE
-        assert sms.body.startswith(f"[Pager] Test page for {ALICE} (sms phone)")
+        at = app.clock.now().strftime("%Y-%m-%d %H:%M")
+        assert sms.body == (
+            f"[Pager] Test page for {ALICE} (sms phone), asked by {ALICE} at {at} UTC. "
+            "Pages reach you here."
+        )
 
         twilio.script(Reply.twilio_error(400, 21211, "The 'To' number is not valid."))
         answer = client.post(f"/api/v1/users/{ALICE}/contact-methods/bad/test")

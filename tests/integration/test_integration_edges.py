@@ -268,3 +268,14 @@ def test_each_problem_of_an_event_is_named(
     answer = enqueue(api, routing_key=api.keys["db"], **event)
     assert answer.status_code == 400
     assert answer.json()["errors"] == errors
+
+
+def test_a_services_events_say_their_time_once_beside_their_data(
+    api: Api, clock: FakeClock
+) -> None:
+    api.webhook("db", {"version": "4", "alerts": [firing({"alertname": "Disk"})]})
+    events = api.as_admin("GET", "/api/v1/services/db/events").json()["events"]
+    assert events, "the webhook's alert opened an incident"
+    for event in events:
+        assert event["at"] == clock.now().isoformat().replace("+00:00", "Z")
+        assert "at" not in event["data"]

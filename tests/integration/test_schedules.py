@@ -22,7 +22,9 @@ from pager.adapters.storage.engine import WRITE
 from pager.application.schedules import ScheduleInUse
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
+from pager.domain.errors import ValidationFailed
 from pager.domain.people import ContactMethod
+from pager.domain.schedule import Layer, Schedule, ShiftLength
 from pager.entrypoints.cli_admin import accounts_for
 from pager.entrypoints.http.app import create_app
 from tests.support.clock import FakeClock
@@ -157,6 +159,18 @@ def test_a_bad_schedule_is_a_422_naming_the_place_and_writes_nothing(
     assert api.admin.get("/api/v1/schedules/primary").status_code == 404
     with api.container.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.schedules)) == 0
+
+
+def test_a_schedule_name_past_200_characters_is_refused_by_the_application_too(
+    api: Api,
+) -> None:
+    # The API's schema bounds it first; a caller of the application (the CLI, an import)
+    # meets the same bound, named.
+    layer = Layer((ANN,), ShiftLength(1, "days"), datetime(2026, 1, 1))
+    with pytest.raises(ValidationFailed) as refused:
+        api.container.schedules.put(Schedule("long", "n" * 201, "UTC", (layer,)))
+    assert refused.value.problems == (("name", "must be at most 200 characters"),)
+    assert api.container.schedules.put(Schedule("long", "n" * 200, "UTC", (layer,))) is True
 
 
 def test_only_admins_define_and_delete_schedules(api: Api) -> None:
@@ -347,10 +361,9 @@ def test_responders_take_shifts_for_themselves_and_hand_on_only_their_own(api: A
         refused = api.admin.post(path, json=override(BOB, start, end), headers=api.as_user(ANN))
         assert refused.status_code == 403, refused.text
     # cat may not delete ann's override; ann may; bob's, the admin may.
-    assert (
-        api.admin.delete(f"{path}/{taken.json()['id']}", headers=api.as_user(BOB)).status_code
-        == 403
-    )
+    not_hers = api.admin.delete(f"{path}/{taken.json()['id']}", headers=api.as_user(BOB))
+    assert not_hers.status_code == 403
+    assert not_hers.json()["error"]["message"] == "only admins may delete others' overrides"
     assert (
         api.admin.delete(f"{path}/{taken.json()['id']}", headers=api.as_user(ANN)).status_code
         == 204

@@ -151,6 +151,31 @@ def test_a_transient_failure_at_the_time_limit_says_so(caplog: pytest.LogCapture
     ]
 
 
+def test_a_retry_is_logged_once_as_a_warning_naming_channel_page_and_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outbox = FakeOutbox(page(1))
+    channel = FailingChannel(DeliveryFailed("connection refused", transient=True, retry_after=5))
+    dispatcher = Dispatcher(outbox, {"email": channel}, FakeClock(QUEUED), RetryPolicy())
+    with caplog.at_level(logging.WARNING, logger="pager.dispatcher"):
+        asyncio.run(deliver(dispatcher))
+    assert [r.getMessage() for r in caplog.records] == [
+        "email notification n1 failed (attempt 1), retrying at 2026-01-01T03:00:05+00:00: "
+        "connection refused"
+    ]
+
+
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 1.0, 2.0), (2, 2.0, 4.0), (3, 4.0, 8.0)])
+def test_the_backoff_doubles_from_its_base_after_each_attempt(
+    attempt: int, low: float, high: float
+) -> None:
+    # Jittered within the upper half of its ceiling: base x 2^(attempt - 1).
+    policy = RetryPolicy(base_seconds=2.0, cap_seconds=1000.0)
+    delays = [policy.delay(attempt, None) for _ in range(200)]
+    assert all(low <= delay <= high for delay in delays)
+    assert max(delays) > (low + high) / 2  # the whole upper half is used
+
+
 def test_a_retry_honours_retry_after_and_wakes_the_loop_for_it() -> None:
     outbox = FakeOutbox(page(1))
     channel = FailingChannel(DeliveryFailed("rate limited", transient=True, retry_after=90))
