@@ -167,6 +167,23 @@ def test_a_nul_in_a_label_key_is_kept_as_a_replacement_character(api: Api) -> No
     assert alert["labels"] == {"alertname": "Disk", "mount\ufffdpoint": "/var", "\ufffd": "x"}
 
 
+def test_grafanas_dashboard_panel_and_silence_urls_are_named_links(api: Api) -> None:
+    urls = {
+        "dashboardURL": "https://grafana.example.com/d/disk",
+        "panelURL": "https://grafana.example.com/d/disk?viewPanel=2",
+        "silenceURL": "https://grafana.example.com/alerting/silence/new",
+    }
+    alert = {**firing({"alertname": "Disk"}), **urls}
+    [handled] = api.webhook("db", {"version": "1", "alerts": [alert]}).json()["alerts"]
+    [shown] = api.incident(handled["incident_id"])["alerts"]
+    assert shown["links"] == [
+        {"href": urls["dashboardURL"], "text": "Dashboard"},
+        {"href": urls["panelURL"], "text": "Panel"},
+        {"href": urls["silenceURL"], "text": "Silence"},
+    ]
+    assert shown["dashboard"] == urls["dashboardURL"]
+
+
 # --- who may call what ------------------------------------------------------------------------
 
 
