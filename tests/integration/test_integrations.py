@@ -73,3 +73,34 @@ def _tests(module: object) -> dict[str, object]:
 globals().update(_tests(integrations))
 globals().update(_tests(opsgenie))
 globals().update(_tests(content))
+
+
+# --- Opsgenie's Alert API, beyond the e2e tests ----------------------------------------------
+
+
+def notes_of(pager: Pager, incident_id: str) -> list[tuple[str, str]]:
+    return [
+        (entry["data"]["by"], entry["data"]["text"])
+        for entry in pager.incident(incident_id)["timeline"]
+        if entry["type"] == "NoteAdded"
+    ]
+
+
+def test_an_opsgenie_action_by_alias_puts_its_note_on_the_timeline(pager: Pager) -> None:
+    service_id, key = pager.service()
+    client = integrations.genie(pager, key)
+    integrations.accepted(client.post("/v2/alerts", json={"message": "disk full", "alias": "disk"}))
+    incident = pager.open_incident(service_id)
+    assert incident is not None
+    by_alias = {"identifierType": "alias"}
+    acknowledged = client.post(
+        "/v2/alerts/disk/acknowledge", params=by_alias, json={"user": "ann", "note": "looking"}
+    )
+    integrations.accepted(acknowledged)
+    closed = client.post(
+        "/v2/alerts/disk/close", params=by_alias, json={"user": "bob", "note": "fixed"}
+    )
+    integrations.accepted(closed)
+    shown = pager.incident(incident["id"])
+    assert (shown["status"], shown["acknowledged_by"]) == ("resolved", "ann")
+    assert notes_of(pager, incident["id"]) == [("ann", "looking"), ("bob", "fixed")]
