@@ -45,6 +45,30 @@ def test_a_webhook_secret_is_shown_to_admins_only(app: tuple[App, TestClient]) -
     assert hidden["targets"] == [{**target, "secret": "[redacted]"}]
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x", "channel": None},
+        {"type": "slack", "url": None, "channel": "C0PAGER01"},
+        {"type": "teams", "url": "https://example.webhook.office.com/webhookb2/x"},
+        {"type": "mattermost", "url": "https://chat.example.com/hooks/x"},
+    ],
+    ids=["slack webhook", "slack channel", "teams", "mattermost"],
+)
+def test_a_chat_target_reads_back_as_it_was_given(
+    app: tuple[App, TestClient], target: dict[str, str | None]
+) -> None:
+    container, client = app
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    sent = {name: value for name, value in target.items() if value is not None}
+    body = {"name": "Chat", "levels": [{"ack_timeout_seconds": 60, "targets": [sent]}]}
+    put = client.put("/api/v1/escalation-policies/chat", json=body, headers=admin)
+    assert put.is_success, put.text
+    [level] = client.get("/api/v1/escalation-policies/chat", headers=admin).json()["levels"]
+    assert level["targets"] == [target]
+
+
 def test_a_service_shows_the_end_of_its_key_and_resolving_says_by_whom(
     app: tuple[App, TestClient], clock: FakeClock
 ) -> None:
