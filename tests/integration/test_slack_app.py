@@ -438,12 +438,26 @@ def test_pressing_a_stale_button_of_a_resolved_incident_says_so_and_fixes_the_me
     assert ":large_green_circle: Resolved by api at " in update.mrkdwn()
 
 
+UNSIGNED = "not signed by Slack: X-Slack-Request-Timestamp and X-Slack-Signature are required"
+NOT_VERIFIED = "X-Slack-Signature does not verify with the signing secret"
+
+
 @pytest.mark.parametrize(
-    "forgery",
-    ["unsigned", "no timestamp", "wrong secret", "body changed", "not a time", "other time"],
+    ("forgery", "said"),
+    [
+        pytest.param(forgery, said, id=forgery)
+        for forgery, said in [
+            ("unsigned", UNSIGNED),
+            ("no timestamp", UNSIGNED),
+            ("wrong secret", NOT_VERIFIED),
+            ("body changed", NOT_VERIFIED),
+            ("not a time", "X-Slack-Request-Timestamp is not a Unix time"),
+            ("other time", NOT_VERIFIED),
+        ]
+    ],
 )
-def test_a_missing_or_wrong_signature_is_403_and_changes_nothing(
-    app: App, client: TestClient, slack: SlackApiServer, forgery: str
+def test_a_missing_or_wrong_signature_is_403_saying_why_and_changes_nothing(
+    app: App, client: TestClient, slack: SlackApiServer, forgery: str, said: str
 ) -> None:
     message = page(app, slack)
     signed = slack.signed_press(message, "pager_ack", ALICE.id)
@@ -463,7 +477,7 @@ def test_a_missing_or_wrong_signature_is_403_and_changes_nothing(
             headers["X-Slack-Request-Timestamp"] = str(int(signed.timestamp) - 1)
     answer = client.post(ACTIONS, content=body, headers=headers)
     assert answer.status_code == 403, answer.text
-    assert answer.json()["error"]["code"] == "forbidden"
+    assert answer.json()["error"] == {"code": "forbidden", "message": said}
     assert incident(app, message)["status"] == "triggered"
     assert not slack.lookups
     assert not slack.updates
