@@ -152,9 +152,16 @@ def test_an_alert_keeps_its_severity_and_the_api_its_title(app: tuple[App, TestC
     container, client = app
     container.handlers.define_policy(two_level_policy())
     container.handlers.define_service("db", "Database", "ops")
-    container.handlers.receive_alert("db", "disk full", severity="critical", source="checks")
+    opened_by = container.handlers.receive_alert(
+        "db", "disk full", severity="critical", source="checks"
+    )
     [_, opened, *_] = container.queries.service_events("db", 0, 10)
     assert (opened.data["severity"], opened.data["source"]) == ("critical", "checks")
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    shown = client.get(f"/api/v1/incidents/{opened_by.incident_id}", headers=admin).json()
+    [alert] = shown["alerts"]
+    assert (alert["severity"], alert["source"]) == ("critical", "checks")
     assert client.get("/openapi.json").json()["info"]["title"] == "Pager"
 
 
