@@ -96,6 +96,19 @@ def test_a_service_shows_the_end_of_its_key_and_resolving_says_by_whom(
     assert latest["resolved_by"] == "checker"
 
 
+def test_a_responder_asking_for_what_only_admins_may_do_is_told_so(
+    app: tuple[App, TestClient],
+) -> None:
+    container, client = app
+    container.accounts.add_user("bob@example.com", "responder")
+    responder = bearer(container.accounts.create_token("bob@example.com"))
+    body = {"name": "Ops", "levels": [{"ack_timeout_seconds": 60, "targets": []}]}
+    answer = client.put("/api/v1/escalation-policies/ops", json=body, headers=responder)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"] == {"code": "forbidden", "message": "only admins may do this"}
+    assert client.get("/api/v1/escalation-policies/ops", headers=responder).status_code == 404
+
+
 def test_an_unknown_incident_is_a_404_that_says_so(app: tuple[App, TestClient]) -> None:
     container, client = app
     container.accounts.add_user("admin@example.com", "admin")
