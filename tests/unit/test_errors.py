@@ -1,9 +1,14 @@
 """Domain errors: a stable machine-readable code and a message that names the thing; and the
-HTTP edge's answer to a validation error, however it is shaped."""
+HTTP edge's answers: a validation error however it is shaped, and Opsgenie's `took`."""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 import pytest
+from starlette.requests import Request
 
 from pager.domain.errors import (
     Conflict,
@@ -16,7 +21,7 @@ from pager.domain.errors import (
     ServiceNotFound,
     ValidationFailed,
 )
-from pager.entrypoints.http.errors import from_validation
+from pager.entrypoints.http.errors import ApiError, from_validation, render
 
 
 @pytest.mark.parametrize(
@@ -82,3 +87,20 @@ def test_a_validation_error_with_no_place_or_message_still_names_the_body() -> N
         "body: invalid",
         (("body", "invalid"),),
     )
+
+
+def rendered(path: str, **state: Any) -> dict[str, Any]:
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "state": state}
+    answer = render(Request(scope), ApiError(404, "not_found", "Alert does not exist"))
+    body: dict[str, Any] = json.loads(answer.body)
+    return body
+
+
+def test_an_opsgenie_error_says_how_long_the_request_took() -> None:
+    body = rendered("/v2/alerts/x/close", started=time.monotonic() - 2.5)
+    assert 2.5 <= body["took"] < 60
+    assert body["message"] == "Alert does not exist"
+    assert body["error"] == {"code": "not_found", "message": "Alert does not exist"}
+    # A request whose start was not noted took no time, rather than failing its answer.
+    assert rendered("/v2/alerts/x/close")["took"] == 0.0
+    assert "took" not in rendered("/api/v1/incidents/x", started=time.monotonic())
