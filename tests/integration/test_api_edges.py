@@ -45,6 +45,30 @@ def test_a_webhook_secret_is_shown_to_admins_only(app: tuple[App, TestClient]) -
     assert hidden["targets"] == [{**target, "secret": "[redacted]"}]
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x", "channel": None},
+        {"type": "slack", "url": None, "channel": "C0PAGER01"},
+        {"type": "teams", "url": "https://example.webhook.office.com/webhookb2/x"},
+        {"type": "mattermost", "url": "https://chat.example.com/hooks/x"},
+    ],
+    ids=["slack webhook", "slack channel", "teams", "mattermost"],
+)
+def test_a_chat_target_reads_back_as_it_was_given(
+    app: tuple[App, TestClient], target: dict[str, str | None]
+) -> None:
+    container, client = app
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    sent = {name: value for name, value in target.items() if value is not None}
+    body = {"name": "Chat", "levels": [{"ack_timeout_seconds": 60, "targets": [sent]}]}
+    put = client.put("/api/v1/escalation-policies/chat", json=body, headers=admin)
+    assert put.is_success, put.text
+    [level] = client.get("/api/v1/escalation-policies/chat", headers=admin).json()["levels"]
+    assert level["targets"] == [target]
+
+
 def test_a_service_shows_the_end_of_its_key_and_resolving_says_by_whom(
     app: tuple[App, TestClient], clock: FakeClock
 ) -> None:
@@ -70,6 +94,19 @@ def test_a_service_shows_the_end_of_its_key_and_resolving_says_by_whom(
     container.handlers.mark_healthy("db", by="checker")
     [latest, _] = client.get("/api/v1/incidents", headers=admin).json()["incidents"]
     assert latest["resolved_by"] == "checker"
+
+
+def test_a_responder_asking_for_what_only_admins_may_do_is_told_so(
+    app: tuple[App, TestClient],
+) -> None:
+    container, client = app
+    container.accounts.add_user("bob@example.com", "responder")
+    responder = bearer(container.accounts.create_token("bob@example.com"))
+    body = {"name": "Ops", "levels": [{"ack_timeout_seconds": 60, "targets": []}]}
+    answer = client.put("/api/v1/escalation-policies/ops", json=body, headers=responder)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"] == {"code": "forbidden", "message": "only admins may do this"}
+    assert client.get("/api/v1/escalation-policies/ops", headers=responder).status_code == 404
 
 
 def test_an_unknown_incident_is_a_404_that_says_so(app: tuple[App, TestClient]) -> None:
@@ -128,9 +165,16 @@ def test_an_alert_keeps_its_severity_and_the_api_its_title(app: tuple[App, TestC
     container, client = app
     container.handlers.define_policy(two_level_policy())
     container.handlers.define_service("db", "Database", "ops")
-    container.handlers.receive_alert("db", "disk full", severity="critical", source="checks")
+    opened_by = container.handlers.receive_alert(
+        "db", "disk full", severity="critical", source="checks"
+    )
     [_, opened, *_] = container.queries.service_events("db", 0, 10)
     assert (opened.data["severity"], opened.data["source"]) == ("critical", "checks")
+    container.accounts.add_user("admin@example.com", "admin")
+    admin = bearer(container.accounts.create_token("admin@example.com"))
+    shown = client.get(f"/api/v1/incidents/{opened_by.incident_id}", headers=admin).json()
+    [alert] = shown["alerts"]
+    assert (alert["severity"], alert["source"]) == ("critical", "checks")
     assert client.get("/openapi.json").json()["info"]["title"] == "Pager"
 
 

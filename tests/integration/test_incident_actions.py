@@ -239,6 +239,22 @@ def test_reassigning_to_someone_unknown_is_a_422_naming_the_field(
     assert "Reassigned" not in api.types(incident_id)
 
 
+@pytest.mark.parametrize(
+    "body", [{"user": "bob@example.com", "schedule": "primary"}, {}], ids=["both", "neither"]
+)
+def test_reassigning_to_both_or_neither_says_to_give_exactly_one(
+    api: Api, body: dict[str, str]
+) -> None:
+    incident_id = api.open_incident()
+    answer = api.act(incident_id, "reassign", body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == {
+        "code": "invalid",
+        "message": "user: give exactly one of user and schedule",
+        "problems": [{"field": "user", "message": "give exactly one of user and schedule"}],
+    }
+
+
 def test_reassigning_a_resolved_incident_is_a_409(api: Api) -> None:
     incident_id = api.open_incident()
     api.act(incident_id, "resolve")

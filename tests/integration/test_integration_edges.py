@@ -157,6 +157,33 @@ def test_resolving_says_what_it_did_to_each_alert(api: Api) -> None:
     assert [(h["action"], h["incident_id"]) for h in again] == [("unchanged", None)]
 
 
+def test_a_nul_in_a_label_key_is_kept_as_a_replacement_character(api: Api) -> None:
+    # A key keeps a character where the NUL was (one of only a NUL is never made empty);
+    # a value just loses it.
+    labels = {"alertname": "Disk", "mount\x00point": "/var\x00", "\x00": "x"}
+    [handled] = api.webhook("db", {"version": "4", "alerts": [firing(labels)]}).json()["alerts"]
+    assert handled["action"] == "opened"
+    [alert] = api.incident(handled["incident_id"])["alerts"]
+    assert alert["labels"] == {"alertname": "Disk", "mount\ufffdpoint": "/var", "\ufffd": "x"}
+
+
+def test_grafanas_dashboard_panel_and_silence_urls_are_named_links(api: Api) -> None:
+    urls = {
+        "dashboardURL": "https://grafana.example.com/d/disk",
+        "panelURL": "https://grafana.example.com/d/disk?viewPanel=2",
+        "silenceURL": "https://grafana.example.com/alerting/silence/new",
+    }
+    alert = {**firing({"alertname": "Disk"}), **urls}
+    [handled] = api.webhook("db", {"version": "1", "alerts": [alert]}).json()["alerts"]
+    [shown] = api.incident(handled["incident_id"])["alerts"]
+    assert shown["links"] == [
+        {"href": urls["dashboardURL"], "text": "Dashboard"},
+        {"href": urls["panelURL"], "text": "Panel"},
+        {"href": urls["silenceURL"], "text": "Silence"},
+    ]
+    assert shown["dashboard"] == urls["dashboardURL"]
+
+
 # --- who may call what ------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from pager.bootstrap import App, bootstrap
 from pager.config import Settings
+from pager.domain.content import MAX_TOTAL, MAX_VALUE
 from pager.entrypoints.http.app import create_app
 from tests.e2e import test_alert_content as content
 from tests.e2e import test_integrations as integrations
@@ -73,3 +74,63 @@ def _tests(module: object) -> dict[str, object]:
 globals().update(_tests(integrations))
 globals().update(_tests(opsgenie))
 globals().update(_tests(content))
+
+
+# --- Opsgenie's Alert API, beyond the e2e tests ----------------------------------------------
+
+
+def notes_of(pager: Pager, incident_id: str) -> list[tuple[str, str]]:
+    return [
+        (entry["data"]["by"], entry["data"]["text"])
+        for entry in pager.incident(incident_id)["timeline"]
+        if entry["type"] == "NoteAdded"
+    ]
+
+
+def test_an_opsgenie_action_by_alias_puts_its_note_on_the_timeline(pager: Pager) -> None:
+    service_id, key = pager.service()
+    client = integrations.genie(pager, key)
+    integrations.accepted(client.post("/v2/alerts", json={"message": "disk full", "alias": "disk"}))
+    incident = pager.open_incident(service_id)
+    assert incident is not None
+    by_alias = {"identifierType": "alias"}
+    acknowledged = client.post(
+        "/v2/alerts/disk/acknowledge", params=by_alias, json={"user": "ann", "note": "looking"}
+    )
+    integrations.accepted(acknowledged)
+    closed = client.post(
+        "/v2/alerts/disk/close", params=by_alias, json={"user": "bob", "note": "fixed"}
+    )
+    integrations.accepted(closed)
+    shown = pager.incident(incident["id"])
+    assert (shown["status"], shown["acknowledged_by"]) == ("resolved", "ann")
+    assert notes_of(pager, incident["id"]) == [("ann", "looking"), ("bob", "fixed")]
+
+
+@pytest.mark.parametrize(
+    ("sent", "problem"),
+    [
+        (
+            {"details": {"log": "x" * (MAX_VALUE + 1)}},
+            {"field": "details.log", "message": f"must be at most {MAX_VALUE} characters"},
+        ),
+        (
+            {
+                "description": "d" * MAX_VALUE,
+                "source": "s" * MAX_VALUE,
+                "details": {f"d{i}": "x" * MAX_VALUE for i in range(3)},
+            },
+            {"field": "content", "message": f"must be at most {MAX_TOTAL} characters in all"},
+        ),
+    ],
+    ids=["a detail", "all of it"],
+)
+def test_an_opsgenie_alert_past_the_content_bounds_is_a_422_naming_the_field(
+    pager: Pager, sent: dict[str, object], problem: dict[str, str]
+) -> None:
+    service_id, key = pager.service()
+    answer = integrations.genie(pager, key).post("/v2/alerts", json={"message": "x", **sent})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["problems"] == [problem]
+    assert answer.json()["message"] == f"{problem['field']}: {problem['message']}"
+    assert pager.open_incident(service_id) is None, "nothing was written"

@@ -421,6 +421,20 @@ def test_the_test_server_signs_as_twilio_s_validator_expects(twilio: TwilioServe
     assert not RequestValidator("another").validate(SMS_URL, params, signature)
 
 
+def test_a_webhook_url_with_a_query_is_verified_with_its_query(
+    client: TestClient, twilio: TwilioServer
+) -> None:
+    # Twilio signs the URL as set in its console, query included.
+    url = f"{SMS_URL}?team=ops"
+    params = twilio.text_params("+14155550999", TWILIO_NUMBER, "ack")
+    answer = twilio.post(url, params)
+    assert answer.status_code == 200, answer.text
+    [message] = ET.fromstring(answer.content).iter("Message")
+    assert message.text == SMS_HELP
+    without_query = twilio.post(url, params, signature=twilio.sign(SMS_URL, params))
+    assert without_query.status_code == 403, without_query.text
+
+
 @pytest.mark.parametrize("forgery", ["missing", "wrong", "another url", "other params"])
 def test_an_unsigned_or_forged_request_is_403_and_changes_nothing(
     app: App, client: TestClient, twilio: TwilioServer, forgery: str

@@ -1,8 +1,14 @@
-"""Domain errors: a stable machine-readable code and a message that names the thing."""
+"""Domain errors: a stable machine-readable code and a message that names the thing; and the
+HTTP edge's answers: a validation error however it is shaped, and Opsgenie's `took`."""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 import pytest
+from starlette.requests import Request
 
 from pager.domain.errors import (
     Conflict,
@@ -15,6 +21,7 @@ from pager.domain.errors import (
     ServiceNotFound,
     ValidationFailed,
 )
+from pager.entrypoints.http.errors import ApiError, from_validation, render
 
 
 @pytest.mark.parametrize(
@@ -55,3 +62,45 @@ def test_not_found_errors_keep_the_id_they_name() -> None:
     assert ServiceNotFound("checkout").service_id == "checkout"
     assert PolicyNotFound("ops").policy_id == "ops"
     assert IncidentNotFound("inc-1").incident_id == "inc-1"
+
+
+# --- the HTTP answers -------------------------------------------------------------------------
+
+
+def test_a_validation_error_names_each_field_without_the_body_prefix() -> None:
+    refused = from_validation(
+        [
+            {"type": "missing", "loc": ("body", "service"), "msg": "Field required"},
+            {"type": "string_too_long", "loc": ("body", "labels", "env"), "msg": "too long"},
+        ]
+    )
+    assert (refused.status, refused.code) == (422, "invalid")
+    assert refused.message == "service: Field required; labels.env: too long"
+    assert refused.problems == (("service", "Field required"), ("labels.env", "too long"))
+
+
+def test_a_validation_error_with_no_place_or_message_still_names_the_body() -> None:
+    # Not what pydantic sends, but a 422 all the same rather than a 500.
+    refused = from_validation([{"type": "value_error"}])
+    assert (refused.status, refused.message, refused.problems) == (
+        422,
+        "body: invalid",
+        (("body", "invalid"),),
+    )
+
+
+def rendered(path: str, **state: Any) -> dict[str, Any]:
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "state": state}
+    answer = render(Request(scope), ApiError(404, "not_found", "Alert does not exist"))
+    body: dict[str, Any] = json.loads(answer.body)
+    return body
+
+
+def test_an_opsgenie_error_says_how_long_the_request_took() -> None:
+    body = rendered("/v2/alerts/x/close", started=time.monotonic() - 2.5)
+    assert 2.5 <= body["took"] < 60
+    assert body["message"] == "Alert does not exist"
+    assert body["error"] == {"code": "not_found", "message": "Alert does not exist"}
+    # A request whose start was not noted took no time, rather than failing its answer.
+    assert rendered("/v2/alerts/x/close")["took"] == 0.0
+    assert "took" not in rendered("/api/v1/incidents/x", started=time.monotonic())
