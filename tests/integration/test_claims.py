@@ -17,6 +17,7 @@ from pager.adapters.storage.uow import SqlUnitOfWork
 from pager.application.handlers import Handlers
 from pager.application.ports import Attempt, ConcurrencyConflict
 from pager.domain.commands import ReceiveAckTimeout
+from pager.domain.content import AlertContent
 from pager.domain.errors import DomainError
 from pager.domain.policy import EmailTarget, SmsTarget
 from tests.support.builders import two_level_policy
@@ -44,6 +45,21 @@ def test_claimed_pages_carry_what_the_channels_need(
     assert (page.incident_id, page.service_id, page.service_name) == (incident_id, "db", "Database")
     assert (page.message, page.alert_count, page.level, page.round) == ("disk full", 2, 1, 1)
     assert (page.attempts, page.created_at, page.opened_at) == (0, clock.now(), clock.now())
+
+
+def test_each_page_carries_its_own_incidents_first_alert(
+    engine: Engine, handlers: Handlers, clock: FakeClock
+) -> None:
+    handlers.define_service("web", "Web", "ops")
+    disk = AlertContent(labels=(("instance", "db-1"),))
+    latency = AlertContent(labels=(("route", "/checkout"),))
+    db = handlers.receive_alert("db", "disk full", severity="critical", content=disk)
+    web = handlers.receive_alert("web", "slow", severity="warning", content=latency)
+    claimed, _ = SqlOutbox(engine).claim(clock.now())
+    # Two incidents, two pages each: one row a page, with its own incident's alert.
+    assert sorted((c.incident_id, c.severity, c.content) for c in claimed) == sorted(
+        [(db.incident_id, "critical", disk)] * 2 + [(web.incident_id, "warning", latency)] * 2
+    )
 
 
 def test_a_claim_is_kept_until_its_lease_runs_out_or_it_is_given_back(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
+from pager.adapters.handoff import Handoff
 from pager.adapters.notify.dispatcher import Dispatcher, RetryPolicy
 from pager.application.ports import (
     Attempt,
@@ -223,6 +224,61 @@ def test_a_full_dispatcher_claims_nothing_and_wakes_its_loop_when_a_slot_frees_u
     assert started == [2, 0, 1]
     assert rooms == [0, 2]
     assert woken == [True]  # once, when the first of the two slots freed up
+
+
+def test_a_sent_page_is_one_info_line_naming_channel_page_incident_and_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel = HeldChannel()
+    channel.go.set()
+    dispatcher = Dispatcher(FakeOutbox(page(1, attempts=2)), {"email": channel}, FakeClock(QUEUED))
+    with caplog.at_level(logging.INFO, logger="pager.dispatcher"):
+        asyncio.run(deliver(dispatcher))
+    assert [r.getMessage() for r in caplog.records] == [
+        "sent email notification n1 (incident i1, level 2, attempt 3)"
+    ]
+
+
+class OutboxWithMoreLater(FakeOutbox):
+    """Says a retry is due later, as a claim that found one does."""
+
+    def claim(
+        self, now: datetime, limit: int = 100
+    ) -> tuple[list[ClaimedNotification], datetime | None]:
+        claimed, _ = super().claim(now, limit)
+        return claimed, QUEUED + timedelta(seconds=30)
+
+
+def test_a_dispatcher_with_one_slot_free_still_wakes_for_what_is_due_next() -> None:
+    async def scenario() -> tuple[int, datetime | None]:
+        channel = HeldChannel()
+        dispatcher = Dispatcher(
+            OutboxWithMoreLater(page(1)), {"email": channel}, FakeClock(QUEUED), concurrency=2
+        )
+        await dispatcher.tick()
+        room, due = dispatcher.room(), await dispatcher.next_due_at()
+        channel.go.set()
+        await dispatcher.stop(grace_seconds=5)
+        return room, due
+
+    assert asyncio.run(scenario()) == (1, QUEUED + timedelta(seconds=30))
+
+
+def test_pages_handed_over_take_their_slots_before_the_loop_starts_them() -> None:
+    async def scenario() -> list[int]:
+        channel = HeldChannel()
+        dispatcher = Dispatcher(FakeOutbox(), {"email": channel}, FakeClock(QUEUED), concurrency=5)
+        dispatcher.take_handoffs(Handoff(), timedelta(seconds=30))
+        dispatcher.accept([page(1), page(2)])
+        rooms = [dispatcher.room()]  # handed over, not yet started on the loop
+        await asyncio.sleep(0)
+        rooms.append(dispatcher.room())  # started: in flight
+        channel.go.set()
+        await dispatcher.stop(grace_seconds=5)
+        rooms.append(dispatcher.room())
+        return rooms
+
+    assert asyncio.run(scenario()) == [3, 3, 5]
 
 
 def test_stopping_gives_back_what_is_still_in_flight_after_the_grace_period() -> None:
