@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.outbox import SqlOutbox
 from pager.adapters.storage.timers import SqlTimerQueue
-from pager.adapters.storage.uow import SqlUnitOfWork
+from pager.adapters.storage.uow import SqlUnitOfWork, unit_of_work_factory
+from pager.adapters.wakeup import PAGES, TIMERS
 from pager.application.handlers import Handlers
 from pager.application.ports import Attempt, ConcurrencyConflict
 from pager.domain.commands import ReceiveAckTimeout
@@ -246,3 +247,18 @@ def test_a_retry_waits_for_its_time_and_the_outbox_says_when(
     )
     assert outbox.claim(clock.now() + timedelta(seconds=44)) == ([], retry_at)
     assert sorted(a.id for a in outbox.claim(retry_at)[0]) == sorted(p.id for p in pages)
+
+
+def test_a_commit_that_queues_pages_and_timers_says_so_once_it_is_committed(
+    engine: Engine, clock: FakeClock
+) -> None:
+    # What wakes this process's dispatcher and worker at once, rather than at their next poll.
+    said: list[frozenset[str]] = []
+    handlers = Handlers(unit_of_work_factory(engine, said.append), clock)
+    handlers.define_policy(two_level_policy(timeout=60))
+    handlers.define_service("db", "Database", "ops")
+    assert said == []  # definitions queue nothing
+    handlers.receive_alert("db", "disk full")
+    assert said == [frozenset({PAGES, TIMERS})]  # level 1's pages and its ack timer
+    handlers.receive_alert("db", "disk full")  # the same alert again: nothing new
+    assert said == [frozenset({PAGES, TIMERS})]
