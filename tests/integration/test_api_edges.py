@@ -188,3 +188,25 @@ def test_a_body_over_the_limit_is_a_413_on_every_route(sqlite_url: str, clock: F
     container.engine.dispose()
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_metrics_count_the_open_incidents_in_the_database(app: tuple[App, TestClient]) -> None:
+    container, client = app
+    container.handlers.define_policy(two_level_policy())
+    for service in ("db", "web", "queue"):
+        container.handlers.define_service(service, service.title(), "ops")
+        container.handlers.receive_alert(service, "down")
+    container.handlers.mark_healthy("queue", by="checker")  # resolved: no longer open
+
+    def open_now() -> str:
+        lines = client.get("/metrics").text.splitlines()
+        return next(line for line in lines if line.startswith("pager_open_incidents "))
+
+    assert open_now() == "pager_open_incidents 2.0"
+
+
+def test_a_database_url_of_another_kind_is_refused_naming_only_its_scheme() -> None:
+    with pytest.raises(
+        ValueError, match=r"^unsupported database URL 'mysql': use sqlite or postgresql$"
+    ):
+        create_engine("mysql://pager:secret@db.example.com/pager")
