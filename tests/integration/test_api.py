@@ -222,6 +222,9 @@ def test_options_lists_each_paths_methods_and_a_405_keeps_them(client: TestClien
         body = refused.json()
         if path.endswith("/enqueue"):  # PagerDuty's error shape, as on every answer there
             assert body["status"] == "invalid event"
+        elif path.startswith("/pagerduty/"):  # PagerDuty's REST API's error shape
+            assert body["error"]["code"] == 2101
+            assert body["error"]["message"] == "Method Not Allowed"
         else:
             assert body["error"]["code"] == "method_not_allowed"
             assert body["error"]["message"] == (
