@@ -128,6 +128,8 @@ def test_a_warning_emails_only_and_a_critical_alert_then_texts_level_1(
     wait_until(lambda: sent(served, incident_id) == ["email"], what="the low-urgency email")
     [email] = [m for m in mail.messages[mails:] if DANA in m.rcpt_tos]
     assert "disk 91% full on db-1" in email.body
+    assert email.subject.endswith("(level 1, low urgency)")
+    assert "Escalation:  level 1, low urgency" in email.body
     shown = served.incident(incident_id)
     assert (shown["urgency"], shown["severity"]) == ("low", "warning")
     assert [n["channel"] for n in shown["notifications"]] == ["email"]
@@ -147,4 +149,5 @@ def test_a_warning_emails_only_and_a_critical_alert_then_texts_level_1(
         "UrgencyRaised"
     ]
     assert len([m for m in mail.messages[mails:] if DANA in m.rcpt_tos]) == 1
+    assert all("low urgency" not in text.body for text in twilio.messages[texts:])
     assert served.get_service(service_id)["open_incident"]["urgency"] == "high"

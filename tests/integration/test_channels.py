@@ -176,6 +176,21 @@ def test_email_without_public_url_has_no_links_and_shows_the_round(smtp: SmtpSin
     assert "https://" not in mail.body
 
 
+def test_a_low_urgency_page_says_so_in_the_email_and_the_webhook(
+    smtp: SmtpSink, receiver: WebhookReceiver
+) -> None:
+    send(smtp_channel(smtp.url()), notification(EmailTarget(ONCALL), level=1, urgency="low"))
+    (mail,) = smtp.wait_for(1)
+    assert mail.subject.endswith("(level 1, low urgency)")
+    assert "Escalation:  level 1, low urgency" in mail.body
+    assert "because you are on level 1 of the escalation policy" in mail.body
+
+    target = WebhookTarget(receiver.url + "/hooks/pager", secret="whsec-correct-horse")
+    assert send(webhook_channel(), notification(target, urgency="low")) is None
+    (request,) = receiver.wait_for(1)
+    assert request.json()["incident"]["urgency"] == "low"
+
+
 def test_email_subject_is_one_line_and_short(smtp: SmtpSink) -> None:
     message = "disk full on db-1\nand db-2\n" + "x" * 300
     send(smtp_channel(smtp.url()), notification(EmailTarget(ONCALL), message=message))
@@ -524,6 +539,7 @@ def test_webhook_posts_the_documented_payload_signed(receiver: WebhookReceiver) 
             "message": "HTTP 5xx above 5% for 5 minutes",
             "level": 2,
             "round": 1,
+            "urgency": "high",
             "alert_count": 3,
             "opened_at": "2024-05-01T12:00:00Z",
             "url": INCIDENT_URL,

@@ -146,6 +146,8 @@ class OutgoingNotification:
     severity: str | None = None
     content: AlertContent = NO_CONTENT
     """What the incident's first alert said (its labels, runbook, dashboard, ...)."""
+    urgency: str = "high"
+    """The incident's urgency when the page is sent: a low one says so."""
 
 
 class DeliveryFailed(Exception):
@@ -213,6 +215,7 @@ class ClaimedNotification:
     severity: str | None = None
     content: AlertContent = NO_CONTENT
     """The incident's first alert's severity and content, which its pages carry."""
+    urgency: str = "high"
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,6 +242,7 @@ class Dispatcher:
             reply_code=self._reply_code(claimed),
             severity=claimed.severity,
             content=claimed.content,
+            urgency=claimed.urgency,
         )
         channel_name = claimed.target.type
         channel = self._channels.get(channel_name)

@@ -41,8 +41,10 @@ def opened(notification: OutgoingNotification) -> str:
 
 
 def step(notification: OutgoingNotification) -> str:
-    """ "level 2", or "level 2, round 3" once the policy has started over."""
-    return level_text(notification.level, notification.round)
+    """ "level 2", or "level 2, round 3" once the policy has started over; "level 1, low
+    urgency" for an incident that pages only email, chat and webhooks and never escalates."""
+    text = level_text(notification.level, notification.round)
+    return f"{text}, low urgency" if notification.urgency == "low" else text
 
 
 def level_text(level: int, round_: int) -> str:
@@ -98,8 +100,8 @@ def email_body(notification: OutgoingNotification) -> str:
         "",
         *_labels_and_details(n),
         "-- ",
-        f"Sent by Pager because you are on {step(n)} of the escalation policy of "
-        f"{n.service_name}. Notification {n.id}, attempt {n.attempt}.",
+        f"Sent by Pager because you are on {level_text(n.level, n.round)} of the escalation "
+        f"policy of {n.service_name}. Notification {n.id}, attempt {n.attempt}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -302,6 +304,7 @@ def webhook_payload(notification: OutgoingNotification) -> dict[str, Any]:
             "message": n.message,
             "level": n.level,
             "round": n.round,
+            "urgency": n.urgency,
             "alert_count": n.alert_count,
             "opened_at": utc(n.opened_at).isoformat().replace("+00:00", "Z"),
             "url": n.incident_url,

@@ -22,6 +22,7 @@ and this body (`url` and `ack_url` are null when Pager has no public URL)::
         "message": "HTTP 5xx above 5% for 5 minutes",
         "level": 1,
         "round": 1,
+        "urgency": "high",
         "alert_count": 3,
         "opened_at": "2024-05-01T12:00:00Z",
         "url": "https://pager.example.com/incidents/0190a3c2-..."
@@ -38,7 +39,8 @@ and this body (`url` and `ack_url` are null when Pager has no public URL)::
       "ack_url": "https://pager.example.com/ack/..."
     }
 
-`alert` is what the incident's first alert said (empty where it said nothing).
+`alert` is what the incident's first alert said (empty where it said nothing). `urgency` is
+`low` for an incident that pages only email, chat and webhooks, and never escalates.
 
 `attempt` counts from 1. Any 2xx answer is a delivery. 408, 425, 429 and 5xx answers and
 network errors are retried (honouring `Retry-After`); any other answer, redirects included,

@@ -80,6 +80,7 @@ class SqlOutbox:
                     t.incidents.c.message,
                     t.incidents.c.alert_count,
                     t.incidents.c.opened_at,
+                    t.incidents.c.urgency,
                     sa.func.coalesce(t.services.c.name, n.c.service_id).label("service_name"),
                     opening.c.data.label("opening"),
                 )
@@ -111,6 +112,7 @@ class SqlOutbox:
                 row.attempts,
                 row.created_at,
                 *_opening(row.opening),
+                urgency=row.urgency,
             )
             for row in rows
         ]

@@ -437,6 +437,7 @@ class Projection:
                         due,
                         opening.severity,
                         opening.content,
+                        after.incident.urgency,
                     )
                 )
             self.notifications.append(row)
