@@ -35,6 +35,37 @@ def test_admins_choose_the_severities_a_service_pages_at_low_urgency(console: Co
     assert view.low_urgency_severities == ("warning", "info")
 
 
+def test_a_new_service_is_made_with_its_low_urgency_severities(console: Console) -> None:
+    form = {
+        "id": "disks",
+        "name": "Disks",
+        "policy": "ops",
+        "low_urgency": ["info", "warning"],
+        "csrf_token": console.admin.csrf("/services/new"),
+    }
+    answer = console.admin.client.post("/services", data=form)
+    assert answer.status_code == 200, answer.text
+    assert "Low urgency for warning, info alerts" in answer.text
+    view = console.app.queries.service("disks")
+    assert view is not None
+    assert view.low_urgency_severities == ("warning", "info")
+
+
+def test_a_refused_new_service_keeps_the_severities_ticked(console: Console) -> None:
+    form = {
+        "id": "Not An Id",
+        "name": "Disks",
+        "policy": "ops",
+        "low_urgency": ["info"],
+        "csrf_token": console.admin.csrf("/services/new"),
+    }
+    answer = console.admin.client.post("/services", data=form)
+    assert answer.status_code == 422
+    assert 'value="info" checked' in answer.text
+    assert 'value="warning">' in answer.text
+    assert console.app.queries.service("disks") is None
+
+
 def test_a_low_urgency_incident_is_marked_and_its_timeline_says_why(console: Console) -> None:
     console.app.handlers.define_service("db", "Database", "ops", ("warning",))
     incident_id = console.app.handlers.receive_alert(

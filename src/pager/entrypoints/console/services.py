@@ -4,13 +4,14 @@ recent incidents; marking one healthy; admins create, change and delete them."""
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from pager.application.accounts import IssuedKey
 from pager.application.queries import ServiceView
 from pager.domain.events import ServiceCreated
 from pager.domain.policy import ID_PATTERN
-from pager.domain.severity import SEVERITIES
+from pager.domain.severity import SEVERITIES, Severity
 from pager.entrypoints.console import maintenance, web
 from pager.entrypoints.console.web import AdminDep, ConsoleDep, FormDep, UserDep
 
@@ -58,13 +59,14 @@ def _page(
 
 @router.get("/services/new")
 def new_service(request: Request, _user: AdminDep, c: ConsoleDep) -> Response:
-    return _new_page(request, c, {"id": "", "name": "", "policy": ""}, {})
+    return _new_page(request, c, {"id": "", "name": "", "policy": ""}, (), {})
 
 
 def _new_page(
     request: Request,
     c: web.Console,
     form: dict[str, str],
+    low: tuple[Severity, ...],
     errors: dict[str, str],
     status: int = 200,
 ) -> Response:
@@ -73,9 +75,17 @@ def _new_page(
         "service_new.html",
         status=status,
         form=form,
+        low=low,
         errors=errors,
         policies=[p.policy for p in c.queries.policies()],
+        severities=SEVERITIES,
     )
+
+
+def _low_urgency(form: FormData) -> tuple[Severity, ...]:
+    """The severities ticked as low urgency, in the table's order; anything else is ignored."""
+    chosen = form.getlist("low_urgency")
+    return tuple(severity for severity in SEVERITIES if severity in chosen)
 
 
 @router.post("/services")
@@ -85,12 +95,13 @@ def create_service(request: Request, _user: AdminDep, form: FormDep, c: ConsoleD
         "name": web.field(form, "name", 1000),
         "policy": web.field(form, "policy", 100),
     }
+    low = _low_urgency(form)
     errors = _check(c, values)
     if not errors and c.queries.service(values["id"]) is not None:
         errors["id"] = "a service with this id exists already"
     if errors:
-        return _new_page(request, c, values, errors, status=422)
-    outcome = c.handlers.define_service(values["id"], values["name"], values["policy"])
+        return _new_page(request, c, values, low, errors, status=422)
+    outcome = c.handlers.define_service(values["id"], values["name"], values["policy"], low)
     issued = None
     if any(isinstance(event, ServiceCreated) for event in outcome.events):
         issued = c.accounts.rotate_integration_key(values["id"])
@@ -127,9 +138,7 @@ def change_service(
     errors = _check(c, values)
     if errors:
         return _page(request, c, view, errors=errors, status=422)
-    chosen = form.getlist("low_urgency")
-    low = tuple(severity for severity in SEVERITIES if severity in chosen)
-    c.handlers.define_service(service_id, values["name"], values["policy"], low)
+    c.handlers.define_service(service_id, values["name"], values["policy"], _low_urgency(form))
     issued = c.accounts.ensure_integration_key(service_id)
     web.session_of(request).flash("Saved.")
     if issued is not None:  # a service made without a key (by `pagerd apply`) gets one now
