@@ -104,3 +104,11 @@ def test_an_opsgenie_error_says_how_long_the_request_took() -> None:
     # A request whose start was not noted took no time, rather than failing its answer.
     assert rendered("/v2/alerts/x/close")["took"] == 0.0
     assert "took" not in rendered("/api/v1/incidents/x", started=time.monotonic())
+
+
+def test_a_refusal_renamed_names_the_fields_as_the_body_does_and_keeps_the_rest() -> None:
+    refused = ValidationFailed((("labels.source", "too long"), ("message", "is empty")))
+    renamed = refused.renamed({"labels.source": "source", "tags": "tag"})
+    assert renamed.problems == (("source", "too long"), ("message", "is empty"))
+    assert str(renamed) == "source: too long; message: is empty"
+    assert refused.problems[0] == ("labels.source", "too long")  # the original is unchanged

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DomainError(Exception):
     """Base class. `code` is stable and machine-readable; the message is for people."""
@@ -21,6 +23,13 @@ class ValidationFailed(DomainError):
     def __init__(self, problems: tuple[tuple[str, str], ...]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{where}: {what}" for where, what in problems))
+
+    def renamed(self, names: Mapping[str, str]) -> ValidationFailed:
+        """The same refusal with each field named as a caller's body names it (`names` maps
+        the domain's names to the body's; a field it does not list keeps its name)."""
+        return ValidationFailed(
+            tuple((names.get(where, where), what) for where, what in self.problems)
+        )
 
 
 class NotFound(DomainError):

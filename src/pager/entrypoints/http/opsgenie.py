@@ -105,8 +105,7 @@ class CreateAlert(BaseModel):
         try:
             check_content(content)
         except ValidationFailed as refused:
-            named = tuple((_SENT_AS.get(where, where), what) for where, what in refused.problems)
-            raise ValidationFailed(named) from None
+            raise refused.renamed(_SENT_AS) from None
         return content
 
 

@@ -315,8 +315,7 @@ def _commit(
     try:
         return commit_blocking(ctx, commands)
     except ValidationFailed as refused:
-        problems = tuple((sent_as.get(where, where), what) for where, what in refused.problems)
-        raise ValidationFailed(problems) from None
+        raise refused.renamed(sent_as) from None
 
 
 def _invalid(field: str, problem: str) -> ApiError:
