@@ -33,6 +33,9 @@ CONFIG = dedent(
       - {id: api, name: Public API, escalation_policy: ops}
       - {id: db, name: Database, escalation_policy: ops}
       - {id: web, name: Website, escalation_policy: ops}
+    heartbeats:
+      - {id: nightly-backup, service: db, interval_seconds: 86400, grace_seconds: 5400}
+      - {id: queue-worker, service: api, interval_seconds: 90}
     users:
       - {email: admin@example.com, role: admin}
       - {email: responder@example.com, role: responder}
@@ -318,6 +321,29 @@ def test_integration_keys_may_alert_and_heal_their_service(pager: Running, cli: 
     assert refused(cli("alert", "api", "not my service", PAGER_TOKEN=key)) == (
         "pagerd: an integration key may only send alerts for its own service"
     )
+
+
+def test_the_heartbeats_with_their_state_and_last_ping(cli: Pagerd, pager: Running) -> None:
+    table = ok(cli("heartbeats"))
+    assert "Heartbeats (2)" in table
+    assert re.search(r"nightly-backup +│ db +│ 1d \(\+1h 30m grace\) +│ new +│ never", table)
+    assert re.search(r"queue-worker +│ api +│ 1m 30s +│ new +│ never", table), table
+
+    key = httpx.post(
+        f"{pager.url}/api/v1/services/api/integration-key",
+        headers={"Authorization": f"Bearer {pager.admin}"},
+    ).json()["integration_key"]
+    pinged = httpx.post(
+        f"{pager.url}/api/v1/heartbeats/queue-worker/ping",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert pinged.status_code == 200, pinged.text
+    one = ok(cli("heartbeats", "--service", "api"))
+    assert "nightly-backup" not in one
+    assert re.search(r"queue-worker +│ api +│ 1m 30s +│ ok +│ \d+s ago +│ \d{4}-\d\d-\d\d", one)
+    [shown] = json.loads(ok(cli("heartbeats", "--service", "api", "--json")))["heartbeats"]
+    assert (shown["id"], shown["state"]) == ("queue-worker", "ok")
+    assert "is not a service id" in refused(cli("heartbeats", "--service", "Not An Id"))
 
 
 def test_who_is_on_call_at_a_time(cli: Pagerd) -> None:

@@ -495,6 +495,69 @@ def _ago(now: datetime, iso: str) -> str:
     return f"{minutes}m ago"
 
 
+# -- heartbeats
+
+
+@commands.command("heartbeats")
+def heartbeats(
+    service: Annotated[
+        str | None,
+        typer.Option("--service", help="Only this service's heartbeats.", show_default=False),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show each heartbeat: its service, its interval, its state and its last ping.
+
+    A heartbeat is `new` until its first ping, `ok` while pings come in time, `missed` once
+    one did not (its service then has an alert, resolved by the next ping).
+    """
+    params = {} if service is None else {"service": _service_id(service)}
+    found = PagerClient(url, token).call("GET", "/api/v1/heartbeats", params=params)
+    if as_json:
+        _print_json(found)
+        return
+    Console(highlight=False).print(_heartbeats_table(found["heartbeats"]))
+
+
+_STATE_STYLE = {"missed": "red", "ok": "green", "new": "yellow"}
+
+
+def _heartbeats_table(found: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Heartbeats ({len(found)})", title_justify="left")
+    for column in ("heartbeat", "service", "every", "state", "last ping", "due by"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for heartbeat in found:
+        state = heartbeat["state"]
+        every = _span(heartbeat["interval_seconds"])
+        if heartbeat["grace_seconds"]:
+            every += f" (+{_span(heartbeat['grace_seconds'])} grace)"
+        last, due = heartbeat.get("last_ping_at"), heartbeat.get("due_at")
+        table.add_row(
+            heartbeat["id"],
+            heartbeat["service"],
+            every,
+            f"[{_STATE_STYLE.get(state, 'white')}]{state}[/]",
+            _ago(now, last) if last else "[dim]never[/]",
+            _clock(due) if due else "",
+        )
+    if not found:
+        table.add_row("[dim](none yet: `pagerd apply` or PUT /api/v1/heartbeats/ID)[/]")
+    return table
+
+
+def _span(seconds: int) -> str:
+    """ "90s", "5m", "1h 30m", "2d": the largest units, without the zeros."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts) or "0s"
+
+
 # -- who is on call
 
 
