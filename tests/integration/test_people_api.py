@@ -189,6 +189,11 @@ def test_users_add_their_own_phones_disabled_until_verified(client: TestClient) 
         answer = client.put(ALICE, json={**PROFILE, "contact_methods": changed}, headers=alice)
         assert answer.status_code == 403, answer.text
         assert fields(answer) == [f"contact method {place} enabled"]
+        [problem] = answer.json()["error"]["problems"]
+        assert problem["message"] == (
+            "a phone you add yourself is enabled once you type back the code Pager sends it, "
+            "on your profile page: add it with enabled false"
+        )
     assert client.get(ALICE).json()["contact_methods"][0]["phone"] == methods[0]["phone"]
     assert len(client.get(ALICE).json()["contact_methods"]) == len(methods)
     kept = client.put(ALICE, json={**PROFILE, "name": "Al"}, headers=alice)
