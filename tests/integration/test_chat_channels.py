@@ -373,8 +373,10 @@ def test_a_host_that_is_this_machine_is_refused_for_good_unless_allowed(
         (teams_channel(), SlackTarget("http://127.0.0.1:1/"), "the Teams channel"),
         (mattermost_channel(), SlackTarget("http://127.0.0.1:1/"), "the Mattermost channel"),
         (SlackChannel(allow_private=True), TeamsTarget("http://127.0.0.1:1/"), "the Slack channel"),
+        # Neither a webhook nor a channel (the domain refuses one; a stored row might not).
+        (SlackChannel(allow_private=True), SlackTarget(), "the Slack channel"),
     ],
-    ids=["teams", "mm", "slack"],
+    ids=["teams", "mm", "slack", "slack-nowhere"],
 )
 def test_each_refuses_another_channels_target(channel: Channel, target: Target, said: str) -> None:
     failed = failure(channel, notification(target))

@@ -4,10 +4,13 @@ HTTP edge's answers: a validation error however it is shaped, and Opsgenie's `to
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.requests import Request
 
 from pager.domain.errors import (
@@ -21,7 +24,14 @@ from pager.domain.errors import (
     ServiceNotFound,
     ValidationFailed,
 )
-from pager.entrypoints.http.errors import ApiError, from_validation, render
+from pager.entrypoints.http.errors import (
+    INTERNAL,
+    UNAVAILABLE,
+    ApiError,
+    from_exception,
+    from_validation,
+    render,
+)
 
 
 @pytest.mark.parametrize(
@@ -112,3 +122,24 @@ def test_a_refusal_renamed_names_the_fields_as_the_body_does_and_keeps_the_rest(
     assert renamed.problems == (("source", "too long"), ("message", "is empty"))
     assert str(renamed) == "source: too long; message: is empty"
     assert refused.problems[0] == ("labels.source", "too long")  # the original is unchanged
+
+
+def test_an_outage_is_a_503_in_one_line_and_any_other_failure_a_500_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    locked = sa.exc.OperationalError("DELETE FROM timers", {}, sqlite3.OperationalError("locked"))
+    with caplog.at_level(logging.ERROR):
+        assert from_exception("POST", "/api/v1/alerts", locked) is UNAVAILABLE
+    [line] = caplog.records
+    assert line.getMessage() == (
+        "POST /api/v1/alerts: database unavailable: OperationalError: locked"
+    )
+    assert line.exc_info is None
+    caplog.clear()
+    bug = ValueError("a bug")
+    with caplog.at_level(logging.ERROR):
+        assert from_exception("GET", "/api/v1/incidents", bug) is INTERNAL
+    [line] = caplog.records
+    assert line.getMessage() == "error in GET /api/v1/incidents"
+    assert line.exc_info is not None
+    assert line.exc_info[1] is bug
