@@ -297,8 +297,10 @@ def test_no_session_starts_on_a_password_changed_after_it_was_checked(
     store = SqlAccountStore(engine)
     accounts = Accounts(store, clock)
     user = accounts.add_user("ken@example.com", "responder", "hunter2hunter2")
-    checked = store.password_hash("ken@example.com")
-    assert checked is not None
+    found = store.credentials("ken@example.com")
+    assert found is not None
+    shown, checked = found
+    assert (shown.id, shown.email) == (user.id, "ken@example.com")
     accounts.set_password("ken@example.com", "a new password")
     now = clock.now()
     assert not store.add_session("0" * 64, user.id, checked, now, now + WEEK)

@@ -112,7 +112,9 @@ class AccountStore(Protocol):
 
     def user_by_email(self, email: str) -> User | None: ...
 
-    def password_hash(self, email: str) -> str | None: ...
+    def credentials(self, email: str) -> tuple[User, str] | None:
+        """The user and their password's hash, read together; None without a password."""
+        ...
 
     def users(self) -> list[User]: ...
 
@@ -397,16 +399,12 @@ class Accounts:
         return None if verified is None else verified[0]
 
     def _verified(self, email: str, password: str) -> tuple[User, str] | None:
-        email = normalize_email(email)
-        stored = self._store.password_hash(email)
-        if stored is None:
+        found = self._store.credentials(normalize_email(email))
+        if found is None:
             # Else how long a wrong answer takes tells which emails have an account.
             self._verify(self._dummy(), password)
             return None
-        if not self._verify(stored, password):
-            return None
-        user = self._store.user_by_email(email)
-        return None if user is None else (user, stored)
+        return found if self._verify(found[1], password) else None
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

@@ -66,12 +66,16 @@ class SqlAccountStore:
             row = conn.execute(sa.select(*_USER_COLUMNS).where(t.users.c.email == email)).first()
         return None if row is None else _user(row)
 
-    def password_hash(self, email: str) -> str | None:
+    def credentials(self, email: str) -> tuple[User, str] | None:
+        """One query: a user removed between reading the hash and reading the user cannot
+        be signed in as nobody."""
         with self._engine.connect() as conn:
-            found: str | None = conn.scalar(
-                sa.select(t.users.c.password_hash).where(t.users.c.email == email)
-            )
-        return found
+            row = conn.execute(
+                sa.select(*_USER_COLUMNS, t.users.c.password_hash).where(
+                    t.users.c.email == email, t.users.c.password_hash.is_not(None)
+                )
+            ).first()
+        return None if row is None else (_user(row), row.password_hash)
 
     def users(self) -> list[User]:
         with self._engine.connect() as conn:
