@@ -24,6 +24,7 @@ from pager.application.accounts import (
     SignedIn,
     UserExists,
     UserNotFound,
+    _TtlCache,
     secret_hash,
 )
 from pager.domain.errors import ValidationFailed
@@ -448,3 +449,16 @@ def test_concurrent_profile_updates_lose_none_of_each_other(accounts: Accounts) 
     assert errors == []
     methods = accounts.profile("alice@example.com").contact_methods
     assert sorted(m.id for m in methods) == sorted(f"m{n}" for n in range(8))
+
+
+def test_the_credential_cache_keeps_answers_for_its_seconds_and_none_with_zero() -> None:
+    now = [100.0]
+    cache = _TtlCache(2.0, monotonic=lambda: now[0])
+    cache.put("key", "db")
+    now[0] += 2.0
+    assert cache.get("key") == "db"  # still within its two seconds
+    now[0] += 0.001
+    assert cache.get("key") is None
+    off = _TtlCache(0.0, monotonic=lambda: now[0])
+    off.put("key", "db")
+    assert off.get("key") is None  # no cache at all, even at the same instant
