@@ -462,3 +462,13 @@ def test_the_credential_cache_keeps_answers_for_its_seconds_and_none_with_zero()
     off = _TtlCache(0.0, monotonic=lambda: now[0])
     off.put("key", "db")
     assert off.get("key") is None  # no cache at all, even at the same instant
+
+
+def test_a_user_is_found_by_id_and_an_unknown_id_finds_nobody(
+    engine: Engine, clock: FakeClock
+) -> None:
+    accounts = Accounts(SqlAccountStore(engine), clock)
+    made = accounts.add_user("mia@example.com", "responder")
+    accounts.add_user("noa@example.com", "admin")
+    assert accounts.user_by_id(made.id) == made
+    assert accounts.user_by_id("no-such-id") is None

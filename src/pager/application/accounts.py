@@ -112,6 +112,8 @@ class AccountStore(Protocol):
 
     def user_by_email(self, email: str) -> User | None: ...
 
+    def user_by_id(self, user_id: str) -> User | None: ...
+
     def credentials(self, email: str) -> tuple[User, str] | None:
         """The user and their password's hash, read together; None without a password."""
         ...
@@ -290,6 +292,10 @@ class Accounts:
         if user is None:
             raise UserNotFound(email)
         return user
+
+    def user_by_id(self, user_id: str) -> User | None:
+        """The user with this id (as PagerDuty's REST API names users), if there is one."""
+        return self._store.user_by_id(user_id)
 
     def users(self) -> list[User]:
         return self._store.users()

@@ -66,6 +66,11 @@ class SqlAccountStore:
             row = conn.execute(sa.select(*_USER_COLUMNS).where(t.users.c.email == email)).first()
         return None if row is None else _user(row)
 
+    def user_by_id(self, user_id: str) -> User | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(*_USER_COLUMNS).where(t.users.c.id == user_id)).first()
+        return None if row is None else _user(row)
+
     def credentials(self, email: str) -> tuple[User, str] | None:
         """One query: a user removed between reading the hash and reading the user cannot
         be signed in as nobody."""

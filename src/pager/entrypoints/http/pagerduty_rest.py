@@ -341,10 +341,10 @@ def _next_level(ctx: Context, detail: IncidentDetail) -> tuple[int, int]:
 
 
 def _user_email(ctx: Context, user_id: str) -> str:
-    for user in ctx.accounts.users():
-        if user.id == user_id:
-            return user.email
-    raise _invalid("incident.assignments.0.assignee.id", f"names no Pager user: {user_id!r}")
+    user = ctx.accounts.user_by_id(user_id)
+    if user is None:
+        raise _invalid("incident.assignments.0.assignee.id", f"names no Pager user: {user_id!r}")
+    return user.email
 
 
 def _users_by_email(ctx: Context) -> dict[str, str]:
