@@ -14,6 +14,7 @@ from pager.domain.incident import ServiceState
 from pager.domain.paging import Directory
 from pager.domain.policy import Address, EscalationPolicy
 from pager.domain.policy_stream import PolicyState
+from pager.domain.severity import Urgency
 
 
 class Clock(Protocol):
@@ -146,7 +147,7 @@ class OutgoingNotification:
     severity: str | None = None
     content: AlertContent = NO_CONTENT
     """What the incident's first alert said (its labels, runbook, dashboard, ...)."""
-    urgency: str = "high"
+    urgency: Urgency = "high"
     """The incident's urgency when the page is sent: a low one says so."""
 
 
@@ -215,7 +216,7 @@ class ClaimedNotification:
     severity: str | None = None
     content: AlertContent = NO_CONTENT
     """The incident's first alert's severity and content, which its pages carry."""
-    urgency: str = "high"
+    urgency: Urgency = "high"
 
 
 @dataclass(frozen=True, slots=True)
