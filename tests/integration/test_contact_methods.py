@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from pager.adapters.storage import tables as t
+from pager.adapters.storage.verifications import SqlVerificationStore
 from pager.application.accounts import User
 from pager.application.contact import (
     CODE_LIFETIME,
@@ -27,6 +28,7 @@ from pager.application.contact import (
     CannotSend,
     ContactMethods,
     MethodNotFound,
+    PendingCode,
     TooMany,
     WrongCode,
 )
@@ -263,6 +265,22 @@ def test_no_second_code_goes_out_while_another_process_just_sent_one(
     with pytest.raises(TooMany):
         run(methods(other).send_code(user, "phone"))
     assert len(twilio.wait_for(1)) == 1
+
+
+def test_a_code_replaced_meanwhile_is_not_consumed_by_the_old_ones_hash(
+    app: App, clock: FakeClock
+) -> None:
+    """The store consumes a code only by its own hash: a new code sent between a try's check
+    and its consumption (by another request) is left for the person to type."""
+    user_id = alice(app).id
+    store = SqlVerificationStore(app.engine)
+    now = clock.now()
+    sent = PendingCode("a" * 64, 0, now, now + CODE_LIFETIME)
+    assert store.replace(user_id, "phone", sent, unless_sent_after=now)
+    assert not store.consume(user_id, "phone", "b" * 64)
+    assert store.pending(user_id, "phone") == sent
+    assert store.consume(user_id, "phone", "a" * 64)
+    assert store.pending(user_id, "phone") is None
 
 
 def test_a_code_for_one_number_does_not_enable_another(app: App, twilio: TwilioServer) -> None:
