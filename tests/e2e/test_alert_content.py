@@ -135,6 +135,24 @@ def test_a_pagerduty_trigger_keeps_its_payload_fields_details_links_and_images(
     assert alert["source_url"] == "https://monitoring.example.com/checks/42"
 
 
+def test_a_pagerduty_trigger_whose_details_are_text_keeps_them(pager: Pager) -> None:
+    service_id, key = pager.service()
+    event = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "payload": {
+            "summary": "Backup failed",
+            "source": "backup-1",
+            "severity": "error",
+            "custom_details": "exit 3: no space left on /backups",
+        },
+    }
+    answer = pager.anonymous.post("/v2/enqueue", json=event)
+    assert answer.status_code == 202, answer.text
+    alert = first_alert(pager, pager.get_service(service_id)["open_incident"]["id"])
+    assert alert["details"] == {"details": "exit 3: no space left on /backups"}
+
+
 def test_a_pagerduty_trigger_past_the_bounds_is_an_invalid_event_naming_the_field(
     pager: Pager,
 ) -> None:

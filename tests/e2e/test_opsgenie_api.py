@@ -110,7 +110,9 @@ def test_unknown_and_other_keys_requests_are_not_found(pager: Pager) -> None:
         body = answer.json()
         assert body["message"] == "Request not found. It might not be processed, yet."
         assert {"took", "requestId"} <= set(body)
-    assert pager.anonymous.get(f"/v2/alerts/requests/{mine}").status_code == 401
+    anonymous = pager.anonymous.get(f"/v2/alerts/requests/{mine}")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["message"] == "use `Authorization: GenieKey <integration key>`"
 
 
 def test_get_alert_by_id_and_by_alias(pager: Pager) -> None:

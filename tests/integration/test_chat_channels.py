@@ -85,6 +85,14 @@ def test_teams_gets_an_adaptive_card_with_the_incident_and_both_links(
     card = attachment["content"]
     assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
     assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert card["body"][0] == {  # the service, large and red: something is wrong with it
+        "type": "TextBlock",
+        "text": "Checkout API",
+        "size": "Large",
+        "weight": "Bolder",
+        "color": "Attention",
+        "wrap": True,
+    }
     shown = card_text(card)
     for expected in (
         "Checkout API",

@@ -425,6 +425,26 @@ def test_two_presses_by_one_user_look_them_up_once(
     assert list(slack.lookups) == [ALICE.id]
 
 
+def test_a_refusal_slack_would_not_show_the_presser_is_logged_and_the_message_still_fixed(
+    app: App, client: TestClient, slack: SlackApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = page(app, slack)
+    assert press(client, slack.signed_press(first, "pager_ack", ALICE.id)) == 200
+    slack.updates.wait_for(1)  # the presser is looked up now, and known after
+    app.handlers.resolve(first.buttons()["pager_ack"]["value"], "api")
+    message = page(app, slack, "disk full on db-2")
+    app.handlers.resolve(message.buttons()["pager_ack"]["value"], "api")
+    slack.script(SlackApiServer.error("channel_not_found"))  # the ephemeral message
+    with caplog.at_level(logging.WARNING, logger="pager"):
+        assert press(client, slack.signed_press(message, "pager_ack", ALICE.id)) == 200
+        slack.updates.wait_for(2)
+    told = [r.getMessage() for r in caplog.records if "could not tell" in r.getMessage()]
+    assert told == [
+        f"could not tell Slack user {ALICE.id}: Slack chat.postEphemeral: channel {message.channel}"
+        " was not found: check its id, and invite the app to a private one (channel_not_found)"
+    ]
+
+
 def test_pressing_a_stale_button_of_a_resolved_incident_says_so_and_fixes_the_message(
     app: App, client: TestClient, slack: SlackApiServer
 ) -> None:
