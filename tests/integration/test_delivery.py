@@ -307,7 +307,7 @@ class NoRenewals:
 
 
 def test_a_page_claimed_again_while_in_flight_is_not_sent_again(
-    database_url: str, smtp: SmtpSink, apps: list[App]
+    database_url: str, smtp: SmtpSink, apps: list[App], caplog: pytest.LogCaptureFixture
 ) -> None:
     smtp.answer_delay = 2.0
     app = pager(apps, database_url, (EmailTarget(ALICE),), smtp_url=smtp.url())
@@ -321,6 +321,10 @@ def test_a_page_claimed_again_while_in_flight_is_not_sent_again(
     # Claimed again every 0.3 s while the server held it for 2 s; the worker has stopped,
     # so nothing else is on its way.
     assert len(smtp.messages) == 1
+    [page_id] = {r.args[0] for r in caplog.records if "claimed again" in r.getMessage()}
+    assert f"notification {page_id} was claimed again while in flight; not sent twice" in [
+        r.getMessage() for r in caplog.records
+    ]
 
 
 # --- item 3: what really happened ------------------------------------------------------------

@@ -249,6 +249,24 @@ class OutboxWithMoreLater(FakeOutbox):
         return claimed, QUEUED + timedelta(seconds=30)
 
 
+def test_a_full_dispatcher_waits_to_be_woken_even_with_a_retry_due_later() -> None:
+    async def scenario() -> tuple[int, datetime | None]:
+        channel = HeldChannel()
+        dispatcher = Dispatcher(
+            OutboxWithMoreLater(page(1), page(2)),
+            {"email": channel},
+            FakeClock(QUEUED),
+            concurrency=2,
+        )
+        await dispatcher.tick()
+        room, due = dispatcher.room(), await dispatcher.next_due_at()
+        channel.go.set()
+        await dispatcher.stop(grace_seconds=5)
+        return room, due
+
+    assert asyncio.run(scenario()) == (0, None)  # a freed slot wakes it, not the clock
+
+
 def test_a_dispatcher_with_one_slot_free_still_wakes_for_what_is_due_next() -> None:
     async def scenario() -> tuple[int, datetime | None]:
         channel = HeldChannel()
@@ -319,11 +337,16 @@ def test_each_outcome_is_counted_by_channel() -> None:
         channel.go.set()
         await deliver(Dispatcher(FakeOutbox(page(1)), {"email": channel}, FakeClock(QUEUED)))
 
-    sent, failed = count("sent"), count("failed")
+    def delivered() -> float:
+        labels = {"channel": "email"}
+        return REGISTRY.get_sample_value("pager_notifications_sent_total", labels) or 0.0
+
+    sent, failed, emails = count("sent"), count("failed"), delivered()
     asyncio.run(scenario())
     refused = FailingChannel(DeliveryFailed("refused", transient=False))
     asyncio.run(deliver(Dispatcher(FakeOutbox(page(2)), {"email": refused}, FakeClock(QUEUED))))
     assert (count("sent") - sent, count("failed") - failed) == (1.0, 1.0)
+    assert delivered() - emails == 1.0  # by its channel
     logged = count("logged")
     asyncio.run(deliver(Dispatcher(FakeOutbox(page(3)), {"email": LogOnly()}, FakeClock(QUEUED))))
     assert count("logged") - logged == 1.0
