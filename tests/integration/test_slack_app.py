@@ -425,6 +425,19 @@ def test_two_presses_by_one_user_look_them_up_once(
     assert list(slack.lookups) == [ALICE.id]
 
 
+def test_a_presser_slack_cannot_look_up_acts_by_their_slack_name_and_is_logged(
+    app: App, client: TestClient, slack: SlackApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = page(app, slack)
+    with caplog.at_level(logging.WARNING, logger="pager"):
+        assert press(client, slack.signed_press(message, "pager_ack", "U0GONE0001")) == 200
+    assert incident(app, message)["acknowledged_by"] == "@u0gone0001 (Slack U0GONE0001)"
+    said = [r.getMessage() for r in caplog.records if "look up" in r.getMessage()]
+    assert said == [
+        "could not look up Slack user U0GONE0001: Slack users.info: refused (user_not_found)"
+    ]
+
+
 def test_a_refusal_slack_would_not_show_the_presser_is_logged_and_the_message_still_fixed(
     app: App, client: TestClient, slack: SlackApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
