@@ -70,6 +70,24 @@ def event_types(client: TestClient) -> list[str]:
     return [event["type"] for event in events]
 
 
+def test_a_webhooks_alerts_in_a_window_are_each_counted_as_suppressed(
+    app: App, client: TestClient
+) -> None:
+    assert client.post("/api/v1/services/db/maintenance", json={"duration_minutes": 60}).is_success
+    key = app.accounts.rotate_integration_key("db").key
+    alerts = [{"labels": {"alertname": "DiskFull", "instance": f"db-{n}"}} for n in range(3)]
+    answer = client.post(
+        "/integrations/alertmanager",
+        json={"version": "4", "alerts": alerts},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert answer.status_code == 202, answer.text
+    assert [a["action"] for a in answer.json()["alerts"]] == ["suppressed"] * 3
+    [listed] = client.get("/api/v1/services/db/maintenance").json()["windows"]
+    assert listed["suppressed"] == 3  # three in one commit, each counted
+    assert pages(app) == 0
+
+
 def test_an_alert_in_a_window_pages_nobody_and_still_firing_at_the_end_pages_then(
     app: App, client: TestClient, clock: FakeClock
 ) -> None:
