@@ -35,7 +35,7 @@ CONFIG = dedent(
       - {id: web, name: Website, escalation_policy: ops}
     heartbeats:
       - {id: nightly-backup, service: db, interval_seconds: 86400, grace_seconds: 5400}
-      - {id: queue-worker, service: api, interval_seconds: 90}
+      - {id: queue-worker, service: api, interval_seconds: 3690}
     users:
       - {email: admin@example.com, role: admin}
       - {email: responder@example.com, role: responder}
@@ -327,7 +327,7 @@ def test_the_heartbeats_with_their_state_and_last_ping(cli: Pagerd, pager: Runni
     table = ok(cli("heartbeats"))
     assert "Heartbeats (2)" in table
     assert re.search(r"nightly-backup +│ db +│ 1d \(\+1h 30m grace\) +│ new +│ never", table)
-    assert re.search(r"queue-worker +│ api +│ 1m 30s +│ new +│ never", table), table
+    assert re.search(r"queue-worker +│ api +│ 1h 1m 30s +│ new +│ never", table), table
 
     key = httpx.post(
         f"{pager.url}/api/v1/services/api/integration-key",
@@ -340,7 +340,7 @@ def test_the_heartbeats_with_their_state_and_last_ping(cli: Pagerd, pager: Runni
     assert pinged.status_code == 200, pinged.text
     one = ok(cli("heartbeats", "--service", "api"))
     assert "nightly-backup" not in one
-    assert re.search(r"queue-worker +│ api +│ 1m 30s +│ ok +│ \d+s ago +│ \d{4}-\d\d-\d\d", one)
+    assert re.search(r"queue-worker +│ api +│ 1h 1m 30s +│ ok +│ \d+s ago +│ \d{4}-\d\d-\d\d", one)
     [shown] = json.loads(ok(cli("heartbeats", "--service", "api", "--json")))["heartbeats"]
     assert (shown["id"], shown["state"]) == ("queue-worker", "ok")
     assert "is not a service id" in refused(cli("heartbeats", "--service", "Not An Id"))
