@@ -62,13 +62,14 @@ class SqlAccountStore:
         return True
 
     def user_by_email(self, email: str) -> User | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(*_USER_COLUMNS).where(t.users.c.email == email)).first()
-        return None if row is None else _user(row)
+        return self._one_user(t.users.c.email == email)
 
     def user_by_id(self, user_id: str) -> User | None:
+        return self._one_user(t.users.c.id == user_id)
+
+    def _one_user(self, condition: sa.ColumnElement[bool]) -> User | None:
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(*_USER_COLUMNS).where(t.users.c.id == user_id)).first()
+            row = conn.execute(sa.select(*_USER_COLUMNS).where(condition)).first()
         return None if row is None else _user(row)
 
     def credentials(self, email: str) -> tuple[User, str] | None:
