@@ -42,11 +42,21 @@ def _accepted(results: list[Result]) -> list[Outcome]:
 def counted(command: ReceiveAlert, outcome: Outcome) -> AlertOutcome:
     """The alert's outcome, counted in the metrics. A trigger for a key that is still firing
     changes nothing and never restarts the escalation (the domain sees to that)."""
-    result = alert_outcome(command, outcome)
-    _received(command.source).inc()
-    if result.action == "opened" and result.events:
-        INCIDENTS_OPENED.inc()
+    [result] = counted_all([command], [outcome])
     return result
+
+
+def counted_all(
+    commands: Sequence[ReceiveAlert], outcomes: Sequence[Outcome]
+) -> list[AlertOutcome]:
+    """`counted` for the alerts of one request, of one source: each counter moved once."""
+    results = [alert_outcome(c, o) for c, o in zip(commands, outcomes, strict=True)]
+    if commands:
+        _received(commands[0].source).inc(len(commands))
+    opened = sum(result.action == "opened" and bool(result.events) for result in results)
+    if opened:
+        INCIDENTS_OPENED.inc(opened)
+    return results
 
 
 @functools.lru_cache(maxsize=64)

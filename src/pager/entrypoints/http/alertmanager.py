@@ -26,7 +26,7 @@ from pager.domain.content import (
 from pager.domain.errors import ValidationFailed
 from pager.domain.incident import MAX_MESSAGE_LENGTH
 from pager.domain.severity import Severity, severity_of
-from pager.entrypoints.http.alerting import clean, commit, counted, storable, storable_all
+from pager.entrypoints.http.alerting import clean, commit, counted_all, storable, storable_all
 from pager.entrypoints.http.context import Context, context
 
 router = APIRouter(tags=["integrations"])
@@ -99,8 +99,8 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
     resolves = [ResolveAlert(service_id, dedup_key(alert)) for alert in resolved]
     outcomes = await commit(ctx, [*triggers, *resolves])
     handled: list[HandledAlert] = []
-    for command, outcome in zip(triggers, outcomes, strict=False):
-        result = counted(command, outcome)
+    counted = counted_all(triggers, outcomes[: len(triggers)])
+    for command, result in zip(triggers, counted, strict=True):
         handled.append(
             HandledAlert(
                 dedup_key=command.dedup_key or "",
