@@ -24,7 +24,7 @@ from typing import Any
 
 import uvloop
 
-from bench.harness import Seeded, seed
+from bench.harness import Seeded, asgi_post, seed
 from bench.ingest import Request, alertmanager_webhooks
 from pager.application.handlers import Handlers, Result
 from pager.bootstrap import bootstrap
@@ -53,44 +53,9 @@ class _Inline:
 
 async def _send(app: Any, requests: Sequence[Request], connections: int = 8) -> None:
     async def one(path: str, body: str, headers: dict[str, str]) -> None:
-        data = body.encode()
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                *((k.lower().encode(), v.encode()) for k, v in headers.items()),
-                (b"host", b"bench"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": data, "more_body": False}
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        statuses = []
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(message["status"])
-
-        await app(scope, receive, send)
-        assert statuses == [202], statuses
+        pairs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        status = await asgi_post(app, path, body.encode(), pairs)
+        assert status == 202, status
 
     queue = iter(requests)
 

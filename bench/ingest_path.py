@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.harness import seed
+from bench.harness import asgi_post, seed
 from pager.bootstrap import bootstrap
 from pager.config import Settings
 from pager.entrypoints.http.app import create_app
@@ -77,43 +77,11 @@ async def _measure(
     headers = [
         (b"authorization", f"Bearer {token}".encode()),
         (b"content-type", b"application/json"),
-        (b"host", b"bench"),
     ]
 
     async def one(body: bytes) -> None:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/api/v1/alerts",
-            "raw_path": b"/api/v1/alerts",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        statuses = []
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(message["status"])
-
-        await app(scope, receive, send)
-        assert statuses == [202], statuses
+        status = await asgi_post(app, "/api/v1/alerts", body, headers)
+        assert status == 202, status
 
     queue = iter(bodies)
 
