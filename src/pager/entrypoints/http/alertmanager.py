@@ -98,8 +98,7 @@ async def accept_webhook(ctx: Context, body: WebhookMessage, service_id: str) ->
     ]
     resolves = [ResolveAlert(service_id, dedup_key(alert)) for alert in resolved]
     outcomes = await commit(ctx, [*triggers, *resolves])
-    # The answer validated once, as a whole: a model built per alert cost more than the
-    # alert's command.
+    # The answer is validated once, as a whole: a model built per alert cost a third more.
     handled: list[dict[str, str | None]] = [
         {
             "dedup_key": command.dedup_key or "",
