@@ -259,6 +259,42 @@ def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:
     assert closed.status_code == 404
 
 
+def test_a_webhooks_answer_says_what_each_alert_did_and_to_which_incident(
+    client: TestClient,
+) -> None:
+    key = client.post("/api/v1/services/db/integration-key").json()["integration_key"]
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def send(*alerts: tuple[str, str]) -> list[dict[str, object]]:
+        webhook = {
+            "version": "4",
+            "alerts": [
+                {"status": status, "labels": {"alertname": name}, "fingerprint": name}
+                for name, status in alerts
+            ],
+        }
+        answer = client.post("/integrations/alertmanager", json=webhook, headers=headers)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["source"] == "alertmanager"
+        handled: list[dict[str, object]] = answer.json()["alerts"]
+        return handled
+
+    opened = send(("a", "firing"), ("b", "firing"))
+    incident = opened[0]["incident_id"]
+    assert isinstance(incident, str)
+    assert opened == [
+        {"dedup_key": "a", "status": "firing", "action": "opened", "incident_id": incident},
+        {"dedup_key": "b", "status": "firing", "action": "attached", "incident_id": incident},
+    ]
+    assert send(("a", "resolved"), ("b", "firing")) == [
+        {"dedup_key": "b", "status": "firing", "action": "unchanged", "incident_id": incident},
+        {"dedup_key": "a", "status": "resolved", "action": "resolved", "incident_id": incident},
+    ]
+    assert send(("a", "resolved")) == [
+        {"dedup_key": "a", "status": "resolved", "action": "unchanged", "incident_id": None}
+    ]
+
+
 def test_deeply_nested_json_is_a_400(client: TestClient) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
     headers = {"Content-Type": "application/json"}
