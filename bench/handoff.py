@@ -30,6 +30,7 @@ from pager.application.handlers import Handlers, Result
 from pager.bootstrap import bootstrap
 from pager.config import Settings
 from pager.domain.commands import ServiceCommand
+from pager.entrypoints.cli import settle_heap
 from pager.entrypoints.http.app import create_app
 
 MODES = ("thread", "inline")
@@ -99,6 +100,7 @@ def measure(mode: str, webhooks: int, resent: bool) -> tuple[float, float, float
             uvloop.run(_send(app, _requests(seeded, SERVICES, True)))
         requests = _requests(seeded, webhooks, resent)
         alerts = len(requests) * 100
+        settle_heap()  # as `pagerd serve` does before it serves
 
         async def run() -> tuple[float, float, float]:
             commit = _thread_cpu("pager-group-commit")
