@@ -5,21 +5,25 @@ in process (no server, no sockets) with 8 concurrent callers, in two modes:
 - inline: the same `Handlers.execute`, called on the event loop itself (the loop blocks
   while the transaction commits; a measurement, not a way Pager runs).
 
-    python -m bench.handoff [--webhooks 1500] [--rounds 2] [--new]
+    python -m bench.handoff [--webhooks 1500] [--rounds 2] [--new] [--young N]
 
 Re-sent alerts by default (each service's webhook again, every alert already firing: the
 commit appends nothing); `--new` sends alerts that each join an open incident. Nothing is
-asserted; it prints alerts/s and the CPU per alert of the event loop and of the commit
-thread, the modes alternating (the machine's speed drifts)."""
+asserted; it prints alerts/s, the CPU per alert of the event loop and of the commit
+thread, and the time in the garbage collector, the modes alternating (the machine's speed
+drifts). The heap is settled as `pagerd serve` settles it; `--young 700` collects the
+youngest generation as often as CPython does by default."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import uvloop
@@ -30,7 +34,7 @@ from pager.application.handlers import Handlers, Result
 from pager.bootstrap import bootstrap
 from pager.config import Settings
 from pager.domain.commands import ServiceCommand
-from pager.entrypoints.cli import settle_heap
+from pager.entrypoints.cli import YOUNG_COLLECTION_THRESHOLD, settle_heap
 from pager.entrypoints.http.app import create_app
 
 MODES = ("thread", "inline")
@@ -82,8 +86,29 @@ def _requests(seeded: Seeded, webhooks: int, resent: bool) -> list[Request]:
     return [(p, b.replace('"fingerprint": "', '"fingerprint": "n'), h, n) for p, b, h, n in made]
 
 
-def measure(mode: str, webhooks: int, resent: bool) -> tuple[float, float, float]:
-    """(alerts/s, event-loop µs an alert, commit-thread µs an alert)."""
+@contextmanager
+def _collections() -> Iterator[list[float]]:
+    """The seconds of each garbage collection meanwhile."""
+    took: list[float] = []
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            took.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)
+    try:
+        yield took
+    finally:
+        gc.callbacks.remove(timed)
+
+
+def measure(
+    mode: str, webhooks: int, resent: bool, young: int
+) -> tuple[float, float, float, list[float]]:
+    """(alerts/s, event-loop µs an alert, commit-thread µs an alert, each collection's s)."""
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/pager.db"
         seeded = seed(url, SERVICES, keys_for=SERVICES)
@@ -101,18 +126,21 @@ def measure(mode: str, webhooks: int, resent: bool) -> tuple[float, float, float
         requests = _requests(seeded, webhooks, resent)
         alerts = len(requests) * 100
         settle_heap()  # as `pagerd serve` does before it serves
+        gc.set_threshold(young, *gc.get_threshold()[1:])
 
-        async def run() -> tuple[float, float, float]:
+        async def run() -> tuple[float, float, float, list[float]]:
             commit = _thread_cpu("pager-group-commit")
-            loop, wall = time.thread_time(), time.perf_counter()
-            await _send(app, requests)
-            loop, wall = time.thread_time() - loop, time.perf_counter() - wall
+            with _collections() as collections:
+                loop, wall = time.thread_time(), time.perf_counter()
+                await _send(app, requests)
+                loop, wall = time.thread_time() - loop, time.perf_counter() - wall
             commit = _thread_cpu("pager-group-commit") - commit
-            return alerts / wall, loop / alerts * 1e6, commit / alerts * 1e6
+            return alerts / wall, loop / alerts * 1e6, commit / alerts * 1e6, collections
 
         try:
             return uvloop.run(run())
         finally:
+            gc.unfreeze()  # the next measurement settles its own
             container.commits.close()
             container.engine.dispose()
 
@@ -122,14 +150,21 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--new", action="store_true", help="new alerts, not re-sent ones")
+    parser.add_argument(
+        "--young",
+        type=int,
+        default=YOUNG_COLLECTION_THRESHOLD,
+        help="the youngest generation's collection threshold (default: Pager's)",
+    )
     args = parser.parse_args()
     kind = "new" if args.new else "re-sent"
     for round_ in range(1, args.rounds + 1):
         for mode in MODES:
-            rate, loop, commit = measure(mode, args.webhooks, not args.new)
+            rate, loop, commit, collections = measure(mode, args.webhooks, not args.new, args.young)
             print(
                 f"round {round_} {mode:<6} {kind}: {rate:9,.0f} alerts/s, event loop "
-                f"{loop:5.1f} µs + commit thread {commit:5.1f} µs an alert",
+                f"{loop:5.1f} µs + commit thread {commit:5.1f} µs an alert; "
+                f"{len(collections)} collections, {sum(collections) * 1000:,.0f} ms",
                 flush=True,
             )
 

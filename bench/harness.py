@@ -198,11 +198,11 @@ def py_spy(directory: Path, pids: list[int], label: str = "profile") -> Iterator
     """Sample each process with py-spy while the block runs: collapsed stacks, one file per
     process and one line per stack (`python -m bench.profile FILE` sums them up)."""
     directory.mkdir(parents=True, exist_ok=True)
-    spy = str(Path(sys.executable).with_name("py-spy"))
+    executable = str(Path(sys.executable).with_name("py-spy"))
     spies = [
         subprocess.Popen(
             [
-                spy,
+                executable,
                 "record",
                 "-p",
                 str(pid),
