@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from pager.adapters.storage import tables as t
 from pager.adapters.storage.engine import create_engine
@@ -259,11 +260,22 @@ def test_integrations_clean_what_they_cannot_refuse(client: TestClient) -> None:
     assert closed.status_code == 404
 
 
+def _opened() -> float:
+    return REGISTRY.get_sample_value("pager_incidents_opened_total") or 0.0
+
+
 def test_a_webhooks_answer_says_what_each_alert_did_and_to_which_incident(
     client: TestClient,
 ) -> None:
+    """And `pager_incidents_opened_total` moves by the incidents a webhook opened, not by
+    the alerts that did something else."""
     key = client.post("/api/v1/services/db/integration-key").json()["integration_key"]
     headers = {"Authorization": f"Bearer {key}"}
+    counted = [_opened()]
+
+    def opened_since() -> float:
+        counted.append(_opened())
+        return counted[-1] - counted[-2]
 
     def send(*alerts: tuple[str, str]) -> list[dict[str, object]]:
         webhook = {
@@ -279,20 +291,24 @@ def test_a_webhooks_answer_says_what_each_alert_did_and_to_which_incident(
         handled: list[dict[str, object]] = answer.json()["alerts"]
         return handled
 
-    opened = send(("a", "firing"), ("b", "firing"))
+    opened = send(("a", "firing"), ("b", "firing"), ("c", "firing"))
     incident = opened[0]["incident_id"]
     assert isinstance(incident, str)
     assert opened == [
         {"dedup_key": "a", "status": "firing", "action": "opened", "incident_id": incident},
         {"dedup_key": "b", "status": "firing", "action": "attached", "incident_id": incident},
+        {"dedup_key": "c", "status": "firing", "action": "attached", "incident_id": incident},
     ]
+    assert opened_since() == 1
     assert send(("a", "resolved"), ("b", "firing")) == [
         {"dedup_key": "b", "status": "firing", "action": "unchanged", "incident_id": incident},
         {"dedup_key": "a", "status": "resolved", "action": "resolved", "incident_id": incident},
     ]
+    assert opened_since() == 0
     assert send(("a", "resolved")) == [
         {"dedup_key": "a", "status": "resolved", "action": "unchanged", "incident_id": None}
     ]
+    assert opened_since() == 0
 
 
 def test_deeply_nested_json_is_a_400(client: TestClient) -> None:
