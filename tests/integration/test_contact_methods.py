@@ -296,6 +296,26 @@ def test_a_code_for_one_number_does_not_enable_another(app: App, twilio: TwilioS
     assert not enabled(app, ALICE, "phone")
 
 
+def test_verifying_one_phone_leaves_the_persons_other_unverified_phones_disabled(
+    app: App, twilio: TwilioServer
+) -> None:
+    user = person(
+        app,
+        ALICE,
+        ContactMethod("phone", "sms", PHONE, enabled=False),
+        ContactMethod("cell", "sms", OTHER_PHONE, enabled=False),
+    )
+    run(methods(app).send_code(user, "phone"))
+
+    run(methods(app).verify(user, "phone", code_in(twilio)))
+    assert enabled(app, ALICE, "phone")
+    assert not enabled(app, ALICE, "cell")
+    assert app.accounts.profile(ALICE).contact_methods == (
+        ContactMethod("phone", "sms", PHONE, enabled=True),
+        ContactMethod("cell", "sms", OTHER_PHONE, enabled=False),
+    )
+
+
 def test_no_code_goes_where_none_is_needed_or_can_go(
     app: App, database_url: str, clock: FakeClock, twilio: TwilioServer
 ) -> None:
