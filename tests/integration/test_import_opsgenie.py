@@ -479,3 +479,22 @@ def test_maintenance_the_key_may_not_read_is_left_behind_alone(opsgenie: Opsgeni
         "left behind: maintenance all: Opsgenie refused the key in OPSGENIE_KEY (403 on GET "
         "/v2/maintenance): You are not authorized for this action"
     ) in lines
+
+
+def test_a_maintenance_rule_that_disables_its_integration_moves_with_no_change_reported(
+    opsgenie: OpsgenieServer,
+) -> None:
+    (upgrade,) = opsgenie.org.maintenance
+    (rule,) = upgrade["rules"]
+    rule["state"] = "disabled"  # Opsgenie drops the integration's alerts, as Pager's window does
+    data, lines = report_lines(opsgenie)
+    (platform,) = (s for s in data["services"] if s["id"] == "platform-prometheus")
+    assert [(w["start"], w["end"]) for w in platform["maintenance"]] == [
+        (
+            upgrade["time"]["startDate"].replace("Z", "+00:00"),
+            upgrade["time"]["endDate"].replace("Z", "+00:00"),
+        )
+    ]
+    assert [line for line in lines if " maintenance " in line] == [
+        "moved: maintenance Database upgrade / platform-prometheus"
+    ]
