@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -134,3 +135,29 @@ def test_an_opsgenie_alert_past_the_content_bounds_is_a_422_naming_the_field(
     assert answer.json()["error"]["problems"] == [problem]
     assert answer.json()["message"] == f"{problem['field']}: {problem['message']}"
     assert pager.open_incident(service_id) is None, "nothing was written"
+
+
+def test_the_alert_lists_paging_links_name_the_limit_even_when_the_caller_left_it_out(
+    pager: Pager,
+) -> None:
+    # Opsgenie's links carry both offset and limit; a link built from a request that gave
+    # a limit keeps it anyway, so only the default (20, over 21 incidents) shows one missing.
+    # A service's open incident takes its next alert: each is closed before the next.
+    _, key = pager.service()
+    client = integrations.genie(pager, key)
+    by_alias = {"identifierType": "alias"}
+    for n in range(21):
+        sent = {"message": f"outage {n}", "alias": f"o{n}"}
+        integrations.accepted(client.post("/v2/alerts", json=sent))
+        integrations.accepted(client.post(f"/v2/alerts/o{n}/close", params=by_alias))
+
+    def query(link: str) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(link).query)
+
+    paging = client.get("/v2/alerts").json()["paging"]
+    assert set(paging) == {"first", "next", "last"}
+    assert query(paging["next"]) == {"offset": ["20"], "limit": ["20"]}
+    assert query(paging["first"]) == {"offset": ["0"], "limit": ["20"]}
+    assert query(paging["last"]) == {"offset": ["20"], "limit": ["20"]}
+    small = client.get("/v2/alerts", params={"limit": 2, "order": "asc"}).json()["paging"]
+    assert query(small["next"]) == {"limit": ["2"], "order": ["asc"], "offset": ["2"]}
