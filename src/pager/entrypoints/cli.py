@@ -136,8 +136,8 @@ def settle_heap() -> None:
     collector's sight: a full collection walks every tracked object, and with start-up's
     among them it stalled the event loop under load. Then collect the young less often: a
     webhook's alerts are thousands of objects alive at once, and at 700 they were walked,
-    promoted and walked again before they died, 13-15 % of the CPU (docs/benchmarks.md,
-    "The garbage collector"). Called last, just before serving."""
+    promoted and walked again before they died (docs/benchmarks.md, "the garbage
+    collector"). Called last, just before serving."""
     gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
