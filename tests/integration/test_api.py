@@ -271,11 +271,7 @@ def test_a_webhooks_answer_says_what_each_alert_did_and_to_which_incident(
     the alerts that did something else."""
     key = client.post("/api/v1/services/db/integration-key").json()["integration_key"]
     headers = {"Authorization": f"Bearer {key}"}
-    counted = [_opened()]
-
-    def opened_since() -> float:
-        counted.append(_opened())
-        return counted[-1] - counted[-2]
+    opened_before = _opened()
 
     def send(*alerts: tuple[str, str]) -> list[dict[str, object]]:
         webhook = {
@@ -299,16 +295,16 @@ def test_a_webhooks_answer_says_what_each_alert_did_and_to_which_incident(
         {"dedup_key": "b", "status": "firing", "action": "attached", "incident_id": incident},
         {"dedup_key": "c", "status": "firing", "action": "attached", "incident_id": incident},
     ]
-    assert opened_since() == 1
+    assert _opened() == opened_before + 1
     assert send(("a", "resolved"), ("b", "firing")) == [
         {"dedup_key": "b", "status": "firing", "action": "unchanged", "incident_id": incident},
         {"dedup_key": "a", "status": "resolved", "action": "resolved", "incident_id": incident},
     ]
-    assert opened_since() == 0
+    assert _opened() == opened_before + 1
     assert send(("a", "resolved")) == [
         {"dedup_key": "a", "status": "resolved", "action": "unchanged", "incident_id": None}
     ]
-    assert opened_since() == 0
+    assert _opened() == opened_before + 1
 
 
 def test_deeply_nested_json_is_a_400(client: TestClient) -> None:
