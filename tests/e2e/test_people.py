@@ -18,6 +18,7 @@ from pager.config import Settings
 from tests.e2e.conftest import Pager, start_pager
 from tests.support.clock import FakeClock
 from tests.support.servers import SmtpSink, TwilioServer
+from tests.support.worker import wait_until
 
 CAROL = "carol@example.com"
 PROFILE = {
@@ -77,8 +78,14 @@ def test_sms_first_then_the_email_a_minute_after_the_step(
     [mail] = smtp.wait_for(1, timeout=15)
     assert mail.rcpt_tos == (CAROL,)
     assert incident_id in mail.body
-    shown = pager.incident(incident_id)
-    assert sorted((n["channel"], n["status"], n["via"]) for n in shown["notifications"]) == [
+
+    def pages() -> list[tuple[str, str, str]]:
+        shown = pager.incident(incident_id)
+        return sorted((n["channel"], n["status"], n["via"]) for n in shown["notifications"])
+
+    # The mail is in the sink a moment before its sender records the send.
+    wait_until(lambda: all(status != "queued" for _, status, _ in pages()), what="recorded")
+    assert pages() == [
         ("email", "sent", f"user {CAROL} (email mail, after 1 min)"),
         ("sms", "sent", f"user {CAROL} (sms phone, after 0 min)"),
     ]
